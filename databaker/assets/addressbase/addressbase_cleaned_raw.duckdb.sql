@@ -1,0 +1,111 @@
+-- The AddressBase drop, line by line: every physical line becomes either a valid address row
+-- or a rejected row with its file, line number and reason.
+--   $files             the drop's CSV files (.csv or .csv.gz), in order
+--   $record_pattern    RFC 4180 pattern for 5 fields (databaker.csv_records.record_pattern)
+--   $addressbase_source the drop's location, stored on every row
+--   $output            parquet file for the valid rows
+--   $rejects_output    CSV report of rejected rows
+
+CREATE TEMP TABLE drop_lines AS
+SELECT
+    filename AS source_file,
+    line AS raw_line,
+    regexp_extract(
+        line, $record_pattern,
+        ['uprn_q', 'uprn', 'matched', 'address_q', 'address', 'postcode_q', 'postcode',
+         'location_q', 'location', 'address_type_q', 'address_type']
+    ) AS f
+FROM read_csv(
+    $files, columns = {'line': 'VARCHAR'}, header = false, auto_detect = false,
+    delim = chr(0), quote = '', escape = '', new_line = '\r\n', strict_mode = false,
+    max_line_size = 1048576, filename = true
+);
+
+-- Insertion order is file order, so a row's line number is its position within its file.
+CREATE TEMP TABLE drop_rows AS
+WITH numbered AS (
+    SELECT
+        d.source_file,
+        d.rowid - first_row.rowid0 + 1 AS line_no,
+        d.raw_line,
+        d.f.matched = ',' AS well_formed,
+        CASE WHEN d.f.uprn_q <> '' THEN replace(d.f.uprn_q, '""', '"') ELSE d.f.uprn END AS uprn,
+        CASE WHEN d.f.address_q <> '' THEN replace(d.f.address_q, '""', '"') ELSE d.f.address END
+            AS address,
+        CASE WHEN d.f.postcode_q <> '' THEN replace(d.f.postcode_q, '""', '"') ELSE d.f.postcode END
+            AS postcode_text,
+        CASE WHEN d.f.location_q <> '' THEN replace(d.f.location_q, '""', '"') ELSE d.f.location END
+            AS location,
+        CASE WHEN d.f.address_type_q <> '' THEN replace(d.f.address_type_q, '""', '"')
+            ELSE d.f.address_type END AS address_type
+    FROM drop_lines AS d
+    JOIN (SELECT source_file, min(rowid) AS rowid0 FROM drop_lines GROUP BY source_file) AS first_row
+        USING (source_file)
+),
+parsed AS (
+    SELECT
+        *,
+        regexp_replace(upper(postcode_text), '\s', '', 'g') AS postcode_compact,
+        regexp_extract(
+            location,
+            '^(?:SRID=4326;)?POINT\s*\(\s*(-?[0-9]+(?:\.[0-9]+)?)\s+(-?[0-9]+(?:\.[0-9]+)?)\s*\)$',
+            ['lon', 'lat']
+        ) AS point
+    FROM numbered
+),
+typed AS (
+    SELECT
+        * EXCLUDE (point),
+        CASE WHEN length(postcode_compact) BETWEEN 5 AND 7
+            THEN left(postcode_compact, -3) || ' ' || right(postcode_compact, 3) END AS postcode,
+        TRY_CAST(nullif(point.lon, '') AS DOUBLE) AS longitude,
+        TRY_CAST(nullif(point.lat, '') AS DOUBLE) AS latitude
+    FROM parsed
+)
+SELECT
+    *,
+    split_part(postcode, ' ', 1) AS outcode,
+    postcode[1] AS first_letter,
+    CASE
+        WHEN coalesce(raw_line, '') = '' THEN 'blank line'
+        WHEN NOT well_formed THEN
+            'not a CSV record of 5 fields (uprn,address,postcode,location,address_type)'
+        WHEN NOT regexp_full_match(uprn, '[0-9]{1,12}') THEN
+            printf('uprn "%s" is not a number of 1 to 12 digits', uprn[:40])
+        WHEN trim(address) = '' THEN 'address is empty'
+        WHEN NOT coalesce(regexp_full_match(postcode, '[A-Z]{1,2}[0-9][A-Z0-9]? [0-9][A-Z]{2}'), false)
+            THEN printf('postcode "%s" is not a valid UK postcode', postcode_text[:40])
+        WHEN regexp_matches(location, '^SRID=[0-9]+;') AND NOT starts_with(location, 'SRID=4326;')
+            THEN printf('location "%s" is not in SRID 4326 (lon/lat)', location[:60])
+        WHEN longitude IS NULL OR latitude IS NULL THEN
+            printf('location "%s" is not SRID=4326;POINT(<lon> <lat>)', location[:60])
+        WHEN NOT (longitude BETWEEN -10 AND 3 AND latitude BETWEEN 49 AND 62) THEN
+            printf('location "%s" is outside Great Britain', location[:60])
+    END AS reason
+FROM typed;
+
+COPY (
+    SELECT
+        uprn, address, postcode, outcode, first_letter, longitude, latitude, location,
+        address_type, $addressbase_source AS addressbase_source, source_file, line_no
+    FROM drop_rows
+    WHERE reason IS NULL
+) TO $output (FORMAT parquet, COMPRESSION zstd);
+
+COPY (
+    SELECT source_file AS file, line_no AS line, reason, raw_line AS text
+    FROM drop_rows
+    WHERE reason IS NOT NULL
+    ORDER BY file, line
+) TO $rejects_output (FORMAT csv, HEADER true);
+
+SELECT
+    count(*) AS lines,
+    count(*) FILTER (WHERE reason IS NULL) AS valid_rows,
+    count(*) FILTER (WHERE reason IS NOT NULL) AS rejected_rows,
+    coalesce(
+        list({'file': source_file, 'line': line_no, 'reason': reason} ORDER BY source_file, line_no)
+            FILTER (WHERE reason IS NOT NULL)[:20],
+        []
+    ) AS first_rejected
+FROM drop_rows;

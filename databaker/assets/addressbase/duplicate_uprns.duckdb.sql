@@ -1,0 +1,32 @@
+-- UPRNs that occur on more than one row of the drop: identical rows (dropped by
+-- addressbase_partitioned) and rows that differ (which must stop the bake).
+--   $addressbase_cleaned_raw  parquet written by addressbase_cleaned_raw
+--   $sample_size              how many UPRNs of each kind to list
+-- Returns one row.
+
+WITH duplicated AS (
+    SELECT
+        uprn,
+        count(*) AS rows,
+        count(DISTINCT (address, postcode, longitude, latitude, address_type)) AS variants,
+        list(DISTINCT first_letter ORDER BY first_letter) AS letters,
+        list(printf('%s:%d', source_file, line_no) ORDER BY source_file, line_no) AS lines
+    FROM read_parquet($addressbase_cleaned_raw)
+    GROUP BY uprn
+    HAVING count(*) > 1
+)
+SELECT
+    count(*) FILTER (WHERE variants = 1) AS identical_uprns,
+    coalesce(sum(rows - 1) FILTER (WHERE variants = 1), 0)::BIGINT AS identical_rows_dropped,
+    count(*) FILTER (WHERE variants > 1) AS differing_uprns,
+    coalesce(
+        list({'uprn': uprn, 'letters': letters, 'lines': lines} ORDER BY uprn)
+            FILTER (WHERE variants = 1)[:$sample_size],
+        []
+    ) AS identical_sample,
+    coalesce(
+        list({'uprn': uprn, 'letters': letters, 'lines': lines} ORDER BY uprn)
+            FILTER (WHERE variants > 1)[:$sample_size],
+        []
+    ) AS differing_sample
+FROM duplicated;

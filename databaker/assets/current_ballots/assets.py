@@ -1,0 +1,106 @@
+"""The ballots table: every current ballot's area, parsed from the ballots export."""
+
+import dagster as dg
+from pydantic import Field
+
+from databaker.assets.current_ballots.ballot_ids import invalid_ballot_ids
+from databaker.csv_records import record_pattern
+from databaker.rejections import enforce_limit, rejects_key
+from databaker.resources import LayerStore, QueryEngine, SqlQuery
+from databaker.sources import SAMPLE_BALLOTS, export_file
+from databaker.staging import staging_area
+
+CURRENT_BALLOTS = "current_ballots/current_ballots.parquet"
+
+PARSED_QUERY = SqlQuery.beside(__file__, "current_ballots_parsed")
+BALLOTS_QUERY = SqlQuery.beside(__file__, "current_ballots")
+
+HEADERS = (
+    ("election_id", "division_id", "geometry", "source_table"),
+    ("election_id", "geography_id", "geography_text", "source_table"),
+)
+
+
+class BallotsExportConfig(dg.Config):
+    source: str = Field(
+        default=str(SAMPLE_BALLOTS),
+        description="The ballots export: CSV of election_id, division_id, geometry, source_table.",
+    )
+    max_rejected_rows: int = Field(
+        default=0,
+        ge=0,
+        description="How many unusable rows may be left out (and reported) before the bake stops.",
+    )
+
+
+@dg.asset(group_name="current_elections", kinds={"duckdb", "csv", "parquet"})
+def current_ballots(
+    context: dg.AssetExecutionContext,
+    config: BallotsExportConfig,
+    engine: QueryEngine,
+    store: LayerStore,
+) -> dg.MaterializeResult:
+    """Every current ballot's area, one row per polygon piece; invalid polygons repaired."""
+    export = export_file(config.source)
+    report = rejects_key("current_ballots")
+    with staging_area(store, context, "current_ballots") as staging:
+        parsed = engine.run(
+            PARSED_QUERY,
+            {
+                "file": export,
+                "record_pattern": record_pattern(4),
+                "output": store.uri_for_writing(staging + "parsed.parquet"),
+            },
+        ).to_pylist()[0]
+        _check_header(export, parsed["header"])
+        invalid = invalid_ballot_ids(parsed["election_ids"])
+        summary = engine.run(
+            BALLOTS_QUERY,
+            {
+                "parsed": store.uri(staging + "parsed.parquet"),
+                "invalid_ids": list(invalid),
+                "invalid_reasons": list(invalid.values()),
+                "file": export,
+                "output": store.uri_for_writing(staging + "current_ballots.parquet"),
+                "rejects_output": store.uri_for_writing(staging + "rejected.csv"),
+            },
+        ).to_pylist()[0]
+        store.move(staging + "rejected.csv", report)
+        enforce_limit(
+            what=f"ballots export {export}",
+            rejected=summary["rejected_rows"],
+            allowed=config.max_rejected_rows,
+            first_rejected=summary["first_rejected"],
+            report=store.uri(report),
+        )
+        store.move(staging + "current_ballots.parquet", CURRENT_BALLOTS)
+    context.log.info(
+        f"{summary['ballots']} ballots in {summary['rows']} pieces; "
+        f"{summary['repaired']} repaired, "
+        f"{summary['skipped_without_geography']} without geography, "
+        f"{summary['rejected_rows']} rejected"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "ballots_source": export,
+            "ballots": summary["ballots"],
+            "rows": summary["rows"],
+            "division_rows": summary["division_rows"],
+            "organisation_rows": summary["organisation_rows"],
+            "repaired_geometries": summary["repaired"],
+            "skipped_without_geography": summary["skipped_without_geography"],
+            "rejected_rows": summary["rejected_rows"],
+            "invalid_ballot_ids": dg.MetadataValue.json(invalid),
+            "rejected_report": dg.MetadataValue.path(store.uri(report)),
+            "path": dg.MetadataValue.path(store.uri(CURRENT_BALLOTS)),
+        }
+    )
+
+
+def _check_header(export: str, header: list[str] | None) -> None:
+    found = tuple(field.strip().lower() for field in header or ())
+    if found not in HEADERS:
+        expected = " or ".join(",".join(names) for names in HEADERS)
+        raise dg.Failure(
+            f"{export}:1: the header must be {expected}, not {','.join(header or ['(nothing)'])}"
+        )

@@ -1,0 +1,50 @@
+-- The ballots table: usable lines of the export whose election ID is a valid ballot ID.
+--   $parsed           parquet written by current_ballots_parsed
+--   $invalid_ids      election IDs refused by uk-election-ids ...
+--   $invalid_reasons  ... and why, in the same order
+--   $output           parquet for the ballots table
+--   $rejects_output   CSV report of rejected and skipped lines
+--   $file             the export, named in the report
+
+CREATE TEMP TABLE judged AS
+WITH refused AS (
+    SELECT unnest(CAST($invalid_ids AS VARCHAR[])) AS election_id,
+           unnest(CAST($invalid_reasons AS VARCHAR[])) AS why
+)
+SELECT
+    p.* EXCLUDE (reason, status),
+    CASE WHEN p.status = 'ok' AND r.why IS NOT NULL
+        THEN printf('election_id "%s" is not a valid ballot ID: %s', p.election_id, r.why)
+        ELSE p.reason END AS reason,
+    CASE WHEN p.status = 'ok' AND r.why IS NOT NULL THEN 'rejected' ELSE p.status END AS status
+FROM read_parquet($parsed) AS p
+LEFT JOIN refused AS r USING (election_id);
+
+COPY (
+    SELECT election_id, division_id, source_table, geometry, repaired, line_no AS source_line
+    FROM judged
+    WHERE status = 'ok'
+    ORDER BY election_id, source_line
+) TO $output (FORMAT parquet, COMPRESSION zstd);
+
+COPY (
+    SELECT $file AS file, line_no AS line, status, reason, raw_line[:1000] AS text
+    FROM judged
+    WHERE status <> 'ok'
+    ORDER BY line
+) TO $rejects_output (FORMAT csv, HEADER true);
+
+SELECT
+    count(*) FILTER (WHERE status = 'ok') AS rows,
+    count(DISTINCT election_id) FILTER (WHERE status = 'ok') AS ballots,
+    count(*) FILTER (WHERE status = 'ok' AND source_table = 'Division') AS division_rows,
+    count(*) FILTER (WHERE status = 'ok' AND source_table = 'Organisation') AS organisation_rows,
+    count(*) FILTER (WHERE status = 'ok' AND repaired) AS repaired,
+    count(*) FILTER (WHERE status = 'skipped') AS skipped_without_geography,
+    count(*) FILTER (WHERE status = 'rejected') AS rejected_rows,
+    coalesce(
+        list({'file': $file, 'line': line_no, 'reason': reason} ORDER BY line_no)
+            FILTER (WHERE status = 'rejected')[:20],
+        []
+    ) AS first_rejected
+FROM judged;

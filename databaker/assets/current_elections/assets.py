@@ -1,0 +1,97 @@
+"""The current-elections layer: each address with the ballots it votes in, one file per outcode."""
+
+import dagster as dg
+
+from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED, addressbase_partitioned
+from databaker.assets.current_ballots import CURRENT_BALLOTS, current_ballots
+from databaker.outcode_files import publish_outcode_files
+from databaker.partitions import first_letter_partitions, one_run_per_backfill
+from databaker.resources import LayerStore, QueryEngine, SqlQuery
+from databaker.staging import (
+    partition_prefix,
+    replace_partitions,
+    rows_per_partition,
+    staging_area,
+)
+
+JOINED = "current_ballots_joined_to_address_base/"
+LAYER = "current_elections_parquet/"
+LAYER_COLUMNS = ["uprn", "address", "postcode", "addressbase_source", "ballot_ids", "outcode"]
+
+JOIN_QUERY = SqlQuery.beside(__file__, "current_ballots_joined_to_address_base")
+
+
+@dg.asset(
+    deps=[addressbase_partitioned, current_ballots],
+    partitions_def=first_letter_partitions,
+    backfill_policy=one_run_per_backfill,
+    group_name="current_elections",
+    kinds={"duckdb", "parquet"},
+)
+def current_ballots_joined_to_address_base(
+    context: dg.AssetExecutionContext, engine: QueryEngine, store: LayerStore
+) -> dg.MaterializeResult:
+    """Every address once, with the sorted IDs of the ballots whose area contains it."""
+    letters = sorted(context.partition_keys)
+    addresses = [
+        key
+        for letter in letters
+        for key in store.list_keys(partition_prefix(ADDRESSBASE_PARTITIONED, letter))
+    ]
+    if not store.list_keys("current_ballots/"):
+        raise dg.Failure("current_ballots has not been materialised yet")
+    with staging_area(store, context, "current_ballots_joined_to_address_base") as staging:
+        stats: dict[str, list] = {"count": [], "partition_keys": []}
+        if addresses:
+            stats = engine.run(
+                JOIN_QUERY,
+                {
+                    "addresses": [store.uri(key) for key in addresses],
+                    "ballots": store.uri(CURRENT_BALLOTS),
+                    "output": store.uri_for_writing(staging),
+                },
+            ).to_pydict()
+        replace_partitions(store, staging, JOINED, letters)
+    rows = rows_per_partition(stats)
+    context.log.info(f"joined {sum(rows.values())} addresses in {len(rows)} letter partition(s)")
+    return dg.MaterializeResult(
+        metadata={
+            "rows": sum(rows.values()),
+            "rows_per_letter": dg.MetadataValue.json(rows),
+            "path": dg.MetadataValue.path(store.uri(JOINED)),
+        }
+    )
+
+
+@dg.asset(
+    deps=[current_ballots_joined_to_address_base],
+    group_name="current_elections",
+    kinds={"parquet"},
+)
+def current_elections_parquet(
+    context: dg.AssetExecutionContext, store: LayerStore
+) -> dg.MaterializeResult:
+    """The published lookup: ``<OUTCODE>.parquet`` per outcode, each address with its ballots."""
+    with staging_area(store, context, "current_elections_parquet") as staging:
+        published = publish_outcode_files(
+            store,
+            joined_prefix=JOINED,
+            layer_prefix=LAYER,
+            staging_prefix=staging,
+            columns=LAYER_COLUMNS,
+            ids_column="ballot_ids",
+        )
+    context.log.info(
+        f"wrote {published.outcodes} outcode files ({published.empty_outcodes} empty), "
+        f"deleted {len(published.deleted)} stale"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "addresses": published.rows,
+            "addresses_with_ballots": published.rows_with_ids,
+            "outcodes": published.outcodes,
+            "empty_outcodes": published.empty_outcodes,
+            "stale_outcodes_deleted": len(published.deleted),
+            "path": dg.MetadataValue.path(store.uri(LAYER)),
+        }
+    )

@@ -1,0 +1,12 @@
+-- A few UPRNs that are in one table and not the other, to name them in a failing check.
+--   $addressbase  every file of addressbase_partitioned
+--   $joined       every file of current_ballots_joined_to_address_base
+--   $sample_size  how many UPRNs of each kind to list
+
+WITH addressbase AS (SELECT DISTINCT uprn FROM read_parquet($addressbase)),
+joined AS (SELECT DISTINCT uprn FROM read_parquet($joined))
+SELECT
+    (SELECT coalesce(list(uprn ORDER BY uprn)[:$sample_size], [])
+     FROM (SELECT uprn FROM addressbase EXCEPT SELECT uprn FROM joined)) AS missing_from_joined,
+    (SELECT coalesce(list(uprn ORDER BY uprn)[:$sample_size], [])
+     FROM (SELECT uprn FROM joined EXCEPT SELECT uprn FROM addressbase)) AS not_in_addressbase;

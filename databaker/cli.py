@@ -1,0 +1,105 @@
+"""The ``databaker`` command: ``generate`` synthetic inputs, ``bake`` the layer."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+import dagster as dg
+
+# Dagster marks backfill policies as beta; that notice is noise on a command line.
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    return args.command(args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    from databaker.definitions import DEFAULT_DATA_ROOT
+    from databaker.sources import SAMPLE_ADDRESSBASE, SAMPLE_BALLOTS
+
+    parser = argparse.ArgumentParser(prog="databaker", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    bake = commands.add_parser("bake", help="bake the current-elections layer")
+    bake.add_argument("--addressbase", default=str(SAMPLE_ADDRESSBASE), help="drop folder or file")
+    bake.add_argument("--ballots", default=str(SAMPLE_BALLOTS), help="ballots export CSV")
+    bake.add_argument("--data-root", default=DEFAULT_DATA_ROOT, help="where layers are written")
+    bake.add_argument(
+        "--max-rejected-rows",
+        type=int,
+        default=0,
+        help="rows per input that may be left out (and reported) before the bake stops",
+    )
+    bake.set_defaults(command=_bake)
+
+    generate = commands.add_parser("generate", help="write a synthetic drop and ballots export")
+    generate.add_argument("--addresses", type=int, required=True)
+    generate.add_argument("--divisions", type=int, required=True)
+    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("--out", type=Path, required=True)
+    generate.add_argument("--files", type=int, default=1, help="AddressBase part files")
+    generate.add_argument("--gzip", action="store_true", help="write .csv.gz part files")
+    generate.set_defaults(command=_generate)
+    return parser
+
+
+def _bake(args: argparse.Namespace) -> int:
+    from databaker.bake import BakeFailed, bake, echo_stdout
+
+    try:
+        result = bake(
+            addressbase=args.addressbase,
+            ballots=args.ballots,
+            data_root=args.data_root,
+            max_rejected_rows=args.max_rejected_rows,
+            echo=echo_stdout,
+        )
+    except BakeFailed as failure:
+        print(f"\nBake failed; the published layer was not changed.\n{failure}", file=sys.stderr)
+        return 1
+    layer = result.metadata["current_elections_parquet"]
+    raw = result.metadata["addressbase_cleaned_raw"]
+    ballots = result.metadata["current_ballots"]
+    print(
+        f"\nBaked in {result.seconds:.1f} s\n"
+        f"  addresses:          {layer['addresses']:,} ({layer['addresses_with_ballots']:,} "
+        f"with a ballot)\n"
+        f"  ballots:            {ballots['ballots']:,} in {ballots['rows']:,} pieces "
+        f"({ballots['repaired_geometries']} repaired, "
+        f"{ballots['skipped_without_geography']} without geography skipped)\n"
+        f"  outcodes written:   {layer['outcodes']:,} ({layer['empty_outcodes']:,} empty)\n"
+        f"  stale deleted:      {layer['stale_outcodes_deleted']:,}\n"
+        f"  rejected rows:      {raw['rejected_rows']:,} AddressBase, "
+        f"{ballots['rejected_rows']:,} ballots\n"
+        f"Layer: {result.layer}"
+    )
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from databaker.generate import generate
+
+    made = generate(
+        args.out,
+        addresses=args.addresses,
+        divisions=args.divisions,
+        seed=args.seed,
+        files=args.files,
+        compress=args.gzip,
+    )
+    print(
+        f"{made.addresses:,} addresses in {made.addressbase_dir}\n"
+        f"{made.ballots:,} ballots ({made.divisions:,} divisions, {made.organisations:,} "
+        f"organisations) in {made.ballot_rows:,} rows of {made.ballots_csv}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

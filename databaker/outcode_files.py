@@ -1,0 +1,99 @@
+"""Publishing a layer as one parquet file per outcode: the shared mechanics of every layer.
+
+A layer's joined table (one row per address, partitioned by first letter, with a list column of
+IDs) is cut into ``<OUTCODE>.parquet`` files, rows sorted by postcode then UPRN. An outcode where
+no address has any ID gets an empty parquet file (no columns, no rows): consumers read that as
+"nothing here" without looking inside. The files are staged and then replace the layer's
+previous files, so outcodes that the new bake did not write are deleted.
+
+Work is done a letter at a time on whole columns, which bounds memory by the largest letter.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from databaker.resources import LayerStore
+
+LETTER_FOLDER = "first_letter="
+
+
+@dataclass(frozen=True)
+class OutcodeFiles:
+    """What publishing a layer wrote."""
+
+    outcodes: int
+    empty_outcodes: int
+    rows: int
+    rows_with_ids: int
+    deleted: tuple[str, ...]
+
+
+def publish_outcode_files(
+    store: LayerStore,
+    *,
+    joined_prefix: str,
+    layer_prefix: str,
+    staging_prefix: str,
+    columns: list[str],
+    ids_column: str,
+) -> OutcodeFiles:
+    """Write the layer under ``layer_prefix`` from the joined table under ``joined_prefix``."""
+    outcodes = empty = rows = rows_with_ids = 0
+    for letter_keys in _keys_by_letter(store, joined_prefix).values():
+        table = _read_parquet(store, letter_keys)
+        for outcode, part, has_ids in _split_by_outcode(table, ids_column):
+            data = _parquet_bytes(part.select(columns) if has_ids else pa.table({}))
+            store.write_bytes(f"{staging_prefix}{outcode}.parquet", data)
+            outcodes += 1
+            empty += not has_ids
+        rows += table.num_rows
+        rows_with_ids += pc.sum(pc.greater(pc.list_value_length(table[ids_column]), 0)).as_py() or 0
+    replaced = store.replace_prefix(staging_prefix, layer_prefix)
+    return OutcodeFiles(outcodes, empty, rows, rows_with_ids, replaced.deleted)
+
+
+def _keys_by_letter(store: LayerStore, prefix: str) -> dict[str, list[str]]:
+    letters: dict[str, list[str]] = defaultdict(list)
+    for key in store.list_keys(prefix):
+        folder = key[len(prefix) :].split("/", 1)[0]
+        if folder.startswith(LETTER_FOLDER) and key.endswith(".parquet"):
+            letters[folder].append(key)
+    return dict(sorted(letters.items()))
+
+
+def _read_parquet(store: LayerStore, keys: list[str]) -> pa.Table:
+    tables = [pq.read_table(io.BytesIO(store.read_bytes(key))) for key in keys]
+    return pa.concat_tables(tables, promote_options="permissive")
+
+
+def _split_by_outcode(table: pa.Table, ids_column: str):
+    """Yield ``(outcode, rows, any_ids)`` per outcode, rows sorted by postcode then UPRN."""
+    outcode = pc.list_element(pc.split_pattern(table["postcode"], " ", max_splits=1), 0)
+    table = table.append_column("outcode", outcode).sort_by(
+        [("outcode", "ascending"), ("postcode", "ascending"), ("uprn", "ascending")]
+    )
+    if table.num_rows == 0:
+        return
+    codes = pc.dictionary_encode(table["outcode"]).combine_chunks()
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(codes.indices.to_numpy())) + 1])
+    ends = np.append(starts[1:], table.num_rows)
+    id_counts = pc.list_value_length(table[ids_column]).to_numpy(zero_copy_only=False)
+    has_ids = np.maximum.reduceat(id_counts, starts) > 0
+    # Sorted input: dictionary entries are in order of first appearance, one per run.
+    names = codes.dictionary.to_pylist()
+    for name, start, end, flag in zip(names, starts, ends, has_ids, strict=True):
+        yield name, table.slice(start, end - start), bool(flag)
+
+
+def _parquet_bytes(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue()

@@ -1,0 +1,84 @@
+"""The default layer store: plain files under a local data root."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from pydantic import Field
+
+from databaker.resources.layer_store import LayerStore, LayerStoreError, as_prefix, check_key
+
+
+class LocalLayerStore(LayerStore):
+    """Objects are files under ``root``; writes go through a temporary file and a rename."""
+
+    root: str = Field(description="Absolute path of the data root; created when first written.")
+
+    def uri(self, key: str) -> str:
+        return str(self._path(key, prefix=key.endswith("/")))
+
+    def uri_for_writing(self, key: str) -> str:
+        is_folder = key.endswith("/")
+        path = self._path(key, prefix=is_folder)
+        (path if is_folder else path.parent).mkdir(parents=True, exist_ok=True)
+        return str(path)
+
+    def list_keys(self, prefix: str) -> list[str]:
+        base = self._path(as_prefix(prefix), prefix=True)
+        if not base.is_dir():
+            return []
+        root = Path(self.root)
+        return sorted(
+            path.relative_to(root).as_posix()
+            for path in base.rglob("*")
+            if path.is_file() and not path.name.startswith(".tmp-")
+        )
+
+    def read_bytes(self, key: str) -> bytes:
+        path = self._path(key)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise LayerStoreError(f"{key!r} does not exist in {self.root}") from None
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+        try:
+            with os.fdopen(handle, "wb") as file:
+                file.write(data)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+    def delete(self, keys: Iterable[str]) -> None:
+        folders = set()
+        for key in keys:
+            path = self._path(key)
+            path.unlink(missing_ok=True)
+            folders.add(path.parent)
+        self._remove_empty(folders)
+
+    def move(self, source: str, target: str) -> None:
+        origin, destination = self._path(source), self._path(target)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(origin, destination)
+        self._remove_empty({origin.parent})
+
+    def _path(self, key: str, *, prefix: bool = False) -> Path:
+        if not Path(self.root).is_absolute():
+            raise LayerStoreError(f"the data root must be an absolute path, not {self.root!r}")
+        return Path(self.root, check_key(key, prefix=prefix))
+
+    def _remove_empty(self, folders: set[Path]) -> None:
+        """Remove folders left empty, walking up towards (never including) the root."""
+        root = Path(self.root)
+        for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+            while folder != root and folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+                folder = folder.parent

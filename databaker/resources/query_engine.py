@@ -1,0 +1,90 @@
+"""The query-engine seam: run a named SQL query with bound, validated parameters.
+
+Assets never build SQL strings. They name a query that lives in a ``.sql`` file beside the
+layer that runs it (``<name>.<dialect>.sql``) and pass values that the engine binds as query
+parameters, so a path or a ballot ID can never change the shape of a statement.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import pyarrow as pa
+
+Scalar = str | int | float | bool
+ParamValue = Scalar | Sequence[Scalar]
+
+
+class QueryError(Exception):
+    """A query could not run; the message names the query file and the reason."""
+
+
+@dataclass(frozen=True)
+class SqlQuery:
+    """A query known by name; each engine dialect has its own file for it."""
+
+    folder: Path
+    name: str
+
+    @classmethod
+    def beside(cls, module_file: str, name: str) -> SqlQuery:
+        """The query ``name`` stored next to the Python module ``module_file``."""
+        return cls(Path(module_file).resolve().parent, name)
+
+    def path(self, dialect: str) -> Path:
+        return self.folder / f"{self.name}.{dialect}.sql"
+
+    def text(self, dialect: str) -> str:
+        path = self.path(dialect)
+        if not path.is_file():
+            raise QueryError(f"query {self.name!r} has no {dialect} version: {path} is missing")
+        return path.read_text(encoding="utf-8")
+
+
+def checked_params(
+    query_file: Path, expected: set[str], params: Mapping[str, ParamValue]
+) -> dict[str, ParamValue]:
+    """Return ``params`` if they are exactly the parameters the query uses, with plain values.
+
+    A missing parameter, an unexpected one (usually a typo) or a value that is not a scalar or a
+    flat list of scalars is refused before anything runs.
+    """
+    missing = sorted(expected - params.keys())
+    unexpected = sorted(params.keys() - expected)
+    if missing or unexpected:
+        raise QueryError(
+            f"{query_file}: parameters do not match the query "
+            f"(missing: {missing or 'none'}; not used by the query: {unexpected or 'none'})"
+        )
+    for name, value in params.items():
+        if not _is_plain(value):
+            raise QueryError(
+                f"{query_file}: parameter ${name} must be a string, number, boolean or a flat "
+                f"list of those, not {type(value).__name__}"
+            )
+    return dict(params)
+
+
+def _is_plain(value: object) -> bool:
+    if isinstance(value, Scalar):
+        return True
+    if isinstance(value, list | tuple):
+        return all(isinstance(item, Scalar) for item in value)
+    return False
+
+
+class QueryEngine(dg.ConfigurableResource, ABC):
+    """Runs the project's named queries; the local and production engines are siblings."""
+
+    @property
+    @abstractmethod
+    def dialect(self) -> str:
+        """Which ``<name>.<dialect>.sql`` file this engine runs."""
+
+    @abstractmethod
+    def run(self, query: SqlQuery, params: Mapping[str, ParamValue] | None = None) -> pa.Table:
+        """Run every statement of ``query`` in order; return the last statement's rows."""

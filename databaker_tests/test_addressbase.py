@@ -1,0 +1,240 @@
+"""AddressBase assets on crafted drops: parsing, line-numbered rejections, letter partitions."""
+
+import csv
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from databaker_tests.conftest import (
+    address_line,
+    check_evaluations,
+    failure_messages,
+    materialization,
+    write_lines,
+)
+
+RAW = ["addressbase_cleaned_raw"]
+PARTITIONED = ["addressbase_cleaned_raw", "addressbase_partitioned"]
+
+
+def raw_rows(data_root: Path) -> list[dict]:
+    path = data_root / "addressbase_cleaned_raw" / "addressbase_cleaned_raw.parquet"
+    return sorted(pq.read_table(path).to_pylist(), key=lambda row: row["uprn"])
+
+
+def report(data_root: Path) -> list[dict]:
+    with open(data_root / "rejected" / "addressbase_cleaned_raw.csv", newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def test_fields_with_commas_and_quotes_are_read_whole(tmp_path, data_root, run_assets):
+    drop = write_lines(
+        tmp_path / "drop" / "part.csv",
+        [
+            '10001,"Flat 2, ""The Old Mill"", 3 High Street, Kendal",LA9 4AB,'
+            "SRID=4326;POINT(-2.745 54.328),RD06",
+            "10002,4 High Street,la94ab,SRID=4326;POINT(-2.7451 54.3281),RD04",
+            '"10003","5 High Street","LA9  4AB","SRID=4326;POINT(-2.7452 54.3282)","RD04"',
+        ],
+    )
+    result = run_assets(RAW, addressbase=drop.parent)
+    assert result.success
+    rows = raw_rows(data_root)
+    assert [(r["uprn"], r["address"], r["postcode"], r["outcode"]) for r in rows] == [
+        ("10001", 'Flat 2, "The Old Mill", 3 High Street, Kendal', "LA9 4AB", "LA9"),
+        ("10002", "4 High Street", "LA9 4AB", "LA9"),
+        ("10003", "5 High Street", "LA9 4AB", "LA9"),
+    ]
+    assert (rows[0]["longitude"], rows[0]["latitude"]) == (-2.745, 54.328)
+    assert {r["addressbase_source"] for r in rows} == {str(drop.parent)}
+    assert materialization(result, "addressbase_cleaned_raw")["rows"] == 3
+
+
+def test_a_folder_of_plain_and_gzipped_parts_is_one_drop(tmp_path, data_root, run_assets):
+    folder = tmp_path / "addressbase_cleaned"
+    write_lines(folder / "a.csv", [address_line("1", "1 A Road", "B1 1AA", -1.9, 52.48)])
+    write_lines(folder / "b.csv.gz", [address_line("2", "2 A Road", "B1 1AB", -1.9, 52.48)])
+    write_lines(folder / "notes.txt", ["not part of the drop"])
+    assert run_assets(RAW, addressbase=folder).success
+    assert [r["uprn"] for r in raw_rows(data_root)] == ["1", "2"]
+
+
+def test_each_bad_line_is_rejected_with_its_file_line_and_reason(tmp_path, data_root, run_assets):
+    good = address_line("1", "1 Good Road", "M1 1AA", -2.24, 53.48)
+    drop = write_lines(
+        tmp_path / "drop.csv",
+        [
+            good,
+            '2,"Flat 1, "Bad" Quoting",M1 1AA,SRID=4326;POINT(-2.24 53.48),RD04',
+            "3,3 Short Row,M1 1AA,SRID=4326;POINT(-2.24 53.48)",
+            "",
+            "x4,4 Road,M1 1AA,SRID=4326;POINT(-2.24 53.48),RD04",
+            "5,5 Road,NOT A PC,SRID=4326;POINT(-2.24 53.48),RD04",
+            "6,6 Road,M1 1AA,POINT(-2.24),RD04",
+            "7,7 Road,M1 1AA,SRID=27700;POINT(383700 398300),RD04",
+            "8,8 Road,M1 1AA,POINT(383700 398300),RD04",
+            "9,,M1 1AA,SRID=4326;POINT(-2.24 53.48),RD04",
+            address_line("10", "10 Good Road", "M1 1AB", -2.24, 53.48),
+        ],
+    )
+    result = run_assets(RAW, addressbase=drop)
+    assert not result.success
+    message = failure_messages(result)
+    assert "9 rejected row(s), 0 allowed" in message
+    assert f"{drop}:2: not a CSV record of 5 fields" in message
+    assert f'{drop}:6: postcode "NOT A PC" is not a valid UK postcode' in message
+    expected = {
+        2: "not a CSV record of 5 fields (uprn,address,postcode,location,address_type)",
+        3: "not a CSV record of 5 fields (uprn,address,postcode,location,address_type)",
+        4: "blank line",
+        5: 'uprn "x4" is not a number of 1 to 12 digits',
+        6: 'postcode "NOT A PC" is not a valid UK postcode',
+        7: 'location "POINT(-2.24)" is not SRID=4326;POINT(<lon> <lat>)',
+        8: 'location "SRID=27700;POINT(383700 398300)" is not in SRID 4326 (lon/lat)',
+        9: 'location "POINT(383700 398300)" is outside Great Britain',
+        10: "address is empty",
+    }
+    assert {int(r["line"]): r["reason"] for r in report(data_root)} == expected
+    assert {r["file"] for r in report(data_root)} == {str(drop)}
+    assert not (data_root / "addressbase_cleaned_raw").exists()
+
+
+def test_rejections_within_the_allowance_are_reported_and_the_rest_kept(
+    tmp_path, data_root, run_assets
+):
+    drop = write_lines(
+        tmp_path / "drop.csv",
+        [
+            address_line("1", "1 Road", "M1 1AA", -2.24, 53.48),
+            "2,2 Road,M1 1AA,SRID=4326;POINT(a b),RD04",
+            address_line("3", "3 Road", "M1 1AA", -2.24, 53.48),
+        ],
+    )
+    result = run_assets(RAW, addressbase=drop, max_rejected_rows=1)
+    assert result.success
+    assert [r["uprn"] for r in raw_rows(data_root)] == ["1", "3"]
+    assert [(r["line"], r["text"]) for r in report(data_root)] == [
+        ("2", "2,2 Road,M1 1AA,SRID=4326;POINT(a b),RD04")
+    ]
+    assert materialization(result, "addressbase_cleaned_raw")["rejected_rows"] == 1
+
+
+def test_line_numbers_stay_exact_deep_into_large_multi_file_drops(tmp_path, data_root, run_assets):
+    """Every line of every file is numbered by position, across files and CRLF endings."""
+    folder = tmp_path / "drop"
+    bad = {"part_1.csv": {7, 150_001, 299_999}, "part_2.csv.gz": {1, 200_000}}
+    for name, bad_lines in bad.items():
+        lines = [
+            "broken,line"
+            if n in bad_lines
+            else address_line(f"{name[5]}{n:07d}", f"{n} Long Road", "LS6 2AB", -1.57, 53.81)
+            for n in range(1, 300_001)
+        ]
+        write_lines(folder / name, lines, newline="\r\n" if name.endswith(".gz") else "\n")
+    result = run_assets(RAW, addressbase=folder, max_rejected_rows=10)
+    assert result.success
+    found = {(Path(r["file"]).name, int(r["line"])) for r in report(data_root)}
+    assert found == {(name, n) for name, lines in bad.items() for n in lines}
+    rows = pq.read_table(
+        data_root / "addressbase_cleaned_raw" / "addressbase_cleaned_raw.parquet",
+        columns=["uprn", "source_file", "line_no"],
+    ).to_pylist()
+    assert len(rows) == 600_000 - 5
+    assert all(int(r["uprn"][1:]) == r["line_no"] for r in rows)
+
+
+def test_partitions_hold_each_letter_with_identical_duplicates_dropped(
+    tmp_path, data_root, run_assets
+):
+    drop = write_lines(
+        tmp_path / "drop.csv",
+        [
+            address_line("1", "1 Road", "S1 1AA", -1.47, 53.38),
+            address_line("1", "1 Road", "S1 1AA", -1.47, 53.38),
+            address_line("2", "2 Road", "SW1A 2AA", -0.13, 51.5),
+            address_line("3", "3 Road", "B1 1AA", -1.9, 52.48),
+        ],
+    )
+    result = run_assets(PARTITIONED, addressbase=drop)
+    assert result.success
+    table = pq.read_table(data_root / "addressbase_partitioned", partitioning="hive")
+    rows = sorted(table.to_pylist(), key=lambda r: r["uprn"])
+    assert [(r["uprn"], r["outcode"], str(r["first_letter"])) for r in rows] == [
+        ("1", "S1", "S"),
+        ("2", "SW1A", "S"),
+        ("3", "B1", "B"),
+    ]
+    assert set(table.column_names) == {
+        "outcode", "uprn", "address", "postcode", "longitude", "latitude",
+        "addressbase_source", "first_letter",
+    }  # fmt: skip
+    assert materialization(result, "addressbase_partitioned")["rows_per_letter"] == {
+        "B": 1,
+        "S": 2,
+    }
+    uniqueness = check_evaluations(result)["uprns_are_unique"]
+    assert not uniqueness.passed and uniqueness.severity.value == "WARN"
+    assert uniqueness.metadata["identical_rows_dropped"].value == 1
+
+
+def test_rebuilding_one_letter_leaves_the_other_letters_alone(tmp_path, data_root, run_assets):
+    first = write_lines(
+        tmp_path / "first.csv",
+        [
+            address_line("1", "1 Road", "S1 1AA", -1.47, 53.38),
+            address_line("3", "3 Road", "B1 1AA", -1.9, 52.48),
+        ],
+    )
+    assert run_assets(PARTITIONED, addressbase=first).success
+    b_partition = data_root / "addressbase_partitioned" / "first_letter=B"
+    b_before = {p.name: p.read_bytes() for p in b_partition.iterdir()}
+    second = write_lines(
+        tmp_path / "second.csv",
+        [
+            address_line("1", "1 Road", "S1 1AA", -1.47, 53.38),
+            address_line("4", "4 Road", "S2 1AA", -1.47, 53.38),
+        ],
+    )
+    assert run_assets(RAW, addressbase=second).success
+    assert run_assets(["addressbase_partitioned"], partition_key="S").success
+    assert {p.name: p.read_bytes() for p in b_partition.iterdir()} == b_before
+    s_rows = pq.read_table(data_root / "addressbase_partitioned" / "first_letter=S").to_pylist()
+    assert sorted(r["uprn"] for r in s_rows) == ["1", "4"]
+
+
+def test_a_letter_with_no_addresses_left_is_emptied(tmp_path, data_root, run_assets):
+    first = write_lines(tmp_path / "a.csv", [address_line("3", "3 Road", "B1 1AA", -1.9, 52.48)])
+    assert run_assets(PARTITIONED, addressbase=first).success
+    second = write_lines(tmp_path / "b.csv", [address_line("1", "1 Rd", "S1 1AA", -1.47, 53.38)])
+    assert run_assets(PARTITIONED, addressbase=second).success
+    assert sorted(p.name for p in (data_root / "addressbase_partitioned").iterdir()) == [
+        "first_letter=S"
+    ]
+
+
+def test_differing_duplicate_uprns_fail_naming_the_uprns_and_letters(
+    tmp_path, data_root, run_assets
+):
+    drop = write_lines(
+        tmp_path / "drop.csv",
+        [
+            address_line("77", "1 Road", "S1 1AA", -1.47, 53.38),
+            address_line("77", "1 Road", "N1 1AA", -0.1, 51.53),
+            address_line("78", "2 Road", "S1 1AA", -1.47, 53.38),
+        ],
+    )
+    result = run_assets(PARTITIONED, addressbase=drop)
+    assert not result.success
+    uniqueness = check_evaluations(result)["uprns_are_unique"]
+    assert not uniqueness.passed and uniqueness.severity.value == "ERROR"
+    assert "UPRN 77 (letter N, S:" in uniqueness.description
+    assert f"{drop}:1" in uniqueness.description and f"{drop}:2" in uniqueness.description
+    assert not (data_root / "addressbase_partitioned").exists()
+
+
+def test_a_missing_or_empty_drop_is_a_clear_error(tmp_path, run_assets):
+    result = run_assets(RAW, addressbase=tmp_path / "nowhere")
+    assert f"AddressBase drop not found: {tmp_path / 'nowhere'}" in failure_messages(result)
+    (tmp_path / "empty").mkdir()
+    result = run_assets(RAW, addressbase=tmp_path / "empty")
+    assert "holds no .csv or .csv.gz files" in failure_messages(result)

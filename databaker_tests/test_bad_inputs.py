@@ -1,0 +1,84 @@
+"""Bad input stops a bake with file, line and reason, and the published layer stays as it was."""
+
+from pathlib import Path
+
+import pytest
+
+from databaker.bake import BakeFailed, bake
+from databaker_tests.conftest import address_line, ballot_line, write_lines
+
+GOOD_ADDRESSES = [
+    address_line("1", "1 Briggate, Leeds", "LS1 6AA", -1.54, 53.797),
+    address_line("2", '"Rose Court", 2 Kirkgate', "LS2 7AA", -1.53, 53.797),
+]
+GOOD_BALLOTS = [
+    "election_id,division_id,geometry,source_table",
+    ballot_line(
+        "local.leeds.city.2027-05-06",
+        "E05001",
+        "POLYGON((-1.6 53.7,-1.5 53.7,-1.5 53.9,-1.6 53.9,-1.6 53.7))",
+        "Division",
+    ),
+]
+
+
+def snapshot(data_root: Path) -> dict[str, bytes]:
+    layer = data_root / "current_elections_parquet"
+    return {p.name: p.read_bytes() for p in sorted(layer.iterdir())}
+
+
+@pytest.fixture
+def published(tmp_path, data_root):
+    """A good bake already published; returns a function to bake again from other inputs."""
+    good_drop = write_lines(tmp_path / "good" / "drop.csv", GOOD_ADDRESSES)
+    good_ballots = write_lines(tmp_path / "good" / "ballots.csv", GOOD_BALLOTS)
+    bake(addressbase=str(good_drop), ballots=str(good_ballots), data_root=str(data_root))
+    before = snapshot(data_root)
+    assert set(before) == {"LS1.parquet", "LS2.parquet"}
+
+    def rebake(addressbase: Path = good_drop, ballots: Path = good_ballots) -> str:
+        with pytest.raises(BakeFailed) as failure:
+            bake(addressbase=str(addressbase), ballots=str(ballots), data_root=str(data_root))
+        assert snapshot(data_root) == before
+        return str(failure.value)
+
+    return rebake
+
+
+def test_a_malformed_row(tmp_path, published):
+    drop = write_lines(
+        tmp_path / "drop.csv",
+        [*GOOD_ADDRESSES, '3,"Unclosed quote,LS1 6AB,SRID=4326;POINT(-1.5 53.8),RD04'],
+    )
+    message = published(addressbase=drop)
+    assert f"{drop}:3: not a CSV record of 5 fields" in message
+
+
+def test_a_bad_location(tmp_path, published):
+    drop = write_lines(
+        tmp_path / "drop.csv", ["3,3 Road,LS1 6AB,SRID=4326;POINT(-1.5;53.8),RD04", *GOOD_ADDRESSES]
+    )
+    message = published(addressbase=drop)
+    assert f'{drop}:1: location "SRID=4326;POINT(-1.5;53.8)" is not SRID=4326;POINT' in message
+
+
+def test_bad_wkt(tmp_path, published):
+    ballots = write_lines(
+        tmp_path / "ballots.csv",
+        [
+            *GOOD_BALLOTS,
+            ballot_line("local.leeds.east.2027-05-06", "E05002", "POLYGON((oops))", "Division"),
+        ],
+    )
+    message = published(ballots=ballots)
+    assert f'{ballots}:3: geometry is not valid WKT: "POLYGON((oops))..."' in message
+
+
+def test_a_missing_drop(tmp_path, published):
+    message = published(addressbase=tmp_path / "no-such-drop")
+    assert f"AddressBase drop not found: {tmp_path / 'no-such-drop'}" in message
+
+
+def test_a_missing_ballots_export(tmp_path, published):
+    message = published(ballots=tmp_path / "no-such.csv")
+    assert f"ballots export not found: {tmp_path / 'no-such.csv'}" in message

@@ -1,0 +1,98 @@
+"""Each blocking check shown failing on crafted bad data, and the layer left as it was."""
+
+from pathlib import Path
+
+import dagster as dg
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from databaker.assets.current_elections.checks import joined_uprns_match_addressbase
+from databaker_tests.conftest import address_line, check_evaluations, write_lines
+
+JOINED_CHECKS = dg.AssetSelection.checks_for_assets("current_ballots_joined_to_address_base")
+LAYER_ONLY = dg.AssetSelection.assets("current_elections_parquet")
+
+
+def layer_snapshot(data_root: Path) -> dict[str, bytes]:
+    layer = data_root / "current_elections_parquet"
+    return {p.name: p.read_bytes() for p in sorted(layer.iterdir())}
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    def drop(name: str, rows: list[tuple[str, str]]) -> Path:
+        return write_lines(
+            tmp_path / name / "part.csv",
+            [address_line(uprn, f"{uprn} Road", pc, -1.5, 53.8) for uprn, pc in rows],
+        )
+
+    ballots = write_lines(
+        tmp_path / "ballots.csv",
+        [
+            "election_id,division_id,geometry,source_table",
+            'local.leeds.a.2027-05-06,E05001,"POLYGON((-2 53,-1 53,-1 54,-2 54,-2 53))",Division',
+        ],
+    )
+    return drop, ballots
+
+
+def test_a_joined_table_mixing_two_drops_stops_the_layer(inputs, data_root, run_assets):
+    drop, ballots = inputs
+    first = drop("first", [("1", "S1 1AA"), ("2", "B1 1AA")])
+    assert run_assets(addressbase=first.parent, ballots=ballots).success
+    before = layer_snapshot(data_root)
+    second = drop("second", [("1", "S1 1AA"), ("3", "B1 1AB")])
+    # Only letter S is rebuilt from the second drop: letter B still comes from the first.
+    result = run_assets(
+        [
+            "addressbase_cleaned_raw",
+            "addressbase_partitioned",
+            "current_ballots_joined_to_address_base",
+            "current_elections_parquet",
+        ],
+        addressbase=second.parent,
+        partition_key="S",
+    )
+    assert not result.success
+    check = check_evaluations(result)["single_addressbase_source"]
+    assert not check.passed
+    assert str(first.parent) in check.description and str(second.parent) in check.description
+    assert check.metadata["addressbase_sources"].value == 2
+    assert layer_snapshot(data_root) == before
+
+
+def test_a_joined_table_out_of_step_with_addressbase_stops_the_layer(inputs, data_root, run_assets):
+    drop, ballots = inputs
+    first = drop("first", [("1", "S1 1AA"), ("2", "B1 1AA")])
+    assert run_assets(addressbase=first.parent, ballots=ballots).success
+    before = layer_snapshot(data_root)
+    second = drop("second", [("1", "S1 1AA"), ("2", "B1 1AA"), ("5", "B1 1AA")])
+    assert run_assets(
+        ["addressbase_cleaned_raw", "addressbase_partitioned"], addressbase=second.parent
+    ).success
+    result = run_assets(JOINED_CHECKS | LAYER_ONLY)
+    assert not result.success
+    check = check_evaluations(result)["uprns_match_addressbase"]
+    assert not check.passed
+    assert check.metadata["addressbase_rows"].value == 3
+    assert check.metadata["joined_rows"].value == 2
+    assert check.metadata["missing_from_joined"].value == ["5"]
+    assert check.metadata["addressbase_checksum"].value != check.metadata["joined_checksum"].value
+    assert layer_snapshot(data_root) == before
+
+
+def test_a_uprn_twice_in_the_joined_table_fails_the_uprn_check(
+    inputs, data_root, run_assets, engine, store
+):
+    drop, ballots = inputs
+    assert run_assets(addressbase=drop("d", [("1", "S1 1AA")]).parent, ballots=ballots).success
+    partition = data_root / "current_ballots_joined_to_address_base" / "first_letter=S"
+    (path,) = partition.iterdir()
+    table = pq.read_table(path)
+    pq.write_table(pa.concat_tables([table, table]), path)
+    result = joined_uprns_match_addressbase(engine=engine, store=store)
+    assert not result.passed
+    metadata = {key: value.value for key, value in result.metadata.items()}
+    assert (metadata["joined_rows"], metadata["joined_uprns"]) == (2, 1)
+    assert metadata["addressbase_uprns"] == 1

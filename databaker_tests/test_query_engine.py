@@ -1,0 +1,77 @@
+"""The DuckDB engine runs named .sql files with bound, validated parameters, offline."""
+
+from pathlib import Path
+
+import pytest
+
+from databaker.resources import DuckDBQueryEngine, QueryError, SqlQuery
+
+
+def query(folder: Path, name: str, sql: str) -> SqlQuery:
+    (folder / f"{name}.duckdb.sql").write_text(sql)
+    return SqlQuery(folder, name)
+
+
+def test_runs_every_statement_and_returns_the_last_result(tmp_path, engine):
+    q = query(
+        tmp_path,
+        "two_steps",
+        "CREATE TEMP TABLE t AS SELECT unnest($values) AS v;\nSELECT sum(v) AS total FROM t;",
+    )
+    assert engine.run(q, {"values": [1, 2, 3]}).to_pylist() == [{"total": 6}]
+
+
+def test_values_are_bound_never_spliced_into_the_sql(tmp_path, engine):
+    hostile = "x'); DROP TABLE t; SELECT ('"
+    q = query(tmp_path, "echo", "SELECT $text AS text;")
+    assert engine.run(q, {"text": hostile}).to_pylist() == [{"text": hostile}]
+
+
+def test_missing_and_unexpected_parameters_are_refused_before_running(tmp_path, engine):
+    q = query(tmp_path, "needs_a", "SELECT $a AS a;")
+    with pytest.raises(QueryError, match=r"needs_a\.duckdb\.sql.*missing: \['a'\]"):
+        engine.run(q, {})
+    with pytest.raises(QueryError, match=r"not used by the query: \['b'\]"):
+        engine.run(q, {"a": 1, "b": 2})
+
+
+def test_only_scalars_and_flat_lists_are_accepted(tmp_path, engine):
+    q = query(tmp_path, "needs_a", "SELECT $a AS a;")
+    with pytest.raises(QueryError, match=r"\$a must be a string, number, boolean"):
+        engine.run(q, {"a": {"nested": 1}})
+    with pytest.raises(QueryError):
+        engine.run(q, {"a": [[1]]})
+
+
+def test_sql_errors_name_the_file_and_the_statement(tmp_path, engine):
+    q = query(tmp_path, "broken", "SELECT 1;\nSELECT * FROM no_such_table;")
+    with pytest.raises(QueryError, match=r"broken\.duckdb\.sql \(statement 2\).*no_such_table"):
+        engine.run(q)
+
+
+def test_a_query_without_a_version_for_the_dialect_is_an_error(tmp_path, engine):
+    with pytest.raises(QueryError, match="has no duckdb version"):
+        engine.run(SqlQuery(tmp_path, "absent"))
+
+
+def test_each_query_gets_a_fresh_connection(tmp_path, engine):
+    engine.run(query(tmp_path, "make", "CREATE TEMP TABLE leftover AS SELECT 1 AS x;"))
+    with pytest.raises(QueryError, match="leftover"):
+        engine.run(query(tmp_path, "use", "SELECT * FROM leftover;"))
+
+
+def test_spatial_is_loaded_and_extensions_are_never_downloaded(tmp_path, engine):
+    q = query(
+        tmp_path,
+        "spatial",
+        "SELECT ST_Contains(ST_GeomFromText('POLYGON((0 0,2 0,2 2,0 2,0 0))'), ST_Point(1, 1))"
+        " AS inside, current_setting('autoinstall_known_extensions') AS autoinstall,"
+        " current_setting('autoload_known_extensions') AS autoload;",
+    )
+    assert engine.run(q).to_pylist() == [{"inside": True, "autoinstall": False, "autoload": False}]
+
+
+def test_connection_settings_pass_through_to_duckdb(tmp_path):
+    engine = DuckDBQueryEngine(connection_config={"threads": 1})
+    q = query(tmp_path, "threads", "SELECT current_setting('threads') AS threads;")
+    assert engine.run(q).to_pylist() == [{"threads": 1}]
