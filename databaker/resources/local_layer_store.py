@@ -79,6 +79,15 @@ class LocalLayerStore(LayerStore):
         """Remove folders left empty, walking up towards (never including) the root."""
         root = Path(self.root)
         for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
-            while folder != root and folder.is_dir() and not any(folder.iterdir()):
+            while folder != root and _is_empty_folder(folder):
                 folder.rmdir()
                 folder = folder.parent
+
+
+def _is_empty_folder(folder: Path) -> bool:
+    """True for an existing folder without entries; reads one entry, not the whole listing."""
+    try:
+        with os.scandir(folder) as entries:
+            return next(entries, None) is None
+    except (FileNotFoundError, NotADirectoryError):
+        return False

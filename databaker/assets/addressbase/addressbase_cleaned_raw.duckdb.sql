@@ -6,41 +6,47 @@
 --   $output            parquet file for the valid rows
 --   $rejects_output    CSV report of rejected rows
 
+-- One thread reads the files in order, so a row's position in the table is its position in
+-- the drop; the parsing below runs in parallel over that table.
 CREATE TEMP TABLE drop_lines AS
-SELECT
-    filename AS source_file,
-    line AS raw_line,
-    regexp_extract(
-        line, $record_pattern,
-        ['uprn_q', 'uprn', 'matched', 'address_q', 'address', 'postcode_q', 'postcode',
-         'location_q', 'location', 'address_type_q', 'address_type']
-    ) AS f
+SELECT filename AS source_file, line AS raw_line
 FROM read_csv(
     $files, columns = {'line': 'VARCHAR'}, header = false, auto_detect = false,
     delim = chr(0), quote = '', escape = '', new_line = '\r\n', strict_mode = false,
-    max_line_size = 1048576, filename = true
+    max_line_size = 1048576, filename = true, parallel = false
 );
 
--- Insertion order is file order, so a row's line number is its position within its file.
 CREATE TEMP TABLE drop_rows AS
 WITH numbered AS (
     SELECT
         d.source_file,
         d.rowid - first_row.rowid0 + 1 AS line_no,
         d.raw_line,
-        d.f.matched = ',' AS well_formed,
-        CASE WHEN d.f.uprn_q <> '' THEN replace(d.f.uprn_q, '""', '"') ELSE d.f.uprn END AS uprn,
-        CASE WHEN d.f.address_q <> '' THEN replace(d.f.address_q, '""', '"') ELSE d.f.address END
-            AS address,
-        CASE WHEN d.f.postcode_q <> '' THEN replace(d.f.postcode_q, '""', '"') ELSE d.f.postcode END
-            AS postcode_text,
-        CASE WHEN d.f.location_q <> '' THEN replace(d.f.location_q, '""', '"') ELSE d.f.location END
-            AS location,
-        CASE WHEN d.f.address_type_q <> '' THEN replace(d.f.address_type_q, '""', '"')
-            ELSE d.f.address_type END AS address_type
+        regexp_extract(
+            d.raw_line, $record_pattern,
+            ['uprn_q', 'uprn', 'matched', 'address_q', 'address', 'postcode_q', 'postcode',
+             'location_q', 'location', 'address_type_q', 'address_type']
+        ) AS f
     FROM drop_lines AS d
     JOIN (SELECT source_file, min(rowid) AS rowid0 FROM drop_lines GROUP BY source_file) AS first_row
         USING (source_file)
+),
+fields AS (
+    SELECT
+        source_file,
+        line_no,
+        raw_line,
+        f.matched = ',' AS well_formed,
+        CASE WHEN f.uprn_q <> '' THEN replace(f.uprn_q, '""', '"') ELSE f.uprn END AS uprn,
+        CASE WHEN f.address_q <> '' THEN replace(f.address_q, '""', '"') ELSE f.address END
+            AS address,
+        CASE WHEN f.postcode_q <> '' THEN replace(f.postcode_q, '""', '"') ELSE f.postcode END
+            AS postcode_text,
+        CASE WHEN f.location_q <> '' THEN replace(f.location_q, '""', '"') ELSE f.location END
+            AS location,
+        CASE WHEN f.address_type_q <> '' THEN replace(f.address_type_q, '""', '"')
+            ELSE f.address_type END AS address_type
+    FROM numbered
 ),
 parsed AS (
     SELECT
@@ -51,7 +57,7 @@ parsed AS (
             '^(?:SRID=4326;)?POINT\s*\(\s*(-?[0-9]+(?:\.[0-9]+)?)\s+(-?[0-9]+(?:\.[0-9]+)?)\s*\)$',
             ['lon', 'lat']
         ) AS point
-    FROM numbered
+    FROM fields
 ),
 typed AS (
     SELECT
@@ -61,28 +67,35 @@ typed AS (
         TRY_CAST(nullif(point.lon, '') AS DOUBLE) AS longitude,
         TRY_CAST(nullif(point.lat, '') AS DOUBLE) AS latitude
     FROM parsed
+),
+judged AS (
+    SELECT
+        *,
+        split_part(postcode, ' ', 1) AS outcode,
+        postcode[1] AS first_letter,
+        CASE
+            WHEN coalesce(raw_line, '') = '' THEN 'blank line'
+            WHEN NOT well_formed THEN
+                'not a CSV record of 5 fields (uprn,address,postcode,location,address_type)'
+            WHEN NOT regexp_full_match(uprn, '[0-9]{1,12}') THEN
+                printf('uprn "%s" is not a number of 1 to 12 digits', uprn[:40])
+            WHEN trim(address) = '' THEN 'address is empty'
+            WHEN NOT coalesce(regexp_full_match(postcode, '[A-Z]{1,2}[0-9][A-Z0-9]? [0-9][A-Z]{2}'), false)
+                THEN printf('postcode "%s" is not a valid UK postcode', postcode_text[:40])
+            WHEN regexp_matches(location, '^SRID=[0-9]+;') AND NOT starts_with(location, 'SRID=4326;')
+                THEN printf('location "%s" is not in SRID 4326 (lon/lat)', location[:60])
+            WHEN longitude IS NULL OR latitude IS NULL THEN
+                printf('location "%s" is not SRID=4326;POINT(<lon> <lat>)', location[:60])
+            WHEN NOT (longitude BETWEEN -10 AND 3 AND latitude BETWEEN 49 AND 62) THEN
+                printf('location "%s" is outside Great Britain', location[:60])
+        END AS reason
+    FROM typed
 )
-SELECT
-    *,
-    split_part(postcode, ' ', 1) AS outcode,
-    postcode[1] AS first_letter,
-    CASE
-        WHEN coalesce(raw_line, '') = '' THEN 'blank line'
-        WHEN NOT well_formed THEN
-            'not a CSV record of 5 fields (uprn,address,postcode,location,address_type)'
-        WHEN NOT regexp_full_match(uprn, '[0-9]{1,12}') THEN
-            printf('uprn "%s" is not a number of 1 to 12 digits', uprn[:40])
-        WHEN trim(address) = '' THEN 'address is empty'
-        WHEN NOT coalesce(regexp_full_match(postcode, '[A-Z]{1,2}[0-9][A-Z0-9]? [0-9][A-Z]{2}'), false)
-            THEN printf('postcode "%s" is not a valid UK postcode', postcode_text[:40])
-        WHEN regexp_matches(location, '^SRID=[0-9]+;') AND NOT starts_with(location, 'SRID=4326;')
-            THEN printf('location "%s" is not in SRID 4326 (lon/lat)', location[:60])
-        WHEN longitude IS NULL OR latitude IS NULL THEN
-            printf('location "%s" is not SRID=4326;POINT(<lon> <lat>)', location[:60])
-        WHEN NOT (longitude BETWEEN -10 AND 3 AND latitude BETWEEN 49 AND 62) THEN
-            printf('location "%s" is outside Great Britain', location[:60])
-    END AS reason
-FROM typed;
+-- The raw text is kept only where it is needed: in the report of rejected lines.
+SELECT * EXCLUDE (raw_line), CASE WHEN reason IS NOT NULL THEN raw_line END AS rejected_text
+FROM judged;
+
+DROP TABLE drop_lines;
 
 COPY (
     SELECT
@@ -93,7 +106,7 @@ COPY (
 ) TO $output (FORMAT parquet, COMPRESSION zstd);
 
 COPY (
-    SELECT source_file AS file, line_no AS line, reason, raw_line AS text
+    SELECT source_file AS file, line_no AS line, reason, rejected_text AS text
     FROM drop_rows
     WHERE reason IS NOT NULL
     ORDER BY file, line

@@ -4,7 +4,13 @@
 --   $sample_size              how many UPRNs of each kind to list
 -- Returns one row.
 
-WITH duplicated AS (
+WITH repeated AS (
+    SELECT uprn
+    FROM read_parquet($addressbase_cleaned_raw)
+    GROUP BY uprn
+    HAVING count(*) > 1
+),
+duplicated AS (
     SELECT
         uprn,
         count(*) AS rows,
@@ -12,8 +18,8 @@ WITH duplicated AS (
         list(DISTINCT first_letter ORDER BY first_letter) AS letters,
         list(printf('%s:%d', source_file, line_no) ORDER BY source_file, line_no) AS lines
     FROM read_parquet($addressbase_cleaned_raw)
+    WHERE uprn IN (SELECT uprn FROM repeated)
     GROUP BY uprn
-    HAVING count(*) > 1
 )
 SELECT
     count(*) FILTER (WHERE variants = 1) AS identical_uprns,

@@ -16,10 +16,10 @@ SELECT
 FROM read_csv(
     [$file], columns = {'line': 'VARCHAR'}, header = false, auto_detect = false,
     delim = chr(0), quote = '', escape = '', new_line = '\r\n', strict_mode = false,
-    max_line_size = 268435456
+    max_line_size = 268435456, parallel = false
 );
 
--- Insertion order is file order: rowid 0 is line 1.
+-- Read by one thread, in order: rowid 0 is line 1.
 CREATE TEMP TABLE export_fields AS
 SELECT
     rowid + 1 AS line_no,
