@@ -1,13 +1,34 @@
-"""Rejected input rows: reported with file, line and reason; too many of them stop the bake."""
+"""Rejected input rows: reported with file, line and reason; too many of them stop the bake.
+
+An asset that reads an input line by line runs a query that writes, into its staging area,
+the rows it keeps (``VALID_ROWS``) and a report of the lines it rejects (``REJECTED_ROWS``).
+:func:`publish_checked_input` then publishes the report in every case, and the kept rows only
+when the rejections are within the configured allowance.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import dagster as dg
+from pydantic import Field
+
+from databaker.resources import LayerStore
 
 REJECTS_PREFIX = "rejected/"
+VALID_ROWS = "valid.parquet"
+REJECTED_ROWS = "rejected.csv"
+
+
+class RejectionLimit(dg.Config):
+    """Configuration of assets that read an input line by line."""
+
+    max_rejected_rows: int = Field(
+        default=0,
+        ge=0,
+        description="How many unusable rows may be left out (and reported) before the bake stops.",
+    )
 
 
 def rejects_key(asset_name: str) -> str:
@@ -15,22 +36,46 @@ def rejects_key(asset_name: str) -> str:
     return f"{REJECTS_PREFIX}{asset_name}.csv"
 
 
-def describe(rejected: Sequence[dict[str, Any]]) -> list[str]:
-    return [f"{row['file']}:{row['line']}: {row['reason']}" for row in rejected]
+def publish_checked_input(
+    store: LayerStore,
+    staging: str,
+    *,
+    asset_name: str,
+    what: str,
+    summary: Mapping[str, Any],
+    allowed: int,
+    target: str,
+) -> str:
+    """Publish the report, stop if too many rows were rejected, then publish the kept rows.
+
+    ``summary`` is the query's summary row, with ``rejected_rows`` and ``first_rejected`` (a
+    list of ``{file, line, reason}``). Returns where the report is.
+    """
+    report = rejects_key(asset_name)
+    store.move(staging + REJECTED_ROWS, report)
+    _enforce_limit(
+        what=what,
+        rejected=summary["rejected_rows"],
+        allowed=allowed,
+        first_rejected=summary["first_rejected"],
+        report=store.uri(report),
+    )
+    store.move(staging + VALID_ROWS, target)
+    return store.uri(report)
 
 
-def enforce_limit(
+def _enforce_limit(
     *,
     what: str,
     rejected: int,
     allowed: int,
-    first_rejected: Sequence[dict[str, Any]],
+    first_rejected: Sequence[Mapping[str, Any]],
     report: str,
 ) -> None:
     """Raise a ``Failure`` naming the first rejected rows if more than ``allowed`` were rejected."""
     if rejected <= allowed:
         return
-    listed = describe(first_rejected)
+    listed = [f"{row['file']}:{row['line']}: {row['reason']}" for row in first_rejected]
     more = rejected - len(listed)
     lines = [f"{what}: {rejected} rejected row(s), {allowed} allowed", *listed]
     if more:

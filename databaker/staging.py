@@ -1,23 +1,24 @@
 """Staging: every table is written aside first and moved into place only when complete.
 
-A bake that fails half-way leaves the previous objects where they were; a partition is
-replaced as a whole, so a letter is never left holding a mix of two bakes.
+A bake that fails half-way leaves the previous objects where they were; a letter partition is
+replaced as a whole, so a letter never holds a mix of two bakes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import dagster as dg
 
-from databaker.resources import LayerStore, Replacement
+from databaker.resources import LayerStore, QueryEngine, SqlQuery
+from databaker.resources.query_engine import ParamValue
 
 
 @contextmanager
-def staging_area(store: LayerStore, context: dg.AssetExecutionContext, name: str) -> Iterator[str]:
+def staging_area(store: LayerStore, context: dg.AssetExecutionContext) -> Iterator[str]:
     """A prefix private to this run and asset, emptied when the block ends."""
-    prefix = f"_staging/{context.run.run_id}/{name}/"
+    prefix = f"_staging/{context.run.run_id}/{context.asset_key.to_user_string()}/"
     try:
         yield prefix
     finally:
@@ -28,22 +29,32 @@ def partition_prefix(table_prefix: str, letter: str) -> str:
     return f"{table_prefix}first_letter={letter}/"
 
 
-def replace_partitions(
-    store: LayerStore, staged_prefix: str, table_prefix: str, letters: Iterable[str]
-) -> dict[str, Replacement]:
-    """Replace each letter's partition with what was staged for it (nothing staged: emptied)."""
-    return {
-        letter: store.replace_prefix(
-            partition_prefix(staged_prefix, letter), partition_prefix(table_prefix, letter)
-        )
-        for letter in letters
-    }
+def rebuild_letter_partitions(
+    context: dg.AssetExecutionContext,
+    engine: QueryEngine,
+    store: LayerStore,
+    *,
+    query: SqlQuery,
+    params: Mapping[str, ParamValue] | None,
+    table_prefix: str,
+) -> dict[str, int]:
+    """Make each letter of the run exactly what ``query`` writes for it; return rows per letter.
 
-
-def rows_per_partition(copy_stats: dict[str, list], column: str = "first_letter") -> dict[str, int]:
-    """Row counts per partition value from DuckDB's ``COPY ... RETURN_STATS`` result."""
+    The query gets ``params`` plus ``$output``, a folder to fill with ``first_letter=<L>/``
+    partitions, and must end with ``COPY ... RETURN_STATS``. ``params=None`` means there is
+    nothing to read for these letters: their partitions are emptied.
+    """
+    stats: dict[str, list] = {"count": [], "partition_keys": []}
+    with staging_area(store, context) as staging:
+        if params is not None:
+            output = {"output": store.uri_for_writing(staging)}
+            stats = engine.run(query, {**params, **output}).to_pydict()
+        for letter in context.partition_keys:
+            store.replace_prefix(
+                partition_prefix(staging, letter), partition_prefix(table_prefix, letter)
+            )
     rows: dict[str, int] = {}
-    for count, keys in zip(copy_stats["count"], copy_stats["partition_keys"], strict=True):
-        value = dict(keys)[column]
-        rows[value] = rows.get(value, 0) + int(count)
+    for count, keys in zip(stats["count"], stats["partition_keys"], strict=True):
+        letter = dict(keys)["first_letter"]
+        rows[letter] = rows.get(letter, 0) + int(count)
     return dict(sorted(rows.items()))

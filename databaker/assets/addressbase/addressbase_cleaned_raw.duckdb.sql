@@ -6,6 +6,10 @@
 --   $output            parquet file for the valid rows
 --   $rejects_output    CSV report of rejected rows
 
+-- RFC 4180: a quoted field's content has its quotes doubled; a bare field is taken as it is.
+CREATE TEMP MACRO csv_field(quoted, bare) AS
+    CASE WHEN quoted <> '' THEN replace(quoted, '""', '"') ELSE bare END;
+
 -- One thread reads the files in order, so a row's position in the table is its position in
 -- the drop; the parsing below runs in parallel over that table.
 CREATE TEMP TABLE drop_lines AS
@@ -37,15 +41,11 @@ fields AS (
         line_no,
         raw_line,
         f.matched = ',' AS well_formed,
-        CASE WHEN f.uprn_q <> '' THEN replace(f.uprn_q, '""', '"') ELSE f.uprn END AS uprn,
-        CASE WHEN f.address_q <> '' THEN replace(f.address_q, '""', '"') ELSE f.address END
-            AS address,
-        CASE WHEN f.postcode_q <> '' THEN replace(f.postcode_q, '""', '"') ELSE f.postcode END
-            AS postcode_text,
-        CASE WHEN f.location_q <> '' THEN replace(f.location_q, '""', '"') ELSE f.location END
-            AS location,
-        CASE WHEN f.address_type_q <> '' THEN replace(f.address_type_q, '""', '"')
-            ELSE f.address_type END AS address_type
+        csv_field(f.uprn_q, f.uprn) AS uprn,
+        csv_field(f.address_q, f.address) AS address,
+        csv_field(f.postcode_q, f.postcode) AS postcode_text,
+        csv_field(f.location_q, f.location) AS location,
+        csv_field(f.address_type_q, f.address_type) AS address_type
     FROM numbered
 ),
 parsed AS (

@@ -5,10 +5,10 @@ from pydantic import Field
 
 from databaker.csv_records import record_pattern
 from databaker.partitions import first_letter_partitions, one_run_per_backfill
-from databaker.rejections import enforce_limit, rejects_key
+from databaker.rejections import REJECTED_ROWS, VALID_ROWS, RejectionLimit, publish_checked_input
 from databaker.resources import LayerStore, QueryEngine, SqlQuery
 from databaker.sources import SAMPLE_ADDRESSBASE, drop_files
-from databaker.staging import replace_partitions, rows_per_partition, staging_area
+from databaker.staging import rebuild_letter_partitions, staging_area
 
 ADDRESSBASE_RAW = "addressbase_cleaned_raw/addressbase_cleaned_raw.parquet"
 ADDRESSBASE_PARTITIONED = "addressbase_partitioned/"
@@ -17,15 +17,10 @@ RAW_QUERY = SqlQuery.beside(__file__, "addressbase_cleaned_raw")
 PARTITIONED_QUERY = SqlQuery.beside(__file__, "addressbase_partitioned")
 
 
-class AddressBaseDropConfig(dg.Config):
+class AddressBaseDropConfig(RejectionLimit):
     source: str = Field(
         default=str(SAMPLE_ADDRESSBASE),
         description="The drop: a folder of headerless CSV files (.csv or .csv.gz) or one file.",
-    )
-    max_rejected_rows: int = Field(
-        default=0,
-        ge=0,
-        description="How many malformed rows may be left out (and reported) before the bake stops.",
     )
 
 
@@ -38,27 +33,26 @@ def addressbase_cleaned_raw(
 ) -> dg.MaterializeResult:
     """The AddressBase drop as received, every line validated; rejected lines reported by number."""
     addressbase_source, files = drop_files(config.source)
-    report = rejects_key("addressbase_cleaned_raw")
-    with staging_area(store, context, "addressbase_cleaned_raw") as staging:
+    with staging_area(store, context) as staging:
         summary = engine.run(
             RAW_QUERY,
             {
                 "files": files,
                 "record_pattern": record_pattern(5),
                 "addressbase_source": addressbase_source,
-                "output": store.uri_for_writing(staging + "valid.parquet"),
-                "rejects_output": store.uri_for_writing(staging + "rejected.csv"),
+                "output": store.uri_for_writing(staging + VALID_ROWS),
+                "rejects_output": store.uri_for_writing(staging + REJECTED_ROWS),
             },
         ).to_pylist()[0]
-        store.move(staging + "rejected.csv", report)
-        enforce_limit(
+        report = publish_checked_input(
+            store,
+            staging,
+            asset_name="addressbase_cleaned_raw",
             what=f"AddressBase drop {addressbase_source}",
-            rejected=summary["rejected_rows"],
+            summary=summary,
             allowed=config.max_rejected_rows,
-            first_rejected=summary["first_rejected"],
-            report=store.uri(report),
+            target=ADDRESSBASE_RAW,
         )
-        store.move(staging + "valid.parquet", ADDRESSBASE_RAW)
     context.log.info(
         f"read {summary['lines']} lines from {len(files)} file(s): "
         f"{summary['valid_rows']} valid, {summary['rejected_rows']} rejected"
@@ -69,7 +63,7 @@ def addressbase_cleaned_raw(
             "files": len(files),
             "rows": summary["valid_rows"],
             "rejected_rows": summary["rejected_rows"],
-            "rejected_report": dg.MetadataValue.path(store.uri(report)),
+            "rejected_report": dg.MetadataValue.path(report),
             "path": dg.MetadataValue.path(store.uri(ADDRESSBASE_RAW)),
         }
     )
@@ -86,26 +80,25 @@ def addressbase_partitioned(
     context: dg.AssetExecutionContext, engine: QueryEngine, store: LayerStore
 ) -> dg.MaterializeResult:
     """Every address of the drop as parquet, one partition per postcode first letter."""
-    letters = sorted(context.partition_keys)
     if not store.list_keys("addressbase_cleaned_raw/"):
         raise dg.Failure("addressbase_cleaned_raw has not been materialised yet")
-    with staging_area(store, context, "addressbase_partitioned") as staging:
-        stats = engine.run(
-            PARTITIONED_QUERY,
-            {
-                "addressbase_cleaned_raw": store.uri(ADDRESSBASE_RAW),
-                "letters": letters,
-                "output": store.uri_for_writing(staging),
-            },
-        ).to_pydict()
-        replace_partitions(store, staging, ADDRESSBASE_PARTITIONED, letters)
-    rows = rows_per_partition(stats)
+    rows = rebuild_letter_partitions(
+        context,
+        engine,
+        store,
+        query=PARTITIONED_QUERY,
+        params={
+            "addressbase_cleaned_raw": store.uri(ADDRESSBASE_RAW),
+            "letters": sorted(context.partition_keys),
+        },
+        table_prefix=ADDRESSBASE_PARTITIONED,
+    )
     context.log.info(f"wrote {sum(rows.values())} addresses in {len(rows)} letter partition(s)")
     return dg.MaterializeResult(
         metadata={
             "rows": sum(rows.values()),
-            "rows_per_letter": rows,
-            "letters_without_addresses": sorted(set(letters) - rows.keys()),
+            "rows_per_letter": dg.MetadataValue.json(rows),
+            "letters_without_addresses": sorted(set(context.partition_keys) - rows.keys()),
             "path": dg.MetadataValue.path(store.uri(ADDRESSBASE_PARTITIONED)),
         }
     )

@@ -5,7 +5,7 @@ from pydantic import Field
 
 from databaker.assets.current_ballots.ballot_ids import invalid_ballot_ids
 from databaker.csv_records import record_pattern
-from databaker.rejections import enforce_limit, rejects_key
+from databaker.rejections import REJECTED_ROWS, VALID_ROWS, RejectionLimit, publish_checked_input
 from databaker.resources import LayerStore, QueryEngine, SqlQuery
 from databaker.sources import SAMPLE_BALLOTS, export_file
 from databaker.staging import staging_area
@@ -21,15 +21,10 @@ HEADERS = (
 )
 
 
-class BallotsExportConfig(dg.Config):
+class BallotsExportConfig(RejectionLimit):
     source: str = Field(
         default=str(SAMPLE_BALLOTS),
         description="The ballots export: CSV of election_id, division_id, geometry, source_table.",
-    )
-    max_rejected_rows: int = Field(
-        default=0,
-        ge=0,
-        description="How many unusable rows may be left out (and reported) before the bake stops.",
     )
 
 
@@ -42,8 +37,7 @@ def current_ballots(
 ) -> dg.MaterializeResult:
     """Every current ballot's area, one row per polygon piece; invalid polygons repaired."""
     export = export_file(config.source)
-    report = rejects_key("current_ballots")
-    with staging_area(store, context, "current_ballots") as staging:
+    with staging_area(store, context) as staging:
         parsed = engine.run(
             PARSED_QUERY,
             {
@@ -61,19 +55,19 @@ def current_ballots(
                 "invalid_ids": list(invalid),
                 "invalid_reasons": list(invalid.values()),
                 "file": export,
-                "output": store.uri_for_writing(staging + "current_ballots.parquet"),
-                "rejects_output": store.uri_for_writing(staging + "rejected.csv"),
+                "output": store.uri_for_writing(staging + VALID_ROWS),
+                "rejects_output": store.uri_for_writing(staging + REJECTED_ROWS),
             },
         ).to_pylist()[0]
-        store.move(staging + "rejected.csv", report)
-        enforce_limit(
+        report = publish_checked_input(
+            store,
+            staging,
+            asset_name="current_ballots",
             what=f"ballots export {export}",
-            rejected=summary["rejected_rows"],
+            summary=summary,
             allowed=config.max_rejected_rows,
-            first_rejected=summary["first_rejected"],
-            report=store.uri(report),
+            target=CURRENT_BALLOTS,
         )
-        store.move(staging + "current_ballots.parquet", CURRENT_BALLOTS)
     context.log.info(
         f"{summary['ballots']} ballots in {summary['rows']} pieces; "
         f"{summary['repaired']} repaired, "
@@ -91,7 +85,7 @@ def current_ballots(
             "skipped_without_geography": summary["skipped_without_geography"],
             "rejected_rows": summary["rejected_rows"],
             "invalid_ballot_ids": dg.MetadataValue.json(invalid),
-            "rejected_report": dg.MetadataValue.path(store.uri(report)),
+            "rejected_report": dg.MetadataValue.path(report),
             "path": dg.MetadataValue.path(store.uri(CURRENT_BALLOTS)),
         }
     )

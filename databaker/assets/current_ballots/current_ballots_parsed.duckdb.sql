@@ -5,6 +5,10 @@
 --   $output          parquet receiving every data line with its verdict
 -- Returns the header's fields and the distinct election IDs of usable lines.
 
+-- RFC 4180: a quoted field's content has its quotes doubled; a bare field is taken as it is.
+CREATE TEMP MACRO csv_field(quoted, bare) AS
+    CASE WHEN quoted <> '' THEN replace(quoted, '""', '"') ELSE bare END;
+
 CREATE TEMP TABLE export_lines AS
 SELECT
     line AS raw_line,
@@ -25,14 +29,10 @@ SELECT
     rowid + 1 AS line_no,
     raw_line,
     f.matched = ',' AS well_formed,
-    CASE WHEN f.election_id_q <> '' THEN replace(f.election_id_q, '""', '"') ELSE f.election_id END
-        AS election_id,
-    CASE WHEN f.division_id_q <> '' THEN replace(f.division_id_q, '""', '"') ELSE f.division_id END
-        AS division_id,
-    CASE WHEN f.geometry_q <> '' THEN replace(f.geometry_q, '""', '"') ELSE f.geometry END
-        AS geometry_text,
-    CASE WHEN f.source_table_q <> '' THEN replace(f.source_table_q, '""', '"')
-        ELSE f.source_table END AS source_table
+    csv_field(f.election_id_q, f.election_id) AS election_id,
+    csv_field(f.division_id_q, f.division_id) AS division_id,
+    csv_field(f.geometry_q, f.geometry) AS geometry_text,
+    csv_field(f.source_table_q, f.source_table) AS source_table
 FROM export_lines;
 
 COPY (

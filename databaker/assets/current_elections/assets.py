@@ -7,12 +7,7 @@ from databaker.assets.current_ballots import CURRENT_BALLOTS, current_ballots
 from databaker.outcode_files import publish_outcode_files
 from databaker.partitions import first_letter_partitions, one_run_per_backfill
 from databaker.resources import LayerStore, QueryEngine, SqlQuery
-from databaker.staging import (
-    partition_prefix,
-    replace_partitions,
-    rows_per_partition,
-    staging_area,
-)
+from databaker.staging import partition_prefix, rebuild_letter_partitions, staging_area
 
 JOINED = "current_ballots_joined_to_address_base/"
 LAYER = "current_elections_parquet/"
@@ -32,27 +27,22 @@ def current_ballots_joined_to_address_base(
     context: dg.AssetExecutionContext, engine: QueryEngine, store: LayerStore
 ) -> dg.MaterializeResult:
     """Every address once, with the sorted IDs of the ballots whose area contains it."""
-    letters = sorted(context.partition_keys)
-    addresses = [
-        key
-        for letter in letters
-        for key in store.list_keys(partition_prefix(ADDRESSBASE_PARTITIONED, letter))
-    ]
     if not store.list_keys("current_ballots/"):
         raise dg.Failure("current_ballots has not been materialised yet")
-    with staging_area(store, context, "current_ballots_joined_to_address_base") as staging:
-        stats: dict[str, list] = {"count": [], "partition_keys": []}
-        if addresses:
-            stats = engine.run(
-                JOIN_QUERY,
-                {
-                    "addresses": [store.uri(key) for key in addresses],
-                    "ballots": store.uri(CURRENT_BALLOTS),
-                    "output": store.uri_for_writing(staging),
-                },
-            ).to_pydict()
-        replace_partitions(store, staging, JOINED, letters)
-    rows = rows_per_partition(stats)
+    addresses = [
+        store.uri(key)
+        for letter in context.partition_keys
+        for key in store.list_keys(partition_prefix(ADDRESSBASE_PARTITIONED, letter))
+    ]
+    inputs = {"addresses": addresses, "ballots": store.uri(CURRENT_BALLOTS)}
+    rows = rebuild_letter_partitions(
+        context,
+        engine,
+        store,
+        query=JOIN_QUERY,
+        params=inputs if addresses else None,
+        table_prefix=JOINED,
+    )
     context.log.info(f"joined {sum(rows.values())} addresses in {len(rows)} letter partition(s)")
     return dg.MaterializeResult(
         metadata={
@@ -72,7 +62,7 @@ def current_elections_parquet(
     context: dg.AssetExecutionContext, store: LayerStore
 ) -> dg.MaterializeResult:
     """The published lookup: ``<OUTCODE>.parquet`` per outcode, each address with its ballots."""
-    with staging_area(store, context, "current_elections_parquet") as staging:
+    with staging_area(store, context) as staging:
         published = publish_outcode_files(
             store,
             joined_prefix=JOINED,
