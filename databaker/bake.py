@@ -12,19 +12,19 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from string import ascii_uppercase
+from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
 
-from databaker.assets.current_elections import LAYER
 from databaker.definitions import build_defs
 from databaker.jobs import current_elections_layer
+from databaker.partitions import first_letter_partitions
 
+_LETTERS = first_letter_partitions.get_partition_keys()
 ALL_LETTERS = {
-    "dagster/asset_partition_range_start": ascii_uppercase[0],
-    "dagster/asset_partition_range_end": ascii_uppercase[-1],
+    "dagster/asset_partition_range_start": _LETTERS[0],
+    "dagster/asset_partition_range_end": _LETTERS[-1],
 }
 
 
@@ -32,14 +32,13 @@ class BakeFailed(Exception):
     """The bake stopped; the message says which step and why. The published layer is unchanged."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class BakeResult:
+    """Where the layer is, how long the bake took, and each asset's materialisation metadata."""
+
     layer: str
     seconds: float
-    metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def value(self, asset: str, key: str) -> Any:
-        return self.metadata.get(asset, {}).get(key)
+    metadata: dict[str, dict[str, Any]]
 
 
 def bake(
@@ -82,8 +81,8 @@ def bake(
         }
         for event in result.get_asset_materialization_events()
     }
-    layer_path = metadata.get("current_elections_parquet", {}).get("path") or LAYER
-    return BakeResult(layer=str(layer_path), seconds=time.monotonic() - started, metadata=metadata)
+    layer = str(metadata["current_elections_parquet"]["path"])
+    return BakeResult(layer=layer, seconds=time.monotonic() - started, metadata=metadata)
 
 
 @contextmanager

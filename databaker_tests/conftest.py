@@ -62,6 +62,7 @@ def asset_runner(data_root: Path) -> Callable[..., dg.ExecuteInProcessResult]:
         ballots: Path | None = None,
         partition_key: str | None = None,
         max_rejected_rows: int = 0,
+        instance: dg.DagsterInstance | None = None,
     ) -> dg.ExecuteInProcessResult:
         ops: dict[str, Any] = {}
         if addressbase is not None:
@@ -79,6 +80,7 @@ def asset_runner(data_root: Path) -> Callable[..., dg.ExecuteInProcessResult]:
             run_config={"ops": ops},
             partition_key=partition_key,
             tags=None if partition_key else ALL_LETTERS,
+            instance=instance,
             raise_on_error=False,
         )
 

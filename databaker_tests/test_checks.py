@@ -8,7 +8,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from databaker.assets.current_elections.checks import joined_uprns_match_addressbase
-from databaker_tests.conftest import address_line, check_evaluations, write_lines
+from databaker_tests.conftest import (
+    address_line,
+    check_evaluations,
+    failure_messages,
+    write_lines,
+)
 
 JOINED_CHECKS = dg.AssetSelection.checks_for_assets("current_ballots_joined_to_address_base")
 LAYER_ONLY = dg.AssetSelection.assets("current_elections_parquet")
@@ -96,3 +101,48 @@ def test_a_uprn_twice_in_the_joined_table_fails_the_uprn_check(
     metadata = {key: value.value for key, value in result.metadata.items()}
     assert (metadata["joined_rows"], metadata["joined_uprns"]) == (2, 1)
     assert metadata["addressbase_uprns"] == 1
+
+
+@pytest.fixture
+def instance():
+    """One Dagster instance across runs, so that check results persist between them."""
+    with dg.DagsterInstance.ephemeral() as instance:
+        yield instance
+
+
+def test_the_layer_alone_is_not_published_from_a_table_whose_checks_failed(
+    inputs, data_root, run_assets, instance
+):
+    drop, ballots = inputs
+    first = drop("first", [("1", "S1 1AA"), ("2", "B1 1AA")])
+    assert run_assets(addressbase=first.parent, ballots=ballots, instance=instance).success
+    before = layer_snapshot(data_root)
+    second = drop("second", [("1", "S1 1AA")])
+    rebuild_s = ["addressbase_cleaned_raw", "addressbase_partitioned"]
+    rebuild_s.append("current_ballots_joined_to_address_base")
+    assert not run_assets(
+        rebuild_s, addressbase=second.parent, partition_key="S", instance=instance
+    ).success
+    result = run_assets(LAYER_ONLY, instance=instance)
+    assert not result.success
+    assert (
+        "not publishing: current_ballots_joined_to_address_base / single_addressbase_source "
+        "failed: 2 AddressBase sources"
+    ) in failure_messages(result)
+    assert layer_snapshot(data_root) == before
+
+
+def test_the_layer_alone_waits_for_checks_on_a_changed_table(
+    inputs, data_root, run_assets, instance
+):
+    drop, ballots = inputs
+    assert run_assets(
+        addressbase=drop("d", [("1", "S1 1AA")]).parent, ballots=ballots, instance=instance
+    ).success
+    joined_alone = dg.AssetSelection.assets("current_ballots_joined_to_address_base")
+    assert run_assets(joined_alone.without_checks(), instance=instance).success
+    result = run_assets(LAYER_ONLY, instance=instance)
+    assert "uprns_match_addressbase has not run since the asset was last materialised" in (
+        failure_messages(result)
+    )
+    assert run_assets(JOINED_CHECKS | LAYER_ONLY, instance=instance).success

@@ -1,15 +1,14 @@
 """The current-elections layer: addresses joined to current ballots, published per outcode."""
 
-from databaker.assets.current_elections.assets import (
-    JOINED,
-    LAYER,
-    LAYER_COLUMNS,
-    current_ballots_joined_to_address_base,
-    current_elections_parquet,
-)
 from databaker.assets.current_elections.checks import (
     joined_has_single_addressbase_source,
     joined_uprns_match_addressbase,
+)
+from databaker.assets.current_elections.joined import JOINED, current_ballots_joined_to_address_base
+from databaker.assets.current_elections.layer import (
+    LAYER,
+    LAYER_COLUMNS,
+    current_elections_parquet,
 )
 
 assets = [current_ballots_joined_to_address_base, current_elections_parquet]

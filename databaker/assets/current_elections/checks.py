@@ -3,7 +3,7 @@
 import dagster as dg
 
 from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED
-from databaker.assets.current_elections.assets import (
+from databaker.assets.current_elections.joined import (
     JOINED,
     current_ballots_joined_to_address_base,
 )

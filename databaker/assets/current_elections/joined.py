@@ -1,17 +1,14 @@
-"""The current-elections layer: each address with the ballots it votes in, one file per outcode."""
+"""The joined table: every address with the IDs of the ballots whose area contains it."""
 
 import dagster as dg
 
 from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED, addressbase_partitioned
 from databaker.assets.current_ballots import CURRENT_BALLOTS, current_ballots
-from databaker.outcode_files import publish_outcode_files
 from databaker.partitions import first_letter_partitions, one_run_per_backfill
 from databaker.resources import LayerStore, QueryEngine, SqlQuery
-from databaker.staging import partition_prefix, rebuild_letter_partitions, staging_area
+from databaker.staging import partition_prefix, rebuild_letter_partitions
 
 JOINED = "current_ballots_joined_to_address_base/"
-LAYER = "current_elections_parquet/"
-LAYER_COLUMNS = ["uprn", "address", "postcode", "addressbase_source", "ballot_ids", "outcode"]
 
 JOIN_QUERY = SqlQuery.beside(__file__, "current_ballots_joined_to_address_base")
 
@@ -49,39 +46,5 @@ def current_ballots_joined_to_address_base(
             "rows": sum(rows.values()),
             "rows_per_letter": dg.MetadataValue.json(rows),
             "path": dg.MetadataValue.path(store.uri(JOINED)),
-        }
-    )
-
-
-@dg.asset(
-    deps=[current_ballots_joined_to_address_base],
-    group_name="current_elections",
-    kinds={"parquet"},
-)
-def current_elections_parquet(
-    context: dg.AssetExecutionContext, store: LayerStore
-) -> dg.MaterializeResult:
-    """The published lookup: ``<OUTCODE>.parquet`` per outcode, each address with its ballots."""
-    with staging_area(store, context) as staging:
-        published = publish_outcode_files(
-            store,
-            joined_prefix=JOINED,
-            layer_prefix=LAYER,
-            staging_prefix=staging,
-            columns=LAYER_COLUMNS,
-            ids_column="ballot_ids",
-        )
-    context.log.info(
-        f"wrote {published.outcodes} outcode files ({published.empty_outcodes} empty), "
-        f"deleted {len(published.deleted)} stale"
-    )
-    return dg.MaterializeResult(
-        metadata={
-            "addresses": published.rows,
-            "addresses_with_ballots": published.rows_with_ids,
-            "outcodes": published.outcodes,
-            "empty_outcodes": published.empty_outcodes,
-            "stale_outcodes_deleted": len(published.deleted),
-            "path": dg.MetadataValue.path(store.uri(LAYER)),
         }
     )

@@ -1,0 +1,32 @@
+"""Publishing is gated on checks: a layer is written only from a table whose checks passed.
+
+Blocking checks stop the layer when they run in the same run. This gate also covers the layer
+being materialised on its own (from the UI, say): it refuses unless every check of the table it
+reads has passed since that table was last materialised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import dagster as dg
+
+
+def require_passed_checks(
+    context: dg.AssetExecutionContext, checks: Sequence[dg.AssetChecksDefinition]
+) -> None:
+    """Raise ``Failure`` unless each check passed after its asset was last materialised."""
+    problems = []
+    for key in sorted((key for c in checks for key in c.check_keys), key=str):
+        materialised = context.instance.get_latest_materialization_event(key.asset_key)
+        since = materialised.timestamp if materialised else 0.0
+        record = context.instance.get_latest_asset_check_evaluation_record(key)
+        event = record.event if record else None
+        evaluation = event.asset_check_evaluation if event and event.is_dagster_event else None
+        name = f"{key.asset_key.to_user_string()} / {key.name}"
+        if evaluation is None or event.timestamp < since:
+            problems.append(f"{name} has not run since the asset was last materialised")
+        elif not evaluation.passed:
+            problems.append(f"{name} failed: {evaluation.description or 'see its metadata'}")
+    if problems:
+        raise dg.Failure("not publishing: " + "; ".join(problems))
