@@ -134,7 +134,6 @@ class _ProgressHandler(logging.Handler):
     def __init__(self, echo: Callable[[str], None]) -> None:
         super().__init__(level=logging.DEBUG)
         self._echo = echo
-        self._started: dict[str, float] = {}
 
     def emit(self, record: logging.LogRecord) -> None:
         meta = getattr(record, "dagster_meta", None) or {}
@@ -146,11 +145,10 @@ class _ProgressHandler(logging.Handler):
             if record.levelno == logging.INFO:
                 self._echo(f"  {step}: {meta.get('orig_message', record.getMessage())}")
         elif event.event_type_value == "STEP_START":
-            self._started[step] = time.monotonic()
             self._echo(f"{step} ...")
         elif event.event_type_value == "STEP_SUCCESS":
-            took = time.monotonic() - self._started.get(step, time.monotonic())
-            self._echo(f"{step} done ({took:.1f} s)")
+            seconds = event.event_specific_data.duration_ms / 1000
+            self._echo(f"{step} done ({seconds:.1f} s)")
         elif event.event_type_value == "STEP_FAILURE":
             self._echo(f"{step} FAILED")
         elif event.event_type_value == "STEP_SKIPPED":

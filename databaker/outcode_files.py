@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,13 +50,13 @@ def publish_outcode_files(
     outcodes = empty = rows = rows_with_ids = 0
     for letter_keys in _keys_by_letter(store, joined_prefix).values():
         table = _read_parquet(store, letter_keys)
-        for outcode, part, has_ids in _split_by_outcode(table, ids_column):
-            data = _parquet_bytes(part.select(columns) if has_ids else pa.table({}))
+        for outcode, part, with_ids in _split_by_outcode(table, ids_column):
+            data = _parquet_bytes(part.select(columns) if with_ids else pa.table({}))
             store.write_bytes(f"{staging_prefix}{outcode}.parquet", data)
             outcodes += 1
-            empty += not has_ids
+            empty += not with_ids
+            rows_with_ids += with_ids
         rows += table.num_rows
-        rows_with_ids += pc.sum(pc.greater(pc.list_value_length(table[ids_column]), 0)).as_py() or 0
     replaced = store.replace_prefix(staging_prefix, layer_prefix)
     return OutcodeFiles(outcodes, empty, rows, rows_with_ids, replaced.deleted)
 
@@ -74,8 +75,8 @@ def _read_parquet(store: LayerStore, keys: list[str]) -> pa.Table:
     return pa.concat_tables(tables, promote_options="permissive")
 
 
-def _split_by_outcode(table: pa.Table, ids_column: str):
-    """Yield ``(outcode, rows, any_ids)`` per outcode, rows sorted by postcode then UPRN."""
+def _split_by_outcode(table: pa.Table, ids_column: str) -> Iterator[tuple[str, pa.Table, int]]:
+    """Yield ``(outcode, rows, rows with IDs)`` per outcode, rows sorted by postcode then UPRN."""
     outcode = pc.list_element(pc.split_pattern(table["postcode"], " ", max_splits=1), 0)
     table = table.append_column("outcode", outcode).sort_by(
         [("outcode", "ascending"), ("postcode", "ascending"), ("uprn", "ascending")]
@@ -85,12 +86,12 @@ def _split_by_outcode(table: pa.Table, ids_column: str):
     codes = pc.dictionary_encode(table["outcode"]).combine_chunks()
     starts = np.concatenate([[0], np.flatnonzero(np.diff(codes.indices.to_numpy())) + 1])
     ends = np.append(starts[1:], table.num_rows)
-    id_counts = pc.list_value_length(table[ids_column]).to_numpy(zero_copy_only=False)
-    has_ids = np.maximum.reduceat(id_counts, starts) > 0
+    has_ids = pc.list_value_length(table[ids_column]).to_numpy(zero_copy_only=False) > 0
+    with_ids = np.add.reduceat(has_ids.astype(np.int64), starts)
     # Sorted input: dictionary entries are in order of first appearance, one per run.
     names = codes.dictionary.to_pylist()
-    for name, start, end, flag in zip(names, starts, ends, has_ids, strict=True):
-        yield name, table.slice(start, end - start), bool(flag)
+    for name, start, end, count in zip(names, starts, ends, with_ids, strict=True):
+        yield name, table.slice(start, end - start), int(count)
 
 
 def _parquet_bytes(table: pa.Table) -> bytes:

@@ -227,7 +227,7 @@ def test_differing_duplicate_uprns_fail_naming_the_uprns_and_letters(
     assert not result.success
     uniqueness = check_evaluations(result)["uprns_are_unique"]
     assert not uniqueness.passed and uniqueness.severity.value == "ERROR"
-    assert "UPRN 77 (letter N, S:" in uniqueness.description
+    assert "UPRN 77 (letters N, S; at " in uniqueness.description
     assert f"{drop}:1" in uniqueness.description and f"{drop}:2" in uniqueness.description
     assert not (data_root / "addressbase_partitioned").exists()
 

@@ -27,7 +27,7 @@ def addressbase_uprns_are_unique(engine: QueryEngine, store: LayerStore) -> dg.A
     }
     if found["differing_uprns"]:
         listed = "; ".join(
-            f"UPRN {d['uprn']} (letter {', '.join(d['letters'])}: {', '.join(d['lines'])})"
+            f"UPRN {d['uprn']} (letters {', '.join(d['letters'])}; at {', '.join(d['lines'])})"
             for d in differing
         )
         return dg.AssetCheckResult(
