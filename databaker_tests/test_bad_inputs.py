@@ -82,3 +82,14 @@ def test_a_missing_drop(tmp_path, published):
 def test_a_missing_ballots_export(tmp_path, published):
     message = published(ballots=tmp_path / "no-such.csv")
     assert f"ballots export not found: {tmp_path / 'no-such.csv'}" in message
+
+
+def test_a_drop_that_is_not_utf8_stops_at_its_first_bad_line(tmp_path, published):
+    """A wrong encoding is a wrong file, not a bad row: the whole drop is refused."""
+    drop = tmp_path / "latin1.csv"
+    lines = [GOOD_ADDRESSES[0], "3,3 Caf\xe9 Row,LS1 6AB,SRID=4326;POINT(-1.5 53.8),RD04"]
+    drop.write_bytes("\n".join(lines).encode("latin-1"))
+    message = published(addressbase=drop)
+    assert "CSV Error on Line: 2" in message
+    assert "not utf-8 encoded" in message
+    assert f"file = {drop}" in message
