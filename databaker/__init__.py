@@ -1,0 +1,1 @@
+"""DC Data Baker: bakes election lookups (address -> ballots) into one parquet file per outcode."""

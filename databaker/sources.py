@@ -40,7 +40,7 @@ def export_file(source: str) -> str:
 
 def _local(source: str, what: str) -> Path:
     if "://" in source:
-        raise dg.Failure(f"{what} {source}: only local paths are supported by this engine yet")
+        raise dg.Failure(f"{what} {source}: only local paths are supported so far")
     path = Path(source).expanduser().resolve()
     if not path.exists():
         raise dg.Failure(f"{what} not found: {path}")
