@@ -44,13 +44,16 @@ COPY (
         FROM export_fields
         WHERE line_no > 1 AND well_formed AND source_table IN ('Organisation', 'Division')
     ),
+    validity AS (
+        SELECT *, ST_IsValid(shape) AS shape_is_valid FROM parsed
+    ),
     repaired AS (
         SELECT
             *,
-            shape IS NOT NULL AND NOT ST_IsValid(shape) AS repaired,
-            CASE WHEN ST_IsValid(shape) THEN shape
+            shape IS NOT NULL AND NOT shape_is_valid AS repaired,
+            CASE WHEN shape_is_valid THEN shape
                 ELSE ST_CollectionExtract(ST_MakeValid(shape), 3) END AS geometry
-        FROM parsed
+        FROM validity
     ),
     judged AS (
         SELECT
