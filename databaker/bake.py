@@ -17,7 +17,7 @@ from typing import Any
 
 import dagster as dg
 
-from databaker.definitions import build_defs
+from databaker.definitions import Settings, build_defs
 from databaker.jobs import current_elections_layer
 from databaker.partitions import first_letter_partitions
 
@@ -45,13 +45,13 @@ def bake(
     *,
     addressbase: str,
     ballots: str,
-    data_root: str,
+    settings: Settings,
     max_rejected_rows: int = 0,
     instance: dg.DagsterInstance | None = None,
     echo: Callable[[str], None] | None = None,
 ) -> BakeResult:
     """Materialise every asset and check of the current-elections layer; raise ``BakeFailed``."""
-    defs = build_defs(data_root)
+    defs = build_defs(settings)
     job = defs.resolve_job_def(current_elections_layer.name)
     if echo is not None:
         job = job.with_logger_defs({"progress": _progress_logger(echo)})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
@@ -20,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from databaker.definitions import DEFAULT_DATA_ROOT
+    from databaker.definitions import ENGINES
     from databaker.sources import SAMPLE_ADDRESSBASE, SAMPLE_BALLOTS
 
     parser = argparse.ArgumentParser(prog="databaker", description=__doc__)
@@ -29,7 +30,17 @@ def _parser() -> argparse.ArgumentParser:
     bake = commands.add_parser("bake", help="bake the current-elections layer")
     bake.add_argument("--addressbase", default=str(SAMPLE_ADDRESSBASE), help="drop folder or file")
     bake.add_argument("--ballots", default=str(SAMPLE_BALLOTS), help="ballots export CSV")
-    bake.add_argument("--data-root", default=DEFAULT_DATA_ROOT, help="where layers are written")
+    bake.add_argument(
+        "--data-root",
+        help="where layers are written: a folder or s3://bucket/prefix "
+        "(default: $DATABAKER_DATA_ROOT, else ./data)",
+    )
+    bake.add_argument(
+        "--engine",
+        choices=ENGINES,
+        help="query engine (default: $DATABAKER_ENGINE, else duckdb); athena reads "
+        "DATABAKER_ATHENA_DATABASE, _WORKGROUP and _OUTPUT from the environment",
+    )
     bake.add_argument(
         "--max-rejected-rows",
         type=int,
@@ -51,15 +62,22 @@ def _parser() -> argparse.ArgumentParser:
 
 def _bake(args: argparse.Namespace) -> int:
     from databaker.bake import BakeFailed, bake, echo_stdout
+    from databaker.definitions import ConfigurationError, Settings
 
+    settings = Settings.from_environment()
+    overrides = {"data_root": args.data_root, "engine": args.engine}
+    settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
     try:
         result = bake(
             addressbase=args.addressbase,
             ballots=args.ballots,
-            data_root=args.data_root,
+            settings=settings,
             max_rejected_rows=args.max_rejected_rows,
             echo=echo_stdout,
         )
+    except ConfigurationError as problem:
+        print(problem, file=sys.stderr)
+        return 2
     except BakeFailed as failure:
         print(f"\nBake failed; the published layer was not changed.\n{failure}", file=sys.stderr)
         return 1

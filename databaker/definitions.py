@@ -1,34 +1,127 @@
-"""The one ``Definitions`` object: assets, checks, jobs and the resources they run with."""
+"""The one ``Definitions`` object: assets, checks, jobs and the resources they run with.
+
+Which resources is a matter of configuration, read from the environment here and nowhere else:
+
+- ``DATABAKER_DATA_ROOT``: where layers are kept, a local folder (default ``data``) or
+  ``s3://bucket/prefix``;
+- ``DATABAKER_ENGINE``: ``duckdb`` (default, embedded) or ``athena``;
+- with Athena: ``DATABAKER_ATHENA_DATABASE`` (required), ``DATABAKER_ATHENA_WORKGROUP``
+  (default ``primary``) and ``DATABAKER_ATHENA_OUTPUT`` (query results location, unless the
+  workgroup enforces one);
+- the standard AWS variables (region, ``AWS_ENDPOINT_URL_S3``, credentials) for anything on S3.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 
 from databaker.assets import all_asset_checks, all_assets
 from databaker.jobs import current_elections_layer
-from databaker.resources import DuckDBQueryEngine, LocalLayerStore
+from databaker.resources import (
+    AthenaQueryEngine,
+    DuckDBQueryEngine,
+    LayerStore,
+    LocalLayerStore,
+    QueryEngine,
+    S3LayerStore,
+)
+from databaker.resources.aws import is_s3_url
 
 DEFAULT_DATA_ROOT = "data"
+ENGINES = ("duckdb", "athena")
 
 
-def local_resources(data_root: str) -> dict[str, dg.ConfigurableResource]:
-    """The embedded default: DuckDB with its spatial extension and files under ``data_root``."""
-    return {
-        "engine": DuckDBQueryEngine(),
-        "store": LocalLayerStore(root=str(Path(data_root).expanduser().resolve())),
-    }
+class ConfigurationError(Exception):
+    """The configuration is incomplete or contradictory; the message lists what to set."""
 
 
-def build_defs(data_root: str = DEFAULT_DATA_ROOT) -> dg.Definitions:
+@dataclass(frozen=True)
+class Settings:
+    """Where layers go and which engine bakes them."""
+
+    data_root: str = DEFAULT_DATA_ROOT
+    engine: str = "duckdb"
+    athena_database: str | None = None
+    athena_workgroup: str = "primary"
+    athena_output: str | None = None
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Settings:
+        return cls(
+            data_root=environ.get("DATABAKER_DATA_ROOT") or DEFAULT_DATA_ROOT,
+            engine=(environ.get("DATABAKER_ENGINE") or "duckdb").strip().lower(),
+            athena_database=environ.get("DATABAKER_ATHENA_DATABASE") or None,
+            athena_workgroup=environ.get("DATABAKER_ATHENA_WORKGROUP") or "primary",
+            athena_output=environ.get("DATABAKER_ATHENA_OUTPUT") or None,
+        )
+
+
+def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+    """``store`` and ``engine`` as configured; ``reader`` is always the embedded DuckDB.
+
+    The inputs are read line by line by DuckDB in every configuration, because a rejected row
+    must be reported with its line number and Athena has no notion of a line's position.
+    """
+    problems = _problems(settings)
+    if problems:
+        raise ConfigurationError(
+            "databaker cannot start with this configuration:\n"
+            + "\n".join(f"  - {problem}" for problem in problems)
+        )
+    reader = DuckDBQueryEngine()
+    engine: QueryEngine = reader
+    if settings.engine == "athena":
+        engine = AthenaQueryEngine(
+            database=settings.athena_database or "",
+            workgroup=settings.athena_workgroup,
+            output_location=settings.athena_output,
+        )
+    return {"store": _store(settings.data_root), "engine": engine, "reader": reader}
+
+
+def build_defs(settings: Settings | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=all_assets,
         asset_checks=all_asset_checks,
         jobs=[current_elections_layer],
-        resources=local_resources(data_root),
+        resources=build_resources(settings or Settings()),
     )
 
 
-defs = build_defs(os.environ.get("DATABAKER_DATA_ROOT", DEFAULT_DATA_ROOT))
+def _store(data_root: str) -> LayerStore:
+    if is_s3_url(data_root):
+        return S3LayerStore(root=data_root)
+    return LocalLayerStore(root=str(Path(data_root).expanduser().resolve()))
+
+
+def _problems(settings: Settings) -> list[str]:
+    if settings.engine not in ENGINES:
+        return [f"DATABAKER_ENGINE is {settings.engine!r}; use one of {', '.join(ENGINES)}"]
+    if "://" in settings.data_root and not is_s3_url(settings.data_root):
+        return [f"DATABAKER_DATA_ROOT {settings.data_root!r}: use a local path or s3:// URL"]
+    if settings.engine != "athena":
+        return []
+    problems = []
+    if not settings.athena_database:
+        problems.append(
+            "DATABAKER_ATHENA_DATABASE is required with DATABAKER_ENGINE=athena "
+            "(the Glue database that holds the layer tables)"
+        )
+    if not is_s3_url(settings.data_root):
+        problems.append(
+            f"DATABAKER_DATA_ROOT must be an s3:// URL with DATABAKER_ENGINE=athena "
+            f"(Athena reads and writes S3 only), not {settings.data_root!r}"
+        )
+    if settings.athena_output is not None and not is_s3_url(settings.athena_output):
+        problems.append(
+            f"DATABAKER_ATHENA_OUTPUT must be an s3:// URL, not {settings.athena_output!r}"
+        )
+    return problems
+
+
+defs = build_defs(Settings.from_environment())

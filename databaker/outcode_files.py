@@ -62,16 +62,20 @@ def publish_outcode_files(
 
 
 def _keys_by_letter(store: LayerStore, prefix: str) -> dict[str, list[str]]:
+    """Data files per letter folder; Athena's ``UNLOAD`` names its files without a suffix."""
     letters: dict[str, list[str]] = defaultdict(list)
     for key in store.list_keys(prefix):
-        folder = key[len(prefix) :].split("/", 1)[0]
-        if folder.startswith(LETTER_FOLDER) and key.endswith(".parquet"):
+        folder, _, name = key[len(prefix) :].partition("/")
+        if folder.startswith(LETTER_FOLDER) and name and not name.startswith(("_", ".")):
             letters[folder].append(key)
     return dict(sorted(letters.items()))
 
 
 def _read_parquet(store: LayerStore, keys: list[str]) -> pa.Table:
-    tables = [pq.read_table(io.BytesIO(store.read_bytes(key))) for key in keys]
+    tables = []
+    for key in keys:
+        with store.open_input(key) as source:
+            tables.append(pq.read_table(source))
     return pa.concat_tables(tables, promote_options="permissive")
 
 

@@ -1,7 +1,8 @@
 """Input locations: the AddressBase drop (a folder or one file) and the ballots export.
 
-Inputs are read where they are; they are not layer-store objects. Paths are made absolute
-because the absolute location of a drop is its ``addressbase_source``.
+Inputs are read where they are, on local disk or on S3 (``s3://bucket/key``); they are not
+layer-store objects. Local paths are made absolute because a drop's absolute location is its
+``addressbase_source``.
 """
 
 from __future__ import annotations
@@ -9,6 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
+from botocore.exceptions import ClientError
+
+from databaker.resources.aws import S3Location, is_s3_url, s3_client
 
 CSV_SUFFIXES = (".csv", ".csv.gz")
 
@@ -19,29 +23,72 @@ SAMPLE_BALLOTS = SAMPLE / "ballots.csv"
 
 def drop_files(source: str) -> tuple[str, list[str]]:
     """The drop's ``addressbase_source`` and its CSV files, in a stable (sorted) order."""
+    if is_s3_url(source):
+        return _s3_drop_files(source)
     path = _local(source, "AddressBase drop")
     if path.is_file():
         return str(path), [str(path)]
-    files = sorted(
-        str(p) for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(CSV_SUFFIXES)
-    )
+    files = sorted(str(p) for p in path.rglob("*") if p.is_file() and _is_csv(p.name))
     if not files:
         raise dg.Failure(f"AddressBase drop {path} holds no .csv or .csv.gz files")
     return str(path), files
 
 
 def export_file(source: str) -> str:
-    """The ballots export as an absolute path, which must be one file."""
+    """The ballots export's location, which must be one file."""
+    if is_s3_url(source):
+        location = S3Location.parse(source)
+        keys = _s3_keys(location)
+        if location.key not in keys:
+            if keys:
+                raise dg.Failure(f"ballots export {source} is a folder; give the CSV file itself")
+            raise dg.Failure(f"ballots export not found: {source}")
+        return source
     path = _local(source, "ballots export")
     if not path.is_file():
         raise dg.Failure(f"ballots export {path} is a folder; give the CSV file itself")
     return str(path)
 
 
+def _is_csv(name: str) -> bool:
+    return name.lower().endswith(CSV_SUFFIXES)
+
+
 def _local(source: str, what: str) -> Path:
     if "://" in source:
-        raise dg.Failure(f"{what} {source}: only local paths are supported so far")
+        raise dg.Failure(f"{what} {source}: only local paths and s3:// URLs are supported")
     path = Path(source).expanduser().resolve()
     if not path.exists():
         raise dg.Failure(f"{what} not found: {path}")
     return path
+
+
+def _s3_drop_files(source: str) -> tuple[str, list[str]]:
+    location = S3Location.parse(source)
+    keys = _s3_keys(location)
+    if location.key in keys:
+        return source, [source]
+    folder = location.key.rstrip("/") + "/" if location.key else ""
+    below = [key for key in keys if key.startswith(folder)]
+    if not below:
+        raise dg.Failure(f"AddressBase drop not found: {source}")
+    files = sorted(location.url(key) for key in below if _is_csv(key))
+    if not files:
+        raise dg.Failure(f"AddressBase drop {source} holds no .csv or .csv.gz files")
+    return location.url(folder), files
+
+
+def _s3_keys(location: S3Location) -> list[str]:
+    """Every key starting with the location's key (the object itself and anything below it)."""
+    pages = (
+        s3_client()
+        .get_paginator("list_objects_v2")
+        .paginate(Bucket=location.bucket, Prefix=location.key)
+    )
+    try:
+        return [item["Key"] for page in pages for item in page.get("Contents", [])]
+    except ClientError as error:
+        details = error.response.get("Error", {})
+        raise dg.Failure(
+            f"cannot list {location.url()}: {details.get('Code')}: {details.get('Message')}"
+        ) from error

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import dagster as dg
+import pyarrow.parquet as pq
 
 from databaker.resources import LayerStore, QueryEngine, SqlQuery
 from databaker.resources.query_engine import ParamValue
@@ -41,20 +42,25 @@ def rebuild_letter_partitions(
     """Make each letter of the run exactly what ``query`` writes for it; return rows per letter.
 
     The query gets ``params`` plus ``$output``, a folder to fill with ``first_letter=<L>/``
-    partitions, and must end with ``COPY ... RETURN_STATS``. ``params=None`` means there is
-    nothing to read for these letters: their partitions are emptied.
+    folders of parquet files (DuckDB's ``COPY ... PARTITION_BY``, Athena's ``UNLOAD ...
+    partitioned_by``). Rows are counted from the parquet footers, which every engine writes.
+    ``params=None`` means there is nothing to read for these letters: their partitions are emptied.
     """
-    stats: dict[str, list] = {"count": [], "partition_keys": []}
+    rows: dict[str, int] = {}
     with staging_area(store, context) as staging:
         if params is not None:
-            output = {"output": store.uri_for_writing(staging)}
-            stats = engine.run(query, {**params, **output}).to_pydict()
+            engine.run(query, {**params, "output": store.uri_for_writing(staging)})
         for letter in context.partition_keys:
+            staged = store.list_keys(partition_prefix(staging, letter))
+            if staged:
+                rows[letter] = sum(parquet_rows(store, key) for key in staged)
             store.replace_prefix(
                 partition_prefix(staging, letter), partition_prefix(table_prefix, letter)
             )
-    rows: dict[str, int] = {}
-    for count, keys in zip(stats["count"], stats["partition_keys"], strict=True):
-        letter = dict(keys)["first_letter"]
-        rows[letter] = rows.get(letter, 0) + int(count)
     return dict(sorted(rows.items()))
+
+
+def parquet_rows(store: LayerStore, key: str) -> int:
+    """The row count in a parquet object's footer."""
+    with store.open_input(key) as source:
+        return pq.ParquetFile(source).metadata.num_rows

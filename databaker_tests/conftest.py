@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gzip
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +12,9 @@ import pytest
 
 from databaker.assets import all_asset_checks, all_assets
 from databaker.bake import ALL_LETTERS
-from databaker.definitions import local_resources
+from databaker.definitions import Settings, build_resources
 from databaker.resources import DuckDBQueryEngine, LocalLayerStore
+from databaker_tests.s3_server import S3Server, seaweedfs
 
 
 def write_lines(path: Path, lines: Iterable[str], *, newline: str = "\n") -> Path:
@@ -76,7 +77,7 @@ def asset_runner(data_root: Path) -> Callable[..., dg.ExecuteInProcessResult]:
         return dg.materialize(
             [*all_assets, *all_asset_checks],
             selection=selection,
-            resources=local_resources(str(data_root)),
+            resources=build_resources(Settings(data_root=str(data_root))),
             run_config={"ops": ops},
             partition_key=partition_key,
             tags=None if partition_key else ALL_LETTERS,
@@ -119,3 +120,20 @@ def materialization(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, 
     assert events, f"{asset} was not materialised"
     metadata = events[-1].step_materialization_data.materialization.metadata
     return {key: value.value for key, value in metadata.items()}
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """One SeaweedFS for the whole test session, on 127.0.0.1, data in a temporary folder."""
+    with seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server
+
+
+@pytest.fixture
+def s3_env(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
+    """The standard AWS environment pointed at the test S3 server, for this test only."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in s3_server.environment().items():
+        monkeypatch.setenv(name, value)
+    return s3_server

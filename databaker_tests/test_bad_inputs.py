@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from databaker.bake import BakeFailed, bake
+from databaker.definitions import Settings
 from databaker_tests.conftest import address_line, ballot_line, write_lines
 
 GOOD_ADDRESSES = [
@@ -32,13 +33,21 @@ def published(tmp_path, data_root):
     """A good bake already published; returns a function to bake again from other inputs."""
     good_drop = write_lines(tmp_path / "good" / "drop.csv", GOOD_ADDRESSES)
     good_ballots = write_lines(tmp_path / "good" / "ballots.csv", GOOD_BALLOTS)
-    bake(addressbase=str(good_drop), ballots=str(good_ballots), data_root=str(data_root))
+    bake(
+        addressbase=str(good_drop),
+        ballots=str(good_ballots),
+        settings=Settings(data_root=str(data_root)),
+    )
     before = snapshot(data_root)
     assert set(before) == {"LS1.parquet", "LS2.parquet"}
 
     def rebake(addressbase: Path = good_drop, ballots: Path = good_ballots) -> str:
         with pytest.raises(BakeFailed) as failure:
-            bake(addressbase=str(addressbase), ballots=str(ballots), data_root=str(data_root))
+            bake(
+                addressbase=str(addressbase),
+                ballots=str(ballots),
+                settings=Settings(data_root=str(data_root)),
+            )
         assert snapshot(data_root) == before
         return str(failure.value)
 

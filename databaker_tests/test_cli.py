@@ -43,7 +43,7 @@ def test_bake_prints_progress_a_summary_and_where_the_layer_is(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     layer = tmp_path / "out" / "current_elections_parquet"
-    assert result.stdout.strip().splitlines()[-1] == f"Layer: {layer}"
+    assert result.stdout.strip().splitlines()[-1] == f"Layer: {layer}/"
     assert "addressbase_cleaned_raw done" in result.stdout
     assert "addresses:          1 (1 with a ballot)" in result.stdout
     assert pq.read_table(layer / "LS1.parquet").column("ballot_ids").to_pylist() == [
@@ -75,3 +75,11 @@ def test_generate_writes_a_drop_and_an_export_that_bake_accepts(tmp_path):
     )  # fmt: skip
     assert baked.returncode == 0, baked.stderr
     assert "addresses:          3,000" in baked.stdout
+
+
+def test_bake_on_athena_without_its_settings_names_what_is_missing(tmp_path):
+    result = run("bake", "--engine", "athena", "--data-root", "out", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "DATABAKER_ATHENA_DATABASE is required with DATABAKER_ENGINE=athena" in result.stderr
+    assert "DATABAKER_DATA_ROOT must be an s3:// URL with DATABAKER_ENGINE=athena" in result.stderr
+    assert not (tmp_path / "out").exists()

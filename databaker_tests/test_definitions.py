@@ -1,16 +1,30 @@
 """The code location: what it defines, and that Dagster's own validation accepts it."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
-from databaker.definitions import build_defs
-from databaker.resources import DuckDBQueryEngine, LocalLayerStore
+from databaker.definitions import ConfigurationError, Settings, build_defs, build_resources
+from databaker.resources import (
+    AthenaQueryEngine,
+    DuckDBQueryEngine,
+    LocalLayerStore,
+    S3LayerStore,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
+PRODUCTION = {
+    "DATABAKER_DATA_ROOT": "s3://layers-bucket/production",
+    "DATABAKER_ENGINE": "athena",
+    "DATABAKER_ATHENA_DATABASE": "databaker",
+    "DATABAKER_ATHENA_WORKGROUP": "bakes",
+    "DATABAKER_ATHENA_OUTPUT": "s3://athena-results/databaker/",
+}
 LAYER_CONTRACT = {
     "addressbase_cleaned_raw",
     "addressbase_partitioned",
@@ -21,7 +35,7 @@ LAYER_CONTRACT = {
 
 
 def test_the_layer_contract_assets_and_their_checks_are_defined(tmp_path):
-    defs = build_defs(str(tmp_path))
+    defs = build_defs(Settings(data_root=str(tmp_path)))
     graph = defs.resolve_asset_graph()
     assert {key.to_user_string() for key in graph.get_all_asset_keys()} == LAYER_CONTRACT
     checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
@@ -35,7 +49,7 @@ def test_the_layer_contract_assets_and_their_checks_are_defined(tmp_path):
 
 
 def test_letter_tables_are_partitioned_a_to_z_and_backfill_in_one_run(tmp_path):
-    graph = build_defs(str(tmp_path)).resolve_asset_graph()
+    graph = build_defs(Settings(data_root=str(tmp_path))).resolve_asset_graph()
     for name in ("addressbase_partitioned", "current_ballots_joined_to_address_base"):
         node = graph.get(dg.AssetKey(name))
         assert node.partitions_def.get_partition_keys() == [chr(c) for c in range(65, 91)]
@@ -43,15 +57,48 @@ def test_letter_tables_are_partitioned_a_to_z_and_backfill_in_one_run(tmp_path):
 
 
 def test_the_default_resources_are_the_embedded_engine_and_local_files(tmp_path):
-    resources = build_defs(str(tmp_path / "root")).resources
+    resources = build_defs(Settings(data_root=str(tmp_path / "root"))).resources
     assert isinstance(resources["engine"], DuckDBQueryEngine)
+    assert isinstance(resources["reader"], DuckDBQueryEngine)
     assert resources["store"] == LocalLayerStore(root=str(tmp_path / "root"))
 
 
-def test_dagster_validates_the_workspace(tmp_path):
-    env = {**os.environ, "DATABAKER_DATA_ROOT": str(tmp_path), "DAGSTER_HOME": str(tmp_path)}
+def test_the_environment_switches_to_s3_and_athena():
+    settings = Settings.from_environment(PRODUCTION)
+    resources = build_resources(settings)
+    assert resources["store"] == S3LayerStore(root="s3://layers-bucket/production")
+    assert resources["engine"] == AthenaQueryEngine(
+        database="databaker", workgroup="bakes", output_location="s3://athena-results/databaker/"
+    )
+    assert isinstance(resources["reader"], DuckDBQueryEngine)
+
+
+def test_an_s3_data_root_alone_keeps_the_embedded_engine():
+    settings = Settings.from_environment({"DATABAKER_DATA_ROOT": "s3://layers-bucket/dev"})
+    resources = build_resources(settings)
+    assert resources["store"] == S3LayerStore(root="s3://layers-bucket/dev")
+    assert isinstance(resources["engine"], DuckDBQueryEngine)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"DATABAKER_ATHENA_DATABASE": ""}, "DATABAKER_ATHENA_DATABASE is required"),
+        ({"DATABAKER_DATA_ROOT": "/srv/layers"}, "DATABAKER_DATA_ROOT must be an s3:// URL"),
+        ({"DATABAKER_ATHENA_OUTPUT": "/tmp/out"}, "DATABAKER_ATHENA_OUTPUT must be an s3:// URL"),
+        ({"DATABAKER_ENGINE": "spark"}, "DATABAKER_ENGINE is 'spark'; use one of duckdb, athena"),
+        ({"DATABAKER_DATA_ROOT": "gs://bucket/x"}, "use a local path or s3:// URL"),
+    ],
+)
+def test_an_incomplete_production_configuration_refuses_to_start(change, message):
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        build_resources(Settings.from_environment({**PRODUCTION, **change}))
+
+
+def validate_workspace(tmp_path: Path, **environment: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), **environment}
     dagster = Path(sys.executable).with_name("dagster")
-    result = subprocess.run(
+    return subprocess.run(
         [str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
         cwd=ROOT,
         env=env,
@@ -59,5 +106,16 @@ def test_dagster_validates_the_workspace(tmp_path):
         text=True,
         timeout=300,
     )
+
+
+def test_dagster_validates_the_workspace(tmp_path):
+    result = validate_workspace(tmp_path, DATABAKER_DATA_ROOT=str(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Validation successful" in result.stdout + result.stderr
+
+
+def test_the_code_location_names_the_missing_production_setting(tmp_path):
+    environment = {**PRODUCTION, "DATABAKER_ATHENA_DATABASE": ""}
+    result = validate_workspace(tmp_path, **environment)
+    assert result.returncode != 0
+    assert "DATABAKER_ATHENA_DATABASE is required" in result.stdout + result.stderr

@@ -37,7 +37,7 @@ def test_missing_and_unexpected_parameters_are_refused_before_running(tmp_path, 
 
 def test_only_scalars_and_flat_lists_are_accepted(tmp_path, engine):
     q = query(tmp_path, "needs_a", "SELECT $a AS a;")
-    with pytest.raises(QueryError, match=r"\$a must be a string, number, boolean"):
+    with pytest.raises(QueryError, match=r"\$a must be a string, number, boolean, a flat"):
         engine.run(q, {"a": {"nested": 1}})
     with pytest.raises(QueryError):
         engine.run(q, {"a": [[1]]})

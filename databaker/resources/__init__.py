@@ -1,11 +1,20 @@
 """Resources: one module per external system, each behind a small abstract seam."""
 
+from databaker.resources.athena_engine import AthenaQueryEngine
 from databaker.resources.duckdb_engine import DuckDBQueryEngine
 from databaker.resources.layer_store import LayerStore, LayerStoreError, Replacement
 from databaker.resources.local_layer_store import LocalLayerStore
-from databaker.resources.query_engine import QueryEngine, QueryError, SqlQuery
+from databaker.resources.query_engine import (
+    QueryEngine,
+    QueryError,
+    SqlQuery,
+    Table,
+    TableRef,
+)
+from databaker.resources.s3_layer_store import S3LayerStore
 
 __all__ = [
+    "AthenaQueryEngine",
     "DuckDBQueryEngine",
     "LayerStore",
     "LayerStoreError",
@@ -13,5 +22,8 @@ __all__ = [
     "QueryEngine",
     "QueryError",
     "Replacement",
+    "S3LayerStore",
     "SqlQuery",
+    "Table",
+    "TableRef",
 ]

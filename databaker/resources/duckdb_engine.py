@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import importlib
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import duckdb
-import duckdb_extension_spatial
 import pyarrow as pa
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from databaker.resources.aws import frozen_credentials, is_s3_url, s3_client
 from databaker.resources.query_engine import (
     ParamValue,
     QueryEngine,
     QueryError,
     SqlQuery,
+    TableRef,
     checked_params,
 )
 
@@ -27,14 +30,15 @@ _OFFLINE = {"autoinstall_known_extensions": False, "autoload_known_extensions": 
 
 
 @cache
-def spatial_extension_path() -> Path:
-    """The spatial extension binary shipped by the ``duckdb-extension-spatial`` wheel."""
-    root = Path(duckdb_extension_spatial.__file__).parent / "extensions"
-    candidates = sorted(root.glob(f"v{duckdb.__version__}/spatial.duckdb_extension"))
+def extension_path(name: str) -> Path:
+    """An extension binary shipped by its ``duckdb-extension-<name>`` wheel."""
+    package = importlib.import_module(f"duckdb_extension_{name}")
+    root = Path(package.__file__).parent / "extensions"
+    candidates = sorted(root.glob(f"v{duckdb.__version__}/{name}.duckdb_extension"))
     if not candidates:
         raise QueryError(
-            f"the spatial extension for DuckDB {duckdb.__version__} is not installed under {root}; "
-            "install duckdb-extension-spatial at the same version as duckdb"
+            f"the {name} extension for DuckDB {duckdb.__version__} is not installed under {root}; "
+            f"install duckdb-extension-{name} at the same version as duckdb"
         )
     return candidates[0]
 
@@ -64,9 +68,9 @@ class DuckDBQueryEngine(QueryEngine):
         expected = set().union(*(s.named_parameters for s in statements)) if statements else set()
         values = checked_params(sql_file, expected, params or {})
         result = pa.table({})
-        with self.connection() as conn:
+        with self.connection(s3=_mentions_s3(values.values())) as conn:
             for number, statement in enumerate(statements, start=1):
-                bound = {name: values[name] for name in statement.named_parameters}
+                bound = {name: _bindable(values[name]) for name in statement.named_parameters}
                 try:
                     cursor = conn.execute(statement, bound)
                     if number == len(statements):
@@ -76,17 +80,69 @@ class DuckDBQueryEngine(QueryEngine):
         return result
 
     @contextmanager
-    def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection with the spatial extension loaded and extension downloads disabled."""
+    def connection(self, *, s3: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection with spatial loaded, extension downloads disabled, and ``s3://`` access
+        through httpfs when ``s3`` is set."""
         resource = DuckDBResource(
             database=self.database, connection_config={**_OFFLINE, **self.connection_config}
         )
         with resource.get_connection() as conn:
-            conn.execute(_load_statement(spatial_extension_path()))
+            conn.execute(f"LOAD {_literal(str(extension_path('spatial')))}")
+            if s3:
+                conn.execute(f"LOAD {_literal(str(extension_path('httpfs')))}")
+                try:
+                    conn.execute(_s3_secret_statement())
+                except duckdb.Error as error:
+                    raise QueryError(
+                        f"could not give DuckDB access to S3: {type(error).__name__}"
+                    ) from None
             yield conn
 
 
-def _load_statement(extension: Path) -> str:
-    """``LOAD`` takes no bound parameters; the path is ours, quoted as a SQL string literal."""
-    literal = str(extension).replace("'", "''")
-    return f"LOAD '{literal}'"
+def _bindable(value: ParamValue) -> Any:
+    """DuckDB reads a table straight from the folder of its files."""
+    return value.location if isinstance(value, TableRef) else value
+
+
+def _mentions_s3(values: Iterable[ParamValue]) -> bool:
+    for value in values:
+        items = value if isinstance(value, list | tuple) else [_bindable(value)]
+        if any(isinstance(item, str) and is_s3_url(item) for item in items):
+            return True
+    return False
+
+
+def _s3_secret_statement() -> str:
+    """A temporary DuckDB secret holding what the standard AWS chain resolves to.
+
+    Statements that create secrets take no bound parameters, so values are quoted literals; the
+    statement is executed and never logged. A non-AWS endpoint (SeaweedFS, MinIO...) is
+    addressed by path, over plain HTTP if that is what its URL says.
+    """
+    client = s3_client()
+    credentials = frozen_credentials()
+    options: dict[str, str | bool] = {
+        "KEY_ID": credentials.access_key,
+        "SECRET": credentials.secret_key,
+    }
+    if credentials.token:
+        options["SESSION_TOKEN"] = credentials.token
+    if client.meta.region_name:
+        options["REGION"] = client.meta.region_name
+    endpoint = urlsplit(client.meta.endpoint_url)
+    if not (endpoint.hostname or "").endswith(".amazonaws.com"):
+        options |= {
+            "ENDPOINT": endpoint.netloc,
+            "URL_STYLE": "path",
+            "USE_SSL": endpoint.scheme == "https",
+        }
+    settings = ", ".join(
+        f"{name} {str(value).lower() if isinstance(value, bool) else _literal(value)}"
+        for name, value in options.items()
+    )
+    return f"CREATE TEMPORARY SECRET databaker_s3 (TYPE s3, {settings})"
+
+
+def _literal(text: str) -> str:
+    """A SQL string literal, for the statements that take no bound parameters."""
+    return "'" + text.replace("'", "''") + "'"

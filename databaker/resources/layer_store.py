@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import dagster as dg
+import pyarrow as pa
 
 
 class LayerStoreError(Exception):
@@ -50,7 +51,10 @@ class LayerStore(dg.ConfigurableResource, ABC):
 
     @abstractmethod
     def uri(self, key: str) -> str:
-        """Where a query engine finds ``key`` (an absolute path, or ``s3://...``)."""
+        """Where a query engine finds ``key`` (an absolute path, or ``s3://...``).
+
+        A prefix (a key ending in ``/``) gives a folder location that also ends in ``/``.
+        """
 
     @abstractmethod
     def uri_for_writing(self, key: str) -> str:
@@ -63,6 +67,10 @@ class LayerStore(dg.ConfigurableResource, ABC):
     @abstractmethod
     def read_bytes(self, key: str) -> bytes:
         """The object's content; ``LayerStoreError`` if it does not exist."""
+
+    @abstractmethod
+    def open_input(self, key: str) -> pa.NativeFile:
+        """A seekable reader of the object, so parquet footers are read without the whole file."""
 
     @abstractmethod
     def write_bytes(self, key: str, data: bytes) -> None:

@@ -7,6 +7,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+import pyarrow as pa
 from pydantic import Field
 
 from databaker.resources.layer_store import LayerStore, LayerStoreError, as_prefix, check_key
@@ -18,13 +19,15 @@ class LocalLayerStore(LayerStore):
     root: str = Field(description="Absolute path of the data root; created when first written.")
 
     def uri(self, key: str) -> str:
-        return str(self._path(key, prefix=key.endswith("/")))
+        is_folder = key.endswith("/")
+        path = str(self._path(key, prefix=is_folder))
+        return path + "/" if is_folder else path
 
     def uri_for_writing(self, key: str) -> str:
         is_folder = key.endswith("/")
         path = self._path(key, prefix=is_folder)
         (path if is_folder else path.parent).mkdir(parents=True, exist_ok=True)
-        return str(path)
+        return self.uri(key)
 
     def list_keys(self, prefix: str) -> list[str]:
         base = self._path(as_prefix(prefix), prefix=True)
@@ -41,6 +44,12 @@ class LocalLayerStore(LayerStore):
         path = self._path(key)
         try:
             return path.read_bytes()
+        except FileNotFoundError:
+            raise LayerStoreError(f"{key!r} does not exist in {self.root}") from None
+
+    def open_input(self, key: str) -> pa.NativeFile:
+        try:
+            return pa.OSFile(str(self._path(key)))
         except FileNotFoundError:
             raise LayerStoreError(f"{key!r} does not exist in {self.root}") from None
 

@@ -3,6 +3,10 @@
 Assets never build SQL strings. They name a query that lives in a ``.sql`` file beside the
 layer that runs it (``<name>.<dialect>.sql``) and pass values that the engine binds as query
 parameters, so a path or a ballot ID can never change the shape of a statement.
+
+A query reads the project's tables through :class:`TableRef` parameters: DuckDB reads the
+table's files at its location, Athena reads the Glue table of that name, which the engine
+declares (with that location) before the query runs.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from pathlib import Path
 import dagster as dg
 import pyarrow as pa
 
+from databaker.resources.layer_store import LayerStore
+
 Scalar = str | int | float | bool
-ParamValue = Scalar | Sequence[Scalar]
 
 
 class QueryError(Exception):
@@ -45,6 +50,37 @@ class SqlQuery:
         return path.read_text(encoding="utf-8")
 
 
+@dataclass(frozen=True)
+class Table:
+    """One of the project's tables: its name, its prefix in the layer store, and its
+    declaration for engines with a catalog (``<name>_table.<dialect>.sql``, taking
+    ``$location``), kept beside the asset that writes the table."""
+
+    name: str
+    prefix: str
+    declaration: SqlQuery
+
+    @classmethod
+    def beside(cls, module_file: str, name: str) -> Table:
+        return cls(name, f"{name}/", SqlQuery.beside(module_file, f"{name}_table"))
+
+    def in_store(self, store: LayerStore) -> TableRef:
+        """This table as a query parameter, its files where ``store`` keeps them."""
+        return TableRef(self.name, store.uri(self.prefix), self.declaration)
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """A table parameter: the table's name, the folder of its files, and its declaration."""
+
+    name: str
+    location: str
+    declaration: SqlQuery
+
+
+ParamValue = Scalar | Sequence[Scalar] | TableRef
+
+
 def checked_params(
     query_file: Path, expected: set[str], params: Mapping[str, ParamValue]
 ) -> dict[str, ParamValue]:
@@ -63,14 +99,14 @@ def checked_params(
     for name, value in params.items():
         if not _is_plain(value):
             raise QueryError(
-                f"{query_file}: parameter ${name} must be a string, number, boolean or a flat "
-                f"list of those, not {type(value).__name__}"
+                f"{query_file}: parameter ${name} must be a string, number, boolean, a flat "
+                f"list of those, or a table, not {type(value).__name__}"
             )
     return dict(params)
 
 
 def _is_plain(value: object) -> bool:
-    if isinstance(value, Scalar):
+    if isinstance(value, Scalar | TableRef):
         return True
     if isinstance(value, list | tuple):
         return all(isinstance(item, Scalar) for item in value)

@@ -2,7 +2,9 @@
 
 from databaker.assets.addressbase.assets import (
     ADDRESSBASE_PARTITIONED,
+    ADDRESSBASE_PARTITIONED_TABLE,
     ADDRESSBASE_RAW,
+    ADDRESSBASE_RAW_TABLE,
     addressbase_cleaned_raw,
     addressbase_partitioned,
 )
@@ -13,7 +15,9 @@ asset_checks = [addressbase_uprns_are_unique]
 
 __all__ = [
     "ADDRESSBASE_PARTITIONED",
+    "ADDRESSBASE_PARTITIONED_TABLE",
     "ADDRESSBASE_RAW",
+    "ADDRESSBASE_RAW_TABLE",
     "addressbase_cleaned_raw",
     "addressbase_partitioned",
     "asset_checks",

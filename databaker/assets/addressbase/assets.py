@@ -6,12 +6,14 @@ from pydantic import Field
 from databaker.csv_records import record_pattern
 from databaker.partitions import first_letter_partitions, one_run_per_backfill
 from databaker.rejections import REJECTED_ROWS, VALID_ROWS, RejectionLimit, publish_checked_input
-from databaker.resources import LayerStore, QueryEngine, SqlQuery
+from databaker.resources import DuckDBQueryEngine, LayerStore, QueryEngine, SqlQuery, Table
 from databaker.sources import SAMPLE_ADDRESSBASE, drop_files
 from databaker.staging import rebuild_letter_partitions, staging_area
 
-ADDRESSBASE_RAW = "addressbase_cleaned_raw/addressbase_cleaned_raw.parquet"
-ADDRESSBASE_PARTITIONED = "addressbase_partitioned/"
+ADDRESSBASE_RAW_TABLE = Table.beside(__file__, "addressbase_cleaned_raw")
+ADDRESSBASE_RAW = ADDRESSBASE_RAW_TABLE.prefix + "addressbase_cleaned_raw.parquet"
+ADDRESSBASE_PARTITIONED_TABLE = Table.beside(__file__, "addressbase_partitioned")
+ADDRESSBASE_PARTITIONED = ADDRESSBASE_PARTITIONED_TABLE.prefix
 
 RAW_QUERY = SqlQuery.beside(__file__, "addressbase_cleaned_raw")
 PARTITIONED_QUERY = SqlQuery.beside(__file__, "addressbase_partitioned")
@@ -28,13 +30,13 @@ class AddressBaseDropConfig(RejectionLimit):
 def addressbase_cleaned_raw(
     context: dg.AssetExecutionContext,
     config: AddressBaseDropConfig,
-    engine: QueryEngine,
+    reader: DuckDBQueryEngine,
     store: LayerStore,
 ) -> dg.MaterializeResult:
     """The AddressBase drop as received, every line validated; rejected lines reported by number."""
     addressbase_source, files = drop_files(config.source)
     with staging_area(store, context) as staging:
-        summary = engine.run(
+        summary = reader.run(
             RAW_QUERY,
             {
                 "files": files,
@@ -80,7 +82,7 @@ def addressbase_partitioned(
     context: dg.AssetExecutionContext, engine: QueryEngine, store: LayerStore
 ) -> dg.MaterializeResult:
     """Every address of the drop as parquet, one partition per postcode first letter."""
-    if not store.list_keys("addressbase_cleaned_raw/"):
+    if not store.list_keys(ADDRESSBASE_RAW_TABLE.prefix):
         raise dg.Failure("addressbase_cleaned_raw has not been materialised yet")
     rows = rebuild_letter_partitions(
         context,
@@ -88,7 +90,7 @@ def addressbase_partitioned(
         store,
         query=PARTITIONED_QUERY,
         params={
-            "addressbase_cleaned_raw": store.uri(ADDRESSBASE_RAW),
+            "addressbase_cleaned_raw": ADDRESSBASE_RAW_TABLE.in_store(store),
             "letters": sorted(context.partition_keys),
         },
         table_prefix=ADDRESSBASE_PARTITIONED,

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from databaker.assets.addressbase.assets import ADDRESSBASE_RAW, addressbase_cleaned_raw
+from databaker.assets.addressbase.assets import ADDRESSBASE_RAW_TABLE, addressbase_cleaned_raw
 from databaker.resources import LayerStore, QueryEngine, SqlQuery
 
 DUPLICATES_QUERY = SqlQuery.beside(__file__, "duplicate_uprns")
@@ -14,7 +14,10 @@ def addressbase_uprns_are_unique(engine: QueryEngine, store: LayerStore) -> dg.A
     """Each UPRN once: identical repeated rows only warn (they are dropped), differing ones fail."""
     found = engine.run(
         DUPLICATES_QUERY,
-        {"addressbase_cleaned_raw": store.uri(ADDRESSBASE_RAW), "sample_size": SAMPLE_SIZE},
+        {
+            "addressbase_cleaned_raw": ADDRESSBASE_RAW_TABLE.in_store(store),
+            "sample_size": SAMPLE_SIZE,
+        },
     ).to_pylist()[0]
     differing = [_describe(d) for d in found["differing_sample"]]
     identical = [_describe(d) for d in found["identical_sample"]]

@@ -1,12 +1,12 @@
 -- UPRNs that occur on more than one row of the drop: identical rows (dropped by
 -- addressbase_partitioned) and rows that differ (which must stop the bake).
---   $addressbase_cleaned_raw  parquet written by addressbase_cleaned_raw
+--   $addressbase_cleaned_raw  folder of the addressbase_cleaned_raw table
 --   $sample_size              how many UPRNs of each kind to list
 -- Returns one row.
 
 WITH repeated AS (
     SELECT uprn
-    FROM read_parquet($addressbase_cleaned_raw)
+    FROM read_parquet($addressbase_cleaned_raw || '*.parquet')
     GROUP BY uprn
     HAVING count(*) > 1
 ),
@@ -17,7 +17,7 @@ duplicated AS (
         count(DISTINCT (address, postcode, longitude, latitude, address_type)) AS variants,
         list(DISTINCT first_letter ORDER BY first_letter) AS letters,
         list(printf('%s:%d', source_file, line_no) ORDER BY source_file, line_no) AS lines
-    FROM read_parquet($addressbase_cleaned_raw)
+    FROM read_parquet($addressbase_cleaned_raw || '*.parquet')
     WHERE uprn IN (SELECT uprn FROM repeated)
     GROUP BY uprn
 )

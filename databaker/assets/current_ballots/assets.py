@@ -6,11 +6,12 @@ from pydantic import Field
 from databaker.assets.current_ballots.ballot_ids import invalid_ballot_ids
 from databaker.csv_records import record_pattern
 from databaker.rejections import REJECTED_ROWS, VALID_ROWS, RejectionLimit, publish_checked_input
-from databaker.resources import LayerStore, QueryEngine, SqlQuery
+from databaker.resources import DuckDBQueryEngine, LayerStore, SqlQuery, Table
 from databaker.sources import SAMPLE_BALLOTS, export_file
 from databaker.staging import staging_area
 
-CURRENT_BALLOTS = "current_ballots/current_ballots.parquet"
+CURRENT_BALLOTS_TABLE = Table.beside(__file__, "current_ballots")
+CURRENT_BALLOTS = CURRENT_BALLOTS_TABLE.prefix + "current_ballots.parquet"
 
 PARSED_QUERY = SqlQuery.beside(__file__, "current_ballots_parsed")
 BALLOTS_QUERY = SqlQuery.beside(__file__, "current_ballots")
@@ -32,13 +33,13 @@ class BallotsExportConfig(RejectionLimit):
 def current_ballots(
     context: dg.AssetExecutionContext,
     config: BallotsExportConfig,
-    engine: QueryEngine,
+    reader: DuckDBQueryEngine,
     store: LayerStore,
 ) -> dg.MaterializeResult:
     """Every current ballot's area, one row per polygon piece; invalid polygons repaired."""
     export = export_file(config.source)
     with staging_area(store, context) as staging:
-        parsed = engine.run(
+        parsed = reader.run(
             PARSED_QUERY,
             {
                 "file": export,
@@ -48,7 +49,7 @@ def current_ballots(
         ).to_pylist()[0]
         _check_header(export, parsed["header"])
         invalid = invalid_ballot_ids(parsed["election_ids"])
-        summary = engine.run(
+        summary = reader.run(
             BALLOTS_QUERY,
             {
                 "parsed": store.uri(staging + "parsed.parquet"),

@@ -4,7 +4,11 @@ from databaker.assets.current_elections.checks import (
     joined_has_single_addressbase_source,
     joined_uprns_match_addressbase,
 )
-from databaker.assets.current_elections.joined import JOINED, current_ballots_joined_to_address_base
+from databaker.assets.current_elections.joined import (
+    JOINED,
+    JOINED_TABLE,
+    current_ballots_joined_to_address_base,
+)
 from databaker.assets.current_elections.layer import (
     LAYER,
     LAYER_COLUMNS,
@@ -16,6 +20,7 @@ asset_checks = [joined_has_single_addressbase_source, joined_uprns_match_address
 
 __all__ = [
     "JOINED",
+    "JOINED_TABLE",
     "LAYER",
     "LAYER_COLUMNS",
     "asset_checks",

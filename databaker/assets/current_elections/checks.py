@@ -2,9 +2,9 @@
 
 import dagster as dg
 
-from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED
+from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED_TABLE
 from databaker.assets.current_elections.joined import (
-    JOINED,
+    JOINED_TABLE,
     current_ballots_joined_to_address_base,
 )
 from databaker.resources import LayerStore, QueryEngine, SqlQuery
@@ -15,8 +15,8 @@ UPRN_DIFFERENCES_QUERY = SqlQuery.beside(__file__, "uprn_set_differences")
 SAMPLE_SIZE = 10
 
 
-def _table_files(store: LayerStore, prefix: str) -> list[str]:
-    return [store.uri(key) for key in store.list_keys(prefix) if key.endswith(".parquet")]
+def _has_rows(store: LayerStore, prefix: str) -> bool:
+    return bool(store.list_keys(prefix))
 
 
 @dg.asset_check(
@@ -28,10 +28,11 @@ def joined_has_single_addressbase_source(
     engine: QueryEngine, store: LayerStore
 ) -> dg.AssetCheckResult:
     """The whole joined table comes from exactly one AddressBase drop."""
-    joined = _table_files(store, JOINED)
-    if not joined:
+    if not _has_rows(store, JOINED_TABLE.prefix):
         return dg.AssetCheckResult(passed=False, description="the joined table has no rows")
-    found = engine.run(SOURCES_QUERY, {"joined": joined, "sample_size": SAMPLE_SIZE}).to_pylist()[0]
+    found = engine.run(
+        SOURCES_QUERY, {"joined": JOINED_TABLE.in_store(store), "sample_size": SAMPLE_SIZE}
+    ).to_pylist()[0]
     passed = found["sources"] == 1 and found["rows_without_source"] == 0
     return dg.AssetCheckResult(
         passed=passed,
@@ -53,17 +54,14 @@ def joined_has_single_addressbase_source(
 )
 def joined_uprns_match_addressbase(engine: QueryEngine, store: LayerStore) -> dg.AssetCheckResult:
     """The joined table holds each UPRN of the partitioned AddressBase exactly once, no more."""
-    addressbase = _table_files(store, ADDRESSBASE_PARTITIONED)
-    joined = _table_files(store, JOINED)
-    if not addressbase or not joined:
+    tables = {"addressbase_partitioned": ADDRESSBASE_PARTITIONED_TABLE, "joined": JOINED_TABLE}
+    empty = [t.prefix for t in tables.values() if not _has_rows(store, t.prefix)]
+    if empty:
         return dg.AssetCheckResult(
-            passed=False,
-            description=f"nothing to compare: {len(addressbase)} AddressBase file(s), "
-            f"{len(joined)} joined file(s)",
+            passed=False, description=f"nothing to compare: no files under {', '.join(empty)}"
         )
-    sets = engine.run(UPRN_SETS_QUERY, {"addressbase": addressbase, "joined": joined}).to_pylist()[
-        0
-    ]
+    refs = {name: table.in_store(store) for name, table in tables.items()}
+    sets = engine.run(UPRN_SETS_QUERY, refs).to_pylist()[0]
     metadata: dict = dict(sets)
     passed = (
         sets["joined_rows"] == sets["joined_uprns"]
@@ -74,7 +72,7 @@ def joined_uprns_match_addressbase(engine: QueryEngine, store: LayerStore) -> dg
     if not passed:
         differences = engine.run(
             UPRN_DIFFERENCES_QUERY,
-            {"addressbase": addressbase, "joined": joined, "sample_size": SAMPLE_SIZE},
+            {**refs, "sample_size": SAMPLE_SIZE},
         ).to_pylist()[0]
         metadata.update({k: dg.MetadataValue.json(v) for k, v in differences.items()})
         description = (

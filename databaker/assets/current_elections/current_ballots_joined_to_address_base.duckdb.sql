@@ -1,8 +1,8 @@
 -- Every address with the sorted, distinct IDs of the ballots whose area contains it.
---   $addresses  addressbase_partitioned files of the letters being built (hive-partitioned)
---   $ballots    parquet written by current_ballots
---   $output     folder receiving first_letter=<L>/ partitions
--- Returns one row per file written (DuckDB's RETURN_STATS).
+--   $addressbase_partitioned  folder of the addressbase_partitioned table
+--   $letters                  the first letters to build
+--   $current_ballots          folder of the current_ballots table
+--   $output                   folder receiving first_letter=<L>/ partitions
 
 COPY (
     SELECT
@@ -15,8 +15,11 @@ COPY (
             []
         )::VARCHAR[] AS ballot_ids,
         a.first_letter
-    FROM read_parquet($addresses, hive_partitioning = true) AS a
-    LEFT JOIN read_parquet($ballots) AS b
+    FROM read_parquet(
+        $addressbase_partitioned || 'first_letter=*/*.parquet', hive_partitioning = true
+    ) AS a
+    LEFT JOIN read_parquet($current_ballots || '*.parquet') AS b
         ON ST_Contains(b.geometry, ST_Point(a.longitude, a.latitude))
+    WHERE list_contains($letters, a.first_letter)
     GROUP BY a.uprn, a.address, a.postcode, a.addressbase_source, a.first_letter
-) TO $output (FORMAT parquet, PARTITION_BY (first_letter), COMPRESSION zstd, RETURN_STATS);
+) TO $output (FORMAT parquet, PARTITION_BY (first_letter), COMPRESSION zstd);

@@ -2,13 +2,14 @@
 
 import dagster as dg
 
-from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED, addressbase_partitioned
-from databaker.assets.current_ballots import CURRENT_BALLOTS, current_ballots
+from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED_TABLE, addressbase_partitioned
+from databaker.assets.current_ballots import CURRENT_BALLOTS_TABLE, current_ballots
 from databaker.partitions import first_letter_partitions, one_run_per_backfill
-from databaker.resources import LayerStore, QueryEngine, SqlQuery
+from databaker.resources import LayerStore, QueryEngine, SqlQuery, Table
 from databaker.staging import partition_prefix, rebuild_letter_partitions
 
-JOINED = "current_ballots_joined_to_address_base/"
+JOINED_TABLE = Table.beside(__file__, "current_ballots_joined_to_address_base")
+JOINED = JOINED_TABLE.prefix
 
 JOIN_QUERY = SqlQuery.beside(__file__, "current_ballots_joined_to_address_base")
 
@@ -24,20 +25,24 @@ def current_ballots_joined_to_address_base(
     context: dg.AssetExecutionContext, engine: QueryEngine, store: LayerStore
 ) -> dg.MaterializeResult:
     """Every address once, with the sorted IDs of the ballots whose area contains it."""
-    if not store.list_keys("current_ballots/"):
+    if not store.list_keys(CURRENT_BALLOTS_TABLE.prefix):
         raise dg.Failure("current_ballots has not been materialised yet")
-    addresses = [
-        store.uri(key)
+    letters = sorted(
+        letter
         for letter in context.partition_keys
-        for key in store.list_keys(partition_prefix(ADDRESSBASE_PARTITIONED, letter))
-    ]
-    inputs = {"addresses": addresses, "ballots": store.uri(CURRENT_BALLOTS)}
+        if store.list_keys(partition_prefix(ADDRESSBASE_PARTITIONED_TABLE.prefix, letter))
+    )
+    inputs = {
+        "addressbase_partitioned": ADDRESSBASE_PARTITIONED_TABLE.in_store(store),
+        "letters": letters,
+        "current_ballots": CURRENT_BALLOTS_TABLE.in_store(store),
+    }
     rows = rebuild_letter_partitions(
         context,
         engine,
         store,
         query=JOIN_QUERY,
-        params=inputs if addresses else None,
+        params=inputs if letters else None,
         table_prefix=JOINED,
     )
     context.log.info(f"joined {sum(rows.values())} addresses in {len(rows)} letter partition(s)")

@@ -1,10 +1,10 @@
 -- A few UPRNs that are in one table and not the other, to name them in a failing check.
---   $addressbase  every file of addressbase_partitioned
---   $joined       every file of current_ballots_joined_to_address_base
---   $sample_size  how many UPRNs of each kind to list
+--   $addressbase_partitioned  folder of the addressbase_partitioned table
+--   $joined                   folder of the current_ballots_joined_to_address_base table
+--   $sample_size              how many UPRNs of each kind to list
 
-WITH addressbase AS (SELECT DISTINCT uprn FROM read_parquet($addressbase)),
-joined AS (SELECT DISTINCT uprn FROM read_parquet($joined))
+WITH addressbase AS (SELECT DISTINCT uprn FROM read_parquet($addressbase_partitioned || 'first_letter=*/*.parquet')),
+joined AS (SELECT DISTINCT uprn FROM read_parquet($joined || 'first_letter=*/*.parquet'))
 SELECT
     (SELECT coalesce(list(uprn ORDER BY uprn)[:$sample_size], [])
      FROM (SELECT uprn FROM addressbase EXCEPT SELECT uprn FROM joined)) AS missing_from_joined,

@@ -1,15 +1,15 @@
 -- The UPRN sets of the partitioned AddressBase and of the joined table, summarised so that
 -- they can be compared: rows, distinct UPRNs and an order-insensitive checksum.
---   $addressbase  every file of addressbase_partitioned
---   $joined       every file of current_ballots_joined_to_address_base
+--   $addressbase_partitioned  folder of the addressbase_partitioned table
+--   $joined                   folder of the current_ballots_joined_to_address_base table
 
 WITH addressbase AS (
     SELECT count(*) AS rows, count(DISTINCT uprn) AS uprns, sum(hash(uprn)) AS checksum
-    FROM read_parquet($addressbase)
+    FROM read_parquet($addressbase_partitioned || 'first_letter=*/*.parquet')
 ),
 joined AS (
     SELECT count(*) AS rows, count(DISTINCT uprn) AS uprns, sum(hash(uprn)) AS checksum
-    FROM read_parquet($joined)
+    FROM read_parquet($joined || 'first_letter=*/*.parquet')
 )
 SELECT
     addressbase.rows AS addressbase_rows,

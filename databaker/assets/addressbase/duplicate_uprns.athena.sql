@@ -1,0 +1,46 @@
+-- UPRNs that occur on more than one row of the drop: identical rows (dropped by
+-- addressbase_partitioned) and rows that differ (which must stop the bake).
+--   $addressbase_cleaned_raw  the addressbase_cleaned_raw table
+--   $sample_size              how many UPRNs of each kind to list
+-- Returns one row; the samples are JSON lists of {uprn, letters, lines}.
+
+WITH repeated AS (
+    SELECT uprn
+    FROM $addressbase_cleaned_raw
+    GROUP BY uprn
+    HAVING count(*) > 1
+),
+duplicated AS (
+    SELECT
+        uprn,
+        count(*) AS row_count,
+        count(DISTINCT ROW(address, postcode, longitude, latitude, address_type)) AS variants,
+        CAST(
+            ROW(
+                uprn,
+                array_sort(array_distinct(array_agg(first_letter))),
+                array_agg(concat(source_file, ':', CAST(line_no AS VARCHAR))
+                    ORDER BY source_file, line_no)
+            ) AS ROW(uprn VARCHAR, letters ARRAY(VARCHAR), lines ARRAY(VARCHAR))
+        ) AS described
+    FROM $addressbase_cleaned_raw
+    WHERE uprn IN (SELECT uprn FROM repeated)
+    GROUP BY uprn
+)
+SELECT
+    count(*) FILTER (WHERE variants = 1) AS identical_uprns,
+    coalesce(sum(row_count - 1) FILTER (WHERE variants = 1), 0) AS identical_rows_dropped,
+    count(*) FILTER (WHERE variants > 1) AS differing_uprns,
+    CAST(
+        coalesce(
+            slice(array_agg(described ORDER BY uprn) FILTER (WHERE variants = 1), 1, $sample_size),
+            ARRAY[]
+        ) AS JSON
+    ) AS identical_sample,
+    CAST(
+        coalesce(
+            slice(array_agg(described ORDER BY uprn) FILTER (WHERE variants > 1), 1, $sample_size),
+            ARRAY[]
+        ) AS JSON
+    ) AS differing_sample
+FROM duplicated;

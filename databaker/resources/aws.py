@@ -1,0 +1,66 @@
+"""AWS access shared by the S3 store, the engines and the input readers.
+
+Credentials always come from the standard AWS chain (environment, shared config, instance or
+task role); endpoints and region from the standard variables (``AWS_ENDPOINT_URL_S3`` or
+``AWS_ENDPOINT_URL``, ``AWS_REGION``) unless a resource overrides them. Nothing here logs or
+returns a secret except :func:`frozen_credentials`, whose callers hand it straight to a client.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import boto3
+from botocore.config import Config
+from botocore.credentials import ReadOnlyCredentials
+
+S3_SCHEME = "s3://"
+
+_RETRIES = Config(retries={"mode": "standard", "max_attempts": 5})
+
+
+class AwsSettingError(Exception):
+    """A required AWS setting is missing or malformed; the message says which and how to set it."""
+
+
+def is_s3_url(location: str) -> bool:
+    return location.startswith(S3_SCHEME)
+
+
+@dataclass(frozen=True)
+class S3Location:
+    """A bucket and a key (or key prefix) parsed from ``s3://bucket/key``."""
+
+    bucket: str
+    key: str
+
+    @classmethod
+    def parse(cls, url: str) -> S3Location:
+        if not is_s3_url(url):
+            raise AwsSettingError(f"{url!r} is not an s3:// URL")
+        parts = urlsplit(url)
+        if not parts.netloc or parts.query or parts.fragment:
+            raise AwsSettingError(f"{url!r} is not of the form s3://bucket/prefix")
+        return cls(parts.netloc, parts.path.lstrip("/"))
+
+    def url(self, key: str | None = None) -> str:
+        return f"{S3_SCHEME}{self.bucket}/{self.key if key is None else key}"
+
+
+def s3_client(region_name: str | None = None, endpoint_url: str | None = None) -> Any:
+    """A boto3 S3 client; with no overrides boto3 applies the standard AWS environment."""
+    session = boto3.session.Session(region_name=region_name)
+    return session.client("s3", endpoint_url=endpoint_url, config=_RETRIES)
+
+
+def frozen_credentials(region_name: str | None = None) -> ReadOnlyCredentials:
+    """The credentials the standard chain resolves to now, for clients that are not boto3."""
+    credentials = boto3.session.Session(region_name=region_name).get_credentials()
+    if credentials is None:
+        raise AwsSettingError(
+            "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+            "AWS_PROFILE, or run with an instance or task role"
+        )
+    return credentials.get_frozen_credentials()

@@ -1,0 +1,143 @@
+"""The production layer store: objects under an ``s3://bucket/prefix`` root."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import Field, PrivateAttr
+
+from databaker.resources.aws import S3Location, frozen_credentials, s3_client
+from databaker.resources.layer_store import LayerStore, LayerStoreError, as_prefix, check_key
+
+_DELETE_BATCH = 1000
+
+
+class S3LayerStore(LayerStore):
+    """Objects are S3 objects under ``root``; a PUT is whole, so every write is atomic.
+
+    Any S3-compatible server works: the endpoint and region come from the standard AWS
+    environment unless set here, and credentials always come from the standard AWS chain.
+    """
+
+    root: str = Field(description="s3://bucket/prefix under which the layers are kept.")
+    region_name: str | None = Field(
+        default=None, description="AWS region; default: the standard AWS chain (AWS_REGION)."
+    )
+    endpoint_url: str | None = Field(
+        default=None,
+        description="S3 endpoint; default: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, else AWS.",
+    )
+
+    _client: Any = PrivateAttr(default=None)
+
+    def uri(self, key: str) -> str:
+        return self._location.url(self._key(key, prefix=key.endswith("/")))
+
+    def uri_for_writing(self, key: str) -> str:
+        return self.uri(key)
+
+    def list_keys(self, prefix: str) -> list[str]:
+        base = self._key(as_prefix(prefix), prefix=True)
+        root = self._root_key
+        keys: list[str] = []
+        pages = self._s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self._location.bucket, Prefix=base
+        )
+        with self._errors(f"listing {prefix!r}"):
+            for page in pages:
+                keys.extend(
+                    item["Key"][len(root) :]
+                    for item in page.get("Contents", [])
+                    if not item["Key"].endswith("/")
+                )
+        return sorted(keys)
+
+    def read_bytes(self, key: str) -> bytes:
+        with self._errors(f"reading {key!r}"):
+            try:
+                response = self._s3.get_object(Bucket=self._location.bucket, Key=self._key(key))
+            except self._s3.exceptions.NoSuchKey:
+                raise LayerStoreError(f"{key!r} does not exist in {self.root}") from None
+            return response["Body"].read()
+
+    def open_input(self, key: str) -> pa.NativeFile:
+        path = f"{self._location.bucket}/{self._key(key)}"
+        try:
+            return self._arrow_filesystem().open_input_file(path)
+        except (OSError, pa.ArrowException) as error:
+            raise LayerStoreError(f"{self.uri(key)}: {error}") from error
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        with self._errors(f"writing {key!r}"):
+            self._s3.put_object(Bucket=self._location.bucket, Key=self._key(key), Body=data)
+
+    def delete(self, keys: Iterable[str]) -> None:
+        objects = [{"Key": self._key(key)} for key in keys]
+        for start in range(0, len(objects), _DELETE_BATCH):
+            batch = objects[start : start + _DELETE_BATCH]
+            with self._errors("deleting objects"):
+                response = self._s3.delete_objects(
+                    Bucket=self._location.bucket, Delete={"Objects": batch, "Quiet": True}
+                )
+            if response.get("Errors"):
+                failed = ", ".join(
+                    f"{e['Key']} ({e.get('Code')}: {e.get('Message')})" for e in response["Errors"]
+                )
+                raise LayerStoreError(f"could not delete from {self.root}: {failed}")
+
+    def move(self, source: str, target: str) -> None:
+        bucket = self._location.bucket
+        origin = self._key(source)
+        with self._errors(f"moving {source!r} to {target!r}"):
+            self._s3.copy({"Bucket": bucket, "Key": origin}, bucket, self._key(target))
+            self._s3.delete_object(Bucket=bucket, Key=origin)
+
+    @property
+    def _location(self) -> S3Location:
+        location = S3Location.parse(self.root)
+        if not location.bucket:
+            raise LayerStoreError(f"the data root {self.root!r} names no bucket")
+        return location
+
+    @property
+    def _root_key(self) -> str:
+        """The root's key prefix, ending in ``/`` (empty for a bucket's top level)."""
+        base = self._location.key
+        return base if not base or base.endswith("/") else base + "/"
+
+    def _key(self, key: str, *, prefix: bool = False) -> str:
+        return self._root_key + check_key(key, prefix=prefix)
+
+    @property
+    def _s3(self) -> Any:
+        if self._client is None:
+            self._client = s3_client(self.region_name, self.endpoint_url)
+        return self._client
+
+    def _arrow_filesystem(self) -> pafs.S3FileSystem:
+        """pyarrow's S3 reader, for ranged reads; pointed where the boto3 client points."""
+        credentials = frozen_credentials(self.region_name)
+        return pafs.S3FileSystem(
+            access_key=credentials.access_key,
+            secret_key=credentials.secret_key,
+            session_token=credentials.token,
+            region=self._s3.meta.region_name,
+            endpoint_override=self._s3.meta.endpoint_url,
+        )
+
+    @contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        """Turn boto errors into ``LayerStoreError`` naming the operation, never the credentials."""
+        try:
+            yield
+        except ClientError as error:
+            details = error.response.get("Error", {})
+            reason = f"{details.get('Code', '?')}: {details.get('Message', '')}"
+            raise LayerStoreError(f"{self.root}: {doing} failed: {reason}") from error
+        except BotoCoreError as error:
+            raise LayerStoreError(f"{self.root}: {doing} failed: {error}") from error

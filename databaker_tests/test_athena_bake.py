@@ -1,0 +1,116 @@
+"""A bake step on the production engine: Athena (moto on loopback) over S3 (SeaweedFS).
+
+moto does not execute SQL, so these tests follow what the step sends and what it does when
+Athena fails or takes too long; the SQL's meaning is held to the DuckDB version's by
+``test_athena_queries`` and the data path on S3 by ``test_s3_bake``.
+"""
+
+import io
+import re
+
+import dagster as dg
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from databaker.assets import all_asset_checks, all_assets
+from databaker.assets.addressbase import ADDRESSBASE_RAW
+from databaker.bake import ALL_LETTERS
+from databaker.resources import AthenaQueryEngine, DuckDBQueryEngine, S3LayerStore
+from databaker_tests.athena_emulator import (
+    SECRET_ACCESS_KEY,
+    athena_emulator_fixture,  # noqa: F401
+    moto_server_fixture,  # noqa: F401
+)
+
+PUBLISHED = "addressbase_partitioned/first_letter=L/data_0.parquet"
+REASON = "TABLE_NOT_FOUND: line 3:10: Table 'awsdatacatalog.databaker.x' does not exist"
+
+
+@pytest.fixture
+def store(s3_env) -> S3LayerStore:
+    """A data root on S3 with a raw drop and one published partition."""
+    store = S3LayerStore(root=f"s3://{s3_env.new_bucket()}/layers")
+    sink = io.BytesIO()
+    pq.write_table(pa.table({"uprn": ["1"], "postcode": ["LS1 1AA"]}), sink)
+    store.write_bytes(ADDRESSBASE_RAW, sink.getvalue())
+    store.write_bytes(PUBLISHED, sink.getvalue())
+    return store
+
+
+@pytest.fixture(autouse=True)
+def workgroup(athena_emulator) -> None:
+    athena_emulator.client().create_work_group(Name="bakes")
+
+
+def partition_the_drop(store: S3LayerStore, **engine: float) -> dg.ExecuteInProcessResult:
+    athena = AthenaQueryEngine(
+        database="databaker",
+        workgroup="bakes",
+        output_location="s3://athena-results/databaker/",
+        poll_interval_seconds=0.01,
+        **{"timeout_seconds": 10.0, **engine},
+    )
+    return dg.materialize(
+        [*all_assets, *all_asset_checks],
+        selection=["addressbase_partitioned"],
+        resources={"store": store, "engine": athena, "reader": DuckDBQueryEngine()},
+        tags=ALL_LETTERS,
+        raise_on_error=False,
+    )
+
+
+def failure_message(result: dg.ExecuteInProcessResult) -> str:
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    return failure.event_specific_data.error.to_string()
+
+
+def test_the_step_declares_its_table_then_unloads_every_letter_into_staging(
+    store, s3_env, athena_emulator
+):
+    athena_emulator.fail_next_query(REASON, containing="UNLOAD")
+    partition_the_drop(store)
+    sent = [e["Query"] for e in athena_emulator.executions()]
+    location = store.uri("addressbase_cleaned_raw/")
+    assert sent[0].startswith("CREATE EXTERNAL TABLE IF NOT EXISTS addressbase_cleaned_raw")
+    assert f"LOCATION '{location}'" in sent[0]
+    assert sent[1] == f"ALTER TABLE addressbase_cleaned_raw SET LOCATION '{location}'"
+    assert sent[2].startswith("UNLOAD (")
+    assert 'FROM "addressbase_cleaned_raw"' in sent[2]
+    assert "contains(ARRAY['A', 'B', 'C'," in sent[2]
+    assert re.search(rf"TO '{store.uri('_staging/')}[^/]+/addressbase_partitioned/'", sent[2])
+    execution = athena_emulator.executions()[2]
+    assert execution["WorkGroup"] == "bakes"
+    assert execution["QueryExecutionContext"]["Database"] == "databaker"
+
+
+def test_a_failed_athena_query_stops_the_bake_naming_it_and_keeps_the_layer(
+    store, s3_env, athena_emulator
+):
+    before = store.read_bytes(PUBLISHED)
+    athena_emulator.fail_next_query(REASON, containing="UNLOAD")
+    result = partition_the_drop(store)
+    assert not result.success
+    message = failure_message(result)
+    unload = athena_emulator.executions()[-1]
+    assert f"Athena query {unload['QueryExecutionId']}" in message
+    assert "FAILED" in message and REASON in message
+    assert SECRET_ACCESS_KEY not in message
+    assert store.read_bytes(PUBLISHED) == before
+    assert store.list_keys("addressbase_partitioned/") == [PUBLISHED]
+    assert store.list_keys("_staging/") == []
+
+
+def test_an_athena_query_that_times_out_is_cancelled_and_keeps_the_layer(
+    store, s3_env, athena_emulator
+):
+    before = store.read_bytes(PUBLISHED)
+    athena_emulator.hold_queries()
+    result = partition_the_drop(store, timeout_seconds=0.3)
+    assert not result.success
+    message = failure_message(result)
+    (held,) = athena_emulator.executions()
+    assert f"Athena query {held['QueryExecutionId']}" in message
+    assert "timed out" in message
+    assert held["Status"]["State"] == "CANCELLED"
+    assert store.read_bytes(PUBLISHED) == before

@@ -1,0 +1,76 @@
+"""The layer-store contract, held by the local store and the S3 store alike."""
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from databaker.resources import LayerStore, LayerStoreError, LocalLayerStore, S3LayerStore
+
+
+@pytest.fixture(params=["local", "s3"])
+def any_store(request, tmp_path) -> LayerStore:
+    if request.param == "local":
+        return LocalLayerStore(root=str(tmp_path / "data"))
+    server = request.getfixturevalue("s3_env")
+    return S3LayerStore(root=f"s3://{server.new_bucket()}/deployments/test")
+
+
+def test_write_read_list_delete(any_store):
+    any_store.write_bytes("layer/B1.parquet", b"b")
+    any_store.write_bytes("layer/A1.parquet", b"a")
+    any_store.write_bytes("other/x", b"x")
+    assert any_store.list_keys("layer/") == ["layer/A1.parquet", "layer/B1.parquet"]
+    assert any_store.read_bytes("layer/A1.parquet") == b"a"
+    any_store.delete(["layer/A1.parquet", "layer/missing"])
+    assert any_store.list_keys("layer") == ["layer/B1.parquet"]
+    assert any_store.list_keys("nothing/") == []
+
+
+def test_a_prefix_is_not_a_partial_name(any_store):
+    any_store.write_bytes("layer/A1.parquet", b"a")
+    any_store.write_bytes("layer_old/A1.parquet", b"old")
+    assert any_store.list_keys("layer/") == ["layer/A1.parquet"]
+
+
+def test_reading_a_missing_object_names_it(any_store):
+    with pytest.raises(LayerStoreError, match="'layer/none' does not exist"):
+        any_store.read_bytes("layer/none")
+
+
+@pytest.mark.parametrize("key", ["../escape", "/absolute", "a//b", "a/./b", "a\\b", ""])
+def test_keys_that_could_escape_the_root_are_refused(any_store, key):
+    with pytest.raises(LayerStoreError, match="invalid store key"):
+        any_store.write_bytes(key, b"x")
+
+
+def test_replace_prefix_moves_staged_objects_in_and_deletes_the_rest(any_store):
+    any_store.write_bytes("layer/A1.parquet", b"old a1")
+    any_store.write_bytes("layer/STALE.parquet", b"stale")
+    any_store.write_bytes("staging/A1.parquet", b"new a1")
+    any_store.write_bytes("staging/B2.parquet", b"new b2")
+    replaced = any_store.replace_prefix("staging/", "layer/")
+    assert replaced.written == ("layer/A1.parquet", "layer/B2.parquet")
+    assert replaced.deleted == ("layer/STALE.parquet",)
+    assert any_store.list_keys("layer/") == ["layer/A1.parquet", "layer/B2.parquet"]
+    assert any_store.read_bytes("layer/A1.parquet") == b"new a1"
+    assert any_store.list_keys("staging/") == []
+
+
+def test_replacing_with_nothing_staged_empties_the_prefix(any_store):
+    any_store.write_bytes("table/first_letter=Q/data_0.parquet", b"q")
+    replaced = any_store.replace_prefix("staging/first_letter=Q/", "table/first_letter=Q/")
+    assert replaced.deleted == ("table/first_letter=Q/data_0.parquet",)
+    assert any_store.list_keys("table/") == []
+
+
+def test_open_input_reads_a_parquet_footer(any_store, tmp_path):
+    pq.write_table(pa.table({"uprn": list(range(1234))}), tmp_path / "t.parquet")
+    any_store.write_bytes("table/t.parquet", (tmp_path / "t.parquet").read_bytes())
+    with any_store.open_input("table/t.parquet") as source:
+        assert pq.ParquetFile(source).metadata.num_rows == 1234
+
+
+def test_uris_end_in_the_key_and_folders_keep_their_slash(any_store):
+    assert any_store.uri("layer/A1.parquet").endswith("/layer/A1.parquet")
+    assert any_store.uri("layer/").endswith("/layer/")
+    assert any_store.uri_for_writing("staging/folder/").endswith("/staging/folder/")

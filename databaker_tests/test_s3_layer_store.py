@@ -1,0 +1,41 @@
+"""What only the S3 layer store does: s3:// URIs, a bucket in the root, errors without secrets."""
+
+import re
+
+import pytest
+
+from databaker.resources import LayerStoreError, S3LayerStore
+from databaker_tests.s3_server import SECRET_KEY
+
+
+def test_uris_are_s3_urls_under_the_root_prefix():
+    store = S3LayerStore(root="s3://bucket/deployments/2027")
+    assert store.uri("layer/A1.parquet") == "s3://bucket/deployments/2027/layer/A1.parquet"
+    assert S3LayerStore(root="s3://bucket").uri("layer/") == "s3://bucket/layer/"
+
+
+@pytest.mark.parametrize("root", ["bucket/prefix", "s3:///prefix", "https://bucket/prefix"])
+def test_a_root_that_is_not_an_s3_url_with_a_bucket_is_refused(root):
+    with pytest.raises(Exception, match="s3://"):
+        S3LayerStore(root=root).uri("a")
+
+
+def test_a_missing_bucket_is_named_and_the_secret_is_not(s3_env):
+    store = S3LayerStore(root="s3://no-such-bucket-here/data")
+    with pytest.raises(LayerStoreError) as raised:
+        store.write_bytes("layer/A1.parquet", b"a")
+    assert "s3://no-such-bucket-here/data: writing 'layer/A1.parquet' failed" in str(raised.value)
+    assert re.search(r"failed: \w+: ", str(raised.value))
+    assert SECRET_KEY not in str(raised.value)
+
+
+def test_listing_pages_through_more_than_a_thousand_objects(s3_env):
+    store = S3LayerStore(root=f"s3://{s3_env.new_bucket()}/data")
+    client = s3_env.client()
+    bucket = store.root.split("/")[2]
+    for number in range(1005):
+        client.put_object(Bucket=bucket, Key=f"data/layer/{number:04d}.parquet", Body=b"")
+    keys = store.list_keys("layer/")
+    assert len(keys) == 1005 and keys[0] == "layer/0000.parquet"
+    store.delete(keys)
+    assert store.list_keys("layer/") == []
