@@ -108,8 +108,10 @@ def validate_workspace(tmp_path: Path, **environment: str) -> subprocess.Complet
     )
 
 
-def test_dagster_validates_the_workspace(tmp_path):
-    result = validate_workspace(tmp_path, DATABAKER_DATA_ROOT=str(tmp_path))
+@pytest.mark.parametrize("production", [False, True], ids=["local", "production"])
+def test_dagster_validates_the_workspace(tmp_path, production):
+    environment = PRODUCTION if production else {"DATABAKER_DATA_ROOT": str(tmp_path)}
+    result = validate_workspace(tmp_path, **environment)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Validation successful" in result.stdout + result.stderr
 

@@ -9,19 +9,18 @@ stopped in Athena too, so nothing keeps scanning, and billing, after the run has
 
 import json
 import logging
-import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from time import monotonic, sleep
 from typing import Any
 
-import boto3
 import pyarrow as pa
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import Field
 
 from databaker.resources.athena_sql import placeholders, render, statements
+from databaker.resources.aws import aws_session
 from databaker.resources.query_engine import (
     ParamValue,
     QueryEngine,
@@ -134,11 +133,10 @@ class AthenaQueryEngine(QueryEngine):
         return rendered
 
     def _client(self, where: str) -> Any:
-        """A client for one run; AWS_REGION is a fallback, as in other SDKs, which boto3 lacks."""
+        """A client for one run, on the standard AWS chain."""
         with _aws_errors(f"{where}: cannot create an Athena client"):
-            session = boto3.session.Session(region_name=self.region_name)
-            region = session.region_name or os.environ.get("AWS_REGION")
-            return session.client("athena", region_name=region, endpoint_url=self.endpoint_url)
+            session = aws_session(self.region_name)
+            return session.client("athena", endpoint_url=self.endpoint_url)
 
     def _execute(self, client: Any, sql: str, where: str) -> dict[str, Any]:
         """Start one statement and wait for it; return its QueryExecution if it succeeded."""

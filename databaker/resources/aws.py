@@ -8,6 +8,7 @@ returns a secret except :func:`frozen_credentials`, whose callers hand it straig
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -49,15 +50,22 @@ class S3Location:
         return f"{S3_SCHEME}{self.bucket}/{self.key if key is None else key}"
 
 
+def aws_session(region_name: str | None = None) -> boto3.session.Session:
+    """A boto3 session on the standard chain; ``AWS_REGION`` is honoured as other SDKs do."""
+    session = boto3.session.Session(region_name=region_name)
+    if session.region_name is None and os.environ.get("AWS_REGION"):
+        session = boto3.session.Session(region_name=os.environ["AWS_REGION"])
+    return session
+
+
 def s3_client(region_name: str | None = None, endpoint_url: str | None = None) -> Any:
     """A boto3 S3 client; with no overrides boto3 applies the standard AWS environment."""
-    session = boto3.session.Session(region_name=region_name)
-    return session.client("s3", endpoint_url=endpoint_url, config=_RETRIES)
+    return aws_session(region_name).client("s3", endpoint_url=endpoint_url, config=_RETRIES)
 
 
 def frozen_credentials(region_name: str | None = None) -> ReadOnlyCredentials:
     """The credentials the standard chain resolves to now, for clients that are not boto3."""
-    credentials = boto3.session.Session(region_name=region_name).get_credentials()
+    credentials = aws_session(region_name).get_credentials()
     if credentials is None:
         raise AwsSettingError(
             "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "

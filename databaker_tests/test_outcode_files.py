@@ -1,0 +1,54 @@
+"""Cutting a joined table into outcode files, whichever engine wrote the table."""
+
+import io
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from databaker.outcode_files import publish_outcode_files
+
+
+def parquet(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    return sink.getvalue()
+
+
+def joined(uprns: list[str], postcodes: list[str], ballots: list[list[str]]) -> bytes:
+    return parquet(
+        pa.table(
+            {
+                "uprn": uprns,
+                "postcode": postcodes,
+                "ballot_ids": pa.array(ballots, type=pa.list_(pa.string())),
+            }
+        )
+    )
+
+
+def test_files_named_the_way_athena_unload_names_them_are_read_and_markers_skipped(store):
+    """UNLOAD writes ``<query id>_<n>`` files without a suffix; ``_``/``.`` files are not data."""
+    store.write_bytes(
+        "joined/first_letter=L/20261126_101500_00042_abcde_0f1e2d3c",
+        joined(["2", "1"], ["LS6 1AA", "LS6 1AA"], [["local.leeds.a.2027-05-06"], []]),
+    )
+    store.write_bytes(
+        "joined/first_letter=S/20261126_101500_00042_abcde_4b5a6978",
+        joined(["3"], ["S1 2BB"], [[]]),
+    )
+    store.write_bytes("joined/first_letter=S/_SUCCESS", b"")
+    store.write_bytes("joined/first_letter=S/.hidden", b"not parquet")
+    published = publish_outcode_files(
+        store,
+        joined_prefix="joined/",
+        layer_prefix="layer/",
+        staging_prefix="staging/",
+        columns=["uprn", "postcode", "ballot_ids"],
+        ids_column="ballot_ids",
+    )
+    assert (published.outcodes, published.empty_outcodes, published.rows) == (2, 1, 3)
+    assert store.list_keys("layer/") == ["layer/LS6.parquet", "layer/S1.parquet"]
+    with store.open_input("layer/LS6.parquet") as source:
+        assert pq.read_table(source).column("uprn").to_pylist() == ["1", "2"]
+    with store.open_input("layer/S1.parquet") as source:
+        assert pq.read_table(source).num_columns == 0
