@@ -7,6 +7,7 @@ they would reach any S3-compatible server in production.
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
@@ -26,6 +27,17 @@ SECRET_KEY = "databaker-test-secret-never-logged"
 REGION = "eu-west-2"
 
 _STARTUP_SECONDS = 60
+# One identity, so the server checks every request's signature as AWS does: a client that
+# passes the wrong credentials, or none, is refused.
+_IDENTITIES = {
+    "identities": [
+        {
+            "name": "databaker-tests",
+            "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+            "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+        }
+    ]
+}
 
 
 @dataclass(frozen=True)
@@ -86,8 +98,12 @@ def seaweedfs(data_dir: Path) -> Iterator[S3Server]:
     command = [
         _weed(), "mini", f"-dir={data_dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
         "-webdav=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+        "-s3.autoCreateBucket=false",
         *(f"-{name}={port}" for name, port in ports.items()),
     ]  # fmt: skip
+    identities = data_dir / "s3-identities.json"
+    identities.write_text(json.dumps(_IDENTITIES))
+    command.append(f"-s3.config={identities}")
     log = data_dir / "weed.log"
     with log.open("wb") as output:
         process = subprocess.Popen(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from databaker.bake import bake
+from databaker.bake import BakeFailed, bake
 from databaker.definitions import Settings
 from databaker.resources import LayerStoreError, LocalLayerStore, S3LayerStore
 from databaker.sources import SAMPLE_ADDRESSBASE, SAMPLE_BALLOTS, drop_files, export_file
@@ -109,3 +109,15 @@ def test_a_bad_drop_on_s3_fails_naming_the_object_and_line_and_keeps_the_layer(b
     with pytest.raises(LayerStoreError, match="does not exist"):
         store.read_bytes("rejected/none.csv")
     assert b"not a CSV record" in store.read_bytes("rejected/addressbase_cleaned_raw.csv")
+
+
+def test_wrong_credentials_stop_the_bake_without_showing_them(bucket, monkeypatch, tmp_path):
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "a-wrong-secret-key")
+    with pytest.raises(BakeFailed) as raised:
+        bake(
+            addressbase=f"s3://{bucket}/{DROP}",
+            ballots=f"s3://{bucket}/ballots/ballots.csv",
+            settings=Settings(data_root=str(tmp_path / "data")),
+        )
+    assert "addressbase_cleaned_raw failed" in str(raised.value)
+    assert "a-wrong-secret-key" not in str(raised.value)

@@ -39,3 +39,13 @@ def test_listing_pages_through_more_than_a_thousand_objects(s3_env):
     assert len(keys) == 1005 and keys[0] == "layer/0000.parquet"
     store.delete(keys)
     assert store.list_keys("layer/") == []
+
+
+def test_the_server_checks_credentials_and_errors_never_show_them(s3_env, monkeypatch):
+    bucket = s3_env.new_bucket()
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "a-wrong-secret-key")
+    store = S3LayerStore(root=f"s3://{bucket}/data")
+    with pytest.raises(LayerStoreError) as raised:
+        store.write_bytes("layer/A1.parquet", b"a")
+    assert "SignatureDoesNotMatch" in str(raised.value) or "AccessDenied" in str(raised.value)
+    assert "a-wrong-secret-key" not in str(raised.value)
