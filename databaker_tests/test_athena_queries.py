@@ -256,7 +256,7 @@ def athena_rows_in_duckdb(query: SqlQuery, params: dict) -> list[dict]:
         sql = render(last, params)
         if sql.upper().startswith("UNLOAD"):
             sql = unload_parts(sql).query
-        duck_sql = sqlglot.transpile(sql, read="athena", write="duckdb")[0]
+        duck_sql = _with_json_casts_as_to_json(sqlglot.parse_one(sql, read="athena")).sql("duckdb")
         cursor = conn.execute(duck_sql)
         names = [column[0] for column in cursor.description]
         types = [str(column[1]) for column in cursor.description]
@@ -266,6 +266,15 @@ def athena_rows_in_duckdb(query: SqlQuery, params: dict) -> list[dict]:
         for name in json_columns:
             row[name] = json.loads(row[name])
     return rows
+
+
+def _with_json_casts_as_to_json(tree: exp.Expression) -> exp.Expression:
+    """Trino's ``CAST(x AS JSON)`` serialises ``x`` (a string becomes a JSON string), which is
+    DuckDB's ``to_json``; DuckDB's own cast would parse a string as JSON text instead."""
+    for cast in reversed(list(tree.find_all(exp.Cast))):
+        if cast.to.is_type(exp.DataType.Type.JSON):
+            cast.replace(exp.Anonymous(this="to_json", expressions=[cast.this]))
+    return tree
 
 
 def tables(store: LocalLayerStore, *names: str) -> dict[str, TableRef]:

@@ -2,7 +2,8 @@
 -- addressbase_partitioned) and rows that differ (which must stop the bake).
 --   $addressbase_cleaned_raw  the addressbase_cleaned_raw table
 --   $sample_size              how many UPRNs of each kind to list
--- Returns one row; the samples are JSON lists of {uprn, letters, lines}.
+-- Returns one row; the samples are JSON lists of {uprn, letters, lines} objects (built from
+-- a MAP, which every Trino version casts to a JSON object; a ROW may become an array).
 
 WITH repeated AS (
     SELECT uprn
@@ -16,12 +17,18 @@ duplicated AS (
         count(*) AS row_count,
         count(DISTINCT ROW(address, postcode, longitude, latitude, address_type)) AS variants,
         CAST(
-            ROW(
-                uprn,
-                array_sort(array_distinct(array_agg(first_letter))),
-                array_agg(concat(source_file, ':', CAST(line_no AS VARCHAR))
-                    ORDER BY source_file, line_no)
-            ) AS ROW(uprn VARCHAR, letters ARRAY(VARCHAR), lines ARRAY(VARCHAR))
+            MAP(
+                ARRAY['uprn', 'letters', 'lines'],
+                ARRAY[
+                    CAST(uprn AS JSON),
+                    CAST(array_sort(array_distinct(array_agg(first_letter))) AS JSON),
+                    CAST(
+                        array_agg(concat(source_file, ':', CAST(line_no AS VARCHAR))
+                            ORDER BY source_file, line_no)
+                        AS JSON
+                    )
+                ]
+            ) AS JSON
         ) AS described
     FROM $addressbase_cleaned_raw
     WHERE uprn IN (SELECT uprn FROM repeated)
@@ -34,13 +41,13 @@ SELECT
     CAST(
         coalesce(
             slice(array_agg(described ORDER BY uprn) FILTER (WHERE variants = 1), 1, $sample_size),
-            ARRAY[]
+            CAST(ARRAY[] AS ARRAY(JSON))
         ) AS JSON
     ) AS identical_sample,
     CAST(
         coalesce(
             slice(array_agg(described ORDER BY uprn) FILTER (WHERE variants > 1), 1, $sample_size),
-            ARRAY[]
+            CAST(ARRAY[] AS ARRAY(JSON))
         ) AS JSON
     ) AS differing_sample
 FROM duplicated;
