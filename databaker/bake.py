@@ -19,13 +19,7 @@ import dagster as dg
 
 from databaker.definitions import Settings, build_defs
 from databaker.jobs import current_elections_layer
-from databaker.partitions import first_letter_partitions
-
-_LETTERS = first_letter_partitions.get_partition_keys()
-ALL_LETTERS = {
-    "dagster/asset_partition_range_start": _LETTERS[0],
-    "dagster/asset_partition_range_end": _LETTERS[-1],
-}
+from databaker.partitions import ALL_LETTERS
 
 
 class BakeFailed(Exception):

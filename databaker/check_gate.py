@@ -16,17 +16,26 @@ def require_passed_checks(
     context: dg.AssetExecutionContext, checks: Sequence[dg.AssetChecksDefinition]
 ) -> None:
     """Raise ``Failure`` unless each check passed after its asset was last materialised."""
+    problems = check_problems(context.instance, checks)
+    if problems:
+        raise dg.Failure("not publishing: " + "; ".join(problems))
+
+
+def check_problems(
+    instance: dg.DagsterInstance, checks: Sequence[dg.AssetChecksDefinition]
+) -> list[str]:
+    """What is wrong with the checks' latest evaluations; empty when every one passed (or only
+    warned) after its asset was last materialised."""
     problems = []
     for key in sorted((key for c in checks for key in c.check_keys), key=str):
-        materialised = context.instance.get_latest_materialization_event(key.asset_key)
+        materialised = instance.get_latest_materialization_event(key.asset_key)
         since = materialised.timestamp if materialised else 0.0
-        record = context.instance.get_latest_asset_check_evaluation_record(key)
+        record = instance.get_latest_asset_check_evaluation_record(key)
         event = record.event if record else None
         evaluation = event.asset_check_evaluation if event and event.is_dagster_event else None
         name = f"{key.asset_key.to_user_string()} / {key.name}"
         if evaluation is None or event.timestamp < since:
             problems.append(f"{name} has not run since the asset was last materialised")
-        elif not evaluation.passed:
+        elif not evaluation.passed and evaluation.severity != dg.AssetCheckSeverity.WARN:
             problems.append(f"{name} failed: {evaluation.description or 'see its metadata'}")
-    if problems:
-        raise dg.Failure("not publishing: " + "; ".join(problems))
+    return problems

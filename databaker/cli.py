@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from dataclasses import replace
@@ -48,6 +49,13 @@ def _parser() -> argparse.ArgumentParser:
         help="rows per input that may be left out (and reported) before the bake stops",
     )
     bake.set_defaults(command=_bake)
+
+    status = commands.add_parser(
+        "status",
+        help="per layer: when it was built, from what, and whether it is fresh and checked; "
+        "exits 1 if any layer is stale or failing (reads the instance at $DAGSTER_HOME)",
+    )
+    status.set_defaults(command=_status)
 
     generate = commands.add_parser("generate", help="write a synthetic drop and ballots export")
     generate.add_argument("--addresses", type=int, required=True)
@@ -98,6 +106,34 @@ def _bake(args: argparse.Namespace) -> int:
         f"Layer: {result.layer}"
     )
     return 0
+
+
+def _status(_args: argparse.Namespace) -> int:
+    from databaker.status import layer_statuses
+
+    if not os.environ.get("DAGSTER_HOME"):
+        print("set DAGSTER_HOME to the Dagster instance the daemon uses", file=sys.stderr)
+        return 2
+    with dg.DagsterInstance.get() as instance:
+        statuses = layer_statuses(instance)
+    for layer in statuses:
+        built = (
+            layer.materialised_at.isoformat(timespec="seconds")
+            if layer.materialised_at
+            else "never"
+        )
+        failing = len(layer.check_problems)
+        print(
+            f"{layer.name}: {'OK' if layer.healthy else 'FAILING'}\n"
+            f"  materialised:       {built}\n"
+            f"  addressbase_source: {layer.addressbase_source}\n"
+            f"  ballots_version:    {layer.ballots_version}\n"
+            f"  checks:             {layer.checks}, "
+            + (f"{failing} not passed" if failing else "all passed")
+        )
+        for problem in layer.problems:
+            print(f"  problem: {problem}")
+    return 0 if all(layer.healthy for layer in statuses) else 1
 
 
 def _generate(args: argparse.Namespace) -> int:

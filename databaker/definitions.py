@@ -4,6 +4,10 @@ Which resources is a matter of configuration, read from the environment here and
 
 - ``DATABAKER_DATA_ROOT``: where layers are kept, a local folder (default ``data``) or
   ``s3://bucket/prefix``;
+- ``DATABAKER_ADDRESSBASE_DROPS``: where dated AddressBase drops arrive, and
+  ``DATABAKER_BALLOTS``: the ballots export (local paths or ``s3://`` URLs; by default the
+  bundled sample);
+- ``DATABAKER_SENSOR_INTERVAL_SECONDS``: how often the sensors look (default 60);
 - ``DATABAKER_ENGINE``: ``duckdb`` (default, embedded) or ``athena``;
 - with Athena: ``DATABAKER_ATHENA_DATABASE`` (required), ``DATABAKER_ATHENA_WORKGROUP``
   (default ``primary``) and ``DATABAKER_ATHENA_OUTPUT`` (query results location, unless the
@@ -21,7 +25,12 @@ from pathlib import Path
 import dagster as dg
 
 from databaker.assets import all_asset_checks, all_assets
-from databaker.jobs import current_elections_layer
+from databaker.automation.addressbase_drops import build_addressbase_drops_sensor
+from databaker.automation.ballots_changes import (
+    build_ballots_export_sensor,
+    nightly_current_elections,
+)
+from databaker.jobs import current_elections_from_ballots, current_elections_layer
 from databaker.resources import (
     AthenaQueryEngine,
     DuckDBQueryEngine,
@@ -31,6 +40,8 @@ from databaker.resources import (
     S3LayerStore,
 )
 from databaker.resources.aws import is_s3_url
+from databaker.resources.input_locations import InputLocations
+from databaker.sources import SAMPLE_BALLOTS, SAMPLE_DROPS
 
 DEFAULT_DATA_ROOT = "data"
 ENGINES = ("duckdb", "athena")
@@ -45,6 +56,9 @@ class Settings:
     """Where layers go and which engine bakes them."""
 
     data_root: str = DEFAULT_DATA_ROOT
+    addressbase_drops: str = str(SAMPLE_DROPS)
+    ballots: str = str(SAMPLE_BALLOTS)
+    sensor_interval_seconds: int = 60
     engine: str = "duckdb"
     athena_database: str | None = None
     athena_workgroup: str = "primary"
@@ -54,6 +68,9 @@ class Settings:
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Settings:
         return cls(
             data_root=environ.get("DATABAKER_DATA_ROOT") or DEFAULT_DATA_ROOT,
+            addressbase_drops=environ.get("DATABAKER_ADDRESSBASE_DROPS") or str(SAMPLE_DROPS),
+            ballots=environ.get("DATABAKER_BALLOTS") or str(SAMPLE_BALLOTS),
+            sensor_interval_seconds=int(environ.get("DATABAKER_SENSOR_INTERVAL_SECONDS") or 60),
             engine=(environ.get("DATABAKER_ENGINE") or "duckdb").strip().lower(),
             athena_database=environ.get("DATABAKER_ATHENA_DATABASE") or None,
             athena_workgroup=environ.get("DATABAKER_ATHENA_WORKGROUP") or "primary",
@@ -81,15 +98,27 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             workgroup=settings.athena_workgroup,
             output_location=settings.athena_output,
         )
-    return {"store": _store(settings.data_root), "engine": engine, "reader": reader}
+    inputs = InputLocations(addressbase_drops=settings.addressbase_drops, ballots=settings.ballots)
+    return {
+        "store": _store(settings.data_root),
+        "engine": engine,
+        "reader": reader,
+        "inputs": inputs,
+    }
 
 
 def build_defs(settings: Settings | None = None) -> dg.Definitions:
+    settings = settings or Settings()
     return dg.Definitions(
         assets=all_assets,
         asset_checks=all_asset_checks,
-        jobs=[current_elections_layer],
-        resources=build_resources(settings or Settings()),
+        jobs=[current_elections_layer, current_elections_from_ballots],
+        sensors=[
+            build_addressbase_drops_sensor(settings.sensor_interval_seconds),
+            build_ballots_export_sensor(settings.sensor_interval_seconds),
+        ],
+        schedules=[nightly_current_elections],
+        resources=build_resources(settings),
     )
 
 

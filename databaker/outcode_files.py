@@ -35,6 +35,8 @@ class OutcodeFiles:
     rows: int
     rows_with_ids: int
     deleted: tuple[str, ...]
+    sources: tuple[str, ...]
+    """The distinct ``addressbase_source`` values of the rows written."""
 
 
 def publish_outcode_files(
@@ -48,8 +50,10 @@ def publish_outcode_files(
 ) -> OutcodeFiles:
     """Write the layer under ``layer_prefix`` from the joined table under ``joined_prefix``."""
     outcodes = empty = rows = rows_with_ids = 0
+    sources: set[str] = set()
     for letter_keys in _keys_by_letter(store, joined_prefix).values():
         table = _read_parquet(store, letter_keys)
+        sources.update(pc.unique(table["addressbase_source"]).drop_null().to_pylist())
         for outcode, part, with_ids in _split_by_outcode(table, ids_column):
             data = _parquet_bytes(part.select(columns) if with_ids else pa.table({}))
             store.write_bytes(f"{staging_prefix}{outcode}.parquet", data)
@@ -58,7 +62,9 @@ def publish_outcode_files(
             rows_with_ids += with_ids
         rows += table.num_rows
     replaced = store.replace_prefix(staging_prefix, layer_prefix)
-    return OutcodeFiles(outcodes, empty, rows, rows_with_ids, replaced.deleted)
+    return OutcodeFiles(
+        outcodes, empty, rows, rows_with_ids, replaced.deleted, tuple(sorted(sources))
+    )
 
 
 def _keys_by_letter(store: LayerStore, prefix: str) -> dict[str, list[str]]:

@@ -8,3 +8,9 @@ first_letter_partitions = dg.StaticPartitionsDefinition(list(ascii_uppercase))
 
 # A full rebuild (all 26 letters) runs as one run: the keys are contiguous A..Z.
 one_run_per_backfill = dg.BackfillPolicy.single_run()
+
+ALL_LETTERS = {
+    "dagster/asset_partition_range_start": ascii_uppercase[0],
+    "dagster/asset_partition_range_end": ascii_uppercase[-1],
+}
+"""Run tags that make one run build every letter partition."""

@@ -17,7 +17,8 @@ from databaker.resources.aws import S3Location, is_s3_url, s3_client
 CSV_SUFFIXES = (".csv", ".csv.gz")
 
 SAMPLE = Path(__file__).parent / "sample"
-SAMPLE_ADDRESSBASE = SAMPLE / "addressbase_cleaned"
+SAMPLE_DROPS = SAMPLE / "addressbase"
+SAMPLE_ADDRESSBASE = SAMPLE_DROPS / "2026-01-05"
 SAMPLE_BALLOTS = SAMPLE / "ballots.csv"
 
 

@@ -11,8 +11,8 @@ import dagster as dg
 import pytest
 
 from databaker.assets import all_asset_checks, all_assets
-from databaker.bake import ALL_LETTERS
 from databaker.definitions import Settings, build_resources
+from databaker.partitions import ALL_LETTERS
 from databaker.resources import DuckDBQueryEngine, LocalLayerStore
 from databaker_tests.s3_server import S3Server, seaweedfs
 

@@ -15,8 +15,9 @@ import pytest
 
 from databaker.assets import all_asset_checks, all_assets
 from databaker.assets.addressbase import ADDRESSBASE_RAW
-from databaker.bake import ALL_LETTERS
-from databaker.resources import AthenaQueryEngine, DuckDBQueryEngine, S3LayerStore
+from databaker.definitions import Settings, build_resources
+from databaker.partitions import ALL_LETTERS
+from databaker.resources import AthenaQueryEngine, S3LayerStore
 from databaker_tests.athena_emulator import (
     SECRET_ACCESS_KEY,
     athena_emulator_fixture,  # noqa: F401
@@ -54,7 +55,10 @@ def partition_the_drop(store: S3LayerStore, **engine: float) -> dg.ExecuteInProc
     return dg.materialize(
         [*all_assets, *all_asset_checks],
         selection=["addressbase_partitioned"],
-        resources={"store": store, "engine": athena, "reader": DuckDBQueryEngine()},
+        resources={
+            **build_resources(Settings(data_root=store.root)),
+            "engine": athena,
+        },
         tags=ALL_LETTERS,
         raise_on_error=False,
     )

@@ -21,7 +21,7 @@ POINT = re.compile(r"SRID=4326;POINT\((\S+) (\S+)\)")
 def brute_force_layer(drop: Path, ballots: Path) -> dict[str, list[tuple]]:
     """Expected outcode files: every address tested against every ballot polygon."""
     addresses = []
-    for part in sorted(p for p in drop.iterdir() if p.name.endswith((".csv", ".csv.gz"))):
+    for part in sorted(p for p in drop.rglob("*") if p.name.endswith((".csv", ".csv.gz"))):
         opener = gzip.open if part.name.endswith(".gz") else open
         with opener(part, "rt", newline="", encoding="utf-8") as file:
             for uprn, address, postcode, location, _type in csv.reader(file):

@@ -228,7 +228,9 @@ def test_failed_run_leaves_no_partial_files(
 
 def test_bundled_sample_is_complete() -> None:
     sample = Path(__file__).parents[1] / "databaker" / "sample"
-    parts = sorted((sample / "addressbase_cleaned").glob("addressbase_cleaned_*.csv.gz"))
+    drop = sample / "addressbase" / "2026-01-05"
+    assert (drop / "_SUCCESS").is_file()
+    parts = sorted((drop / "addressbase_cleaned").glob("addressbase_cleaned_*.csv.gz"))
     assert [p.name for p in parts] == [f"addressbase_cleaned_00{i}.csv.gz" for i in range(2)]
     lines = sum(len(gzip.decompress(p.read_bytes()).splitlines()) for p in parts)
     assert lines == 20_000

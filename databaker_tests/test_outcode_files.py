@@ -20,6 +20,7 @@ def joined(uprns: list[str], postcodes: list[str], ballots: list[list[str]]) -> 
             {
                 "uprn": uprns,
                 "postcode": postcodes,
+                "addressbase_source": ["s3://drops/2026-02-02/"] * len(uprns),
                 "ballot_ids": pa.array(ballots, type=pa.list_(pa.string())),
             }
         )
@@ -47,6 +48,7 @@ def test_files_named_the_way_athena_unload_names_them_are_read_and_markers_skipp
         ids_column="ballot_ids",
     )
     assert (published.outcodes, published.empty_outcodes, published.rows) == (2, 1, 3)
+    assert published.sources == ("s3://drops/2026-02-02/",)
     assert store.list_keys("layer/") == ["layer/LS6.parquet", "layer/S1.parquet"]
     with store.open_input("layer/LS6.parquet") as source:
         assert pq.read_table(source).column("uprn").to_pylist() == ["1", "2"]

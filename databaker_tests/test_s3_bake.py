@@ -27,7 +27,7 @@ def bucket(s3_env) -> str:
     """A bucket holding the sample drop and ballots export, as producers would deliver them."""
     name = s3_env.new_bucket()
     client = s3_env.client()
-    for part in sorted(SAMPLE_ADDRESSBASE.iterdir()):
+    for part in sorted(SAMPLE_ADDRESSBASE.rglob("*.csv.gz")):
         client.upload_file(str(part), name, DROP + part.name)
     client.upload_file(str(SAMPLE_BALLOTS), name, "ballots/ballots.csv")
     client.put_object(Bucket=name, Key=DROP + "_SUCCESS", Body=b"")

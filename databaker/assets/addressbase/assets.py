@@ -7,7 +7,8 @@ from databaker.csv_records import record_pattern
 from databaker.partitions import first_letter_partitions, one_run_per_backfill
 from databaker.rejections import REJECTED_ROWS, VALID_ROWS, RejectionLimit, publish_checked_input
 from databaker.resources import DuckDBQueryEngine, LayerStore, QueryEngine, SqlQuery, Table
-from databaker.sources import SAMPLE_ADDRESSBASE, drop_files
+from databaker.resources.input_locations import InputLocations
+from databaker.sources import drop_files
 from databaker.staging import rebuild_letter_partitions, staging_area
 
 ADDRESSBASE_RAW_TABLE = Table.beside(__file__, "addressbase_cleaned_raw")
@@ -20,9 +21,10 @@ PARTITIONED_QUERY = SqlQuery.beside(__file__, "addressbase_partitioned")
 
 
 class AddressBaseDropConfig(RejectionLimit):
-    source: str = Field(
-        default=str(SAMPLE_ADDRESSBASE),
-        description="The drop: a folder of headerless CSV files (.csv or .csv.gz) or one file.",
+    source: str | None = Field(
+        default=None,
+        description="The drop: a folder of headerless CSV files (.csv or .csv.gz) or one file; "
+        "by default the newest complete drop in the drops location.",
     )
 
 
@@ -32,9 +34,10 @@ def addressbase_cleaned_raw(
     config: AddressBaseDropConfig,
     reader: DuckDBQueryEngine,
     store: LayerStore,
+    inputs: InputLocations,
 ) -> dg.MaterializeResult:
     """The AddressBase drop as received, every line validated; rejected lines reported by number."""
-    addressbase_source, files = drop_files(config.source)
+    addressbase_source, files = drop_files(config.source or inputs.latest_complete_drop().location)
     with staging_area(store, context) as staging:
         summary = reader.run(
             RAW_QUERY,
@@ -60,6 +63,7 @@ def addressbase_cleaned_raw(
         f"{summary['valid_rows']} valid, {summary['rejected_rows']} rejected"
     )
     return dg.MaterializeResult(
+        data_version=dg.DataVersion(addressbase_source),
         metadata={
             "addressbase_source": addressbase_source,
             "files": len(files),
@@ -67,7 +71,7 @@ def addressbase_cleaned_raw(
             "rejected_rows": summary["rejected_rows"],
             "rejected_report": dg.MetadataValue.path(report),
             "path": dg.MetadataValue.path(store.uri(ADDRESSBASE_RAW)),
-        }
+        },
     )
 
 

@@ -7,7 +7,8 @@ from databaker.assets.current_ballots.ballot_ids import invalid_ballot_ids
 from databaker.csv_records import record_pattern
 from databaker.rejections import REJECTED_ROWS, VALID_ROWS, RejectionLimit, publish_checked_input
 from databaker.resources import DuckDBQueryEngine, LayerStore, SqlQuery, Table
-from databaker.sources import SAMPLE_BALLOTS, export_file
+from databaker.resources.input_locations import InputLocations, content_version
+from databaker.sources import export_file
 from databaker.staging import staging_area
 
 CURRENT_BALLOTS_TABLE = Table.beside(__file__, "current_ballots")
@@ -23,9 +24,10 @@ HEADERS = (
 
 
 class BallotsExportConfig(RejectionLimit):
-    source: str = Field(
-        default=str(SAMPLE_BALLOTS),
-        description="The ballots export: CSV of election_id, division_id, geometry, source_table.",
+    source: str | None = Field(
+        default=None,
+        description="The ballots export: CSV of election_id, division_id, geometry, "
+        "source_table; by default the deployment's ballots export.",
     )
 
 
@@ -35,9 +37,11 @@ def current_ballots(
     config: BallotsExportConfig,
     reader: DuckDBQueryEngine,
     store: LayerStore,
+    inputs: InputLocations,
 ) -> dg.MaterializeResult:
     """Every current ballot's area, one row per polygon piece; invalid polygons repaired."""
-    export = export_file(config.source)
+    export = export_file(config.source or inputs.ballots)
+    version = content_version(export)
     with staging_area(store, context) as staging:
         parsed = reader.run(
             PARSED_QUERY,
@@ -76,8 +80,10 @@ def current_ballots(
         f"{summary['rejected_rows']} rejected"
     )
     return dg.MaterializeResult(
+        data_version=dg.DataVersion(version),
         metadata={
             "ballots_source": export,
+            "ballots_version": version,
             "ballots": summary["ballots"],
             "rows": summary["rows"],
             "division_rows": summary["division_rows"],
@@ -88,7 +94,7 @@ def current_ballots(
             "invalid_ballot_ids": dg.MetadataValue.json(invalid),
             "rejected_report": dg.MetadataValue.path(report),
             "path": dg.MetadataValue.path(store.uri(CURRENT_BALLOTS)),
-        }
+        },
     )
 
 

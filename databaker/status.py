@@ -1,0 +1,90 @@
+"""Whether every published layer is fresh and built from checked tables (``databaker status``).
+
+Read from the Dagster instance the daemon writes to: a layer is healthy when it was
+materialised within its freshness window and every check on the tables it is built from
+passed (or only warned) after those tables were last materialised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+
+from databaker.assets.addressbase.checks import addressbase_uprns_are_unique
+from databaker.assets.current_elections.layer import (
+    FRESHNESS,
+    LAYER_CHECKS,
+    current_elections_parquet,
+)
+from databaker.check_gate import check_problems
+
+
+@dataclass(frozen=True)
+class PublishedLayer:
+    asset: dg.AssetsDefinition
+    checks: list[dg.AssetChecksDefinition]
+    fail_window: timedelta
+
+
+PUBLISHED_LAYERS = [
+    PublishedLayer(
+        current_elections_parquet, [addressbase_uprns_are_unique, *LAYER_CHECKS], FRESHNESS
+    ),
+]
+
+
+@dataclass(frozen=True)
+class LayerStatus:
+    name: str
+    materialised_at: datetime | None
+    addressbase_source: str
+    ballots_version: str
+    freshness_problem: str | None
+    checks: int
+    check_problems: list[str]
+
+    @property
+    def problems(self) -> list[str]:
+        return [p for p in [self.freshness_problem, *self.check_problems] if p]
+
+    @property
+    def healthy(self) -> bool:
+        return not self.problems
+
+
+def layer_statuses(instance: dg.DagsterInstance, now: datetime | None = None) -> list[LayerStatus]:
+    now = now or datetime.now(UTC)
+    return [_status(instance, layer, now) for layer in PUBLISHED_LAYERS]
+
+
+def _status(instance: dg.DagsterInstance, layer: PublishedLayer, now: datetime) -> LayerStatus:
+    key = layer.asset.key
+    event = instance.get_latest_materialization_event(key)
+    freshness_problem = None
+    materialised_at = None
+    metadata: dict = {}
+    if event is None or event.asset_materialization is None:
+        freshness_problem = "never materialised"
+    else:
+        materialised_at = datetime.fromtimestamp(event.timestamp, UTC)
+        metadata = {k: v.value for k, v in event.asset_materialization.metadata.items()}
+        age = now - materialised_at
+        if age > layer.fail_window:
+            freshness_problem = (
+                f"stale: materialised {_hours(age)} ago, allowed {_hours(layer.fail_window)}"
+            )
+    return LayerStatus(
+        name=key.to_user_string(),
+        materialised_at=materialised_at,
+        addressbase_source=str(metadata.get("addressbase_source", "unknown")),
+        ballots_version=str(metadata.get("ballots_version", "unknown")),
+        freshness_problem=freshness_problem,
+        checks=sum(len(check.check_keys) for check in layer.checks),
+        check_problems=check_problems(instance, layer.checks),
+    )
+
+
+def _hours(delta: timedelta) -> str:
+    return f"{delta.total_seconds() / 3600:.1f} h"
