@@ -34,7 +34,11 @@ def check_problems(
         event = record.event if record else None
         evaluation = event.asset_check_evaluation if event and event.is_dagster_event else None
         name = f"{key.asset_key.to_user_string()} / {key.name}"
-        if evaluation is None or event.timestamp < since:
+        if record is not None and evaluation is None and event is not None:
+            problems.append(
+                f"{name} has no result from run {record.run_id[:8]} (skipped or running)"
+            )
+        elif evaluation is None or event.timestamp < since:
             problems.append(f"{name} has not run since the asset was last materialised")
         elif not evaluation.passed and evaluation.severity != dg.AssetCheckSeverity.WARN:
             problems.append(f"{name} failed: {evaluation.description or 'see its metadata'}")

@@ -74,19 +74,23 @@ def build_addressbase_drops_sensor(interval_seconds: int) -> dg.SensorDefinition
     )
     def addressbase_drops(
         context: dg.SensorEvaluationContext, inputs: InputLocations
-    ) -> dg.SensorResult | dg.SkipReason:
+    ) -> dg.SensorResult:
         decision = decide(inputs.list_drops(), DropsCursor.parse(context.cursor))
+        cursor = decision.cursor.serialize()
         if decision.passed_over:
             context.log.info(f"not baking older drops {decision.passed_over}: a newer one is")
         if decision.drop is None:
             waiting = f"; waiting for {decision.waiting} to complete" if decision.waiting else ""
-            return dg.SkipReason(f"no new complete drop in {inputs.addressbase_drops}{waiting}")
+            return dg.SensorResult(
+                skip_reason=f"no new complete drop in {inputs.addressbase_drops}{waiting}",
+                cursor=cursor,
+            )
         drop = decision.drop
         request = dg.RunRequest(
             run_key=f"addressbase-drop-{drop.name}",
             run_config={"ops": {"addressbase_cleaned_raw": {"config": {"source": drop.location}}}},
             tags={**ALL_LETTERS, DROP_TAG: drop.name},
         )
-        return dg.SensorResult(run_requests=[request], cursor=decision.cursor.serialize())
+        return dg.SensorResult(run_requests=[request], cursor=cursor)
 
     return addressbase_drops

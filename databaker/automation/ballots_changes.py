@@ -44,13 +44,15 @@ def build_ballots_export_sensor(interval_seconds: int) -> dg.SensorDefinition:
     )
     def ballots_export_changes(
         context: dg.SensorEvaluationContext, inputs: InputLocations
-    ) -> dg.SensorResult | dg.SkipReason:
+    ) -> dg.SensorResult:
         cursor = BallotsCursor.parse(context.cursor)
         version = inputs.ballots_version()
         if cursor.version is None:
             return dg.SensorResult(cursor=BallotsCursor(version, 0).serialize())
         if version == cursor.version:
-            return dg.SkipReason(f"the ballots export is unchanged ({version[:19]}...)")
+            return dg.SensorResult(
+                skip_reason=f"the ballots export is unchanged ({version[:19]}...)"
+            )
         changed = BallotsCursor(version, cursor.changes + 1)
         request = dg.RunRequest(
             run_key=f"ballots-change-{changed.changes}",

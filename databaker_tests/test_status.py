@@ -1,0 +1,111 @@
+"""``databaker status``: per layer, when and from what it was built, and whether it is healthy."""
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from databaker.bake import BakeFailed, bake
+from databaker.definitions import Settings
+from databaker.status import layer_statuses
+from databaker_tests.conftest import address_line, write_lines
+from databaker_tests.test_bad_inputs import GOOD_ADDRESSES, GOOD_BALLOTS
+
+DATABAKER = str(Path(sys.executable).with_name("databaker"))
+
+
+@pytest.fixture
+def instance():
+    with dg.DagsterInstance.ephemeral() as instance:
+        yield instance
+
+
+@pytest.fixture
+def inputs(tmp_path) -> tuple[Path, Path]:
+    drop = write_lines(tmp_path / "drops" / "2026-02-02" / "part.csv", GOOD_ADDRESSES)
+    ballots = write_lines(tmp_path / "ballots.csv", GOOD_BALLOTS)
+    return drop.parent, ballots
+
+
+def test_a_layer_never_baked_is_reported_as_such(instance):
+    (status,) = layer_statuses(instance)
+    assert status.name == "current_elections_parquet"
+    assert not status.healthy
+    assert "never materialised" in status.problems
+
+
+def test_a_fresh_checked_layer_names_its_drop_and_ballots_version(instance, inputs, data_root):
+    drop, ballots = inputs
+    settings = Settings(data_root=str(data_root))
+    bake(addressbase=str(drop), ballots=str(ballots), settings=settings, instance=instance)
+    (status,) = layer_statuses(instance)
+    assert status.healthy, status.problems
+    assert status.addressbase_source == str(drop.resolve())
+    assert status.ballots_version.startswith("sha256:")
+    assert status.checks == 3
+    assert datetime.now(UTC) - status.materialised_at < timedelta(minutes=5)
+
+
+def test_a_layer_older_than_its_freshness_window_is_stale(instance, inputs, data_root):
+    drop, ballots = inputs
+    settings = Settings(data_root=str(data_root))
+    bake(addressbase=str(drop), ballots=str(ballots), settings=settings, instance=instance)
+    (status,) = layer_statuses(instance, now=datetime.now(UTC) + timedelta(hours=27))
+    assert not status.healthy
+    assert status.freshness_problem.startswith("stale: materialised 27.0 h ago, allowed 26.0 h")
+
+
+def test_a_failed_check_after_the_last_bake_makes_the_layer_failing(
+    instance, inputs, data_root, tmp_path
+):
+    drop, ballots = inputs
+    settings = Settings(data_root=str(data_root))
+    bake(addressbase=str(drop), ballots=str(ballots), settings=settings, instance=instance)
+    clash = write_lines(
+        tmp_path / "drops" / "2026-03-02" / "part.csv",
+        [*GOOD_ADDRESSES, address_line("1", "1 Other Street", "LS1 6AA", -1.54, 53.797)],
+    )
+    with pytest.raises(BakeFailed):
+        bake(addressbase=str(clash), ballots=str(ballots), settings=settings, instance=instance)
+    (status,) = layer_statuses(instance)
+    assert status.freshness_problem is None
+    raw, *joined = status.check_problems
+    assert raw.startswith("addressbase_cleaned_raw / uprns_are_unique failed: 1 UPRN(s)")
+    assert len(joined) == 2
+    assert all("has no result from run" in problem for problem in joined)
+
+
+def test_the_command_exits_non_zero_until_a_bake_is_recorded(tmp_path, inputs):
+    drop, ballots = inputs
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home")}
+    (tmp_path / "home").mkdir()
+
+    def databaker(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [DATABAKER, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+        )
+
+    before = databaker("status")
+    assert before.returncode == 1
+    assert "current_elections_parquet: FAILING" in before.stdout
+    assert "problem: never materialised" in before.stdout
+    baked = databaker("bake", "--addressbase", str(drop), "--ballots", str(ballots))
+    assert baked.returncode == 0, baked.stderr
+    after = databaker("status")
+    assert after.returncode == 0, after.stdout
+    assert "current_elections_parquet: OK" in after.stdout
+    assert f"addressbase_source: {drop.resolve()}" in after.stdout
+    assert "checks:             3, all passed" in after.stdout
+
+
+def test_the_command_needs_the_instance_the_daemon_uses(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
+    result = subprocess.run(
+        [DATABAKER, "status"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 2
+    assert "DAGSTER_HOME" in result.stderr
