@@ -37,14 +37,18 @@ class BakeResult:
 
 def bake(
     *,
-    addressbase: str,
-    ballots: str,
+    addressbase: str | None = None,
+    ballots: str | None = None,
     settings: Settings,
     max_rejected_rows: int = 0,
     instance: dg.DagsterInstance | None = None,
     echo: Callable[[str], None] | None = None,
 ) -> BakeResult:
-    """Materialise every asset and check of the current-elections layer; raise ``BakeFailed``."""
+    """Materialise every asset and check of the current-elections layer; raise ``BakeFailed``.
+
+    Without ``addressbase`` the newest complete drop of ``settings.addressbase_drops`` is baked;
+    without ``ballots``, ``settings.ballots``.
+    """
     defs = build_defs(settings)
     job = defs.resolve_job_def(current_elections_layer.name)
     if echo is not None:

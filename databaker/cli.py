@@ -23,14 +23,19 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     from databaker.definitions import ENGINES
-    from databaker.sources import SAMPLE_ADDRESSBASE, SAMPLE_BALLOTS
 
     parser = argparse.ArgumentParser(prog="databaker", description=__doc__)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     bake = commands.add_parser("bake", help="bake the current-elections layer")
-    bake.add_argument("--addressbase", default=str(SAMPLE_ADDRESSBASE), help="drop folder or file")
-    bake.add_argument("--ballots", default=str(SAMPLE_BALLOTS), help="ballots export CSV")
+    bake.add_argument(
+        "--addressbase",
+        help="drop folder or file (default: the newest complete drop in "
+        "$DATABAKER_ADDRESSBASE_DROPS, else the bundled sample)",
+    )
+    bake.add_argument(
+        "--ballots", help="ballots export CSV (default: $DATABAKER_BALLOTS, else the sample)"
+    )
     bake.add_argument(
         "--data-root",
         help="where layers are written: a folder or s3://bucket/prefix "
