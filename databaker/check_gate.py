@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import dagster as dg
+from dagster._core.storage.asset_check_execution_record import (
+    COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES,
+)
 
 
 def require_passed_checks(
@@ -24,21 +27,23 @@ def require_passed_checks(
 def check_problems(
     instance: dg.DagsterInstance, checks: Sequence[dg.AssetChecksDefinition]
 ) -> list[str]:
-    """What is wrong with the checks' latest evaluations; empty when every one passed (or only
-    warned) after its asset was last materialised."""
+    """What is wrong with the checks' latest results; empty when every one passed (or only
+    warned) after its asset was last materialised.
+
+    Only completed evaluations count: a run waiting in the queue has already planned its checks,
+    and that plan must not hide the result of the run now publishing.
+    """
     problems = []
     for key in sorted((key for c in checks for key in c.check_keys), key=str):
         materialised = instance.get_latest_materialization_event(key.asset_key)
         since = materialised.timestamp if materialised else 0.0
-        record = instance.get_latest_asset_check_evaluation_record(key)
-        event = record.event if record else None
+        completed = instance.event_log_storage.get_asset_check_execution_history(
+            key, limit=1, status=COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES
+        )
+        event = completed[0].event if completed else None
         evaluation = event.asset_check_evaluation if event and event.is_dagster_event else None
         name = f"{key.asset_key.to_user_string()} / {key.name}"
-        if record is not None and evaluation is None and event is not None:
-            problems.append(
-                f"{name} has no result from run {record.run_id[:8]} (skipped or running)"
-            )
-        elif evaluation is None or event.timestamp < since:
+        if evaluation is None or event.timestamp < since:
             problems.append(f"{name} has not run since the asset was last materialised")
         elif not evaluation.passed and evaluation.severity != dg.AssetCheckSeverity.WARN:
             problems.append(f"{name} failed: {evaluation.description or 'see its metadata'}")

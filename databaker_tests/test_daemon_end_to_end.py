@@ -1,0 +1,367 @@
+"""The deployed baker: the real Dagster daemon and webserver bake new inputs on their own.
+
+One ``dagster dev`` (webserver, daemon and code server) runs for the whole module on 127.0.0.1,
+with a temporary ``DAGSTER_HOME`` holding the repository's ``dagster.yaml`` (and so its run
+queue), a watched drops folder that starts with the sample drop, a copy of the ballots export
+and a temporary data root. The tests act only as a producer and an operator would: they write
+files into the watched locations and read (or launch runs) through the GraphQL API.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from databaker.automation.addressbase_drops import DROP_TAG
+from databaker.automation.ballots_changes import BALLOTS_TAG
+from databaker.jobs import LAYER_TAG
+from databaker.partitions import ALL_LETTERS
+from databaker.resources.input_locations import SUCCESS_MARKER, content_version
+from databaker.sources import SAMPLE_ADDRESSBASE, SAMPLE_BALLOTS
+from databaker_tests.dagster_server import (
+    REPOSITORY,
+    ROOT,
+    DagsterDeployment,
+    dagster_dev,
+    is_loopback,
+    listening_addresses,
+)
+
+SENSOR_INTERVAL_SECONDS = 2
+WAIT_SECONDS = 300
+"""The bound on every wait for the deployment; a bake of the sample takes well under a minute."""
+FIRST_DROP = SAMPLE_ADDRESSBASE.name
+NEW_DROP = "2026-02-02"
+LAYER = "current_elections_parquet"
+LAYER_JOB = "current_elections_layer"
+BALLOTS_JOB = "current_elections_from_ballots"
+BALLOTS_SENSOR = "ballots_export_changes"
+SENSOR_NAME_TAG = "dagster/sensor_name"
+FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
+
+RUNS = """
+query Runs($filter: RunsFilter) {
+  runsOrError(filter: $filter) {
+    __typename
+    ... on Runs {
+      results { runId status jobName startTime endTime tags { key value } }
+    }
+    ... on Error { message }
+  }
+}
+"""
+
+RUN_ERRORS = """
+query RunErrors($runId: ID!) {
+  runOrError(runId: $runId) {
+    ... on Run {
+      eventConnection(limit: 5000) {
+        events { __typename ... on ErrorEvent { error { message } } }
+      }
+    }
+  }
+}
+"""
+
+LATEST_MATERIALIZATION = """
+query Latest($path: [String!]!) {
+  assetOrError(assetKey: {path: $path}) {
+    __typename
+    ... on Asset {
+      assetMaterializations(limit: 1) {
+        runId
+        timestamp
+        metadataEntries { label ... on TextMetadataEntry { text } }
+      }
+    }
+  }
+}
+"""
+
+SENSOR = """
+query Sensor($selector: SensorSelector!, $after: Float) {
+  sensorOrError(sensorSelector: $selector) {
+    __typename
+    ... on Sensor {
+      sensorState {
+        typeSpecificData { ... on SensorData { lastCursor } }
+        ticks(afterTimestamp: $after, limit: 100) { timestamp status }
+      }
+    }
+    ... on Error { message }
+  }
+}
+"""
+
+LAUNCH = """
+mutation Launch($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on Error { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+  }
+}
+"""
+
+
+@dataclass(frozen=True)
+class Run:
+    run_id: str
+    status: str
+    job_name: str
+    start: float | None
+    end: float | None
+    tags: dict[str, str]
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> Run:
+        return cls(
+            run_id=data["runId"],
+            status=data["status"],
+            job_name=data["jobName"],
+            start=data["startTime"],
+            end=data["endTime"],
+            tags={tag["key"]: tag["value"] for tag in data["tags"]},
+        )
+
+
+@dataclass(frozen=True)
+class Materialization:
+    run_id: str
+    metadata: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Baker:
+    """The running deployment and the locations it watches and writes."""
+
+    deployment: DagsterDeployment
+    drops: Path
+    ballots: Path
+    data_root: Path
+
+    def runs(self, **tags: str) -> list[Run]:
+        """Every run carrying all the given tags, newest first."""
+        data = self.deployment.graphql(
+            RUNS, filter={"tags": [{"key": key, "value": value} for key, value in tags.items()]}
+        )["runsOrError"]
+        assert data["__typename"] == "Runs", data
+        return [Run.parse(run) for run in data["results"]]
+
+    def wait_for_finished_runs(self, count: int, **tags: str) -> list[Run]:
+        """Wait until ``count`` runs with these tags exist and have all finished; return them."""
+
+        def finished() -> list[Run] | None:
+            runs = self.runs(**tags)
+            done = len(runs) >= count and all(run.status in FINISHED for run in runs)
+            return runs if done else None
+
+        return self.deployment.wait_for(
+            f"{count} finished run(s) tagged {tags}", finished, WAIT_SECONDS
+        )
+
+    def errors_of(self, run: Run) -> str:
+        """The error messages of a run's events: what the UI shows for a failed run."""
+        data = self.deployment.graphql(RUN_ERRORS, runId=run.run_id)["runOrError"]
+        events = data.get("eventConnection", {}).get("events", [])
+        messages = dict.fromkeys(e["error"]["message"] for e in events if e.get("error"))
+        return "\n".join(messages) or "(none)"
+
+    def assert_succeeded(self, run: Run) -> None:
+        assert run.status == "SUCCESS", f"run {run.run_id} {run.status}:\n{self.errors_of(run)}"
+
+    def latest_materialization(self, asset: str) -> Materialization:
+        data = self.deployment.graphql(LATEST_MATERIALIZATION, path=[asset])["assetOrError"]
+        assert data["__typename"] == "Asset", data
+        (event,) = data["assetMaterializations"]
+        metadata = {
+            entry["label"]: entry["text"] for entry in event["metadataEntries"] if "text" in entry
+        }
+        return Materialization(run_id=event["runId"], metadata=metadata)
+
+    def sensor_state(self, name: str, after: float | None = None) -> dict[str, Any]:
+        selector = {
+            "repositoryLocationName": self.deployment.location,
+            "repositoryName": REPOSITORY,
+            "sensorName": name,
+        }
+        data = self.deployment.graphql(SENSOR, selector=selector, after=after)["sensorOrError"]
+        assert data["__typename"] == "Sensor", data
+        return data["sensorState"]
+
+    def launch(self, job: str, tags: dict[str, str]) -> str:
+        """Launch a run of ``job`` as the UI's launchpad does; the run id."""
+        params = {
+            "selector": {
+                "repositoryLocationName": self.deployment.location,
+                "repositoryName": REPOSITORY,
+                "jobName": job,
+            },
+            "executionMetadata": {
+                "tags": [{"key": key, "value": value} for key, value in tags.items()]
+            },
+        }
+        result = self.deployment.graphql(LAUNCH, params=params)["launchRun"]
+        assert result["__typename"] == "LaunchRunSuccess", result
+        return result["run"]["runId"]
+
+
+@pytest.fixture(scope="module")
+def baker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Baker]:
+    """``dagster dev`` watching a fresh drops folder (holding the sample drop) and ballots copy.
+
+    When the module is done, every process of the deployment is stopped and its port is free.
+    """
+    base = tmp_path_factory.mktemp("daemon")
+    home = base / "dagster_home"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    drops = base / "drops"
+    shutil.copytree(SAMPLE_ADDRESSBASE, drops / FIRST_DROP)
+    ballots = base / "ballots.csv"
+    shutil.copy(SAMPLE_BALLOTS, ballots)
+    data_root = base / "data"
+    environment = {
+        "DATABAKER_DATA_ROOT": str(data_root),
+        "DATABAKER_ADDRESSBASE_DROPS": str(drops),
+        "DATABAKER_BALLOTS": str(ballots),
+        "DATABAKER_SENSOR_INTERVAL_SECONDS": str(SENSOR_INTERVAL_SECONDS),
+    }
+    with dagster_dev(home, environment, base / "dagster-dev.log") as deployment:
+        yield Baker(deployment, drops, ballots, data_root)
+    assert not deployment.group_pids(), "processes of the deployment survived its stop"
+    port = int(deployment.url.rsplit(":", 1)[1])
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), 5):
+        pass
+
+
+@pytest.fixture(scope="module")
+def first_bake(baker: Baker) -> Run:
+    """The bake of the drop already there when the daemon starts, once it has succeeded."""
+    (run,) = baker.wait_for_finished_runs(1, **{DROP_TAG: FIRST_DROP})
+    baker.assert_succeeded(run)
+    return run
+
+
+def copy_drop(source: Path, target: Path) -> None:
+    """Deliver a drop as a producer does: every data file first, the ``_SUCCESS`` marker last."""
+    files = sorted(p for p in source.rglob("*") if p.is_file() and p.name != SUCCESS_MARKER)
+    for file in files:
+        destination = target / file.relative_to(source)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(file, destination)
+    (target / SUCCESS_MARKER).write_bytes((source / SUCCESS_MARKER).read_bytes())
+
+
+def published_sources(layer: Path) -> set[str]:
+    """The ``addressbase_source`` values in a layer's outcode files (empty files hold none)."""
+    files = sorted(layer.glob("*.parquet"))
+    assert files, f"no outcode files in {layer}"
+    tables = [pq.read_table(file) for file in files]
+    return {
+        source
+        for table in tables
+        if table.num_columns
+        for source in table.column("addressbase_source").unique().to_pylist()
+    }
+
+
+def test_the_deployment_listens_on_loopback_only(baker: Baker) -> None:
+    listening = listening_addresses(baker.deployment.group_pids())
+    port = int(baker.deployment.url.rsplit(":", 1)[1])
+    assert ("127.0.0.1", port) in listening
+    assert all(is_loopback(address) for address, _ in listening), listening
+
+
+def test_the_drop_present_at_startup_is_baked_once(baker: Baker, first_bake: Run) -> None:
+    assert first_bake.job_name == LAYER_JOB
+    assert first_bake.tags[LAYER_TAG] == "current_elections"
+    assert {key: first_bake.tags[key] for key in ALL_LETTERS} == ALL_LETTERS
+    assert [run.run_id for run in baker.runs(**{DROP_TAG: FIRST_DROP})] == [first_bake.run_id]
+
+
+def test_a_new_drop_rebuilds_the_layer_from_it(baker: Baker, first_bake: Run) -> None:
+    new_drop = baker.drops / NEW_DROP
+    copy_drop(SAMPLE_ADDRESSBASE, new_drop)
+
+    (run,) = baker.wait_for_finished_runs(1, **{DROP_TAG: NEW_DROP})
+
+    baker.assert_succeeded(run)
+    assert run.job_name == LAYER_JOB
+    layer = baker.latest_materialization(LAYER)
+    assert layer.run_id == run.run_id
+    assert layer.metadata["addressbase_source"] == str(new_drop.resolve())
+    assert layer.metadata["ballots_version"] == content_version(str(baker.ballots))
+    assert published_sources(baker.data_root / LAYER) == {str(new_drop.resolve())}
+    # Neither drop was baked twice, and the older one was not baked again after the newer.
+    assert [r.run_id for r in baker.runs(**{DROP_TAG: FIRST_DROP})] == [first_bake.run_id]
+    assert len(baker.runs(**{DROP_TAG: NEW_DROP})) == 1
+
+
+def test_a_ballots_change_rebuilds_the_layer_once(baker: Baker, first_bake: Run) -> None:
+    # The sensor's first tick only records the export's version; change it only after that.
+    baker.deployment.wait_for(
+        "first ballots sensor tick",
+        lambda: baker.sensor_state(BALLOTS_SENSOR)["typeSpecificData"]["lastCursor"],
+        WAIT_SECONDS,
+    )
+    assert baker.runs(**{SENSOR_NAME_TAG: BALLOTS_SENSOR}) == []
+    before = baker.latest_materialization(LAYER)
+    lines = baker.ballots.read_text(encoding="utf-8").splitlines(keepends=True)
+    baker.ballots.write_text("".join(lines[:-1]), encoding="utf-8")  # one ballot withdrawn
+    version = content_version(str(baker.ballots))
+
+    (run,) = baker.wait_for_finished_runs(1, **{SENSOR_NAME_TAG: BALLOTS_SENSOR})
+
+    baker.assert_succeeded(run)
+    assert run.job_name == BALLOTS_JOB
+    assert run.tags[BALLOTS_TAG] == version
+    assert run.tags[LAYER_TAG] == "current_elections"
+    layer = baker.latest_materialization(LAYER)
+    assert layer.run_id == run.run_id
+    assert layer.metadata["ballots_version"] == version
+    assert layer.metadata["addressbase_source"] == before.metadata["addressbase_source"]
+    # Later ticks see the same version and request nothing more.
+    finished_at = time.time()
+    baker.deployment.wait_for(
+        "three more ballots sensor ticks",
+        lambda: len(baker.sensor_state(BALLOTS_SENSOR, after=finished_at)["ticks"]) >= 3,
+        WAIT_SECONDS,
+    )
+    assert [r.run_id for r in baker.runs(**{SENSOR_NAME_TAG: BALLOTS_SENSOR})] == [run.run_id]
+
+
+@pytest.fixture(scope="module")
+def two_launches(baker: Baker, first_bake: Run) -> list[Run]:
+    """Two runs of one layer launched back to back, as two operators clicking at once would;
+    returned once both have finished, in the order they started."""
+    marker = {"databaker_tests/launch": "two-at-once"}
+    launched = [baker.launch(BALLOTS_JOB, {**ALL_LETTERS, **marker}) for _ in range(2)]
+    runs = baker.wait_for_finished_runs(2, **marker)
+    assert sorted(run.run_id for run in runs) == sorted(launched)
+    assert all(run.tags[LAYER_TAG] == "current_elections" for run in runs)
+    return sorted(runs, key=lambda run: run.start or 0.0)
+
+
+def test_two_launches_for_the_same_layer_do_not_overlap(two_launches: list[Run]) -> None:
+    first, second = two_launches
+    assert first.start is not None and first.end is not None and second.start is not None
+    assert first.end <= second.start, "the second bake started before the first one ended"
+
+
+def test_a_bake_with_another_queued_behind_it_still_publishes(
+    baker: Baker, two_launches: list[Run]
+) -> None:
+    first, second = two_launches
+    baker.assert_succeeded(first)
+    baker.assert_succeeded(second)
+    assert baker.latest_materialization(LAYER).run_id == second.run_id
