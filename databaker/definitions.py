@@ -119,6 +119,9 @@ def build_defs(settings: Settings | None = None) -> dg.Definitions:
         ],
         schedules=[nightly_current_elections],
         resources=build_resources(settings),
+        # Every step is one heavy query or file pass that parallelises inside its engine;
+        # starting a Python process per step would cost more than it isolates.
+        executor=dg.in_process_executor,
     )
 
 

@@ -190,7 +190,13 @@ def _loaded_location(deployment: DagsterDeployment) -> str | None:
 
 
 def stop_process_group(process: subprocess.Popen) -> None:
-    """SIGTERM the whole group (Dagster shuts down on it), then SIGKILL whatever is left."""
+    """SIGTERM the whole group (Dagster shuts down on it), then SIGKILL whatever is left.
+
+    A group already stopped is not signalled again: once its last process is gone, its id may
+    have been given to another process group.
+    """
+    if process.poll() is not None and not live_group_members(process.pid):
+        return
     if not _signal_group_and_wait(process, signal.SIGTERM, STOP_SECONDS):
         _signal_group_and_wait(process, signal.SIGKILL, 15)
     process.wait(timeout=15)

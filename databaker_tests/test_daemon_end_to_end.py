@@ -5,14 +5,19 @@ with a temporary ``DAGSTER_HOME`` holding the repository's ``dagster.yaml`` (and
 queue), a watched drops folder that starts with the sample drop, a copy of the ballots export
 and a temporary data root. The tests act only as a producer and an operator would: they write
 files into the watched locations and read (or launch runs) through the GraphQL API.
+
+The last test stops that deployment and starts a new one on the same ``DAGSTER_HOME``, folders
+and environment, as an operator restarting the daemon would.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import socket
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +25,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from databaker.automation.addressbase_drops import DROP_TAG
+from databaker.automation.addressbase_drops import DROP_TAG, DropsCursor
 from databaker.automation.ballots_changes import BALLOTS_TAG
 from databaker.jobs import LAYER_TAG
 from databaker.partitions import ALL_LETTERS
@@ -33,6 +38,7 @@ from databaker_tests.dagster_server import (
     dagster_dev,
     is_loopback,
     listening_addresses,
+    stop_process_group,
 )
 
 SENSOR_INTERVAL_SECONDS = 2
@@ -40,12 +46,15 @@ WAIT_SECONDS = 300
 """The bound on every wait for the deployment; a bake of the sample takes well under a minute."""
 FIRST_DROP = SAMPLE_ADDRESSBASE.name
 NEW_DROP = "2026-02-02"
+DROP_AFTER_RESTART = "2026-03-02"
 LAYER = "current_elections_parquet"
 LAYER_JOB = "current_elections_layer"
 BALLOTS_JOB = "current_elections_from_ballots"
 BALLOTS_SENSOR = "ballots_export_changes"
+DROPS_SENSOR = "addressbase_drops"
 SENSOR_NAME_TAG = "dagster/sensor_name"
 FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
+TICK_FINISHED = {"SUCCESS", "SKIPPED", "FAILURE"}
 
 RUNS = """
 query Runs($filter: RunsFilter) {
@@ -93,7 +102,9 @@ query Sensor($selector: SensorSelector!, $after: Float) {
     ... on Sensor {
       sensorState {
         typeSpecificData { ... on SensorData { lastCursor } }
-        ticks(afterTimestamp: $after, limit: 100) { timestamp status }
+        ticks(afterTimestamp: $after, limit: 100) {
+          timestamp status skipReason runKeys runIds error { message }
+        }
       }
     }
     ... on Error { message }
@@ -142,12 +153,14 @@ class Materialization:
 
 @dataclass(frozen=True)
 class Baker:
-    """The running deployment and the locations it watches and writes."""
+    """The running deployment, the locations it watches and writes, and how to start it again."""
 
     deployment: DagsterDeployment
     drops: Path
     ballots: Path
     data_root: Path
+    home: Path
+    environment: dict[str, str]
 
     def runs(self, **tags: str) -> list[Run]:
         """Every run carrying all the given tags, newest first."""
@@ -198,6 +211,21 @@ class Baker:
         assert data["__typename"] == "Sensor", data
         return data["sensorState"]
 
+    def wait_for_ticks(self, sensor: str, count: int, after: float) -> list[dict[str, Any]]:
+        """Wait until ``sensor`` has finished ``count`` ticks since ``after``; all those ticks.
+
+        A tick still being evaluated is left out: its status and outcome are not known yet.
+        """
+
+        def finished() -> list[dict[str, Any]] | None:
+            ticks = self.sensor_state(sensor, after=after)["ticks"]
+            ticks = [tick for tick in ticks if tick["status"] in TICK_FINISHED]
+            return ticks if len(ticks) >= count else None
+
+        return self.deployment.wait_for(
+            f"{count} {sensor} ticks after {after}", finished, WAIT_SECONDS
+        )
+
     def launch(self, job: str, tags: dict[str, str]) -> str:
         """Launch a run of ``job`` as the UI's launchpad does; the run id."""
         params = {
@@ -237,11 +265,32 @@ def baker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Baker]:
         "DATABAKER_SENSOR_INTERVAL_SECONDS": str(SENSOR_INTERVAL_SECONDS),
     }
     with dagster_dev(home, environment, base / "dagster-dev.log") as deployment:
-        yield Baker(deployment, drops, ballots, data_root)
+        yield Baker(deployment, drops, ballots, data_root, home, environment)
+    assert_stopped(deployment)
+
+
+def assert_stopped(deployment: DagsterDeployment) -> None:
+    """No process of the deployment is left, and nothing answers on its port any more."""
     assert not deployment.group_pids(), "processes of the deployment survived its stop"
     port = int(deployment.url.rsplit(":", 1)[1])
     with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), 5):
         pass
+
+
+@contextmanager
+def restarted(baker: Baker) -> Iterator[Baker]:
+    """Stop the deployment, then run a new one with the same ``DAGSTER_HOME`` and environment.
+
+    The deployment is stopped as the fixture's teardown stops it (SIGTERM to its whole process
+    group), so the daemon keeps only what it stored in ``DAGSTER_HOME``: runs, ticks, cursors.
+    The new deployment is stopped when the block ends.
+    """
+    stop_process_group(baker.deployment.process)
+    assert_stopped(baker.deployment)
+    log = baker.deployment.log.with_name("dagster-dev-restarted.log")
+    with dagster_dev(baker.home, baker.environment, log) as deployment:
+        yield dataclasses.replace(baker, deployment=deployment)
+    assert_stopped(deployment)
 
 
 @pytest.fixture(scope="module")
@@ -249,6 +298,14 @@ def first_bake(baker: Baker) -> Run:
     """The bake of the drop already there when the daemon starts, once it has succeeded."""
     (run,) = baker.wait_for_finished_runs(1, **{DROP_TAG: FIRST_DROP})
     baker.assert_succeeded(run)
+    return run
+
+
+@pytest.fixture(scope="module")
+def second_bake(baker: Baker, first_bake: Run) -> Run:
+    """The bake of a drop delivered while the daemon runs, once it has finished."""
+    copy_drop(SAMPLE_ADDRESSBASE, baker.drops / NEW_DROP)
+    (run,) = baker.wait_for_finished_runs(1, **{DROP_TAG: NEW_DROP})
     return run
 
 
@@ -289,11 +346,11 @@ def test_the_drop_present_at_startup_is_baked_once(baker: Baker, first_bake: Run
     assert [run.run_id for run in baker.runs(**{DROP_TAG: FIRST_DROP})] == [first_bake.run_id]
 
 
-def test_a_new_drop_rebuilds_the_layer_from_it(baker: Baker, first_bake: Run) -> None:
+def test_a_new_drop_rebuilds_the_layer_from_it(
+    baker: Baker, first_bake: Run, second_bake: Run
+) -> None:
     new_drop = baker.drops / NEW_DROP
-    copy_drop(SAMPLE_ADDRESSBASE, new_drop)
-
-    (run,) = baker.wait_for_finished_runs(1, **{DROP_TAG: NEW_DROP})
+    run = second_bake
 
     baker.assert_succeeded(run)
     assert run.job_name == LAYER_JOB
@@ -331,12 +388,7 @@ def test_a_ballots_change_rebuilds_the_layer_once(baker: Baker, first_bake: Run)
     assert layer.metadata["ballots_version"] == version
     assert layer.metadata["addressbase_source"] == before.metadata["addressbase_source"]
     # Later ticks see the same version and request nothing more.
-    finished_at = time.time()
-    baker.deployment.wait_for(
-        "three more ballots sensor ticks",
-        lambda: len(baker.sensor_state(BALLOTS_SENSOR, after=finished_at)["ticks"]) >= 3,
-        WAIT_SECONDS,
-    )
+    baker.wait_for_ticks(BALLOTS_SENSOR, 3, after=time.time())
     assert [r.run_id for r in baker.runs(**{SENSOR_NAME_TAG: BALLOTS_SENSOR})] == [run.run_id]
 
 
@@ -365,3 +417,59 @@ def test_a_bake_with_another_queued_behind_it_still_publishes(
     baker.assert_succeeded(first)
     baker.assert_succeeded(second)
     assert baker.latest_materialization(LAYER).run_id == second.run_id
+
+
+def test_after_a_daemon_restart_each_drop_still_triggers_exactly_once(
+    baker: Baker, first_bake: Run, second_bake: Run
+) -> None:
+    """Keep this test last: it stops the module's deployment for good.
+
+    The sensors' cursors, stored in ``DAGSTER_HOME``, must survive the restart: the drops sensor
+    must not request the drops it has launched again (not even requests that Dagster would
+    turn down for their run keys), and the ballots sensor must not start over by recording the
+    export's version anew.
+    """
+    ballots_cursor = baker.deployment.wait_for(
+        "first ballots sensor tick",
+        lambda: baker.sensor_state(BALLOTS_SENSOR)["typeSpecificData"]["lastCursor"],
+        WAIT_SECONDS,
+    )
+    drops_cursor = baker.sensor_state(DROPS_SENSOR)["typeSpecificData"]["lastCursor"]
+    assert DropsCursor.parse(drops_cursor).launched == NEW_DROP
+    ballots_runs = [run.run_id for run in baker.runs(**{SENSOR_NAME_TAG: BALLOTS_SENSOR})]
+
+    stopped_at = time.time()
+    with restarted(baker) as again:
+        drops_ticks = again.wait_for_ticks(DROPS_SENSOR, 3, after=stopped_at)
+        again.wait_for_ticks(BALLOTS_SENSOR, 3, after=stopped_at)
+
+        for tick in drops_ticks:
+            assert tick["status"] == "SKIPPED", tick
+            assert tick["runKeys"] == [], tick  # nothing requested, not even turned down
+            assert (tick["skipReason"] or "").startswith("no new complete drop"), tick
+        assert again.sensor_state(DROPS_SENSOR)["typeSpecificData"]["lastCursor"] == drops_cursor
+        assert again.sensor_state(BALLOTS_SENSOR)["typeSpecificData"]["lastCursor"] == (
+            ballots_cursor
+        )
+        assert [r.run_id for r in again.runs(**{DROP_TAG: FIRST_DROP})] == [first_bake.run_id]
+        assert [r.run_id for r in again.runs(**{DROP_TAG: NEW_DROP})] == [second_bake.run_id]
+        assert [r.run_id for r in again.runs(**{SENSOR_NAME_TAG: BALLOTS_SENSOR})] == ballots_runs
+
+        drop = again.drops / DROP_AFTER_RESTART
+        delivered_at = time.time()
+        copy_drop(SAMPLE_ADDRESSBASE, drop)
+        (run,) = again.wait_for_finished_runs(1, **{DROP_TAG: DROP_AFTER_RESTART})
+
+        again.assert_succeeded(run)
+        assert run.job_name == LAYER_JOB
+        layer = again.latest_materialization(LAYER)
+        assert layer.run_id == run.run_id
+        assert layer.metadata["addressbase_source"] == str(drop.resolve())
+        # One tick since the delivery requested this run; the others, most of them during the
+        # bake and (if need be) waited for, requested nothing.
+        ticks = again.wait_for_ticks(DROPS_SENSOR, 4, after=delivered_at)
+        requested = [tick["runIds"] for tick in ticks if tick["runKeys"] or tick["runIds"]]
+        assert requested == [[run.run_id]], ticks
+        assert [r.run_id for r in again.runs(**{DROP_TAG: DROP_AFTER_RESTART})] == [run.run_id]
+        drop_runs = {r.run_id for r in again.runs(**{SENSOR_NAME_TAG: DROPS_SENSOR})}
+        assert drop_runs == {first_bake.run_id, second_bake.run_id, run.run_id}
