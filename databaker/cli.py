@@ -77,10 +77,11 @@ def _bake(args: argparse.Namespace) -> int:
     from databaker.bake import BakeFailed, bake, echo_stdout
     from databaker.definitions import ConfigurationError, Settings
 
-    settings = Settings.from_environment()
     overrides = {"data_root": args.data_root, "engine": args.engine}
-    settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
     try:
+        settings = replace(
+            Settings.from_environment(), **{k: v for k, v in overrides.items() if v is not None}
+        )
         result = bake(
             addressbase=args.addressbase,
             ballots=args.ballots,

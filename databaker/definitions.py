@@ -70,7 +70,7 @@ class Settings:
             data_root=environ.get("DATABAKER_DATA_ROOT") or DEFAULT_DATA_ROOT,
             addressbase_drops=environ.get("DATABAKER_ADDRESSBASE_DROPS") or str(SAMPLE_DROPS),
             ballots=environ.get("DATABAKER_BALLOTS") or str(SAMPLE_BALLOTS),
-            sensor_interval_seconds=int(environ.get("DATABAKER_SENSOR_INTERVAL_SECONDS") or 60),
+            sensor_interval_seconds=_seconds(environ.get("DATABAKER_SENSOR_INTERVAL_SECONDS")),
             engine=(environ.get("DATABAKER_ENGINE") or "duckdb").strip().lower(),
             athena_database=environ.get("DATABAKER_ATHENA_DATABASE") or None,
             athena_workgroup=environ.get("DATABAKER_ATHENA_WORKGROUP") or "primary",
@@ -79,7 +79,7 @@ class Settings:
 
 
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
-    """``store`` and ``engine`` as configured; ``reader`` is always the embedded DuckDB.
+    """``store``, ``engine`` and ``inputs`` as configured; ``reader`` is always embedded DuckDB.
 
     The inputs are read line by line by DuckDB in every configuration, because a rejected row
     must be reported with its line number and Athena has no notion of a line's position.
@@ -125,6 +125,16 @@ def build_defs(settings: Settings | None = None) -> dg.Definitions:
     )
 
 
+def _seconds(text: str | None) -> int:
+    if not text:
+        return 60
+    if not text.strip().isdigit() or int(text) < 1:
+        raise ConfigurationError(
+            f"DATABAKER_SENSOR_INTERVAL_SECONDS must be a whole number of seconds, not {text!r}"
+        )
+    return int(text)
+
+
 def _store(data_root: str) -> LayerStore:
     if is_s3_url(data_root):
         return S3LayerStore(root=data_root)
@@ -156,4 +166,8 @@ def _problems(settings: Settings) -> list[str]:
     return problems
 
 
-defs = build_defs(Settings.from_environment())
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The code location, configured from the environment when Dagster loads it (not on import,
+    so the command line can import this module whatever the environment holds)."""
+    return build_defs(Settings.from_environment())

@@ -1,5 +1,6 @@
 """The ``databaker`` command as a user runs it: exit codes and what it prints."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -83,3 +84,13 @@ def test_bake_on_athena_without_its_settings_names_what_is_missing(tmp_path):
     assert "DATABAKER_ATHENA_DATABASE is required with DATABAKER_ENGINE=athena" in result.stderr
     assert "DATABAKER_DATA_ROOT must be an s3:// URL with DATABAKER_ENGINE=athena" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_bad_setting_in_the_environment_is_named_not_a_traceback(tmp_path):
+    env = {**os.environ, "DATABAKER_SENSOR_INTERVAL_SECONDS": "often"}
+    result = subprocess.run(
+        [DATABAKER, "bake"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 2
+    assert "DATABAKER_SENSOR_INTERVAL_SECONDS must be a whole number" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -121,3 +121,8 @@ def test_the_code_location_names_the_missing_production_setting(tmp_path):
     result = validate_workspace(tmp_path, **environment)
     assert result.returncode != 0
     assert "DATABAKER_ATHENA_DATABASE is required" in result.stdout + result.stderr
+
+
+def test_a_sensor_interval_that_is_not_a_number_is_refused():
+    with pytest.raises(ConfigurationError, match="whole number of seconds, not 'often'"):
+        Settings.from_environment({"DATABAKER_SENSOR_INTERVAL_SECONDS": "often"})
