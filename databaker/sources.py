@@ -12,7 +12,7 @@ from pathlib import Path
 import dagster as dg
 from botocore.exceptions import ClientError
 
-from databaker.resources.aws import S3Location, is_s3_url, s3_client
+from databaker.resources.aws import S3Location, aws_reason, is_s3_url, s3_client, s3_objects
 
 CSV_SUFFIXES = (".csv", ".csv.gz")
 
@@ -81,15 +81,7 @@ def _s3_drop_files(source: str) -> tuple[str, list[str]]:
 
 def _s3_keys(location: S3Location) -> list[str]:
     """Every key starting with the location's key (the object itself and anything below it)."""
-    pages = (
-        s3_client()
-        .get_paginator("list_objects_v2")
-        .paginate(Bucket=location.bucket, Prefix=location.key)
-    )
     try:
-        return [item["Key"] for page in pages for item in page.get("Contents", [])]
+        return [item["Key"] for item in s3_objects(s3_client(), location.bucket, location.key)]
     except ClientError as error:
-        details = error.response.get("Error", {})
-        raise dg.Failure(
-            f"cannot list {location.url()}: {details.get('Code')}: {details.get('Message')}"
-        ) from error
+        raise dg.Failure(f"cannot list {location.url()}: {aws_reason(error)}") from error

@@ -20,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import Field
 
 from databaker.resources.athena_sql import placeholders, render, statements
-from databaker.resources.aws import aws_session
+from databaker.resources.aws import aws_reason, aws_session
 from databaker.resources.query_engine import (
     ParamValue,
     QueryEngine,
@@ -207,7 +207,7 @@ def _stop_after_timeout(client: Any, query_id: str) -> str:
     try:
         client.stop_query_execution(QueryExecutionId=query_id)
     except (ClientError, BotoCoreError) as error:
-        return f"could not be cancelled ({_aws_message(error)})"
+        return f"could not be cancelled ({aws_reason(error)})"
     log.debug("stopped Athena query %s after its timeout", query_id)
     return "was cancelled"
 
@@ -218,14 +218,7 @@ def _aws_errors(what: str) -> Iterator[None]:
     try:
         yield
     except (ClientError, BotoCoreError) as error:
-        raise QueryError(f"{what}: {_aws_message(error)}") from error
-
-
-def _aws_message(error: ClientError | BotoCoreError) -> str:
-    if isinstance(error, ClientError):
-        details = error.response.get("Error", {})
-        return f"{details.get('Code', 'UnknownError')}: {details.get('Message', '')}"
-    return str(error)
+        raise QueryError(f"{what}: {aws_reason(error)}") from error
 
 
 def _results(

@@ -9,6 +9,7 @@ returns a secret except :func:`frozen_credentials`, whose callers hand it straig
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 import boto3
 from botocore.config import Config
 from botocore.credentials import ReadOnlyCredentials
+from botocore.exceptions import BotoCoreError, ClientError
 
 S3_SCHEME = "s3://"
 
@@ -61,6 +63,21 @@ def aws_session(region_name: str | None = None) -> boto3.session.Session:
 def s3_client(region_name: str | None = None, endpoint_url: str | None = None) -> Any:
     """A boto3 S3 client; with no overrides boto3 applies the standard AWS environment."""
     return aws_session(region_name).client("s3", endpoint_url=endpoint_url, config=_RETRIES)
+
+
+def s3_objects(client: Any, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
+    """Every object whose key starts with ``prefix``, page after page (``Key``, ``Size``...)."""
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    for page in pages:
+        yield from page.get("Contents", [])
+
+
+def aws_reason(error: ClientError | BotoCoreError) -> str:
+    """AWS's own code and message for an error (boto's errors never carry the credentials)."""
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        return f"{details.get('Code', 'UnknownError')}: {details.get('Message', '')}"
+    return str(error)
 
 
 def frozen_credentials(region_name: str | None = None) -> ReadOnlyCredentials:

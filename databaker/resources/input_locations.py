@@ -16,7 +16,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from databaker.resources.aws import S3Location, is_s3_url, s3_client
+from databaker.resources.aws import S3Location, is_s3_url, s3_client, s3_objects
 
 DROP_NAME = re.compile(r"\d{4}-\d{2}-\d{2}")
 SUCCESS_MARKER = "_SUCCESS"
@@ -98,15 +98,9 @@ class InputLocations(dg.ConfigurableResource):
         """``(path relative to the drops location, version)`` of every file under it."""
         if is_s3_url(self.addressbase_drops):
             location = S3Location.parse(self.addressbase_drops.rstrip("/") + "/")
-            pages = (
-                s3_client()
-                .get_paginator("list_objects_v2")
-                .paginate(Bucket=location.bucket, Prefix=location.key)
-            )
             return [
                 (item["Key"][len(location.key) :], f"{item['Size']}:{item['ETag']}")
-                for page in pages
-                for item in page.get("Contents", [])
+                for item in s3_objects(s3_client(), location.bucket, location.key)
             ]
         root = Path(self.addressbase_drops).expanduser()
         if not root.is_dir():

@@ -11,7 +11,13 @@ import pyarrow.fs as pafs
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import Field, PrivateAttr
 
-from databaker.resources.aws import S3Location, frozen_credentials, s3_client
+from databaker.resources.aws import (
+    S3Location,
+    aws_reason,
+    frozen_credentials,
+    s3_client,
+    s3_objects,
+)
 from databaker.resources.layer_store import LayerStore, LayerStoreError, as_prefix, check_key
 
 _DELETE_BATCH = 1000
@@ -44,17 +50,12 @@ class S3LayerStore(LayerStore):
     def list_keys(self, prefix: str) -> list[str]:
         base = self._key(as_prefix(prefix), prefix=True)
         root = self._root_key
-        keys: list[str] = []
-        pages = self._s3.get_paginator("list_objects_v2").paginate(
-            Bucket=self._location.bucket, Prefix=base
-        )
         with self._errors(f"listing {prefix!r}"):
-            for page in pages:
-                keys.extend(
-                    item["Key"][len(root) :]
-                    for item in page.get("Contents", [])
-                    if not item["Key"].endswith("/")
-                )
+            keys = [
+                item["Key"][len(root) :]
+                for item in s3_objects(self._s3, self._location.bucket, base)
+                if not item["Key"].endswith("/")
+            ]
         return sorted(keys)
 
     def read_bytes(self, key: str) -> bytes:
@@ -135,9 +136,5 @@ class S3LayerStore(LayerStore):
         """Turn boto errors into ``LayerStoreError`` naming the operation, never the credentials."""
         try:
             yield
-        except ClientError as error:
-            details = error.response.get("Error", {})
-            reason = f"{details.get('Code', '?')}: {details.get('Message', '')}"
-            raise LayerStoreError(f"{self.root}: {doing} failed: {reason}") from error
-        except BotoCoreError as error:
-            raise LayerStoreError(f"{self.root}: {doing} failed: {error}") from error
+        except (ClientError, BotoCoreError) as error:
+            raise LayerStoreError(f"{self.root}: {doing} failed: {aws_reason(error)}") from error
