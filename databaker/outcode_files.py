@@ -6,14 +6,16 @@ no address has any ID gets an empty parquet file (no columns, no rows): consumer
 "nothing here" without looking inside. The files are staged and then replace the layer's
 previous files, so outcodes that the new bake did not write are deleted.
 
-Work is done a letter at a time on whole columns, which bounds memory by the largest letter.
+Work is done a letter at a time on whole columns, which bounds memory by the largest letters.
 """
 
 from __future__ import annotations
 
 import io
+import os
 from collections import defaultdict
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +26,7 @@ import pyarrow.parquet as pq
 from databaker.resources import LayerStore
 
 LETTER_FOLDER = "first_letter="
+WORKERS = min(os.cpu_count() or 1, 4)
 
 
 @dataclass(frozen=True)
@@ -47,24 +50,48 @@ def publish_outcode_files(
     staging_prefix: str,
     columns: list[str],
     ids_column: str,
+    workers: int = WORKERS,
 ) -> OutcodeFiles:
-    """Write the layer under ``layer_prefix`` from the joined table under ``joined_prefix``."""
-    outcodes = empty = rows = rows_with_ids = 0
-    sources: set[str] = set()
-    for letter_keys in _keys_by_letter(store, joined_prefix).values():
-        table = _read_parquet(store, letter_keys)
-        sources.update(pc.unique(table["addressbase_source"]).drop_null().to_pylist())
+    """Write the layer under ``layer_prefix`` from the joined table under ``joined_prefix``.
+
+    Letters are cut ``workers`` at a time (reading, sorting and parquet encoding run outside
+    the GIL); memory is bounded by the largest letters in flight.
+    """
+
+    def write_letter(keys: list[str]) -> _LetterFiles:
+        table = _read_parquet(store, keys)
+        written = _LetterFiles(
+            rows=table.num_rows,
+            sources=frozenset(pc.unique(table["addressbase_source"]).drop_null().to_pylist()),
+        )
         for outcode, part, with_ids in _split_by_outcode(table, ids_column):
             data = _parquet_bytes(part.select(columns) if with_ids else pa.table({}))
             store.write_bytes(f"{staging_prefix}{outcode}.parquet", data)
-            outcodes += 1
-            empty += not with_ids
-            rows_with_ids += with_ids
-        rows += table.num_rows
+            written.outcodes += 1
+            written.empty_outcodes += not with_ids
+            written.rows_with_ids += with_ids
+        return written
+
+    with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
+        letters = list(pool.map(write_letter, _keys_by_letter(store, joined_prefix).values()))
     replaced = store.replace_prefix(staging_prefix, layer_prefix)
     return OutcodeFiles(
-        outcodes, empty, rows, rows_with_ids, replaced.deleted, tuple(sorted(sources))
+        outcodes=sum(letter.outcodes for letter in letters),
+        empty_outcodes=sum(letter.empty_outcodes for letter in letters),
+        rows=sum(letter.rows for letter in letters),
+        rows_with_ids=sum(letter.rows_with_ids for letter in letters),
+        deleted=replaced.deleted,
+        sources=tuple(sorted(set().union(*(letter.sources for letter in letters)))),
     )
+
+
+@dataclass
+class _LetterFiles:
+    rows: int
+    sources: frozenset[str]
+    outcodes: int = 0
+    empty_outcodes: int = 0
+    rows_with_ids: int = 0
 
 
 def _keys_by_letter(store: LayerStore, prefix: str) -> dict[str, list[str]]:

@@ -12,8 +12,8 @@ from contextlib import contextmanager
 import dagster as dg
 import pyarrow.parquet as pq
 
-from databaker.resources import LayerStore, QueryEngine, SqlQuery
-from databaker.resources.query_engine import ParamValue
+from databaker.resources import LayerStore, QueryEngine
+from databaker.resources.query_engine import ParamValue, Query
 
 
 @contextmanager
@@ -35,7 +35,7 @@ def rebuild_letter_partitions(
     engine: QueryEngine,
     store: LayerStore,
     *,
-    query: SqlQuery,
+    query: Query,
     params: Mapping[str, ParamValue] | None,
     table_prefix: str,
 ) -> dict[str, int]:

@@ -75,12 +75,14 @@ def test_each_bad_line_is_rejected_with_its_file_line_and_reason(tmp_path, data_
             "8,8 Road,M1 1AA,POINT(383700 398300),RD04",
             "9,,M1 1AA,SRID=4326;POINT(-2.24 53.48),RD04",
             address_line("10", "10 Good Road", "M1 1AB", -2.24, 53.48),
+            '12,The "Old" Mill,M1 1AA,SRID=4326;POINT(-2.24 53.48),RD04',
+            '13,"The Mill"s End,M1 1AA,SRID=4326;POINT(-2.24 53.48),RD04',
         ],
     )
     result = run_assets(RAW, addressbase=drop)
     assert not result.success
     message = failure_messages(result)
-    assert "9 rejected row(s), 0 allowed" in message
+    assert "11 rejected row(s), 0 allowed" in message
     assert f"{drop}:2: not a CSV record of 5 fields" in message
     assert f'{drop}:6: postcode "NOT A PC" is not a valid UK postcode' in message
     expected = {
@@ -93,6 +95,8 @@ def test_each_bad_line_is_rejected_with_its_file_line_and_reason(tmp_path, data_
         8: 'location "SRID=27700;POINT(383700 398300)" is not in SRID 4326 (lon/lat)',
         9: 'location "POINT(383700 398300)" is outside Great Britain',
         10: "address is empty",
+        12: "not a CSV record of 5 fields (uprn,address,postcode,location,address_type)",
+        13: "not a CSV record of 5 fields (uprn,address,postcode,location,address_type)",
     }
     assert {int(r["line"]): r["reason"] for r in report(data_root)} == expected
     assert {r["file"] for r in report(data_root)} == {str(drop)}

@@ -310,7 +310,7 @@ def test_the_join_gives_each_address_the_same_ballots(store):
         "letters": ["A", "L", "S"],
         "output": "s3://x/",
     }
-    athena = athena_rows_in_duckdb(JOIN_QUERY, params)
+    athena = athena_rows_in_duckdb(JOIN_QUERY.sql, params)
     written = read_table(store, JOINED_TABLE.prefix)
     assert by_uprn(athena) == by_uprn(written)
     ballots = {row["uprn"]: row["ballot_ids"] for row in athena}
@@ -324,7 +324,7 @@ def test_the_join_builds_only_the_letters_asked_for(store):
         "letters": ["S"],
         "output": "s3://x/",
     }
-    assert {row["uprn"] for row in athena_rows_in_duckdb(JOIN_QUERY, params)} == {"2"}
+    assert {row["uprn"] for row in athena_rows_in_duckdb(JOIN_QUERY.sql, params)} == {"2"}
 
 
 @pytest.mark.parametrize(

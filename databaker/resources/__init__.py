@@ -5,6 +5,7 @@ from databaker.resources.duckdb_engine import DuckDBQueryEngine
 from databaker.resources.layer_store import LayerStore, LayerStoreError, Replacement
 from databaker.resources.local_layer_store import LocalLayerStore
 from databaker.resources.query_engine import (
+    ContainsJoin,
     QueryEngine,
     QueryError,
     SqlQuery,
@@ -15,6 +16,7 @@ from databaker.resources.s3_layer_store import S3LayerStore
 
 __all__ = [
     "AthenaQueryEngine",
+    "ContainsJoin",
     "DuckDBQueryEngine",
     "LayerStore",
     "LayerStoreError",

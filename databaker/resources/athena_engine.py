@@ -82,7 +82,7 @@ class AthenaQueryEngine(QueryEngine):
     def dialect(self) -> str:
         return "athena"
 
-    def run(self, query: SqlQuery, params: Mapping[str, ParamValue] | None = None) -> pa.Table:
+    def run_sql(self, query: SqlQuery, params: Mapping[str, ParamValue] | None = None) -> pa.Table:
         sql_file = query.path(self.dialect)
         rendered = self._rendered_statements(query, params or {})
         if not rendered:

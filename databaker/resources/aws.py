@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
+import pyarrow.fs as pafs
 from botocore.config import Config
 from botocore.credentials import ReadOnlyCredentials
 from botocore.exceptions import BotoCoreError, ClientError
@@ -89,3 +90,19 @@ def frozen_credentials(region_name: str | None = None) -> ReadOnlyCredentials:
             "AWS_PROFILE, or run with an instance or task role"
         )
     return credentials.get_frozen_credentials()
+
+
+def arrow_s3_filesystem(
+    region_name: str | None = None, endpoint_url: str | None = None
+) -> pafs.S3FileSystem:
+    """pyarrow's S3 filesystem, pointed where a boto3 client with these settings points and
+    signed with the same credentials (the standard AWS chain)."""
+    client = s3_client(region_name, endpoint_url)
+    credentials = frozen_credentials(region_name)
+    return pafs.S3FileSystem(
+        access_key=credentials.access_key,
+        secret_key=credentials.secret_key,
+        session_token=credentials.token,
+        region=client.meta.region_name,
+        endpoint_override=client.meta.endpoint_url,
+    )

@@ -16,7 +16,9 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from databaker.resources.aws import frozen_credentials, is_s3_url, s3_client
+from databaker.resources.point_in_area import write_contains_join
 from databaker.resources.query_engine import (
+    ContainsJoin,
     ParamValue,
     QueryEngine,
     QueryError,
@@ -62,7 +64,7 @@ class DuckDBQueryEngine(QueryEngine):
     def dialect(self) -> str:
         return "duckdb"
 
-    def run(self, query: SqlQuery, params: Mapping[str, ParamValue] | None = None) -> pa.Table:
+    def run_sql(self, query: SqlQuery, params: Mapping[str, ParamValue] | None = None) -> pa.Table:
         sql_file = query.path(self.dialect)
         statements = duckdb.extract_statements(query.text(self.dialect))
         expected = set().union(*(s.named_parameters for s in statements)) if statements else set()
@@ -78,6 +80,24 @@ class DuckDBQueryEngine(QueryEngine):
                 except duckdb.Error as error:
                     raise QueryError(f"{sql_file} (statement {number}): {error}") from error
         return result
+
+    def run_contains_join(self, join: ContainsJoin, params: Mapping[str, ParamValue]) -> None:
+        """The join on whole columns (:mod:`databaker.resources.point_in_area`), not in SQL."""
+        expected = {join.points, join.areas, join.letters, "output"}
+        values = checked_params(join.sql.path(self.dialect), expected, params)
+        with self.connection(s3=_mentions_s3(values.values())) as conn:
+            (threads,) = conn.execute("SELECT current_setting('threads')").fetchone()
+            write_contains_join(
+                conn,
+                points=_bindable(values[join.points]),
+                areas=_bindable(values[join.areas]),
+                letters=list(values[join.letters]),
+                output=str(values["output"]),
+                carried=join.carried,
+                area_id=join.area_id,
+                ids_column=join.ids_column,
+                workers=int(threads),
+            )
 
     @contextmanager
     def connection(self, *, s3: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -81,6 +81,31 @@ class TableRef:
 ParamValue = Scalar | Sequence[Scalar] | TableRef
 
 
+@dataclass(frozen=True)
+class ContainsJoin:
+    """A point-in-area join: every point with the IDs of the areas that contain it.
+
+    Its SQL (``sql``, one file per dialect) is the definition; an engine with a faster way to
+    compute the same rows may run that instead. Both take the same parameters: a points table
+    (``longitude``, ``latitude``, ``first_letter`` and the ``carried`` columns), an areas table
+    (``area_id`` and ``geometry``), the letters to build, and ``$output``, a folder receiving
+    ``first_letter=<L>/`` parquet partitions. Each point of those letters is written once with its
+    ``carried`` columns and ``ids_column``: the sorted, distinct ``area_id`` of every area that
+    contains it (boundaries excluded, as ``ST_Contains``), empty when none does.
+    """
+
+    sql: SqlQuery
+    points: str
+    areas: str
+    letters: str
+    carried: tuple[str, ...]
+    area_id: str
+    ids_column: str
+
+
+Query = SqlQuery | ContainsJoin
+
+
 def checked_params(
     query_file: Path, expected: set[str], params: Mapping[str, ParamValue]
 ) -> dict[str, ParamValue]:
@@ -121,6 +146,18 @@ class QueryEngine(dg.ConfigurableResource, ABC):
     def dialect(self) -> str:
         """Which ``<name>.<dialect>.sql`` file this engine runs."""
 
+    def run(self, query: Query, params: Mapping[str, ParamValue] | None = None) -> pa.Table:
+        """Run ``query``: every statement of a SQL query in order, returning the last
+        statement's rows; a point-in-area join the engine's fastest way (no rows returned)."""
+        if isinstance(query, ContainsJoin):
+            self.run_contains_join(query, params or {})
+            return pa.table({})
+        return self.run_sql(query, params)
+
     @abstractmethod
-    def run(self, query: SqlQuery, params: Mapping[str, ParamValue] | None = None) -> pa.Table:
+    def run_sql(self, query: SqlQuery, params: Mapping[str, ParamValue] | None = None) -> pa.Table:
         """Run every statement of ``query`` in order; return the last statement's rows."""
+
+    def run_contains_join(self, join: ContainsJoin, params: Mapping[str, ParamValue]) -> None:
+        """Write the join's partitions; engines without a native join run its SQL."""
+        self.run_sql(join.sql, params)

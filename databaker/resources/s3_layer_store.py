@@ -7,14 +7,13 @@ from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.fs as pafs
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import Field, PrivateAttr
 
 from databaker.resources.aws import (
     S3Location,
+    arrow_s3_filesystem,
     aws_reason,
-    frozen_credentials,
     s3_client,
     s3_objects,
 )
@@ -69,7 +68,7 @@ class S3LayerStore(LayerStore):
     def open_input(self, key: str) -> pa.NativeFile:
         path = f"{self._location.bucket}/{self._key(key)}"
         try:
-            return self._arrow_filesystem().open_input_file(path)
+            return arrow_s3_filesystem(self.region_name, self.endpoint_url).open_input_file(path)
         except (OSError, pa.ArrowException) as error:
             raise LayerStoreError(f"{self.uri(key)}: {error}") from error
 
@@ -119,17 +118,6 @@ class S3LayerStore(LayerStore):
         if self._client is None:
             self._client = s3_client(self.region_name, self.endpoint_url)
         return self._client
-
-    def _arrow_filesystem(self) -> pafs.S3FileSystem:
-        """pyarrow's S3 reader, for ranged reads; pointed where the boto3 client points."""
-        credentials = frozen_credentials(self.region_name)
-        return pafs.S3FileSystem(
-            access_key=credentials.access_key,
-            secret_key=credentials.secret_key,
-            session_token=credentials.token,
-            region=self._s3.meta.region_name,
-            endpoint_override=self._s3.meta.endpoint_url,
-        )
 
     @contextmanager
     def _errors(self, doing: str) -> Iterator[None]:

@@ -5,13 +5,21 @@ import dagster as dg
 from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED_TABLE, addressbase_partitioned
 from databaker.assets.current_ballots import CURRENT_BALLOTS_TABLE, current_ballots
 from databaker.partitions import first_letter_partitions, one_run_per_backfill
-from databaker.resources import LayerStore, QueryEngine, SqlQuery, Table
+from databaker.resources import ContainsJoin, LayerStore, QueryEngine, SqlQuery, Table
 from databaker.staging import partition_prefix, rebuild_letter_partitions
 
 JOINED_TABLE = Table.beside(__file__, "current_ballots_joined_to_address_base")
 JOINED = JOINED_TABLE.prefix
 
-JOIN_QUERY = SqlQuery.beside(__file__, "current_ballots_joined_to_address_base")
+JOIN_QUERY = ContainsJoin(
+    sql=SqlQuery.beside(__file__, "current_ballots_joined_to_address_base"),
+    points="addressbase_partitioned",
+    areas="current_ballots",
+    letters="letters",
+    carried=("uprn", "address", "postcode", "addressbase_source"),
+    area_id="election_id",
+    ids_column="ballot_ids",
+)
 
 
 @dg.asset(

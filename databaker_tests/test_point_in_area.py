@@ -1,0 +1,151 @@
+"""The embedded engine's point-in-area join gives what ``ST_Contains`` gives, on whole columns."""
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import shapely
+from shapely.geometry import MultiPolygon, Polygon, box
+
+from databaker.assets.current_elections.joined import JOIN_QUERY
+from databaker.resources import DuckDBQueryEngine
+from databaker.resources.point_in_area import BAND_DEGREES, AreaIndex
+
+
+def index_of(areas: list[tuple[str, shapely.Geometry]]) -> AreaIndex:
+    return AreaIndex(
+        pa.array([area_id for area_id, _ in areas]),
+        pa.array([shapely.to_wkb(shape) for _, shape in areas], pa.binary()),
+    )
+
+
+def ids_for(areas: list[tuple[str, shapely.Geometry]], points: list[tuple[float, float]]):
+    x, y = np.array(points, dtype=float).reshape(-1, 2).T
+    return index_of(areas).ids_containing(x, y).to_pylist()
+
+
+def test_each_point_gets_the_sorted_distinct_ids_of_the_areas_containing_it():
+    ring = Polygon(box(0, 0, 4, 4).exterior.coords, [box(1, 1, 2, 2).exterior.coords])
+    areas = [
+        ("ward.b", box(0, 0, 2, 2)),
+        ("ward.a", box(2, 0, 4, 2)),
+        ("mayor", MultiPolygon([box(0, 0, 1, 1), box(3, 0, 4, 1)])),
+        ("county", ring),
+        # A ballot cut into two pieces: a point in either piece gets the ID once.
+        ("pcc", box(0, 0, 2, 4)),
+        ("pcc", box(1, 0, 3, 4)),
+    ]
+    points = [
+        (0.5, 0.5),  # ward.b, mayor (first part), county, pcc
+        (3.5, 0.5),  # ward.a, mayor (second part), county
+        (1.5, 1.5),  # in the county's hole: ward.b and pcc (both pieces)
+        (2.0, 0.5),  # on the edge between the wards: in neither; county, pcc
+        (9.0, 9.0),  # nowhere
+    ]
+    assert ids_for(areas, points) == [
+        ["county", "mayor", "pcc", "ward.b"],
+        ["county", "mayor", "ward.a"],
+        ["pcc", "ward.b"],
+        ["county", "pcc"],
+        [],
+    ]
+
+
+def test_a_point_on_a_boundary_is_not_contained():
+    assert ids_for([("a", box(0, 0, 1, 1))], [(0, 0.5), (1, 1), (0.5, 0)]) == [[], [], []]
+
+
+def test_areas_many_bands_tall_find_points_in_every_band():
+    tall = box(0, 50, 0.01, 50 + 200 * BAND_DEGREES)
+    ys = 50 + (np.arange(200) + 0.5) * BAND_DEGREES
+    assert ids_for([("tall", tall)], [(0.005, y) for y in ys]) == [["tall"]] * 200
+
+
+def test_no_points_or_no_areas():
+    assert ids_for([("a", box(0, 0, 1, 1))], []) == []
+    assert ids_for([], [(0.5, 0.5)]) == [[]]
+
+
+def test_random_areas_agree_with_testing_every_area_against_every_point():
+    rng = np.random.default_rng(7)
+    centres = rng.uniform([-3, 51], [0, 54], size=(300, 2))
+    shapes = shapely.buffer(shapely.points(centres), rng.uniform(0.01, 0.4, 300), quad_segs=12)
+    areas = [(f"ballot.{i % 250:03d}", shape) for i, shape in enumerate(shapes)]
+    x = rng.uniform(-3.5, 0.5, 20_000)
+    y = rng.uniform(50.5, 54.5, 20_000)
+
+    expected = [set() for _ in x]
+    for area_id, shape in areas:
+        for point in np.flatnonzero(shapely.contains_xy(shape, x, y)):
+            expected[point].add(area_id)
+    found = index_of(areas).ids_containing(x, y).to_pylist()
+    assert found == [sorted(ids) for ids in expected]
+    assert sum(map(len, found)) > len(x) // 4
+
+
+@pytest.fixture
+def tables(tmp_path):
+    """A points table (two letters) and an areas table, as the bake writes them."""
+    rng = np.random.default_rng(3)
+    x, y = rng.uniform(-2, -1, 4000), rng.uniform(53, 54, 4000)
+    for letter in ("L", "S"):
+        folder = tmp_path / "points" / f"first_letter={letter}"
+        folder.mkdir(parents=True)
+        pq.write_table(
+            pa.table(
+                {
+                    "uprn": [f"{letter}{i}" for i in range(len(x))],
+                    "address": [f"{i} Road" for i in range(len(x))],
+                    "postcode": [f"{letter}1 1AA"] * len(x),
+                    "addressbase_source": ["drop"] * len(x),
+                    "longitude": x,
+                    "latitude": y,
+                }
+            ),
+            folder / "part.parquet",
+        )
+    centres = rng.uniform([-2, 53], [-1, 54], size=(60, 2))
+    shapes = shapely.buffer(shapely.points(centres), 0.15, quad_segs=8)
+    (tmp_path / "areas").mkdir()
+    engine = DuckDBQueryEngine()
+    with engine.connection() as conn:
+        conn.register(
+            "areas",
+            pa.table(
+                {
+                    "election_id": [f"local.x.w{i % 40}.2027-05-06" for i in range(60)],
+                    "wkb": shapely.to_wkb(shapes),
+                }
+            ),
+        )
+        conn.execute(
+            "COPY (SELECT election_id, ST_GeomFromWKB(wkb) AS geometry FROM areas) TO ?",
+            [str(tmp_path / "areas" / "data.parquet")],
+        )
+    return tmp_path
+
+
+def test_the_engine_writes_what_the_joins_sql_writes(tables):
+    engine = DuckDBQueryEngine()
+    written = {}
+    for how, run in {"sql": engine.run_sql, "native": engine.run}.items():
+        run(
+            JOIN_QUERY.sql if how == "sql" else JOIN_QUERY,
+            {
+                "addressbase_partitioned": f"{tables}/points/",
+                "current_ballots": f"{tables}/areas/",
+                "letters": ["L", "S"],
+                "output": f"{tables}/{how}/",
+            },
+        )
+        table = pq.read_table(tables / how)
+        written[how] = sorted(
+            zip(*(table[c].to_pylist() for c in table.column_names), strict=True)
+        )
+        assert table.schema.names == written_columns()
+    assert written["native"] == written["sql"]
+    assert sum(len(row[4]) > 0 for row in written["native"]) > 1000
+
+
+def written_columns() -> list[str]:
+    return [*JOIN_QUERY.carried, JOIN_QUERY.ids_column, "first_letter"]
