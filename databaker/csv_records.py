@@ -4,11 +4,12 @@ Drops are read as raw lines (one row per physical line, numbered by position), t
 is matched against an RFC 4180 record pattern. A line that does not match is rejected with its
 number instead of silently shifting or merging rows, which is what a lenient CSV reader does
 with a stray quote. Records spanning several lines are therefore rejected: neither AddressBase
-nor the ballots export writes line breaks inside fields.
+nor the ballots export writes line breaks inside fields. A bare field may contain a quote but
+not start with one, which is how DuckDB's own CSV reader reads such a field too.
 """
 
 _QUOTED = r'"((?:[^"]|"")*)"'
-_BARE = r'([^,"]*)'
+_BARE = r'((?:[^,"][^,]*)?)'
 
 
 def record_pattern(fields: int) -> str:

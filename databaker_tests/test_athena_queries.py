@@ -188,11 +188,9 @@ def store(tmp_path_factory) -> LocalLayerStore:
             "first_letter": [r[2][0] for r in RAW_ROWS],
             "longitude": [r[3] for r in RAW_ROWS],
             "latitude": [r[4] for r in RAW_ROWS],
-            "location": [f"SRID=4326;POINT({r[3]} {r[4]})" for r in RAW_ROWS],
             "address_type": [r[5] for r in RAW_ROWS],
             "addressbase_source": ["s3://drops/2026-02-02/"] * len(RAW_ROWS),
             "source_file": ["s3://drops/2026-02-02/part-0.csv"] * len(RAW_ROWS),
-            "line_no": [r[6] for r in RAW_ROWS],
         }
     )
     ballots = pa.table(
@@ -363,7 +361,7 @@ def test_the_check_queries_agree_when_the_tables_differ(store, tmp_path):
     assert sets["addressbase_checksum"] != sets["joined_checksum"]
 
 
-def test_the_duplicate_check_names_the_differing_uprn_and_its_lines(store):
+def test_the_duplicate_check_names_the_differing_uprn_and_its_files(store):
     params = {**tables(store, "addressbase_cleaned_raw"), "sample_size": 10}
     found = athena_rows_in_duckdb(DUPLICATES_QUERY, params)[0]
     assert found["differing_uprns"] == 1 and found["identical_uprns"] == 1
@@ -371,9 +369,9 @@ def test_the_duplicate_check_names_the_differing_uprn_and_its_lines(store):
         {
             "uprn": "2",
             "letters": ["S"],
-            "lines": [
-                "s3://drops/2026-02-02/part-0.csv:3",
-                "s3://drops/2026-02-02/part-0.csv:4",
+            "files": [
+                "s3://drops/2026-02-02/part-0.csv",
+                "s3://drops/2026-02-02/part-0.csv",
             ],
         }
     ]

@@ -28,6 +28,7 @@ def fields(line: str, count: int) -> list[str] | None:
         ('"1","a","b"', ["1", "a", "b"]),
         (",,", ["", "", ""]),
         ('1,"",c', ["1", "", "c"]),
+        ('1,a "quoted" word,c', ["1", 'a "quoted" word', "c"]),  # as DuckDB's CSV reader reads it
     ],
 )
 def test_well_formed_records_split_into_their_fields(line, expected):
@@ -39,7 +40,7 @@ def test_well_formed_records_split_into_their_fields(line, expected):
     [
         "1,a",  # too few fields
         "1,a,b,c",  # too many
-        '1,a "quoted" word,c',  # quote inside a bare field
+        '1,"quoted" word,c',  # a bare field starting with a quote
         '1,"unterminated,c',  # quote never closed on this line
         '1,"a" b,c',  # text after the closing quote
     ],

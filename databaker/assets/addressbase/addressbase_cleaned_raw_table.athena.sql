@@ -11,11 +11,9 @@ CREATE EXTERNAL TABLE IF NOT EXISTS addressbase_cleaned_raw (
     first_letter STRING,
     longitude DOUBLE,
     latitude DOUBLE,
-    location STRING,
     address_type STRING,
     addressbase_source STRING,
-    source_file STRING,
-    line_no BIGINT
+    source_file STRING
 )
 STORED AS PARQUET
 LOCATION $location;

@@ -1,13 +1,23 @@
 """AddressBase: the cleaned drop as received, then split by the postcode's first letter."""
 
+from typing import Any
+
 import dagster as dg
 from pydantic import Field
 
 from databaker.csv_records import record_pattern
 from databaker.partitions import first_letter_partitions, one_run_per_backfill
 from databaker.rejections import REJECTED_ROWS, VALID_ROWS, RejectionLimit, publish_checked_input
-from databaker.resources import DuckDBQueryEngine, LayerStore, QueryEngine, SqlQuery, Table
+from databaker.resources import (
+    DuckDBQueryEngine,
+    LayerStore,
+    QueryEngine,
+    QueryError,
+    SqlQuery,
+    Table,
+)
 from databaker.resources.input_locations import InputLocations
+from databaker.resources.query_engine import ParamValue
 from databaker.sources import drop_files
 from databaker.staging import rebuild_letter_partitions, staging_area
 
@@ -39,16 +49,14 @@ def addressbase_cleaned_raw(
     """The AddressBase drop as received, every line validated; rejected lines reported by number."""
     addressbase_source, files = drop_files(config.source or inputs.latest_complete_drop().location)
     with staging_area(store, context) as staging:
-        summary = reader.run(
-            RAW_QUERY,
-            {
-                "files": files,
-                "record_pattern": record_pattern(5),
-                "addressbase_source": addressbase_source,
-                "output": store.uri_for_writing(staging + VALID_ROWS),
-                "rejects_output": store.uri_for_writing(staging + REJECTED_ROWS),
-            },
-        ).to_pylist()[0]
+        params = {
+            "files": files,
+            "record_pattern": record_pattern(5),
+            "addressbase_source": addressbase_source,
+            "output": store.uri_for_writing(staging + VALID_ROWS),
+            "rejects_output": store.uri_for_writing(staging + REJECTED_ROWS),
+        }
+        summary = _read_drop(reader, params)
         report = publish_checked_input(
             store,
             staging,
@@ -73,6 +81,18 @@ def addressbase_cleaned_raw(
             "path": dg.MetadataValue.path(store.uri(ADDRESSBASE_RAW)),
         },
     )
+
+
+def _read_drop(reader: DuckDBQueryEngine, params: dict[str, ParamValue]) -> dict[str, Any]:
+    """The drop's summary row, from the fast reading when every line is a valid row and from
+    the line-by-line reading otherwise (which also names each rejected line)."""
+    try:
+        summary = reader.run(RAW_QUERY, {**params, "exact": False}).to_pylist()[0]
+        if summary["rejected_rows"] == 0:
+            return summary
+    except QueryError:
+        pass
+    return reader.run(RAW_QUERY, {**params, "exact": True}).to_pylist()[0]
 
 
 @dg.asset(

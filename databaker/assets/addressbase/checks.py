@@ -30,7 +30,7 @@ def addressbase_uprns_are_unique(engine: QueryEngine, store: LayerStore) -> dg.A
     }
     if found["differing_uprns"]:
         listed = "; ".join(
-            f"UPRN {d['uprn']} (letters {', '.join(d['letters'])}; at {', '.join(d['lines'])})"
+            f"UPRN {d['uprn']} (letters {', '.join(d['letters'])}; in {', '.join(d['files'])})"
             for d in differing
         )
         return dg.AssetCheckResult(
@@ -56,5 +56,5 @@ def _describe(duplicate: dict) -> dict:
     return {
         "uprn": duplicate["uprn"],
         "letters": list(duplicate["letters"]),
-        "lines": list(duplicate["lines"]),
+        "files": list(duplicate["files"]),
     }

@@ -2,7 +2,7 @@
 -- addressbase_partitioned) and rows that differ (which must stop the bake).
 --   $addressbase_cleaned_raw  the addressbase_cleaned_raw table
 --   $sample_size              how many UPRNs of each kind to list
--- Returns one row; the samples are JSON lists of {uprn, letters, lines} objects (built from
+-- Returns one row; the samples are JSON lists of {uprn, letters, files} objects (built from
 -- a MAP, which every Trino version casts to a JSON object; a ROW may become an array).
 
 WITH repeated AS (
@@ -18,15 +18,11 @@ duplicated AS (
         count(DISTINCT ROW(address, postcode, longitude, latitude, address_type)) AS variants,
         CAST(
             MAP(
-                ARRAY['uprn', 'letters', 'lines'],
+                ARRAY['uprn', 'letters', 'files'],
                 ARRAY[
                     CAST(uprn AS JSON),
                     CAST(array_sort(array_distinct(array_agg(first_letter))) AS JSON),
-                    CAST(
-                        array_agg(concat(source_file, ':', CAST(line_no AS VARCHAR))
-                            ORDER BY source_file, line_no)
-                        AS JSON
-                    )
+                    CAST(array_agg(source_file ORDER BY source_file) AS JSON)
                 ]
             ) AS JSON
         ) AS described

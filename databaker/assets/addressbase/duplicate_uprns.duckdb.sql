@@ -16,7 +16,7 @@ duplicated AS (
         count(*) AS rows,
         count(DISTINCT (address, postcode, longitude, latitude, address_type)) AS variants,
         list(DISTINCT first_letter ORDER BY first_letter) AS letters,
-        list(printf('%s:%d', source_file, line_no) ORDER BY source_file, line_no) AS lines
+        list(source_file ORDER BY source_file) AS files
     FROM read_parquet($addressbase_cleaned_raw || '*.parquet')
     WHERE uprn IN (SELECT uprn FROM repeated)
     GROUP BY uprn
@@ -26,12 +26,12 @@ SELECT
     coalesce(sum(rows - 1) FILTER (WHERE variants = 1), 0)::BIGINT AS identical_rows_dropped,
     count(*) FILTER (WHERE variants > 1) AS differing_uprns,
     coalesce(
-        list({'uprn': uprn, 'letters': letters, 'lines': lines} ORDER BY uprn)
+        list({'uprn': uprn, 'letters': letters, 'files': files} ORDER BY uprn)
             FILTER (WHERE variants = 1)[:$sample_size],
         []
     ) AS identical_sample,
     coalesce(
-        list({'uprn': uprn, 'letters': letters, 'lines': lines} ORDER BY uprn)
+        list({'uprn': uprn, 'letters': letters, 'files': files} ORDER BY uprn)
             FILTER (WHERE variants > 1)[:$sample_size],
         []
     ) AS differing_sample
