@@ -113,13 +113,15 @@ def _read_parquet(store: LayerStore, keys: list[str]) -> pa.Table:
 
 
 def _split_by_outcode(table: pa.Table, ids_column: str) -> Iterator[tuple[str, pa.Table, int]]:
-    """Yield ``(outcode, rows, rows with IDs)`` per outcode, rows sorted by postcode then UPRN."""
-    outcode = pc.list_element(pc.split_pattern(table["postcode"], " ", max_splits=1), 0)
-    table = table.append_column("outcode", outcode).sort_by(
-        [("outcode", "ascending"), ("postcode", "ascending"), ("uprn", "ascending")]
-    )
+    """Yield ``(outcode, rows, rows with IDs)`` per outcode, rows sorted by postcode then UPRN.
+
+    Postcodes are canonical (``OUTCODE INW``, a three-character inward code), so sorting by
+    postcode also groups each outcode's rows together: a space sorts before any letter or digit.
+    """
+    table = table.sort_by([("postcode", "ascending"), ("uprn", "ascending")])
     if table.num_rows == 0:
         return
+    table = table.append_column("outcode", pc.utf8_slice_codeunits(table["postcode"], 0, -4))
     codes = pc.dictionary_encode(table["outcode"]).combine_chunks()
     starts = np.concatenate([[0], np.flatnonzero(np.diff(codes.indices.to_numpy())) + 1])
     ends = np.append(starts[1:], table.num_rows)

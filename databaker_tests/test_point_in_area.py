@@ -139,9 +139,7 @@ def test_the_engine_writes_what_the_joins_sql_writes(tables):
             },
         )
         table = pq.read_table(tables / how)
-        written[how] = sorted(
-            zip(*(table[c].to_pylist() for c in table.column_names), strict=True)
-        )
+        written[how] = sorted(zip(*(table[c].to_pylist() for c in table.column_names), strict=True))
         assert table.schema.names == written_columns()
     assert written["native"] == written["sql"]
     assert sum(len(row[4]) > 0 for row in written["native"]) > 1000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import cache
@@ -29,6 +30,10 @@ from databaker.resources.query_engine import (
 
 # Extensions come from their PyPI wheels; DuckDB must never fetch one at run time.
 _OFFLINE = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+
+MEMORY_LIMIT = "3GB"
+"""DuckDB's share of a bake's memory: beyond it, DuckDB spills to its temporary directory.
+DuckDB's own default (80% of RAM) would leave nothing for the Python side of a bake."""
 
 
 @cache
@@ -57,7 +62,9 @@ class DuckDBQueryEngine(QueryEngine):
     )
     connection_config: dict[str, Any] = Field(
         default_factory=dict,
-        description="DuckDB settings such as threads, memory_limit and temp_directory.",
+        description="DuckDB settings such as threads, memory_limit (default "
+        f"{MEMORY_LIMIT}) and temp_directory (default: a folder in the system's temporary "
+        "directory).",
     )
 
     @property
@@ -104,7 +111,8 @@ class DuckDBQueryEngine(QueryEngine):
         """A connection with spatial loaded, extension downloads disabled, and ``s3://`` access
         through httpfs when ``s3`` is set."""
         resource = DuckDBResource(
-            database=self.database, connection_config={**_OFFLINE, **self.connection_config}
+            database=self.database,
+            connection_config={**_OFFLINE, **_spilling(), **self.connection_config},
         )
         with resource.get_connection() as conn:
             conn.execute(f"LOAD {_literal(str(extension_path('spatial')))}")
@@ -117,6 +125,14 @@ class DuckDBQueryEngine(QueryEngine):
                         f"could not give DuckDB access to S3: {type(error).__name__}"
                     ) from None
             yield conn
+
+
+def _spilling() -> dict[str, str]:
+    """Where and beyond how much memory DuckDB spills, unless configured otherwise."""
+    return {
+        "memory_limit": MEMORY_LIMIT,
+        "temp_directory": str(Path(tempfile.gettempdir()) / "databaker-duckdb"),
+    }
 
 
 def _bindable(value: ParamValue) -> Any:

@@ -145,7 +145,7 @@ def write_contains_join(
             rows.select(list(carried)).append_column(ids_column, ids),
             f"{target}/data_0.parquet",
             filesystem=filesystem,
-            compression="zstd",
+            compression="snappy",
         )
 
     with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:

@@ -1,5 +1,5 @@
--- The AddressBase drop, validated: every physical line becomes either a valid address row or a
--- rejected row with its file, line number and reason.
+-- The AddressBase drop, validated: every line becomes either a valid address row or a rejected
+-- row with its file, line number and reason. Blank lines hold no row and are passed over.
 --   $files              the drop's CSV files (.csv or .csv.gz), in order
 --   $record_pattern     RFC 4180 pattern for 5 fields (databaker.csv_records.record_pattern)
 --   $addressbase_source the drop's location, stored on every row
@@ -8,10 +8,10 @@
 --   $rejects_output     CSV report of rejected rows
 --
 -- Two readings, one set of rules. The fast reading parses records with DuckDB's own parallel
--- CSV reader, which knows no line numbers: it is complete only when every physical line of the
--- drop became one valid row (valid_rows = lines in the summary). Otherwise the caller runs the
--- query again with $exact, which reads the drop line by line, in order, so that each rejected
--- line is reported with its number. A clean drop, the usual case, is read once and fast.
+-- CSV reader, which knows no line numbers; it stops at the first record it cannot read or that
+-- breaks a rule (a record spanning lines breaks one). The caller then runs the query again with
+-- $exact, which reads the drop line by line, in order, so that each rejected line is reported
+-- with its number. A clean drop, the usual case, is read once and fast.
 
 -- Views take no parameters: they read these variables instead.
 SET VARIABLE files = $files;
@@ -140,7 +140,6 @@ SELECT
     split_part(postcode, ' ', 1) AS outcode,
     postcode[1] AS first_letter,
     CASE
-        WHEN blank THEN 'blank line'
         -- A record spanning lines is read whole by the fast reading, never line by line.
         WHEN NOT well_formed
             OR contains(address, chr(10)) OR contains(address, chr(13))
@@ -160,7 +159,8 @@ SELECT
         WHEN NOT (longitude BETWEEN -10 AND 3 AND latitude BETWEEN 49 AND 62) THEN
             printf('location "%s" is outside Great Britain', location[:60])
     END AS reason
-FROM typed;
+FROM typed
+WHERE NOT blank;
 
 -- Only the line-by-line reading can say where a rejected row is.
 CREATE TEMP TABLE rejected AS
@@ -173,8 +173,12 @@ COPY (
         uprn, address, postcode, outcode, first_letter, longitude, latitude, address_type,
         $addressbase_source AS addressbase_source, source_file
     FROM judged
-    WHERE reason IS NULL
-) TO $output (FORMAT parquet, COMPRESSION zstd);
+    WHERE CASE
+        WHEN reason IS NULL THEN true
+        WHEN $exact THEN false
+        ELSE error('fast reading stopped: ' || reason)::BOOLEAN
+    END
+) TO $output (FORMAT parquet, COMPRESSION snappy);
 
 COPY (
     SELECT source_file AS file, line_no AS line, reason, raw_line AS text
@@ -182,30 +186,14 @@ COPY (
     ORDER BY file, line
 ) TO $rejects_output (FORMAT csv, HEADER true);
 
-WITH physical AS (
-    SELECT count(*) AS lines FROM drop_lines
-    UNION ALL
-    SELECT count(*) AS lines
-    FROM read_csv(
-        $files, columns = {'line': 'VARCHAR'}, header = false, auto_detect = false,
-        delim = chr(0), quote = '', escape = '', new_line = '\r\n', strict_mode = false,
-        max_line_size = 1048576
-    )
-    WHERE NOT $exact
-),
-counts AS (
-    SELECT
-        (SELECT sum(lines) FROM physical)::BIGINT AS lines,
-        (SELECT count(*) FROM read_parquet($output)) AS valid_rows
-)
 SELECT
-    lines,
+    CASE WHEN $exact THEN (SELECT count(*) FROM drop_lines) ELSE valid_rows END AS lines,
     valid_rows,
-    lines - valid_rows AS rejected_rows,
+    (SELECT count(*) FROM rejected) AS rejected_rows,
     coalesce(
         (SELECT list({'file': source_file, 'line': line_no, 'reason': reason}
                      ORDER BY source_file, line_no)[:20]
          FROM rejected),
         []
     ) AS first_rejected
-FROM counts;
+FROM (SELECT count(*) AS valid_rows FROM read_parquet($output));

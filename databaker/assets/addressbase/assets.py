@@ -84,15 +84,12 @@ def addressbase_cleaned_raw(
 
 
 def _read_drop(reader: DuckDBQueryEngine, params: dict[str, ParamValue]) -> dict[str, Any]:
-    """The drop's summary row, from the fast reading when every line is a valid row and from
-    the line-by-line reading otherwise (which also names each rejected line)."""
+    """The drop's summary row: from the fast reading, which stops at the first line it cannot
+    take, else from the line-by-line reading, which names every rejected line."""
     try:
-        summary = reader.run(RAW_QUERY, {**params, "exact": False}).to_pylist()[0]
-        if summary["rejected_rows"] == 0:
-            return summary
+        return reader.run(RAW_QUERY, {**params, "exact": False}).to_pylist()[0]
     except QueryError:
-        pass
-    return reader.run(RAW_QUERY, {**params, "exact": True}).to_pylist()[0]
+        return reader.run(RAW_QUERY, {**params, "exact": True}).to_pylist()[0]
 
 
 @dg.asset(

@@ -9,6 +9,8 @@
 CREATE TEMP MACRO csv_field(quoted, bare) AS
     CASE WHEN quoted <> '' THEN replace(quoted, '""', '"') ELSE bare END;
 
+-- A line may hold a large geometry: up to 64 MiB, read through a 128 MiB buffer (DuckDB's
+-- default buffer for so long a line would be 16 times the line, beyond the memory limit).
 CREATE TEMP TABLE export_lines AS
 SELECT
     line AS raw_line,
@@ -20,7 +22,7 @@ SELECT
 FROM read_csv(
     [$file], columns = {'line': 'VARCHAR'}, header = false, auto_detect = false,
     delim = chr(0), quote = '', escape = '', new_line = '\r\n', strict_mode = false,
-    max_line_size = 268435456, parallel = false
+    max_line_size = 67108864, buffer_size = 134217728, parallel = false
 );
 
 -- Read by one thread, in order: rowid 0 is line 1.

@@ -64,8 +64,7 @@ def joined_uprns_match_addressbase(engine: QueryEngine, store: LayerStore) -> dg
     sets = engine.run(UPRN_SETS_QUERY, refs).to_pylist()[0]
     metadata: dict = dict(sets)
     passed = (
-        sets["joined_rows"] == sets["joined_uprns"]
-        and sets["addressbase_uprns"] == sets["joined_uprns"]
+        sets["addressbase_rows"] == sets["addressbase_uprns"] == sets["joined_rows"]
         and sets["addressbase_checksum"] == sets["joined_checksum"]
     )
     description = None
@@ -76,8 +75,8 @@ def joined_uprns_match_addressbase(engine: QueryEngine, store: LayerStore) -> dg
         ).to_pylist()[0]
         metadata.update({k: dg.MetadataValue.json(v) for k, v in differences.items()})
         description = (
-            f"joined rows {sets['joined_rows']}, joined UPRNs {sets['joined_uprns']}, "
-            f"AddressBase UPRNs {sets['addressbase_uprns']}; missing from joined: "
+            f"joined rows {sets['joined_rows']}, AddressBase rows {sets['addressbase_rows']} "
+            f"holding {sets['addressbase_uprns']} UPRNs; missing from joined: "
             f"{differences['missing_from_joined']}; not in AddressBase: "
             f"{differences['not_in_addressbase']}"
         )
