@@ -18,6 +18,8 @@ from databaker.resources import LayerStore
 
 REJECTS_PREFIX = "rejected/"
 VALID_ROWS = "valid.parquet"
+VALID_PARTITIONS = "valid/"
+"""Where a query that writes its kept rows as a partitioned folder stages them."""
 REJECTED_ROWS = "rejected.csv"
 
 
@@ -45,11 +47,13 @@ def publish_checked_input(
     summary: Mapping[str, Any],
     allowed: int,
     target: str,
+    valid_rows: str = VALID_ROWS,
 ) -> str:
     """Publish the report, stop if too many rows were rejected, then publish the kept rows.
 
     ``summary`` is the query's summary row, with ``rejected_rows`` and ``first_rejected`` (a
-    list of ``{file, line, reason}``). Returns where the report is.
+    list of ``{file, line, reason}``). Kept rows staged as a folder (``valid_rows`` ending in
+    ``/``) replace the folder ``target``. Returns where the report is.
     """
     report = rejects_key(asset_name)
     store.move(staging + REJECTED_ROWS, report)
@@ -60,7 +64,10 @@ def publish_checked_input(
         first_rejected=summary["first_rejected"],
         report=store.uri(report),
     )
-    store.move(staging + VALID_ROWS, target)
+    if valid_rows.endswith("/"):
+        store.replace_prefix(staging + valid_rows, target)
+    else:
+        store.move(staging + valid_rows, target)
     return store.uri(report)
 
 

@@ -6,7 +6,7 @@ replaced as a whole, so a letter never holds a mix of two bakes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
 import dagster as dg
@@ -32,24 +32,21 @@ def partition_prefix(table_prefix: str, letter: str) -> str:
 
 def rebuild_letter_partitions(
     context: dg.AssetExecutionContext,
-    engine: QueryEngine,
     store: LayerStore,
     *,
-    query: Query,
-    params: Mapping[str, ParamValue] | None,
+    write: Callable[[str], None],
     table_prefix: str,
 ) -> dict[str, int]:
-    """Make each letter of the run exactly what ``query`` writes for it; return rows per letter.
+    """Make each letter of the run exactly what ``write`` stages for it; return rows per letter.
 
-    The query gets ``params`` plus ``$output``, a folder to fill with ``first_letter=<L>/``
-    folders of parquet files (DuckDB's ``COPY ... PARTITION_BY``, Athena's ``UNLOAD ...
-    partitioned_by``). Rows are counted from the parquet footers, which every engine writes.
-    ``params=None`` means there is nothing to read for these letters: their partitions are emptied.
+    ``write`` gets a staging prefix to fill with ``first_letter=<L>/`` folders of parquet files
+    (DuckDB's ``COPY ... PARTITION_BY``, Athena's ``UNLOAD ... partitioned_by``, or copies).
+    Rows are counted from the parquet footers, which every engine writes. A letter left empty
+    empties its partition.
     """
     rows: dict[str, int] = {}
     with staging_area(store, context) as staging:
-        if params is not None:
-            engine.run(query, {**params, "output": store.uri_for_writing(staging)})
+        write(staging)
         for letter in context.partition_keys:
             staged = store.list_keys(partition_prefix(staging, letter))
             if staged:
@@ -58,6 +55,18 @@ def rebuild_letter_partitions(
                 partition_prefix(staging, letter), partition_prefix(table_prefix, letter)
             )
     return dict(sorted(rows.items()))
+
+
+def query_writer(
+    engine: QueryEngine, store: LayerStore, query: Query, params: Mapping[str, ParamValue]
+) -> Callable[[str], None]:
+    """A ``write`` for :func:`rebuild_letter_partitions` that runs ``query`` with ``params`` and
+    ``$output``, the staging folder."""
+
+    def write(staging: str) -> None:
+        engine.run(query, {**params, "output": store.uri_for_writing(staging)})
+
+    return write
 
 
 def parquet_rows(store: LayerStore, key: str) -> int:

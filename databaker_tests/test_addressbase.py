@@ -21,8 +21,8 @@ PARTITIONED = ["addressbase_cleaned_raw", "addressbase_partitioned"]
 
 
 def raw_rows(data_root: Path) -> list[dict]:
-    path = data_root / "addressbase_cleaned_raw" / "addressbase_cleaned_raw.parquet"
-    return sorted(pq.read_table(path).to_pylist(), key=lambda row: row["uprn"])
+    table = pq.read_table(data_root / "addressbase_cleaned_raw")
+    return sorted(table.to_pylist(), key=lambda row: row["uprn"])
 
 
 def report(data_root: Path) -> list[dict]:
@@ -141,10 +141,7 @@ def test_line_numbers_stay_exact_deep_into_large_multi_file_drops(tmp_path, data
     assert result.success
     found = {(Path(r["file"]).name, int(r["line"])) for r in report(data_root)}
     assert found == {(name, n) for name, lines in bad.items() for n in lines}
-    rows = pq.read_table(
-        data_root / "addressbase_cleaned_raw" / "addressbase_cleaned_raw.parquet",
-        columns=["uprn", "source_file"],
-    )
+    rows = pq.read_table(data_root / "addressbase_cleaned_raw", columns=["uprn", "source_file"])
     assert rows.num_rows == 600_000 - 5
     kept = {(Path(f).name, int(u[1:])) for u, f in zip(*rows.to_pydict().values(), strict=True)}
     assert len(kept) == rows.num_rows and not kept & found
@@ -172,13 +169,18 @@ def test_partitions_hold_each_letter_with_identical_duplicates_dropped(
         ("3", "B1", "B"),
     ]
     assert set(table.column_names) == {
-        "outcode", "uprn", "address", "postcode", "longitude", "latitude",
-        "addressbase_source", "first_letter",
+        "outcode", "uprn", "address", "postcode", "longitude", "latitude", "address_type",
+        "addressbase_source", "source_file", "first_letter",
     }  # fmt: skip
-    assert materialization(result, "addressbase_partitioned")["rows_per_letter"] == {
-        "B": 1,
-        "S": 2,
-    }
+    metadata = materialization(result, "addressbase_partitioned")
+    assert metadata["rows_per_letter"] == {"B": 1, "S": 2}
+    # Only S holds a repeated UPRN: B's file is the raw table's, copied as it is.
+    assert metadata["letters_with_repeated_uprns"] == ["S"]
+    raw_b, partitioned_b = (
+        next((data_root / table / "first_letter=B").iterdir()).read_bytes()
+        for table in ("addressbase_cleaned_raw", "addressbase_partitioned")
+    )
+    assert raw_b == partitioned_b
     uniqueness = check_evaluations(result)["uprns_are_unique"]
     assert not uniqueness.passed and uniqueness.severity.value == "WARN"
     assert uniqueness.metadata["identical_rows_dropped"].value == 1
@@ -265,7 +267,7 @@ def test_the_fast_and_the_line_by_line_readings_keep_the_same_rows(tmp_path):
     engine = DuckDBQueryEngine()
     kept = {}
     for exact in (False, True):
-        output = tmp_path / f"exact-{exact}.parquet"
+        output = tmp_path / f"exact-{exact}"
         summary = engine.run(
             RAW_QUERY,
             {
@@ -273,12 +275,13 @@ def test_the_fast_and_the_line_by_line_readings_keep_the_same_rows(tmp_path):
                 "record_pattern": record_pattern(5),
                 "addressbase_source": str(folder),
                 "exact": exact,
-                "output": str(output),
+                "output": f"{output}/",
                 "rejects_output": str(tmp_path / f"rejected-{exact}.csv"),
             },
         ).to_pylist()[0]
-        assert (summary["valid_rows"], summary["rejected_rows"]) == (5, 0)
+        assert summary["rejected_rows"] == 0
         kept[exact] = sorted(pq.read_table(output).to_pylist(), key=lambda row: row["uprn"])
+    assert len(kept[True]) == 5
     assert kept[False] == kept[True]
     assert [(r["address"], r["postcode"], r["address_type"]) for r in kept[True]] == [
         ('Flat 2, "The Old Mill", Kendal', "LA9 4AB", "RD04"),

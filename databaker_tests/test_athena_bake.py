@@ -14,7 +14,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from databaker.assets import all_asset_checks, all_assets
-from databaker.assets.addressbase import ADDRESSBASE_RAW
 from databaker.definitions import Settings, build_resources
 from databaker.partitions import ALL_LETTERS
 from databaker.resources import AthenaQueryEngine, S3LayerStore
@@ -22,19 +21,23 @@ from databaker_tests.athena_emulator import (
     SECRET_ACCESS_KEY,
     athena_emulator_fixture,  # noqa: F401
     moto_server_fixture,  # noqa: F401
+    no_result,
+    result_set,
 )
 
 PUBLISHED = "addressbase_partitioned/first_letter=L/data_0.parquet"
+RAW_L = "addressbase_cleaned_raw/first_letter=L/data_0.parquet"
 REASON = "TABLE_NOT_FOUND: line 3:10: Table 'awsdatacatalog.databaker.x' does not exist"
 
 
 @pytest.fixture
 def store(s3_env) -> S3LayerStore:
-    """A data root on S3 with a raw drop and one published partition."""
+    """A data root on S3 with a raw drop (a UPRN repeated in letter L) and one published
+    partition."""
     store = S3LayerStore(root=f"s3://{s3_env.new_bucket()}/layers")
     sink = io.BytesIO()
-    pq.write_table(pa.table({"uprn": ["1"], "postcode": ["LS1 1AA"]}), sink)
-    store.write_bytes(ADDRESSBASE_RAW, sink.getvalue())
+    pq.write_table(pa.table({"uprn": ["1", "1"], "postcode": ["LS1 1AA"] * 2}), sink)
+    store.write_bytes(RAW_L, sink.getvalue())
     store.write_bytes(PUBLISHED, sink.getvalue())
     return store
 
@@ -44,7 +47,17 @@ def workgroup(athena_emulator) -> None:
     athena_emulator.client().create_work_group(Name="bakes")
 
 
-def partition_the_drop(store: S3LayerStore, **engine: float) -> dg.ExecuteInProcessResult:
+def partition_the_drop(
+    store: S3LayerStore, athena_emulator, **engine: float
+) -> dg.ExecuteInProcessResult:
+    """Run addressbase_partitioned on Athena, which finds letter L to hold a repeated UPRN."""
+    declaration = [no_result(), no_result()]
+    athena_emulator.queue_results(
+        *declaration,
+        result_set([("first_letter", "varchar")], [["L"]]),
+        *declaration,
+        no_result(),
+    )
     athena = AthenaQueryEngine(
         database="databaker",
         workgroup="bakes",
@@ -69,21 +82,23 @@ def failure_message(result: dg.ExecuteInProcessResult) -> str:
     return failure.event_specific_data.error.to_string()
 
 
-def test_the_step_declares_its_table_then_unloads_every_letter_into_staging(
+def test_the_step_finds_letters_with_repeated_uprns_then_unloads_them_into_staging(
     store, s3_env, athena_emulator
 ):
     athena_emulator.fail_next_query(REASON, containing="UNLOAD")
-    partition_the_drop(store)
+    partition_the_drop(store, athena_emulator)
     sent = [e["Query"] for e in athena_emulator.executions()]
     location = store.uri("addressbase_cleaned_raw/")
     assert sent[0].startswith("CREATE EXTERNAL TABLE IF NOT EXISTS addressbase_cleaned_raw")
     assert f"LOCATION '{location}'" in sent[0]
     assert sent[1] == f"ALTER TABLE addressbase_cleaned_raw SET LOCATION '{location}'"
-    assert sent[2].startswith("UNLOAD (")
-    assert 'FROM "addressbase_cleaned_raw"' in sent[2]
+    assert "SELECT DISTINCT first_letter" in sent[2]
     assert "contains(ARRAY['A', 'B', 'C'," in sent[2]
-    assert re.search(rf"TO '{store.uri('_staging/')}[^/]+/addressbase_partitioned/'", sent[2])
-    execution = athena_emulator.executions()[2]
+    assert sent[5].startswith("UNLOAD (")
+    assert 'FROM "addressbase_cleaned_raw"' in sent[5]
+    assert "contains(ARRAY['L'], first_letter)" in sent[5]
+    assert re.search(rf"TO '{store.uri('_staging/')}[^/]+/addressbase_partitioned/'", sent[5])
+    execution = athena_emulator.executions()[5]
     assert execution["WorkGroup"] == "bakes"
     assert execution["QueryExecutionContext"]["Database"] == "databaker"
 
@@ -93,7 +108,7 @@ def test_a_failed_athena_query_stops_the_bake_naming_it_and_keeps_the_layer(
 ):
     before = store.read_bytes(PUBLISHED)
     athena_emulator.fail_next_query(REASON, containing="UNLOAD")
-    result = partition_the_drop(store)
+    result = partition_the_drop(store, athena_emulator)
     assert not result.success
     message = failure_message(result)
     unload = athena_emulator.executions()[-1]
@@ -110,7 +125,7 @@ def test_an_athena_query_that_times_out_is_cancelled_and_keeps_the_layer(
 ):
     before = store.read_bytes(PUBLISHED)
     athena_emulator.hold_queries()
-    result = partition_the_drop(store, timeout_seconds=0.3)
+    result = partition_the_drop(store, athena_emulator, timeout_seconds=0.3)
     assert not result.success
     message = failure_message(result)
     (held,) = athena_emulator.executions()

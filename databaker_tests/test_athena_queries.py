@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 import shapely
@@ -22,7 +23,7 @@ import sqlglot
 from sqlglot import exp
 
 from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED_TABLE, ADDRESSBASE_RAW_TABLE
-from databaker.assets.addressbase.assets import PARTITIONED_QUERY
+from databaker.assets.addressbase.assets import PARTITIONED_QUERY, REPEATED_LETTERS_QUERY
 from databaker.assets.addressbase.checks import DUPLICATES_QUERY
 from databaker.assets.current_ballots import CURRENT_BALLOTS_TABLE
 from databaker.assets.current_elections.checks import (
@@ -203,7 +204,10 @@ def store(tmp_path_factory) -> LocalLayerStore:
             "source_line": list(range(2, 2 + len(BALLOTS))),
         }
     )
-    pq.write_table(raw, Path(store.uri_for_writing(ADDRESSBASE_RAW_TABLE.prefix + "data.parquet")))
+    for letter in sorted(set(raw["first_letter"].to_pylist())):
+        part = raw.filter(pc.equal(raw["first_letter"], letter)).drop_columns(["first_letter"])
+        key = f"{ADDRESSBASE_RAW_TABLE.prefix}first_letter={letter}/data.parquet"
+        pq.write_table(part, Path(store.uri_for_writing(key)))
     engine = DuckDBQueryEngine()
     with engine.connection() as conn:
         conn.register("ballots", ballots)
@@ -384,3 +388,10 @@ def test_uprn_sets_agree_on_matching_tables(store):
     assert sets["joined_rows"] == 6  # UPRN 2's two differing rows, which the raw check stops
     assert sets["addressbase_checksum"] == sets["joined_checksum"]
     assert re.fullmatch(r"-?\d+", sets["joined_checksum"])
+
+
+def test_both_engines_find_the_letters_with_a_repeated_uprn(store):
+    params = {**tables(store, "addressbase_cleaned_raw"), "letters": ["A", "L", "S"]}
+    expected = DuckDBQueryEngine().run(REPEATED_LETTERS_QUERY, params).to_pylist()
+    assert expected == [{"first_letter": "L"}, {"first_letter": "S"}]
+    assert athena_rows_in_duckdb(REPEATED_LETTERS_QUERY, params) == expected

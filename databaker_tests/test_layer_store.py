@@ -43,6 +43,17 @@ def test_keys_that_could_escape_the_root_are_refused(any_store, key):
         any_store.write_bytes(key, b"x")
 
 
+def test_a_copy_is_independent_of_its_source(any_store):
+    any_store.write_bytes("raw/A/part.parquet", b"letter a")
+    any_store.write_bytes("partitioned/A/part.parquet", b"older")
+    any_store.copy("raw/A/part.parquet", "partitioned/A/part.parquet")
+    any_store.write_bytes("raw/A/part.parquet", b"rewritten")
+    any_store.delete(["raw/A/part.parquet"])
+    assert any_store.read_bytes("partitioned/A/part.parquet") == b"letter a"
+    with pytest.raises(LayerStoreError):
+        any_store.copy("raw/B/missing.parquet", "partitioned/B/missing.parquet")
+
+
 def test_replace_prefix_moves_staged_objects_in_and_deletes_the_rest(any_store):
     any_store.write_bytes("layer/A1.parquet", b"old a1")
     any_store.write_bytes("layer/STALE.parquet", b"stale")

@@ -84,6 +84,10 @@ class LayerStore(dg.ConfigurableResource, ABC):
     def move(self, source: str, target: str) -> None:
         """Move one object, replacing ``target`` in one step."""
 
+    @abstractmethod
+    def copy(self, source: str, target: str) -> None:
+        """Copy one object to ``target`` without reading it through this process."""
+
     def delete_prefix(self, prefix: str) -> list[str]:
         """Delete everything under ``prefix``; return what was deleted."""
         keys = self.list_keys(as_prefix(prefix))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -78,6 +79,19 @@ class LocalLayerStore(LayerStore):
         destination.parent.mkdir(parents=True, exist_ok=True)
         os.replace(origin, destination)
         self._remove_empty({origin.parent})
+
+    def copy(self, source: str, target: str) -> None:
+        """A hard link where the file system allows one: objects are never changed in place
+        (writes and moves replace them whole), so the two names can share one file."""
+        origin, destination = self._path(source), self._path(target)
+        if not origin.is_file():
+            raise LayerStoreError(f"{source!r} does not exist in {self.root}")
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        destination.unlink(missing_ok=True)
+        try:
+            os.link(origin, destination)
+        except OSError:
+            shutil.copyfile(origin, destination)
 
     def _path(self, key: str, *, prefix: bool = False) -> Path:
         if not Path(self.root).is_absolute():

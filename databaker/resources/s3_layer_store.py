@@ -97,6 +97,11 @@ class S3LayerStore(LayerStore):
             self._s3.copy({"Bucket": bucket, "Key": origin}, bucket, self._key(target))
             self._s3.delete_object(Bucket=bucket, Key=origin)
 
+    def copy(self, source: str, target: str) -> None:
+        bucket = self._location.bucket
+        with self._errors(f"copying {source!r} to {target!r}"):
+            self._s3.copy({"Bucket": bucket, "Key": self._key(source)}, bucket, self._key(target))
+
     @property
     def _location(self) -> S3Location:
         location = S3Location.parse(self.root)

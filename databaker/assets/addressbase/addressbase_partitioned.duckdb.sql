@@ -1,22 +1,19 @@
--- The validated drop split by the postcode's first letter, identical duplicate rows dropped.
+-- The letters of the drop that hold a repeated UPRN, rewritten with identical rows dropped:
+-- rows that agree on every address field are one row (the first file's). Letters without a
+-- repeated UPRN are not rewritten; their raw files are copied as they are.
 --   $addressbase_cleaned_raw  folder of the addressbase_cleaned_raw table
 --   $letters                  the first letters to write
 --   $output                   folder receiving first_letter=<L>/ partitions
---
--- Repeated UPRNs are rare: only their rows go through DISTINCT, the rest are copied as they
--- are, which spares hashing every column of every row. Snappy, not zstd: this is a working
--- table, written and read once per bake, and snappy writes several times faster.
+-- Snappy, not zstd: a working table, written and read once per bake.
 
 COPY (
-    WITH raw AS NOT MATERIALIZED (
-        SELECT outcode, uprn, address, postcode, longitude, latitude, addressbase_source, first_letter
-        FROM read_parquet($addressbase_cleaned_raw || '*.parquet')
-        WHERE list_contains($letters, first_letter)
-    ),
-    repeated AS (
-        SELECT uprn FROM raw GROUP BY uprn HAVING count(*) > 1
+    SELECT
+        uprn, address, postcode, any_value(outcode) AS outcode, longitude, latitude,
+        address_type, any_value(addressbase_source) AS addressbase_source,
+        min(source_file) AS source_file, first_letter
+    FROM read_parquet(
+        $addressbase_cleaned_raw || 'first_letter=*/*.parquet', hive_partitioning = true
     )
-    SELECT * FROM raw ANTI JOIN repeated USING (uprn)
-    UNION ALL
-    SELECT DISTINCT * FROM raw SEMI JOIN repeated USING (uprn)
+    WHERE list_contains($letters, first_letter)
+    GROUP BY ALL
 ) TO $output (FORMAT parquet, PARTITION_BY (first_letter), COMPRESSION snappy);

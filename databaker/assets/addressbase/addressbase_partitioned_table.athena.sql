@@ -4,13 +4,15 @@
 --   $location  the table's folder (s3://.../addressbase_partitioned/)
 
 CREATE EXTERNAL TABLE IF NOT EXISTS addressbase_partitioned (
-    outcode STRING,
     uprn STRING,
     address STRING,
     postcode STRING,
+    outcode STRING,
     longitude DOUBLE,
     latitude DOUBLE,
-    addressbase_source STRING
+    address_type STRING,
+    addressbase_source STRING,
+    source_file STRING
 )
 PARTITIONED BY (first_letter STRING)
 STORED AS PARQUET

@@ -7,7 +7,12 @@ from pydantic import Field
 
 from databaker.csv_records import record_pattern
 from databaker.partitions import first_letter_partitions, one_run_per_backfill
-from databaker.rejections import REJECTED_ROWS, VALID_ROWS, RejectionLimit, publish_checked_input
+from databaker.rejections import (
+    REJECTED_ROWS,
+    VALID_PARTITIONS,
+    RejectionLimit,
+    publish_checked_input,
+)
 from databaker.resources import (
     DuckDBQueryEngine,
     LayerStore,
@@ -19,15 +24,22 @@ from databaker.resources import (
 from databaker.resources.input_locations import InputLocations
 from databaker.resources.query_engine import ParamValue
 from databaker.sources import drop_files
-from databaker.staging import rebuild_letter_partitions, staging_area
+from databaker.staging import (
+    parquet_rows,
+    partition_prefix,
+    query_writer,
+    rebuild_letter_partitions,
+    staging_area,
+)
 
 ADDRESSBASE_RAW_TABLE = Table.beside(__file__, "addressbase_cleaned_raw")
-ADDRESSBASE_RAW = ADDRESSBASE_RAW_TABLE.prefix + "addressbase_cleaned_raw.parquet"
+ADDRESSBASE_RAW = ADDRESSBASE_RAW_TABLE.prefix
 ADDRESSBASE_PARTITIONED_TABLE = Table.beside(__file__, "addressbase_partitioned")
 ADDRESSBASE_PARTITIONED = ADDRESSBASE_PARTITIONED_TABLE.prefix
 
 RAW_QUERY = SqlQuery.beside(__file__, "addressbase_cleaned_raw")
 PARTITIONED_QUERY = SqlQuery.beside(__file__, "addressbase_partitioned")
+REPEATED_LETTERS_QUERY = SqlQuery.beside(__file__, "letters_with_repeated_uprns")
 
 
 class AddressBaseDropConfig(RejectionLimit):
@@ -53,10 +65,10 @@ def addressbase_cleaned_raw(
             "files": files,
             "record_pattern": record_pattern(5),
             "addressbase_source": addressbase_source,
-            "output": store.uri_for_writing(staging + VALID_ROWS),
+            "output": store.uri_for_writing(staging + VALID_PARTITIONS),
             "rejects_output": store.uri_for_writing(staging + REJECTED_ROWS),
         }
-        summary = _read_drop(reader, params)
+        summary = _read_drop(reader, store, staging, params)
         report = publish_checked_input(
             store,
             staging,
@@ -65,6 +77,7 @@ def addressbase_cleaned_raw(
             summary=summary,
             allowed=config.max_rejected_rows,
             target=ADDRESSBASE_RAW,
+            valid_rows=VALID_PARTITIONS,
         )
     context.log.info(
         f"read {summary['lines']} lines from {len(files)} file(s): "
@@ -83,13 +96,21 @@ def addressbase_cleaned_raw(
     )
 
 
-def _read_drop(reader: DuckDBQueryEngine, params: dict[str, ParamValue]) -> dict[str, Any]:
-    """The drop's summary row: from the fast reading, which stops at the first line it cannot
+def _read_drop(
+    reader: DuckDBQueryEngine, store: LayerStore, staging: str, params: dict[str, ParamValue]
+) -> dict[str, Any]:
+    """The drop's summary: from the fast reading, which stops at the first line it cannot
     take, else from the line-by-line reading, which names every rejected line."""
     try:
-        return reader.run(RAW_QUERY, {**params, "exact": False}).to_pylist()[0]
+        summary = reader.run(RAW_QUERY, {**params, "exact": False}).to_pylist()[0]
     except QueryError:
-        return reader.run(RAW_QUERY, {**params, "exact": True}).to_pylist()[0]
+        store.delete_prefix(staging + VALID_PARTITIONS)
+        summary = reader.run(RAW_QUERY, {**params, "exact": True}).to_pylist()[0]
+    valid = store.list_keys(staging + VALID_PARTITIONS)
+    summary["valid_rows"] = sum(parquet_rows(store, key) for key in valid)
+    if summary["lines"] is None:
+        summary["lines"] = summary["valid_rows"]
+    return summary
 
 
 @dg.asset(
@@ -102,26 +123,39 @@ def _read_drop(reader: DuckDBQueryEngine, params: dict[str, ParamValue]) -> dict
 def addressbase_partitioned(
     context: dg.AssetExecutionContext, engine: QueryEngine, store: LayerStore
 ) -> dg.MaterializeResult:
-    """Every address of the drop as parquet, one partition per postcode first letter."""
+    """Every address of the drop as parquet, one partition per postcode first letter.
+
+    The raw table is already split by letter: a letter where no UPRN repeats is copied file by
+    file, and only letters with a repeated UPRN are rewritten, identical rows dropped.
+    """
     if not store.list_keys(ADDRESSBASE_RAW_TABLE.prefix):
         raise dg.Failure("addressbase_cleaned_raw has not been materialised yet")
+    raw = {"addressbase_cleaned_raw": ADDRESSBASE_RAW_TABLE.in_store(store)}
+    letters = sorted(context.partition_keys)
+    repeated = engine.run(REPEATED_LETTERS_QUERY, {**raw, "letters": letters})
+    rewritten = sorted(repeated.column("first_letter").to_pylist())
+
+    def write(staging: str) -> None:
+        if rewritten:
+            query_writer(engine, store, PARTITIONED_QUERY, {**raw, "letters": rewritten})(staging)
+        for letter in set(letters) - set(rewritten):
+            source = partition_prefix(ADDRESSBASE_RAW_TABLE.prefix, letter)
+            for key in store.list_keys(source):
+                store.copy(key, partition_prefix(staging, letter) + key[len(source) :])
+
     rows = rebuild_letter_partitions(
-        context,
-        engine,
-        store,
-        query=PARTITIONED_QUERY,
-        params={
-            "addressbase_cleaned_raw": ADDRESSBASE_RAW_TABLE.in_store(store),
-            "letters": sorted(context.partition_keys),
-        },
-        table_prefix=ADDRESSBASE_PARTITIONED,
+        context, store, write=write, table_prefix=ADDRESSBASE_PARTITIONED
     )
-    context.log.info(f"wrote {sum(rows.values())} addresses in {len(rows)} letter partition(s)")
+    context.log.info(
+        f"wrote {sum(rows.values())} addresses in {len(rows)} letter partition(s); "
+        f"rewritten for repeated UPRNs: {', '.join(rewritten) or 'none'}"
+    )
     return dg.MaterializeResult(
         metadata={
             "rows": sum(rows.values()),
             "rows_per_letter": dg.MetadataValue.json(rows),
             "letters_without_addresses": sorted(set(context.partition_keys) - rows.keys()),
+            "letters_with_repeated_uprns": dg.MetadataValue.json(rewritten),
             "path": dg.MetadataValue.path(store.uri(ADDRESSBASE_PARTITIONED)),
         }
     )

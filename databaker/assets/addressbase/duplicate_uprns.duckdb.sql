@@ -6,7 +6,9 @@
 
 WITH repeated AS (
     SELECT uprn
-    FROM read_parquet($addressbase_cleaned_raw || '*.parquet')
+    FROM read_parquet(
+        $addressbase_cleaned_raw || 'first_letter=*/*.parquet', hive_partitioning = true
+    )
     GROUP BY uprn
     HAVING count(*) > 1
 ),
@@ -17,7 +19,9 @@ duplicated AS (
         count(DISTINCT (address, postcode, longitude, latitude, address_type)) AS variants,
         list(DISTINCT first_letter ORDER BY first_letter) AS letters,
         list(source_file ORDER BY source_file) AS files
-    FROM read_parquet($addressbase_cleaned_raw || '*.parquet')
+    FROM read_parquet(
+        $addressbase_cleaned_raw || 'first_letter=*/*.parquet', hive_partitioning = true
+    )
     WHERE uprn IN (SELECT uprn FROM repeated)
     GROUP BY uprn
 )

@@ -6,7 +6,7 @@ from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED_TABLE, addressb
 from databaker.assets.current_ballots import CURRENT_BALLOTS_TABLE, current_ballots
 from databaker.partitions import first_letter_partitions, one_run_per_backfill
 from databaker.resources import ContainsJoin, LayerStore, QueryEngine, SqlQuery, Table
-from databaker.staging import partition_prefix, rebuild_letter_partitions
+from databaker.staging import partition_prefix, query_writer, rebuild_letter_partitions
 
 JOINED_TABLE = Table.beside(__file__, "current_ballots_joined_to_address_base")
 JOINED = JOINED_TABLE.prefix
@@ -47,10 +47,8 @@ def current_ballots_joined_to_address_base(
     }
     rows = rebuild_letter_partitions(
         context,
-        engine,
         store,
-        query=JOIN_QUERY,
-        params=inputs if letters else None,
+        write=query_writer(engine, store, JOIN_QUERY, inputs) if letters else lambda _: None,
         table_prefix=JOINED,
     )
     context.log.info(f"joined {sum(rows.values())} addresses in {len(rows)} letter partition(s)")
