@@ -35,16 +35,27 @@ def check_problems(
     """
     problems = []
     for key in sorted((key for c in checks for key in c.check_keys), key=str):
-        materialised = instance.get_latest_materialization_event(key.asset_key)
-        since = materialised.timestamp if materialised else 0.0
-        completed = instance.event_log_storage.get_asset_check_execution_history(
-            key, limit=1, status=COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES
-        )
-        event = completed[0].event if completed else None
-        evaluation = event.asset_check_evaluation if event and event.is_dagster_event else None
+        evaluation = latest_evaluation(instance, key)
         name = f"{key.asset_key.to_user_string()} / {key.name}"
-        if evaluation is None or event.timestamp < since:
+        if evaluation is None:
             problems.append(f"{name} has not run since the asset was last materialised")
         elif not evaluation.passed and evaluation.severity != dg.AssetCheckSeverity.WARN:
             problems.append(f"{name} failed: {evaluation.description or 'see its metadata'}")
     return problems
+
+
+def latest_evaluation(
+    instance: dg.DagsterInstance, key: dg.AssetCheckKey
+) -> dg.AssetCheckEvaluation | None:
+    """The check's latest completed evaluation, if it ran after its asset was last
+    materialised (so that it is about the data there now); else None."""
+    materialised = instance.get_latest_materialization_event(key.asset_key)
+    since = materialised.timestamp if materialised else 0.0
+    completed = instance.event_log_storage.get_asset_check_execution_history(
+        key, limit=1, status=COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES
+    )
+    event = completed[0].event if completed else None
+    evaluation = event.asset_check_evaluation if event and event.is_dagster_event else None
+    if evaluation is None or event.timestamp < since:
+        return None
+    return evaluation

@@ -27,6 +27,8 @@ from databaker.resources import LayerStore
 
 LETTER_FOLDER = "first_letter="
 WORKERS = min(os.cpu_count() or 1, 4)
+REPEATING_COLUMNS = ("postcode", "outcode", "addressbase_source")
+"""Columns with few distinct values per file, worth dictionary-encoding (plus the IDs column)."""
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ def publish_outcode_files(
             sources=frozenset(pc.unique(table["addressbase_source"]).drop_null().to_pylist()),
         )
         for outcode, part, with_ids in _split_by_outcode(table, ids_column):
-            data = _parquet_bytes(part.select(columns) if with_ids else pa.table({}))
+            data = _parquet_bytes(part.select(columns) if with_ids else pa.table({}), ids_column)
             store.write_bytes(f"{staging_prefix}{outcode}.parquet", data)
             written.outcodes += 1
             written.empty_outcodes += not with_ids
@@ -133,7 +135,16 @@ def _split_by_outcode(table: pa.Table, ids_column: str) -> Iterator[tuple[str, p
         yield name, table.slice(start, end - start), int(count)
 
 
-def _parquet_bytes(table: pa.Table) -> bytes:
+def _parquet_bytes(table: pa.Table, ids: str) -> bytes:
+    """The outcode file. Dictionary encoding only where values repeat (it slows writing and
+    grows files for unique ones such as UPRNs and addresses); statistics only for the columns a
+    reader filters on."""
     sink = io.BytesIO()
-    pq.write_table(table, sink, compression="zstd")
+    pq.write_table(
+        table,
+        sink,
+        compression="zstd",
+        use_dictionary=[c for c in table.column_names if c in REPEATING_COLUMNS or c == ids],
+        write_statistics=[c for c in ("postcode", "uprn") if c in table.column_names],
+    )
     return sink.getvalue()

@@ -311,3 +311,23 @@ def test_a_record_spanning_lines_sends_the_drop_to_the_line_by_line_reading(
         (3, "not a CSV record of 5 fi"),
     ]
     assert [r["uprn"] for r in raw_rows(data_root)] == ["1"]
+
+
+def test_without_repeated_uprns_every_letter_is_copied_as_it_is(tmp_path, data_root, run_assets):
+    drop = write_lines(
+        tmp_path / "drop.csv",
+        [
+            address_line("1", "1 Road", "S1 1AA", -1.47, 53.38),
+            address_line("2", "2 Road", "B1 1AA", -1.9, 52.48),
+        ],
+    )
+    result = run_assets(PARTITIONED, addressbase=drop)
+    assert result.success
+    assert check_evaluations(result)["uprns_are_unique"].passed
+    assert materialization(result, "addressbase_partitioned")["letters_with_repeated_uprns"] == []
+    for letter in ("B", "S"):
+        raw, partitioned = (
+            next((data_root / table / f"first_letter={letter}").iterdir()).read_bytes()
+            for table in ("addressbase_cleaned_raw", "addressbase_partitioned")
+        )
+        assert raw == partitioned

@@ -146,6 +146,10 @@ def write_contains_join(
             f"{target}/data_0.parquet",
             filesystem=filesystem,
             compression="snappy",
+            # Carried columns are mostly unique strings: encoding them as dictionaries and
+            # gathering their statistics would cost time for a table that is read whole.
+            use_dictionary=[ids_column],
+            write_statistics=False,
         )
 
     with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:

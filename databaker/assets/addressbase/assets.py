@@ -5,6 +5,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from databaker.check_gate import latest_evaluation
 from databaker.csv_records import record_pattern
 from databaker.partitions import first_letter_partitions, one_run_per_backfill
 from databaker.rejections import (
@@ -96,6 +97,16 @@ def addressbase_cleaned_raw(
     )
 
 
+UNIQUENESS_CHECK = dg.AssetCheckKey(dg.AssetKey("addressbase_cleaned_raw"), "uprns_are_unique")
+
+
+def _no_repeated_uprns(instance: dg.DagsterInstance) -> bool:
+    """True when the uniqueness check passed on the raw table there now: it passes only when
+    no UPRN repeats at all, so no letter needs rewriting and its own scan can be spared."""
+    evaluation = latest_evaluation(instance, UNIQUENESS_CHECK)
+    return evaluation is not None and evaluation.passed
+
+
 def _read_drop(
     reader: DuckDBQueryEngine, store: LayerStore, staging: str, params: dict[str, ParamValue]
 ) -> dict[str, Any]:
@@ -132,8 +143,11 @@ def addressbase_partitioned(
         raise dg.Failure("addressbase_cleaned_raw has not been materialised yet")
     raw = {"addressbase_cleaned_raw": ADDRESSBASE_RAW_TABLE.in_store(store)}
     letters = sorted(context.partition_keys)
-    repeated = engine.run(REPEATED_LETTERS_QUERY, {**raw, "letters": letters})
-    rewritten = sorted(repeated.column("first_letter").to_pylist())
+    if _no_repeated_uprns(context.instance):
+        rewritten = []
+    else:
+        repeated = engine.run(REPEATED_LETTERS_QUERY, {**raw, "letters": letters})
+        rewritten = sorted(repeated.column("first_letter").to_pylist())
 
     def write(staging: str) -> None:
         if rewritten:

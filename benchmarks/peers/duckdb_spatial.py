@@ -1,0 +1,110 @@
+"""Peer method: the whole job as one DuckDB spatial script, as a DuckDB user would write it.
+
+Native ``read_csv`` of the drop and the ballots, the rows the bake accepts, ``ST_Contains`` in
+a ``LEFT JOIN`` (DuckDB plans it as a spatial join), ``list`` grouped per address, and one
+``COPY ... PARTITION_BY (outcode)``. That writes ``<out>/outcode=<OUTCODE>/data_0.parquet``
+rather than ``<OUTCODE>.parquet``; the harness reads both layouts.
+
+What it does not do that the bake does: line numbers and reports of rejected rows, election
+ID validation, the checks, staging. Run: ``python -m benchmarks.peers.duckdb_spatial --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+
+from benchmarks.drop_rules import define_valid_addresses
+
+# The same rules as the bake: which ballot rows have a geography and how invalid polygons are
+# repaired (benchmarks/drop_rules.py holds the rules for address lines).
+SQL = r"""
+CREATE TEMP TABLE ballots AS
+WITH rows AS (
+    SELECT
+        election_id,
+        ST_GeomFromText(regexp_replace(geometry, '^\s*SRID=[0-9]+;', '')) AS shape
+    FROM read_csv(
+        $ballots, header = true, auto_detect = false, quote = '"', escape = '"',
+        columns = {'election_id': 'VARCHAR', 'division_id': 'VARCHAR',
+                   'geometry': 'VARCHAR', 'source_table': 'VARCHAR'},
+        max_line_size = 268435456
+    )
+    WHERE source_table IN ('Organisation', 'Division') AND trim(coalesce(geometry, '')) <> ''
+)
+SELECT
+    election_id,
+    CASE WHEN ST_IsValid(shape) THEN shape
+        ELSE ST_CollectionExtract(ST_MakeValid(shape), 3) END AS geom
+FROM rows;
+
+CREATE TEMP TABLE addresses AS
+SELECT DISTINCT uprn, address, postcode, lon, lat FROM valid_addresses;
+
+COPY (
+    SELECT
+        a.uprn,
+        a.address,
+        a.postcode,
+        coalesce(
+            list_sort(list_distinct(list(b.election_id) FILTER (WHERE b.election_id IS NOT NULL))),
+            []
+        )::VARCHAR[] AS ballot_ids,
+        split_part(a.postcode, ' ', 1) AS outcode
+    FROM addresses AS a
+    LEFT JOIN ballots AS b ON ST_Contains(b.geom, ST_Point(a.lon, a.lat))
+    GROUP BY a.uprn, a.address, a.postcode
+    ORDER BY a.postcode, a.uprn
+) TO $out (FORMAT parquet, PARTITION_BY (outcode), COMPRESSION zstd);
+"""
+
+
+def spatial_extension() -> Path:
+    """The extension binary of the ``duckdb-extension-spatial`` wheel for this DuckDB.
+
+    Looked up here rather than imported from the bake, so this script loads nothing of Dagster
+    and its memory is DuckDB's own.
+    """
+    import duckdb_extension_spatial
+
+    root = Path(duckdb_extension_spatial.__file__).parent / "extensions"
+    return root / f"v{duckdb.__version__}" / "spatial.duckdb_extension"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--addressbase", type=Path, required=True, help="drop folder")
+    parser.add_argument("--ballots", type=Path, required=True, help="ballots export CSV")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the outcode files")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    drop = sorted(str(p) for p in args.addressbase.rglob("*") if p.name.endswith((".csv", ".gz")))
+    shutil.rmtree(args.out, ignore_errors=True)
+    # In memory, DuckDB spills to ./.tmp by default: keep that beside the output instead.
+    spill = args.out.with_name(f".{args.out.name}-spill")
+    config = {
+        "threads": args.threads,
+        "temp_directory": str(spill),
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+    }
+    with duckdb.connect(config=config) as conn:
+        conn.execute("LOAD '" + str(spatial_extension()).replace("'", "''") + "'")
+        define_valid_addresses(conn, drop)
+        params = {"ballots": str(args.ballots), "out": str(args.out)}
+        for statement in duckdb.extract_statements(SQL):
+            conn.execute(statement, {name: params[name] for name in statement.named_parameters})
+        addresses, polygons = conn.execute(
+            "SELECT (SELECT count(*) FROM addresses), (SELECT count(*) FROM ballots)"
+        ).fetchone()
+    shutil.rmtree(spill, ignore_errors=True)
+    print(json.dumps({"addresses": addresses, "polygons": polygons}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
