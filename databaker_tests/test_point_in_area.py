@@ -61,6 +61,11 @@ def test_areas_many_bands_tall_find_points_in_every_band():
     assert ids_for([("tall", tall)], [(0.005, y) for y in ys]) == [["tall"]] * 200
 
 
+def test_an_empty_area_contains_nothing():
+    areas = [("empty", Polygon()), ("a", box(0, 0, 1, 1))]
+    assert ids_for(areas, [(0.5, 0.5), (2, 2)]) == [["a"], []]
+
+
 def test_no_points_or_no_areas():
     assert ids_for([("a", box(0, 0, 1, 1))], []) == []
     assert ids_for([], [(0.5, 0.5)]) == [[]]

@@ -37,12 +37,15 @@ class AreaIndex:
     """Areas (IDs and polygons) ready to answer "which areas contain each of these points"."""
 
     def __init__(self, area_ids: pa.Array, wkb: pa.Array) -> None:
-        self._polygons = shapely.from_wkb(wkb.to_numpy(zero_copy_only=False))
+        polygons = shapely.from_wkb(wkb.to_numpy(zero_copy_only=False))
+        bounds = shapely.bounds(polygons)
+        # An empty geometry has no bounds and contains nothing.
+        kept = np.isfinite(bounds).all(axis=1)
+        self._polygons, self._bounds = polygons[kept], bounds[kept]
         shapely.prepare(self._polygons)
-        self._bounds = shapely.bounds(self._polygons)
         ids, ranks = np.unique(area_ids.to_numpy(zero_copy_only=False), return_inverse=True)
         self._ids = pa.array(ids, type=pa.string())
-        self._rank = ranks.astype(np.int64)
+        self._rank = ranks.astype(np.int64)[kept]
 
     @classmethod
     def from_arrow(cls, areas: pa.Table, id_column: str) -> AreaIndex:
@@ -67,8 +70,9 @@ class AreaIndex:
         def band(lat: np.ndarray) -> np.ndarray:
             return np.floor((lat - y0) / BAND_DEGREES)
 
-        order = np.argsort(band(y) * span + (x - x0), kind="stable")
-        keys = (band(y) * span + (x - x0))[order]
+        point_keys = band(y) * span + (x - x0)
+        order = np.argsort(point_keys)
+        keys = point_keys[order]
 
         first, last = band(self._bounds[:, 1]), band(self._bounds[:, 3])
         bands_per_area = (last - first + 1).astype(np.int64)
@@ -153,8 +157,7 @@ def write_contains_join(
         )
 
     with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
-        for done in pool.map(write_letter, sorted(letters)):
-            del done
+        list(pool.map(write_letter, sorted(letters)))
 
 
 def _filesystem(uri: str) -> tuple[pafs.FileSystem, str]:

@@ -97,7 +97,7 @@ def addressbase_cleaned_raw(
     )
 
 
-UNIQUENESS_CHECK = dg.AssetCheckKey(dg.AssetKey("addressbase_cleaned_raw"), "uprns_are_unique")
+UNIQUENESS_CHECK = dg.AssetCheckKey(addressbase_cleaned_raw.key, "uprns_are_unique")
 
 
 def _no_repeated_uprns(instance: dg.DagsterInstance) -> bool:
