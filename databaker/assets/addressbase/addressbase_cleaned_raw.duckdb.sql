@@ -162,7 +162,9 @@ SELECT
 FROM typed
 WHERE NOT blank;
 
--- Only the line-by-line reading can say where a rejected row is.
+-- Only the line-by-line reading can say where a rejected row is. It evaluates the rules twice
+-- (here and for the kept rows below): the price of the rare drop with a bad line, which spares
+-- every clean drop a materialised copy of all its rows.
 CREATE TEMP TABLE rejected AS
 SELECT source_file, line_no, reason, raw_line
 FROM judged

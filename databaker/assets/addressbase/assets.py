@@ -28,7 +28,6 @@ from databaker.sources import drop_files
 from databaker.staging import (
     parquet_rows,
     partition_prefix,
-    query_writer,
     rebuild_letter_partitions,
     staging_area,
 )
@@ -151,7 +150,8 @@ def addressbase_partitioned(
 
     def write(staging: str) -> None:
         if rewritten:
-            query_writer(engine, store, PARTITIONED_QUERY, {**raw, "letters": rewritten})(staging)
+            output = store.uri_for_writing(staging)
+            engine.run(PARTITIONED_QUERY, {**raw, "letters": rewritten, "output": output})
         for letter in set(letters) - set(rewritten):
             source = partition_prefix(ADDRESSBASE_RAW_TABLE.prefix, letter)
             for key in store.list_keys(source):
