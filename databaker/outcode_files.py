@@ -29,6 +29,9 @@ LETTER_FOLDER = "first_letter="
 WORKERS = min(os.cpu_count() or 1, 4)
 REPEATING_COLUMNS = ("postcode", "outcode", "addressbase_source")
 """Columns with few distinct values per file, worth dictionary-encoding (plus the IDs column)."""
+READ_AS_DICTIONARY = ("addressbase_source",)
+"""Columns read dictionary-encoded: one value for a whole bake, which would otherwise be
+materialised once per row. Sort keys (``postcode``) must stay plain strings."""
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,7 @@ def _read_parquet(store: LayerStore, keys: list[str]) -> pa.Table:
     tables = []
     for key in keys:
         with store.open_input(key) as source:
-            tables.append(pq.read_table(source))
+            tables.append(pq.read_table(source, read_dictionary=list(READ_AS_DICTIONARY)))
     return pa.concat_tables(tables, promote_options="permissive")
 
 
@@ -138,7 +141,8 @@ def _split_by_outcode(table: pa.Table, ids_column: str) -> Iterator[tuple[str, p
 def _parquet_bytes(table: pa.Table, ids: str) -> bytes:
     """The outcode file. Dictionary encoding only where values repeat (it slows writing and
     grows files for unique ones such as UPRNs and addresses); statistics only for the columns a
-    reader filters on."""
+    reader filters on. No Arrow schema is stored, so columns read dictionary-encoded here reach
+    consumers as the plain strings they are in Parquet."""
     sink = io.BytesIO()
     pq.write_table(
         table,
@@ -146,5 +150,6 @@ def _parquet_bytes(table: pa.Table, ids: str) -> bytes:
         compression="zstd",
         use_dictionary=[c for c in table.column_names if c in REPEATING_COLUMNS or c == ids],
         write_statistics=[c for c in ("postcode", "uprn") if c in table.column_names],
+        store_schema=False,
     )
     return sink.getvalue()

@@ -114,13 +114,16 @@ def write_contains_join(
     carried: Sequence[str],
     area_id: str,
     ids_column: str,
+    repeating: Sequence[str] = (),
     workers: int,
 ) -> None:
     """Write ``output/first_letter=<L>/data_0.parquet`` for each letter that has points.
 
     ``points``, ``areas`` and ``output`` are folders, local or ``s3://``; ``conn`` has spatial
     (and S3 access, if needed) loaded and reads the areas. pyarrow reads and writes the letters,
-    ``workers`` at a time; memory is bounded by the largest letters in flight.
+    ``workers`` at a time; memory is bounded by the largest letters in flight. The ``repeating``
+    columns are read and written dictionary-encoded: a string repeated on every row would cost
+    more to materialise and encode than the rest of the row.
     """
     index = AreaIndex.from_arrow(
         conn.execute(
@@ -138,7 +141,10 @@ def write_contains_join(
         if filesystem.get_file_info(folder).type != pafs.FileType.Directory:
             return
         rows = pq.read_table(
-            folder, columns=[*carried, "longitude", "latitude"], filesystem=filesystem
+            folder,
+            columns=[*carried, "longitude", "latitude"],
+            filesystem=filesystem,
+            read_dictionary=list(repeating),
         )
         if rows.num_rows == 0:
             return
@@ -150,9 +156,9 @@ def write_contains_join(
             f"{target}/data_0.parquet",
             filesystem=filesystem,
             compression="snappy",
-            # Carried columns are mostly unique strings: encoding them as dictionaries and
-            # gathering their statistics would cost time for a table that is read whole.
-            use_dictionary=[ids_column],
+            # Other carried columns are mostly unique strings: encoding them as dictionaries
+            # and gathering their statistics would cost time for a table that is read whole.
+            use_dictionary=[ids_column, *repeating],
             write_statistics=False,
         )
 

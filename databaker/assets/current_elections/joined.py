@@ -19,6 +19,7 @@ JOIN_QUERY = ContainsJoin(
     carried=("uprn", "address", "postcode", "addressbase_source"),
     area_id="election_id",
     ids_column="ballot_ids",
+    repeating=("addressbase_source",),
 )
 
 
