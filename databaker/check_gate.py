@@ -1,7 +1,8 @@
-"""Publishing is gated on checks: a layer is written only from a table whose checks passed.
+"""Building on a table is gated on its checks: a layer (or a table that relies on what a check
+proved) is written only from a table whose checks passed.
 
-Blocking checks stop the layer when they run in the same run. This gate also covers the layer
-being materialised on its own (from the UI, say): it refuses unless every check of the table it
+Blocking checks stop downstream assets when they run in the same run. This gate also covers an
+asset materialised on its own (from the UI, say): it refuses unless every check of the table it
 reads has passed since that table was last materialised.
 """
 
@@ -14,19 +15,19 @@ from dagster._core.storage.asset_check_execution_record import (
     COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES,
 )
 
+Checks = Sequence[dg.AssetChecksDefinition | dg.AssetCheckKey]
+
 
 def require_passed_checks(
-    context: dg.AssetExecutionContext, checks: Sequence[dg.AssetChecksDefinition]
+    context: dg.AssetExecutionContext, checks: Checks, *, refusing: str = "not publishing"
 ) -> None:
     """Raise ``Failure`` unless each check passed after its asset was last materialised."""
     problems = check_problems(context.instance, checks)
     if problems:
-        raise dg.Failure("not publishing: " + "; ".join(problems))
+        raise dg.Failure(f"{refusing}: " + "; ".join(problems))
 
 
-def check_problems(
-    instance: dg.DagsterInstance, checks: Sequence[dg.AssetChecksDefinition]
-) -> list[str]:
+def check_problems(instance: dg.DagsterInstance, checks: Checks) -> list[str]:
     """What is wrong with the checks' latest results; empty when every one passed (or only
     warned) after its asset was last materialised.
 
@@ -34,7 +35,10 @@ def check_problems(
     and that plan must not hide the result of the run now publishing.
     """
     problems = []
-    for key in sorted((key for c in checks for key in c.check_keys), key=str):
+    keys = [c for c in checks if isinstance(c, dg.AssetCheckKey)] + [
+        key for c in checks if not isinstance(c, dg.AssetCheckKey) for key in c.check_keys
+    ]
+    for key in sorted(keys, key=str):
         evaluation = latest_evaluation(instance, key)
         name = f"{key.asset_key.to_user_string()} / {key.name}"
         if evaluation is None:

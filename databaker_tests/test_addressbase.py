@@ -3,6 +3,7 @@
 import csv
 from pathlib import Path
 
+import dagster as dg
 import pyarrow.parquet as pq
 
 from databaker.assets.addressbase.assets import RAW_QUERY
@@ -204,8 +205,9 @@ def test_rebuilding_one_letter_leaves_the_other_letters_alone(tmp_path, data_roo
             address_line("4", "4 Road", "S2 1AA", -1.47, 53.38),
         ],
     )
-    assert run_assets(RAW, addressbase=second).success
-    assert run_assets(["addressbase_partitioned"], partition_key="S").success
+    with dg.DagsterInstance.ephemeral() as instance:  # the rebuild reads the raw check's result
+        assert run_assets(RAW, addressbase=second, instance=instance).success
+        assert run_assets(["addressbase_partitioned"], partition_key="S", instance=instance).success
     assert {p.name: p.read_bytes() for p in b_partition.iterdir()} == b_before
     s_rows = pq.read_table(data_root / "addressbase_partitioned" / "first_letter=S").to_pylist()
     assert sorted(r["uprn"] for r in s_rows) == ["1", "4"]
@@ -237,6 +239,29 @@ def test_differing_duplicate_uprns_fail_naming_the_uprns_and_letters(
     uniqueness = check_evaluations(result)["uprns_are_unique"]
     assert not uniqueness.passed and uniqueness.severity.value == "ERROR"
     assert f"UPRN 77 (letters N, S; in {drop}, {drop})" in uniqueness.description
+    assert not (data_root / "addressbase_partitioned").exists()
+
+
+def test_the_partitioned_table_is_not_built_from_a_raw_table_with_differing_duplicates(
+    tmp_path, data_root, run_assets
+):
+    """Materialised on its own later (from the UI, say), the partitioned table still refuses
+    a raw table whose uniqueness check failed: downstream checks rely on each UPRN once."""
+    drop = write_lines(
+        tmp_path / "drop.csv",
+        [
+            address_line("77", "1 Road", "S1 1AA", -1.47, 53.38),
+            address_line("77", "2 Road", "S1 1AA", -1.47, 53.38),
+        ],
+    )
+    with dg.DagsterInstance.ephemeral() as instance:
+        assert not run_assets(RAW, addressbase=drop, instance=instance).success
+        result = run_assets(["addressbase_partitioned"], instance=instance)
+    assert not result.success
+    assert (
+        "not partitioning: addressbase_cleaned_raw / uprns_are_unique failed: "
+        "1 UPRN(s) appear on rows that differ"
+    ) in failure_messages(result)
     assert not (data_root / "addressbase_partitioned").exists()
 
 

@@ -99,7 +99,7 @@ def test_a_uprn_twice_in_the_joined_table_fails_the_uprn_check(
     result = joined_uprns_match_addressbase(engine=engine, store=store)
     assert not result.passed
     metadata = {key: value.value for key, value in result.metadata.items()}
-    assert (metadata["joined_rows"], metadata["addressbase_uprns"]) == (2, 1)
+    assert (metadata["joined_rows"], metadata["addressbase_rows"]) == (2, 1)
     assert metadata["addressbase_checksum"] != metadata["joined_checksum"]
 
 

@@ -5,7 +5,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from databaker.check_gate import latest_evaluation
+from databaker.check_gate import latest_evaluation, require_passed_checks
 from databaker.csv_records import record_pattern
 from databaker.partitions import first_letter_partitions, one_run_per_backfill
 from databaker.rejections import (
@@ -133,13 +133,17 @@ def _read_drop(
 def addressbase_partitioned(
     context: dg.AssetExecutionContext, engine: QueryEngine, store: LayerStore
 ) -> dg.MaterializeResult:
-    """Every address of the drop as parquet, one partition per postcode first letter.
+    """Every address of the drop as parquet, one partition per postcode first letter, each
+    UPRN once.
 
-    The raw table is already split by letter: a letter where no UPRN repeats is copied file by
-    file, and only letters with a repeated UPRN are rewritten, identical rows dropped.
+    Built only from a raw table whose uniqueness check passed, or warned of identical repeated
+    rows: those are dropped here, so every UPRN is left once, which the checks downstream rely
+    on. The raw table is already split by letter: a letter where no UPRN repeats is copied file
+    by file, and only letters with a repeated UPRN are rewritten.
     """
     if not store.list_keys(ADDRESSBASE_RAW_TABLE.prefix):
         raise dg.Failure("addressbase_cleaned_raw has not been materialised yet")
+    require_passed_checks(context, [UNIQUENESS_CHECK], refusing="not partitioning")
     raw = {"addressbase_cleaned_raw": ADDRESSBASE_RAW_TABLE.in_store(store)}
     letters = sorted(context.partition_keys)
     if _no_repeated_uprns(context.instance):
