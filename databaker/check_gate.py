@@ -35,9 +35,7 @@ def check_problems(instance: dg.DagsterInstance, checks: Checks) -> list[str]:
     and that plan must not hide the result of the run now publishing.
     """
     problems = []
-    keys = [c for c in checks if isinstance(c, dg.AssetCheckKey)] + [
-        key for c in checks if not isinstance(c, dg.AssetCheckKey) for key in c.check_keys
-    ]
+    keys = [k for c in checks for k in ([c] if isinstance(c, dg.AssetCheckKey) else c.check_keys)]
     for key in sorted(keys, key=str):
         evaluation = latest_evaluation(instance, key)
         name = f"{key.asset_key.to_user_string()} / {key.name}"
