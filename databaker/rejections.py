@@ -21,6 +21,8 @@ VALID_ROWS = "valid.parquet"
 VALID_PARTITIONS = "valid/"
 """Where a query that writes its kept rows as a partitioned folder stages them."""
 REJECTED_ROWS = "rejected.csv"
+NO_REJECTED_ROWS = b"file,line,reason,text\n"
+"""The report of a reading that rejected nothing: its header only."""
 
 
 class RejectionLimit(dg.Config):

@@ -7,12 +7,23 @@ layer-store objects. Local paths are made absolute because a drop's absolute loc
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import dagster as dg
 from botocore.exceptions import ClientError
+from isal import igzip
 
-from databaker.resources.aws import S3Location, aws_reason, is_s3_url, s3_client, s3_objects
+from databaker.resources.aws import (
+    S3Location,
+    arrow_s3_filesystem,
+    aws_reason,
+    is_s3_url,
+    s3_client,
+    s3_objects,
+)
 
 CSV_SUFFIXES = (".csv", ".csv.gz")
 
@@ -33,6 +44,24 @@ def drop_files(source: str) -> tuple[str, list[str]]:
     if not files:
         raise dg.Failure(f"AddressBase drop {path} holds no .csv or .csv.gz files")
     return str(path), files
+
+
+@contextmanager
+def opened_input(location: str) -> Iterator[BinaryIO]:
+    """An input file (local path or ``s3://`` URL) as a stream of its bytes, decompressed when
+    its name ends in ``.gz``. ISA-L inflates gzip about twice as fast as zlib."""
+    if is_s3_url(location):
+        parsed = S3Location.parse(location)
+        path = f"{parsed.bucket}/{parsed.key}"
+        raw = arrow_s3_filesystem().open_input_stream(path, compression=None)
+    else:
+        raw = open(location, "rb")  # noqa: SIM115 (closed below, with the decompressor)
+    with raw:
+        if not location.lower().endswith(".gz"):
+            yield raw
+            return
+        with igzip.IGzipFile(fileobj=raw, mode="rb") as decompressed:
+            yield decompressed
 
 
 def export_file(source: str) -> str:

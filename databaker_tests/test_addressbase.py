@@ -6,9 +6,6 @@ from pathlib import Path
 import dagster as dg
 import pyarrow.parquet as pq
 
-from databaker.assets.addressbase.assets import RAW_QUERY
-from databaker.csv_records import record_pattern
-from databaker.resources import DuckDBQueryEngine
 from databaker_tests.conftest import (
     address_line,
     check_evaluations,
@@ -271,51 +268,6 @@ def test_a_missing_or_empty_drop_is_a_clear_error(tmp_path, run_assets):
     (tmp_path / "empty").mkdir()
     result = run_assets(RAW, addressbase=tmp_path / "empty")
     assert "holds no .csv or .csv.gz files" in failure_messages(result)
-
-
-def test_the_fast_and_the_line_by_line_readings_keep_the_same_rows(tmp_path):
-    """A clean drop is read once, by DuckDB's CSV reader; the line-by-line reading, used when a
-    line is rejected, must keep exactly the same rows from the same lines."""
-    folder = tmp_path / "drop"
-    write_lines(
-        folder / "a.csv",
-        [
-            address_line("1", 'Flat 2, "The Old Mill", Kendal', "LA9 4AB", -2.745, 54.328),
-            '"2","2 High Street","la9  4ab","POINT(-2.7451 54.3281)","RD04"',
-            '3,The "Old" Forge,LA9 4AB,SRID=4326;POINT( -2.7452  54.3282 ),',
-            "",
-            "4,4 High Street,LA94AB,SRID=4326;POINT(-2.7453 54.3283),RD04",
-        ],
-        newline="\r\n",
-    )
-    write_lines(folder / "b.csv.gz", [address_line("5", "5 Low Road", "B1 1AA", -1.9, 52.48)])
-    engine = DuckDBQueryEngine()
-    kept = {}
-    for exact in (False, True):
-        output = tmp_path / f"exact-{exact}"
-        summary = engine.run(
-            RAW_QUERY,
-            {
-                "files": [str(folder / "a.csv"), str(folder / "b.csv.gz")],
-                "record_pattern": record_pattern(5),
-                "addressbase_source": str(folder),
-                "exact": exact,
-                "output": f"{output}/",
-                "rejects_output": str(tmp_path / f"rejected-{exact}.csv"),
-            },
-        ).to_pylist()[0]
-        assert summary["rejected_rows"] == 0
-        kept[exact] = sorted(pq.read_table(output).to_pylist(), key=lambda row: row["uprn"])
-    assert len(kept[True]) == 5
-    assert kept[False] == kept[True]
-    assert [(r["address"], r["postcode"], r["address_type"]) for r in kept[True]] == [
-        ('Flat 2, "The Old Mill", Kendal', "LA9 4AB", "RD04"),
-        ("2 High Street", "LA9 4AB", "RD04"),
-        ('The "Old" Forge', "LA9 4AB", ""),
-        ("4 High Street", "LA9 4AB", "RD04"),
-        ("5 Low Road", "B1 1AA", "RD04"),
-    ]
-    assert (kept[True][2]["longitude"], kept[True][2]["latitude"]) == (-2.7452, 54.3282)
 
 
 def test_a_record_spanning_lines_sends_the_drop_to_the_line_by_line_reading(

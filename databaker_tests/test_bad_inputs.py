@@ -102,3 +102,17 @@ def test_a_drop_that_is_not_utf8_stops_at_its_first_bad_line(tmp_path, published
     assert "CSV Error on Line: 2" in message
     assert "not utf-8 encoded" in message
     assert f"file = {drop}" in message
+
+
+@pytest.mark.parametrize("with_a_bad_line", [False, True])
+def test_a_truncated_gzip_part_refuses_the_drop_naming_the_file(
+    tmp_path, published, with_a_bad_line
+):
+    """Cut at a line's end, a truncated part would read as a shorter, valid file."""
+    lines = [address_line(str(n), f"{n} Briggate", "LS1 6AA", -1.54, 53.797) for n in range(900)]
+    if with_a_bad_line:
+        lines[1] = "not an address"
+    part = write_lines(tmp_path / "drop" / "part-0.csv.gz", lines)
+    part.write_bytes(part.read_bytes()[:-20])
+    message = published(addressbase=part.parent)
+    assert f"AddressBase drop {part.parent} refused: {part}: " in message

@@ -81,6 +81,17 @@ def test_open_input_reads_a_parquet_footer(any_store, tmp_path):
         assert pq.ParquetFile(source).metadata.num_rows == 1234
 
 
+def test_open_output_streams_an_object_written_in_pieces(any_store):
+    with (
+        any_store.open_output("staging/t.parquet") as sink,
+        pq.ParquetWriter(sink, pa.schema({"uprn": pa.int64()})) as writer,
+    ):
+        for start in (0, 1000):
+            writer.write_table(pa.table({"uprn": list(range(start, start + 1000))}))
+    with any_store.open_input("staging/t.parquet") as source:
+        assert pq.read_table(source)["uprn"].to_pylist() == list(range(2000))
+
+
 def test_uris_end_in_the_key_and_folders_keep_their_slash(any_store):
     assert any_store.uri("layer/A1.parquet").endswith("/layer/A1.parquet")
     assert any_store.uri("layer/").endswith("/layer/")

@@ -73,6 +73,13 @@ class LayerStore(dg.ConfigurableResource, ABC):
         """A seekable reader of the object, so parquet footers are read without the whole file."""
 
     @abstractmethod
+    def open_output(self, key: str) -> pa.NativeFile:
+        """A stream writing the object piece by piece, for tables too large to hold in memory.
+
+        Only for staging areas: until the stream is closed the object may be absent or partial.
+        """
+
+    @abstractmethod
     def write_bytes(self, key: str, data: bytes) -> None:
         """Write the whole object at once: readers see the old content or the new, never half."""
 

@@ -54,6 +54,11 @@ class LocalLayerStore(LayerStore):
         except FileNotFoundError:
             raise LayerStoreError(f"{key!r} does not exist in {self.root}") from None
 
+    def open_output(self, key: str) -> pa.NativeFile:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return pa.OSFile(str(path), "wb")
+
     def write_bytes(self, key: str, data: bytes) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)

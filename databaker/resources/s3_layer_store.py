@@ -72,6 +72,14 @@ class S3LayerStore(LayerStore):
         except (OSError, pa.ArrowException) as error:
             raise LayerStoreError(f"{self.uri(key)}: {error}") from error
 
+    def open_output(self, key: str) -> pa.NativeFile:
+        """A multipart upload: the object appears, whole, when the stream is closed."""
+        path = f"{self._location.bucket}/{self._key(key)}"
+        try:
+            return arrow_s3_filesystem(self.region_name, self.endpoint_url).open_output_stream(path)
+        except (OSError, pa.ArrowException) as error:
+            raise LayerStoreError(f"{self.uri(key)}: {error}") from error
+
     def write_bytes(self, key: str, data: bytes) -> None:
         with self._errors(f"writing {key!r}"):
             self._s3.put_object(Bucket=self._location.bucket, Key=self._key(key), Body=data)

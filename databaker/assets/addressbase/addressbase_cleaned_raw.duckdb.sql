@@ -1,37 +1,31 @@
--- The AddressBase drop, validated: every line becomes either a valid address row or a rejected
--- row with its file, line number and reason. Blank lines hold no row and are passed over.
+-- The AddressBase drop read line by line: every line becomes either a valid address row or a
+-- rejected row with its file, line number and reason. Blank lines hold no row and are passed over.
 --   $files              the drop's CSV files (.csv or .csv.gz), in order
 --   $record_pattern     RFC 4180 pattern for 5 fields (databaker.csv_records.record_pattern)
 --   $addressbase_source the drop's location, stored on every row
---   $exact              false: the fast reading; true: the line-by-line reading
 --   $output             folder receiving the valid rows as first_letter=<L>/ partitions
 --   $rejects_output     CSV report of rejected rows
 --
--- Two readings, one set of rules. The fast reading parses records with DuckDB's own parallel
--- CSV reader, which knows no line numbers; it stops at the first record it cannot read or that
--- breaks a rule (a record spanning lines breaks one). The caller then runs the query again with
--- $exact, which reads the drop line by line, in order, so that each rejected line is reported
--- with its number. A clean drop, the usual case, is read once and fast.
+-- A clean drop is read by the fast reading (fast_reading.py), which keeps the same rows with
+-- the same values, or declines the drop; this reading then runs, because only it knows which
+-- line each row came from.
 
--- Views take no parameters: they read these variables instead.
-SET VARIABLE files = $files;
+-- Views take no parameters: they read this variable instead.
 SET VARIABLE record_pattern = $record_pattern;
-SET VARIABLE exact = $exact;
 
 -- RFC 4180: a quoted field's content has its quotes doubled; a bare field is taken as it is.
 CREATE TEMP MACRO csv_field(quoted, bare) AS
     CASE WHEN quoted <> '' THEN replace(quoted, '""', '"') ELSE bare END;
 
--- Line by line (exact only): one thread reads the files in order, so a row's position in the
--- table is its position in the drop.
+-- One thread reads the files in order, so a row's position in the table is its position in
+-- the drop.
 CREATE TEMP TABLE drop_lines AS
 SELECT filename AS source_file, line AS raw_line
 FROM read_csv(
     $files, columns = {'line': 'VARCHAR'}, header = false, auto_detect = false,
     delim = chr(0), quote = '', escape = '', new_line = '\r\n', strict_mode = false,
     max_line_size = 1048576, filename = true, parallel = false
-)
-WHERE $exact;
+);
 
 -- Positions are fixed now; nothing below needs rows in order, so DuckDB may write in parallel.
 SET preserve_insertion_order = false;
@@ -64,46 +58,17 @@ SELECT
     csv_field(f.address_type_q, f.address_type) AS address_type
 FROM numbered;
 
--- Record by record (fast only). An empty field reads as NULL there and as '' line by line.
-CREATE TEMP VIEW record_fields AS
-SELECT
-    filename AS source_file,
-    NULL::BIGINT AS line_no,
-    NULL::VARCHAR AS raw_line,
-    false AS blank,
-    true AS well_formed,
-    coalesce(uprn, '') AS uprn,
-    coalesce(address, '') AS address,
-    coalesce(postcode, '') AS postcode_text,
-    coalesce(location, '') AS location,
-    coalesce(address_type, '') AS address_type
-FROM read_csv(
-    getvariable('files'),
-    columns = {
-        'uprn': 'VARCHAR', 'address': 'VARCHAR', 'postcode': 'VARCHAR', 'location': 'VARCHAR',
-        'address_type': 'VARCHAR'
-    },
-    header = false, auto_detect = false, quote = '"', escape = '"', strict_mode = true,
-    allow_quoted_nulls = false, max_line_size = 1048576, filename = true
-)
-WHERE NOT getvariable('exact');
-
 CREATE TEMP VIEW judged AS
-WITH fields AS (
-    SELECT * FROM line_fields
-    UNION ALL
-    SELECT * FROM record_fields
-),
 -- Most postcodes and locations are already in canonical form: a pattern without captures
 -- recognises them cheaply, and only the others go through the general parsing.
-canonical AS (
+WITH canonical AS (
     SELECT
         *,
         regexp_full_match(postcode_text, '[A-Z]{1,2}[0-9][A-Z0-9]? [0-9][A-Z]{2}') AS postcode_ok,
         regexp_full_match(
             location, 'SRID=4326;POINT\(-?[0-9]+(?:\.[0-9]+)? -?[0-9]+(?:\.[0-9]+)?\)'
         ) AS location_ok
-    FROM fields
+    FROM line_fields
 ),
 inner_point AS (
     SELECT *, CASE WHEN location_ok THEN location[17:-2] END AS point_text FROM canonical
@@ -140,7 +105,6 @@ SELECT
     split_part(postcode, ' ', 1) AS outcode,
     postcode[1] AS first_letter,
     CASE
-        -- A record spanning lines is read whole by the fast reading, never line by line.
         WHEN NOT well_formed
             OR contains(address, chr(10)) OR contains(address, chr(13))
             OR contains(address_type, chr(10)) OR contains(address_type, chr(13))
@@ -162,24 +126,19 @@ SELECT
 FROM typed
 WHERE NOT blank;
 
--- Only the line-by-line reading can say where a rejected row is. It evaluates the rules twice
--- (here and for the kept rows below): the price of the rare drop with a bad line, which spares
--- every clean drop a materialised copy of all its rows.
+-- The rules are evaluated twice (here and for the kept rows below), which spares a materialised
+-- copy of every row.
 CREATE TEMP TABLE rejected AS
 SELECT source_file, line_no, reason, raw_line
 FROM judged
-WHERE $exact AND reason IS NOT NULL;
+WHERE reason IS NOT NULL;
 
 COPY (
     SELECT
         uprn, address, postcode, outcode, first_letter, longitude, latitude, address_type,
         $addressbase_source AS addressbase_source, source_file
     FROM judged
-    WHERE CASE
-        WHEN reason IS NULL THEN true
-        WHEN $exact THEN false
-        ELSE error('fast reading stopped: ' || reason)::BOOLEAN
-    END
+    WHERE reason IS NULL
 ) TO $output (FORMAT parquet, PARTITION_BY (first_letter), COMPRESSION snappy);
 
 COPY (
@@ -188,9 +147,9 @@ COPY (
     ORDER BY file, line
 ) TO $rejects_output (FORMAT csv, HEADER true);
 
--- Valid rows are counted from the files' footers by the caller; the fast reading knows no lines.
+-- Valid rows are counted from the files' footers by the caller.
 SELECT
-    CASE WHEN $exact THEN (SELECT count(*) FROM drop_lines) END AS lines,
+    (SELECT count(*) FROM drop_lines) AS lines,
     count(*) AS rejected_rows,
     coalesce(
         list({'file': source_file, 'line': line_no, 'reason': reason}

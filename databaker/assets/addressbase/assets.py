@@ -5,10 +5,17 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from databaker.assets.addressbase.fast_reading import (
+    DropNotReadFast,
+    DropUnreadable,
+    require_readable,
+    write_drop_partitions,
+)
 from databaker.check_gate import latest_evaluation, require_passed_checks
 from databaker.csv_records import record_pattern
 from databaker.partitions import first_letter_partitions, one_run_per_backfill
 from databaker.rejections import (
+    NO_REJECTED_ROWS,
     REJECTED_ROWS,
     VALID_PARTITIONS,
     RejectionLimit,
@@ -18,12 +25,10 @@ from databaker.resources import (
     DuckDBQueryEngine,
     LayerStore,
     QueryEngine,
-    QueryError,
     SqlQuery,
     Table,
 )
 from databaker.resources.input_locations import InputLocations
-from databaker.resources.query_engine import ParamValue
 from databaker.sources import drop_files
 from databaker.staging import (
     parquet_rows,
@@ -61,14 +66,7 @@ def addressbase_cleaned_raw(
     """The AddressBase drop as received, every line validated; rejected lines reported by number."""
     addressbase_source, files = drop_files(config.source or inputs.latest_complete_drop().location)
     with staging_area(store, context) as staging:
-        params = {
-            "files": files,
-            "record_pattern": record_pattern(5),
-            "addressbase_source": addressbase_source,
-            "output": store.uri_for_writing(staging + VALID_PARTITIONS),
-            "rejects_output": store.uri_for_writing(staging + REJECTED_ROWS),
-        }
-        summary = _read_drop(reader, store, staging, params)
+        summary = _read_drop(context, reader, store, staging, addressbase_source, files)
         report = publish_checked_input(
             store,
             staging,
@@ -107,17 +105,43 @@ def _no_repeated_uprns(instance: dg.DagsterInstance) -> bool:
 
 
 def _read_drop(
-    reader: DuckDBQueryEngine, store: LayerStore, staging: str, params: dict[str, ParamValue]
+    context: dg.AssetExecutionContext,
+    reader: DuckDBQueryEngine,
+    store: LayerStore,
+    staging: str,
+    addressbase_source: str,
+    files: list[str],
 ) -> dict[str, Any]:
-    """The drop's summary: from the fast reading, which stops at the first line it cannot
-    take, else from the line-by-line reading, which names every rejected line."""
+    """Stage the drop's valid rows and its report of rejected rows; return its summary.
+
+    The fast reading takes a clean drop whole. At the first line it cannot take as it stands,
+    it declines, and the line-by-line reading names every rejected line.
+    """
+    valid_rows = staging + VALID_PARTITIONS
     try:
-        summary = reader.run(RAW_QUERY, {**params, "exact": False}).to_pylist()[0]
-    except QueryError:
-        store.delete_prefix(staging + VALID_PARTITIONS)
-        summary = reader.run(RAW_QUERY, {**params, "exact": True}).to_pylist()[0]
-    valid = store.list_keys(staging + VALID_PARTITIONS)
-    summary["valid_rows"] = sum(parquet_rows(store, key) for key in valid)
+        write_drop_partitions(
+            store, files, addressbase_source=addressbase_source, output=valid_rows
+        )
+        store.write_bytes(staging + REJECTED_ROWS, NO_REJECTED_ROWS)
+        summary: dict[str, Any] = {"lines": None, "rejected_rows": 0, "first_rejected": []}
+    except DropUnreadable as error:
+        raise dg.Failure(f"AddressBase drop {addressbase_source} refused: {error}") from None
+    except DropNotReadFast as declined:
+        context.log.info(f"reading the drop line by line, for {declined}")
+        store.delete_prefix(valid_rows)
+        try:
+            require_readable(files)
+        except DropUnreadable as error:
+            raise dg.Failure(f"AddressBase drop {addressbase_source} refused: {error}") from None
+        params = {
+            "files": files,
+            "record_pattern": record_pattern(5),
+            "addressbase_source": addressbase_source,
+            "output": store.uri_for_writing(valid_rows),
+            "rejects_output": store.uri_for_writing(staging + REJECTED_ROWS),
+        }
+        summary = reader.run(RAW_QUERY, params).to_pylist()[0]
+    summary["valid_rows"] = sum(parquet_rows(store, key) for key in store.list_keys(valid_rows))
     if summary["lines"] is None:
         summary["lines"] = summary["valid_rows"]
     return summary
