@@ -4,8 +4,12 @@ import csv
 from pathlib import Path
 
 import dagster as dg
+import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
+from databaker.assets.addressbase.checks import uprns_certainly_unique
+from databaker.resources import LocalLayerStore
 from databaker_tests.conftest import (
     address_line,
     check_evaluations,
@@ -237,6 +241,38 @@ def test_differing_duplicate_uprns_fail_naming_the_uprns_and_letters(
     assert not uniqueness.passed and uniqueness.severity.value == "ERROR"
     assert f"UPRN 77 (letters N, S; in {drop}, {drop})" in uniqueness.description
     assert not (data_root / "addressbase_partitioned").exists()
+
+
+def test_uprns_equal_only_as_integers_are_settled_by_the_query(tmp_path, data_root, run_assets):
+    """``0123`` and ``123`` are two UPRNs: the integer test only says "maybe", the query says
+    they differ as text, so nothing repeats."""
+    drop = write_lines(
+        tmp_path / "drop.csv",
+        [
+            address_line("123", "1 Road", "S1 1AA", -1.47, 53.38),
+            address_line("0123", "2 Road", "N1 1AA", -0.1, 51.53),
+        ],
+    )
+    result = run_assets(RAW, addressbase=drop)
+    store = LocalLayerStore(root=str(data_root))
+    assert not uprns_certainly_unique(store)
+    uniqueness = check_evaluations(result)["uprns_are_unique"]
+    assert uniqueness.passed
+    assert uniqueness.metadata["differing_duplicate_uprns"].value == 0
+
+
+@pytest.mark.parametrize(
+    ("uprns", "unique"),
+    [(["1", "2", "10", "99"], True), (["5", "7", "5"], False), ([], True)],
+)
+def test_the_integer_test_of_uniqueness(tmp_path, uprns, unique):
+    """Across files and letters; an empty table repeats nothing."""
+    store = LocalLayerStore(root=str(tmp_path))
+    for n, uprn in enumerate(uprns):
+        folder = tmp_path / "addressbase_cleaned_raw" / f"first_letter={'AB'[n % 2]}"
+        folder.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.table({"uprn": [uprn]}), folder / f"part-{n}.parquet")
+    assert uprns_certainly_unique(store) is unique
 
 
 def test_the_partitioned_table_is_not_built_from_a_raw_table_with_differing_duplicates(
