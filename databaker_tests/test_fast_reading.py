@@ -94,7 +94,13 @@ def test_blocks_and_row_groups_cut_anywhere_keep_every_row(tmp_path, monkeypatch
     monkeypatch.setattr(fast_reading, "BLOCK_BYTES", 700)
     monkeypatch.setattr(fast_reading, "ROW_GROUP_ROWS", 7)
     lines = [
-        address_line(str(n), f'Flat {n}, "Tower {n % 7}", Leeds', f"LS{n % 9 + 1} 1AA", -1.5, 53.8)
+        address_line(
+            str(n),
+            f'Flat {n}, "Tower {n % 7}", Leeds',
+            f"LS{n % 9 + 1} 1AA",
+            round(-1.5 - n * 0.0001237, 6),
+            53.8 + n / 7919,
+        )
         for n in range(1, 600)
     ]
     drop = write_lines(tmp_path / "drop.csv.gz", lines)
@@ -118,6 +124,8 @@ TRICKY_LINES = {
     "a carriage return in a quoted field": (
         '2,"2 High\rStreet",M1 1AA,SRID=4326;POINT(-2.24 53.48),'
     ),
+    "a postcode spanning lines": '2,2 High Street,"m1\n1aa",SRID=4326;POINT(-2.24 53.48),RD04',
+    "a location spanning lines": '2,2 High Street,M1 1AA,"POINT(-2.24\n53.48)",RD04',
     "a lone carriage return": "2,2 High Street,M1 1AA,SRID=4326;POINT(-2.24 53.48),RD\r04",
     "a NUL byte": "2,2 High\x00Street,M1 1AA,SRID=4326;POINT(-2.24 53.48),RD04",
     "six fields": "2,2 High Street,M1 1AA,SRID=4326;POINT(-2.24 53.48),RD04,x",

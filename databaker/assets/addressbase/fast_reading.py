@@ -241,7 +241,7 @@ def _require_one_line_per_record(block: _Block, records: pa.Table) -> None:
     lines = block.data.count(b"\n") + (not block.data.endswith(b"\n"))
     if records.num_rows == lines:
         return
-    for name in ("address", "address_type"):
+    for name in FIELDS:
         breaks = pc.or_(
             pc.match_substring(records[name], "\n"), pc.match_substring(records[name], "\r")
         )
