@@ -90,7 +90,8 @@ def test_a_clean_drop_is_read_the_same_both_ways(tmp_path):
 
 
 def test_blocks_and_row_groups_cut_anywhere_keep_every_row(tmp_path, monkeypatch):
-    """Tiny blocks and row groups: lines with quoted commas fall across block boundaries."""
+    """Tiny blocks and row groups: lines with quoted commas fall across block boundaries, and
+    each letter's files mix rows of two files, flushed many times."""
     monkeypatch.setattr(fast_reading, "BLOCK_BYTES", 700)
     monkeypatch.setattr(fast_reading, "ROW_GROUP_ROWS", 7)
     lines = [
@@ -103,12 +104,18 @@ def test_blocks_and_row_groups_cut_anywhere_keep_every_row(tmp_path, monkeypatch
         )
         for n in range(1, 600)
     ]
-    drop = write_lines(tmp_path / "drop.csv.gz", lines)
-    fast = read_fast([drop], tmp_path)
-    exact, rejected = read_line_by_line([drop], tmp_path)
+    parts = [
+        write_lines(tmp_path / "drop" / "a.csv.gz", lines[:300]),
+        write_lines(tmp_path / "drop" / "b.csv", lines[300:]),
+    ]
+    fast = read_fast(parts, tmp_path)
+    exact, rejected = read_line_by_line(parts, tmp_path)
     assert rejected == 0
     assert len(fast) == 599
     assert fast == exact
+    assert {r["uprn"]: r["source_file"] for r in fast} == {
+        str(n): str(parts[n > 300]) for n in range(1, 600)
+    }
     files = list((tmp_path / "fast").rglob("*.parquet"))
     assert len(files) <= 2 * 9, "one file per worker and letter"
     assert max(pq.ParquetFile(f).num_row_groups for f in files) > 1

@@ -112,27 +112,37 @@ def _read_drop(
     addressbase_source: str,
     files: list[str],
 ) -> dict[str, Any]:
-    """Stage the drop's valid rows and its report of rejected rows; return its summary.
+    """Stage the drop's valid rows and its report of rejected rows; return its summary."""
+    valid_rows = staging + VALID_PARTITIONS
+    try:
+        summary = _stage_drop(context, reader, store, staging, addressbase_source, files)
+    except DropUnreadable as error:
+        raise dg.Failure(f"AddressBase drop {addressbase_source} refused: {error}") from None
+    summary["valid_rows"] = sum(parquet_rows(store, key) for key in store.list_keys(valid_rows))
+    if summary["lines"] is None:
+        summary["lines"] = summary["valid_rows"]
+    return summary
 
-    The fast reading takes a clean drop whole. At the first line it cannot take as it stands,
-    it declines, and the line-by-line reading names every rejected line.
-    """
+
+def _stage_drop(
+    context: dg.AssetExecutionContext,
+    reader: DuckDBQueryEngine,
+    store: LayerStore,
+    staging: str,
+    addressbase_source: str,
+    files: list[str],
+) -> dict[str, Any]:
+    """The fast reading takes a clean drop whole. At the first line it cannot take as it
+    stands, it declines, and the line-by-line reading names every rejected line."""
     valid_rows = staging + VALID_PARTITIONS
     try:
         write_drop_partitions(
             store, files, addressbase_source=addressbase_source, output=valid_rows
         )
-        store.write_bytes(staging + REJECTED_ROWS, NO_REJECTED_ROWS)
-        summary: dict[str, Any] = {"lines": None, "rejected_rows": 0, "first_rejected": []}
-    except DropUnreadable as error:
-        raise dg.Failure(f"AddressBase drop {addressbase_source} refused: {error}") from None
     except DropNotReadFast as declined:
         context.log.info(f"reading the drop line by line, for {declined}")
         store.delete_prefix(valid_rows)
-        try:
-            require_readable(files)
-        except DropUnreadable as error:
-            raise dg.Failure(f"AddressBase drop {addressbase_source} refused: {error}") from None
+        require_readable(files)
         params = {
             "files": files,
             "record_pattern": record_pattern(5),
@@ -140,11 +150,9 @@ def _read_drop(
             "output": store.uri_for_writing(valid_rows),
             "rejects_output": store.uri_for_writing(staging + REJECTED_ROWS),
         }
-        summary = reader.run(RAW_QUERY, params).to_pylist()[0]
-    summary["valid_rows"] = sum(parquet_rows(store, key) for key in store.list_keys(valid_rows))
-    if summary["lines"] is None:
-        summary["lines"] = summary["valid_rows"]
-    return summary
+        return reader.run(RAW_QUERY, params).to_pylist()[0]
+    store.write_bytes(staging + REJECTED_ROWS, NO_REJECTED_ROWS)
+    return {"lines": None, "rejected_rows": 0, "first_rejected": []}
 
 
 @dg.asset(
