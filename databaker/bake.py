@@ -41,6 +41,7 @@ def bake(
     ballots: str | None = None,
     settings: Settings,
     max_rejected_rows: int = 0,
+    max_rejected_share: float | None = None,
     instance: dg.DagsterInstance | None = None,
     echo: Callable[[str], None] | None = None,
 ) -> BakeResult:
@@ -53,14 +54,13 @@ def bake(
     job = defs.resolve_job_def(current_elections_layer.name)
     if echo is not None:
         job = job.with_logger_defs({"progress": _progress_logger(echo)})
+    limits: dict[str, Any] = {"max_rejected_rows": max_rejected_rows}
+    if max_rejected_share is not None:
+        limits["max_rejected_share"] = max_rejected_share
     run_config: dict[str, Any] = {
         "ops": {
-            "addressbase_cleaned_raw": {
-                "config": {"source": addressbase, "max_rejected_rows": max_rejected_rows}
-            },
-            "current_ballots": {
-                "config": {"source": ballots, "max_rejected_rows": max_rejected_rows}
-            },
+            "addressbase_cleaned_raw": {"config": {"source": addressbase, **limits}},
+            "current_ballots": {"config": {"source": ballots, **limits}},
         }
     }
     if echo is not None:

@@ -53,6 +53,12 @@ def _parser() -> argparse.ArgumentParser:
         default=0,
         help="rows per input that may be left out (and reported) before the bake stops",
     )
+    bake.add_argument(
+        "--max-rejected-share",
+        type=float,
+        help="share of each input's rows that may be left out (and reported) before the bake "
+        "stops (default 0.001); the larger of the two allowances applies",
+    )
     bake.set_defaults(command=_bake)
 
     status = commands.add_parser(
@@ -87,6 +93,7 @@ def _bake(args: argparse.Namespace) -> int:
             ballots=args.ballots,
             settings=settings,
             max_rejected_rows=args.max_rejected_rows,
+            max_rejected_share=args.max_rejected_share,
             echo=echo_stdout,
         )
     except ConfigurationError as problem:

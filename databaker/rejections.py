@@ -8,6 +8,7 @@ when the rejections are within the configured allowance.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -26,13 +27,22 @@ NO_REJECTED_ROWS = b"file,line,reason,text\n"
 
 
 class RejectionLimit(dg.Config):
-    """Configuration of assets that read an input line by line."""
+    """Configuration of assets that read an input line by line: how many unusable rows may be
+    left out (and reported) before the bake stops. The larger of the two allowances applies."""
 
     max_rejected_rows: int = Field(
-        default=0,
-        ge=0,
-        description="How many unusable rows may be left out (and reported) before the bake stops.",
+        default=0, ge=0, description="Rows that may be rejected, whatever the input's size."
     )
+    max_rejected_share: float = Field(
+        default=0.001,
+        ge=0,
+        le=1,
+        description="Share of the input's rows that may be rejected (0.001: one in a thousand).",
+    )
+
+    def allowed(self, rows: int) -> int:
+        """Rejected rows allowed in an input of ``rows`` rows (kept and rejected)."""
+        return max(self.max_rejected_rows, math.floor(self.max_rejected_share * rows))
 
 
 def rejects_key(asset_name: str) -> str:
@@ -47,22 +57,25 @@ def publish_checked_input(
     asset_name: str,
     what: str,
     summary: Mapping[str, Any],
-    allowed: int,
+    rows: int,
+    limit: RejectionLimit,
     target: str,
     valid_rows: str = VALID_ROWS,
 ) -> str:
     """Publish the report, stop if too many rows were rejected, then publish the kept rows.
 
     ``summary`` is the query's summary row, with ``rejected_rows`` and ``first_rejected`` (a
-    list of ``{file, line, reason}``). Kept rows staged as a folder (``valid_rows`` ending in
-    ``/``) replace the folder ``target``. Returns where the report is.
+    list of ``{file, line, reason}``); ``rows`` counts the input's rows, kept and rejected.
+    Kept rows staged as a folder (``valid_rows`` ending in ``/``) replace the folder
+    ``target``. Returns where the report is.
     """
     report = rejects_key(asset_name)
     store.move(staging + REJECTED_ROWS, report)
     _enforce_limit(
         what=what,
         rejected=summary["rejected_rows"],
-        allowed=allowed,
+        allowed=limit.allowed(rows),
+        rows=rows,
         first_rejected=summary["first_rejected"],
         report=store.uri(report),
     )
@@ -78,6 +91,7 @@ def _enforce_limit(
     what: str,
     rejected: int,
     allowed: int,
+    rows: int,
     first_rejected: Sequence[Mapping[str, Any]],
     report: str,
 ) -> None:
@@ -86,7 +100,7 @@ def _enforce_limit(
         return
     listed = [f"{row['file']}:{row['line']}: {row['reason']}" for row in first_rejected]
     more = rejected - len(listed)
-    lines = [f"{what}: {rejected} rejected row(s), {allowed} allowed", *listed]
+    lines = [f"{what}: {rejected} rejected row(s), {allowed} allowed of {rows} rows", *listed]
     if more:
         lines.append(f"... and {more} more")
     lines.append(f"every rejected row is listed in {report}")

@@ -63,17 +63,17 @@ def asset_runner(data_root: Path) -> Callable[..., dg.ExecuteInProcessResult]:
         ballots: Path | None = None,
         partition_key: str | None = None,
         max_rejected_rows: int = 0,
+        max_rejected_share: float | None = None,
         instance: dg.DagsterInstance | None = None,
     ) -> dg.ExecuteInProcessResult:
+        limits: dict[str, Any] = {"max_rejected_rows": max_rejected_rows}
+        if max_rejected_share is not None:
+            limits["max_rejected_share"] = max_rejected_share
         ops: dict[str, Any] = {}
         if addressbase is not None:
-            ops["addressbase_cleaned_raw"] = {
-                "config": {"source": str(addressbase), "max_rejected_rows": max_rejected_rows}
-            }
+            ops["addressbase_cleaned_raw"] = {"config": {"source": str(addressbase), **limits}}
         if ballots is not None:
-            ops["current_ballots"] = {
-                "config": {"source": str(ballots), "max_rejected_rows": max_rejected_rows}
-            }
+            ops["current_ballots"] = {"config": {"source": str(ballots), **limits}}
         return dg.materialize(
             [*all_assets, *all_asset_checks],
             selection=selection,

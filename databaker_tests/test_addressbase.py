@@ -127,6 +127,29 @@ def test_rejections_within_the_allowance_are_reported_and_the_rest_kept(
     assert materialization(result, "addressbase_cleaned_raw")["rejected_rows"] == 1
 
 
+def test_by_default_one_row_in_a_thousand_may_be_rejected(tmp_path, data_root, run_assets):
+    """Two bad rows in 2,000 are left out and reported; a third stops the bake, unless the
+    operator allows a larger share."""
+    good = [address_line(str(n), f"{n} Road", "M1 1AA", -2.24, 53.48) for n in range(1, 1999)]
+    bad = "x,Bad Road,M1 1AA,SRID=4326;POINT(-2.24 53.48),RD04"
+    two_bad = write_lines(tmp_path / "two.csv", [*good, bad, bad])
+    result = run_assets(RAW, addressbase=two_bad)
+    assert result.success
+    metadata = materialization(result, "addressbase_cleaned_raw")
+    assert (metadata["rows"], metadata["rejected_rows"], metadata["rejected_rows_allowed"]) == (
+        1998,
+        2,
+        2,
+    )
+    assert [int(r["line"]) for r in report(data_root)] == [1999, 2000]
+    three_bad = write_lines(tmp_path / "three.csv", [*good[:-1], bad, bad, bad])
+    result = run_assets(RAW, addressbase=three_bad)
+    assert not result.success
+    assert "3 rejected row(s), 2 allowed of 2000 rows" in failure_messages(result)
+    assert len(raw_rows(data_root)) == 1998, "the table of the last good drop is kept"
+    assert run_assets(RAW, addressbase=three_bad, max_rejected_share=0.0015).success
+
+
 def test_line_numbers_stay_exact_deep_into_large_multi_file_drops(tmp_path, data_root, run_assets):
     """Every line of every file is numbered by position, across files and CRLF endings."""
     folder = tmp_path / "drop"

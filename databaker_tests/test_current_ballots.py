@@ -132,6 +132,30 @@ def test_unusable_rows_are_rejected_naming_file_line_and_reason(tmp_path, data_r
     assert not (data_root / "current_ballots").exists()
 
 
+def test_rejected_ballot_rows_are_allowed_up_to_a_share_of_the_export(
+    tmp_path, data_root, run_assets
+):
+    """One bad row in 1,000 is reported and left out by default; a second stops the bake."""
+    rows = [
+        ballot_line(f"local.leeds.w{n}.2027-05-06", f"E05{n:05}", SQUARE, "Division")
+        for n in range(999)
+    ]
+    bad = ballot_line("local.leeds.bad.2027-05-06", "E09999", "POINT(-1.6 53.8)", "Division")
+    header = "election_id,division_id,geometry,source_table"
+    result = run_assets(BALLOTS, ballots=write_lines(tmp_path / "one.csv", [header, *rows, bad]))
+    assert result.success
+    metadata = materialization(result, "current_ballots")
+    assert (metadata["rows"], metadata["rejected_rows"], metadata["rejected_rows_allowed"]) == (
+        999,
+        1,
+        1,
+    )
+    two = write_lines(tmp_path / "two.csv", [header, *rows[:-1], bad, bad])
+    result = run_assets(BALLOTS, ballots=two)
+    assert not result.success
+    assert "2 rejected row(s), 1 allowed of 1000 rows" in failure_messages(result)
+
+
 def test_a_missing_export_is_a_clear_error(tmp_path, run_assets):
     message = failure_messages(run_assets(BALLOTS, ballots=tmp_path / "none.csv"))
     assert f"ballots export not found: {tmp_path / 'none.csv'}" in message

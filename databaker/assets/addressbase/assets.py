@@ -67,13 +67,15 @@ def addressbase_cleaned_raw(
     addressbase_source, files = drop_files(config.source or inputs.latest_complete_drop().location)
     with staging_area(store, context) as staging:
         summary = _read_drop(context, reader, store, staging, addressbase_source, files)
+        rows_read = summary["valid_rows"] + summary["rejected_rows"]
         report = publish_checked_input(
             store,
             staging,
             asset_name="addressbase_cleaned_raw",
             what=f"AddressBase drop {addressbase_source}",
             summary=summary,
-            allowed=config.max_rejected_rows,
+            rows=rows_read,
+            limit=config,
             target=ADDRESSBASE_RAW,
             valid_rows=VALID_PARTITIONS,
         )
@@ -88,6 +90,7 @@ def addressbase_cleaned_raw(
             "files": len(files),
             "rows": summary["valid_rows"],
             "rejected_rows": summary["rejected_rows"],
+            "rejected_rows_allowed": config.allowed(rows_read),
             "rejected_report": dg.MetadataValue.path(report),
             "path": dg.MetadataValue.path(store.uri(ADDRESSBASE_RAW)),
         },

@@ -64,13 +64,17 @@ def current_ballots(
                 "rejects_output": store.uri_for_writing(staging + REJECTED_ROWS),
             },
         ).to_pylist()[0]
+        rows_read = (
+            summary["rows"] + summary["skipped_without_geography"] + summary["rejected_rows"]
+        )
         report = publish_checked_input(
             store,
             staging,
             asset_name="current_ballots",
             what=f"ballots export {export}",
             summary=summary,
-            allowed=config.max_rejected_rows,
+            rows=rows_read,
+            limit=config,
             target=CURRENT_BALLOTS,
         )
     context.log.info(
@@ -91,6 +95,7 @@ def current_ballots(
             "repaired_geometries": summary["repaired"],
             "skipped_without_geography": summary["skipped_without_geography"],
             "rejected_rows": summary["rejected_rows"],
+            "rejected_rows_allowed": config.allowed(rows_read),
             "invalid_ballot_ids": dg.MetadataValue.json(invalid),
             "rejected_report": dg.MetadataValue.path(report),
             "path": dg.MetadataValue.path(store.uri(CURRENT_BALLOTS)),
