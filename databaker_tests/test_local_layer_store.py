@@ -30,6 +30,24 @@ def test_a_failed_write_keeps_the_old_object_and_leaves_no_temporary_file(store,
     assert os.listdir(store.uri("layer/")) == ["A1.parquet"]
 
 
+def test_a_copy_replaces_its_target_in_one_step(store, monkeypatch):
+    """The target is never unlinked first: a failed copy leaves the old object in place."""
+    store.write_bytes("layer/A1.parquet", b"old")
+    store.write_bytes("versions/1/A1.parquet", b"new")
+
+    def fail(*_args):
+        raise OSError("interrupted")
+
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(OSError, match="interrupted"):
+        store.copy("versions/1/A1.parquet", "layer/A1.parquet")
+    monkeypatch.undo()
+    assert store.read_bytes("layer/A1.parquet") == b"old"
+    assert os.listdir(store.uri("layer/")) == ["A1.parquet"]
+    store.copy("versions/1/A1.parquet", "layer/A1.parquet")
+    assert store.read_bytes("layer/A1.parquet") == b"new"
+
+
 def test_emptied_folders_are_removed(store, data_root):
     store.write_bytes("table/first_letter=Q/data_0.parquet", b"q")
     store.delete_prefix("table/")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -87,16 +88,23 @@ class LocalLayerStore(LayerStore):
 
     def copy(self, source: str, target: str) -> None:
         """A hard link where the file system allows one: objects are never changed in place
-        (writes and moves replace them whole), so the two names can share one file."""
+        (writes and moves replace them whole), so the two names can share one file. The link
+        is made under a temporary name and renamed over ``target``, so a reader finds the old
+        object or the new one, never none."""
         origin, destination = self._path(source), self._path(target)
         if not origin.is_file():
             raise LayerStoreError(f"{source!r} does not exist in {self.root}")
         destination.parent.mkdir(parents=True, exist_ok=True)
-        destination.unlink(missing_ok=True)
+        temporary = destination.with_name(f".tmp-{uuid.uuid4().hex}")
         try:
-            os.link(origin, destination)
-        except OSError:
-            shutil.copyfile(origin, destination)
+            try:
+                os.link(origin, temporary)
+            except OSError:
+                shutil.copyfile(origin, temporary)
+            os.replace(temporary, destination)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
 
     def _path(self, key: str, *, prefix: bool = False) -> Path:
         if not Path(self.root).is_absolute():
