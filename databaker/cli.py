@@ -1,4 +1,5 @@
-"""The ``databaker`` command: ``generate`` synthetic inputs, ``bake`` the layer."""
+"""The ``databaker`` command: ``generate`` synthetic inputs, ``bake`` the layer, list its
+kept ``versions`` and ``rollback`` to one of them."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ import sys
 import warnings
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
+
+if TYPE_CHECKING:
+    from databaker.resources import LayerStore
 
 # Dagster marks backfill policies as beta; that notice is noise on a command line.
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
@@ -60,6 +65,19 @@ def _parser() -> argparse.ArgumentParser:
         "stops (default 0.001); the larger of the two allowances applies",
     )
     bake.set_defaults(command=_bake)
+
+    versions = commands.add_parser(
+        "versions", help="the kept bakes of the current-elections layer, oldest first"
+    )
+    versions.add_argument("--data-root", help="as for bake")
+    versions.set_defaults(command=_versions)
+
+    rollback = commands.add_parser(
+        "rollback", help="publish a kept bake of the current-elections layer again"
+    )
+    rollback.add_argument("--to", required=True, metavar="BAKE_ID", help="as listed by versions")
+    rollback.add_argument("--data-root", help="as for bake")
+    rollback.set_defaults(command=_rollback)
 
     status = commands.add_parser(
         "status",
@@ -113,10 +131,61 @@ def _bake(args: argparse.Namespace) -> int:
         f"({ballots['repaired_geometries']} repaired, "
         f"{ballots['skipped_without_geography']} without geography skipped)\n"
         f"  outcodes written:   {layer['outcodes']:,} ({layer['empty_outcodes']:,} empty)\n"
+        f"  published:          bake {layer['bake_id']}, {layer['outcode_files_written']:,} "
+        f"files changed, {layer['outcode_files_unchanged']:,} unchanged\n"
         f"  stale deleted:      {layer['stale_outcodes_deleted']:,}\n"
         f"  rejected rows:      {raw['rejected_rows']:,} AddressBase, "
         f"{ballots['rejected_rows']:,} ballots\n"
         f"Layer: {result.layer}"
+    )
+    return 0
+
+
+def _layer_store(data_root: str | None) -> LayerStore:
+    from databaker.definitions import Settings, build_resources
+
+    settings = Settings.from_environment()
+    if data_root is not None:
+        settings = replace(settings, data_root=data_root)
+    return build_resources(settings)["store"]
+
+
+def _versions(args: argparse.Namespace) -> int:
+    from databaker.assets.current_elections.layer import LAYER
+    from databaker.layer_versions import kept_versions, published_manifest
+
+    store = _layer_store(args.data_root)
+    published = published_manifest(store, LAYER)
+    kept = kept_versions(store, LAYER)
+    if not kept:
+        print(f"no kept bakes under {store.uri('versions/' + LAYER)}")
+    for version in kept:
+        mark = "*" if published and published.bake_id == version.bake_id else " "
+        print(
+            f"{mark} {version.bake_id}  {version.created}  {version.rows:,} addresses "
+            f"({version.rows_with_ids:,} with a ballot)  {version.outcodes:,} outcodes  "
+            f"ballots {version.ballots_version[:19]}  {version.addressbase_source}"
+        )
+    if published:
+        print(f"* published at {store.uri(LAYER)}")
+    return 0
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    from databaker.assets.current_elections.layer import LAYER
+    from databaker.layer_versions import publish
+    from databaker.resources import LayerStoreError
+
+    store = _layer_store(args.data_root)
+    try:
+        done = publish(store, LAYER, args.to)
+    except LayerStoreError as problem:
+        print(problem, file=sys.stderr)
+        return 1
+    print(
+        f"published bake {done.bake_id}: {done.written:,} files changed, "
+        f"{done.unchanged:,} unchanged, {len(done.deleted):,} stale deleted\n"
+        f"Layer: {store.uri(LAYER)}"
     )
     return 0
 

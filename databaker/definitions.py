@@ -81,8 +81,9 @@ class Settings:
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     """``store``, ``engine`` and ``inputs`` as configured; ``reader`` is always embedded DuckDB.
 
-    The inputs are read line by line by DuckDB in every configuration, because a rejected row
-    must be reported with its line number and Athena has no notion of a line's position.
+    The inputs are read in this process in every configuration (a clean drop by Arrow, any
+    other input line by line by DuckDB), because a rejected row must be reported with its line
+    number and Athena has no notion of a line's position.
     """
     problems = _problems(settings)
     if problems:

@@ -3,8 +3,8 @@
 A layer's joined table (one row per address, partitioned by first letter, with a list column of
 IDs) is cut into ``<OUTCODE>.parquet`` files, rows sorted by postcode then UPRN. An outcode where
 no address has any ID gets an empty parquet file (no columns, no rows): consumers read that as
-"nothing here" without looking inside. The files are staged and then replace the layer's
-previous files, so outcodes that the new bake did not write are deleted.
+"nothing here" without looking inside. The files are written to a bake's own version, with a
+content hash each; publishing it is :mod:`databaker.layer_versions`' job.
 
 Work is done a letter at a time on whole columns, which bounds memory by the largest letters.
 """
@@ -16,13 +16,14 @@ import os
 from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from databaker.layer_versions import content_hash
 from databaker.resources import LayerStore
 
 LETTER_FOLDER = "first_letter="
@@ -42,22 +43,23 @@ class OutcodeFiles:
     empty_outcodes: int
     rows: int
     rows_with_ids: int
-    deleted: tuple[str, ...]
     sources: tuple[str, ...]
     """The distinct ``addressbase_source`` values of the rows written."""
+    files: dict[str, str]
+    """Each file's name (``<OUTCODE>.parquet``) and the SHA-256 of its content."""
 
 
-def publish_outcode_files(
+def write_outcode_files(
     store: LayerStore,
     *,
     joined_prefix: str,
-    layer_prefix: str,
-    staging_prefix: str,
+    output_prefix: str,
     columns: list[str],
     ids_column: str,
     workers: int = WORKERS,
 ) -> OutcodeFiles:
-    """Write the layer under ``layer_prefix`` from the joined table under ``joined_prefix``.
+    """Write the layer's files under ``output_prefix`` from the joined table under
+    ``joined_prefix``.
 
     Letters are cut ``workers`` at a time (reading, sorting and parquet encoding run outside
     the GIL); memory is bounded by the largest letters in flight.
@@ -71,7 +73,8 @@ def publish_outcode_files(
         )
         for outcode, part, with_ids in _split_by_outcode(table, ids_column):
             data = _parquet_bytes(part.select(columns) if with_ids else pa.table({}), ids_column)
-            store.write_bytes(f"{staging_prefix}{outcode}.parquet", data)
+            store.write_bytes(f"{output_prefix}{outcode}.parquet", data)
+            written.files[f"{outcode}.parquet"] = content_hash(data)
             written.outcodes += 1
             written.empty_outcodes += not with_ids
             written.rows_with_ids += with_ids
@@ -79,14 +82,13 @@ def publish_outcode_files(
 
     with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
         letters = list(pool.map(write_letter, _keys_by_letter(store, joined_prefix).values()))
-    replaced = store.replace_prefix(staging_prefix, layer_prefix)
     return OutcodeFiles(
         outcodes=sum(letter.outcodes for letter in letters),
         empty_outcodes=sum(letter.empty_outcodes for letter in letters),
         rows=sum(letter.rows for letter in letters),
         rows_with_ids=sum(letter.rows_with_ids for letter in letters),
-        deleted=replaced.deleted,
         sources=tuple(sorted(set().union(*(letter.sources for letter in letters)))),
+        files=dict(sorted(kv for letter in letters for kv in letter.files.items())),
     )
 
 
@@ -97,6 +99,7 @@ class _LetterFiles:
     outcodes: int = 0
     empty_outcodes: int = 0
     rows_with_ids: int = 0
+    files: dict[str, str] = field(default_factory=dict)
 
 
 def _keys_by_letter(store: LayerStore, prefix: str) -> dict[str, list[str]]:

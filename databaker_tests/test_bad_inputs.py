@@ -39,7 +39,7 @@ def published(tmp_path, data_root):
         settings=Settings(data_root=str(data_root)),
     )
     before = snapshot(data_root)
-    assert set(before) == {"LS1.parquet", "LS2.parquet"}
+    assert set(before) == {"LS1.parquet", "LS2.parquet", "_manifest.json"}
 
     def rebake(addressbase: Path = good_drop, ballots: Path = good_ballots) -> str:
         with pytest.raises(BakeFailed) as failure:

@@ -102,6 +102,7 @@ def test_one_file_per_outcode_sorted_by_postcode_then_uprn(baked, data_root):
         "LS6.parquet",
         "LS7.parquet",
         "LS8.parquet",
+        "_manifest.json",
     ]
     ls6 = pq.read_table(layer / "LS6.parquet")
     assert ls6.schema == pa.schema(

@@ -72,7 +72,7 @@ def test_the_baked_layer_matches_a_brute_force_computation(sample_bake):
     expected = brute_force_layer(SAMPLE_ADDRESSBASE, SAMPLE_BALLOTS)
     layer = data_root / "current_elections_parquet"
     baked = {}
-    for path in sorted(layer.iterdir()):
+    for path in sorted(layer.glob("*.parquet")):
         table = pq.read_table(path)
         baked[path.stem] = [tuple(row.values()) for row in table.to_pylist()]
     assert baked.keys() == expected.keys()

@@ -1,11 +1,12 @@
 """Cutting a joined table into outcode files, whichever engine wrote the table."""
 
+import hashlib
 import io
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from databaker.outcode_files import publish_outcode_files
+from databaker.outcode_files import write_outcode_files
 
 
 def parquet(table: pa.Table) -> bytes:
@@ -39,17 +40,20 @@ def test_files_named_the_way_athena_unload_names_them_are_read_and_markers_skipp
     )
     store.write_bytes("joined/first_letter=S/_SUCCESS", b"")
     store.write_bytes("joined/first_letter=S/.hidden", b"not parquet")
-    published = publish_outcode_files(
+    published = write_outcode_files(
         store,
         joined_prefix="joined/",
-        layer_prefix="layer/",
-        staging_prefix="staging/",
+        output_prefix="layer/",
         columns=["uprn", "postcode", "ballot_ids"],
         ids_column="ballot_ids",
     )
     assert (published.outcodes, published.empty_outcodes, published.rows) == (2, 1, 3)
     assert published.sources == ("s3://drops/2026-02-02/",)
     assert store.list_keys("layer/") == ["layer/LS6.parquet", "layer/S1.parquet"]
+    assert published.files == {
+        name: hashlib.sha256(store.read_bytes(f"layer/{name}")).hexdigest()
+        for name in ("LS6.parquet", "S1.parquet")
+    }
     with store.open_input("layer/LS6.parquet") as source:
         assert pq.read_table(source).column("uprn").to_pylist() == ["1", "2"]
     with store.open_input("layer/S1.parquet") as source:

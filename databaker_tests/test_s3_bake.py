@@ -14,6 +14,7 @@ import pytest
 
 from databaker.bake import BakeFailed, bake
 from databaker.definitions import Settings
+from databaker.layer_versions import kept_versions, published_manifest
 from databaker.resources import LayerStoreError, LocalLayerStore, S3LayerStore
 from databaker.sources import SAMPLE_ADDRESSBASE, SAMPLE_BALLOTS, drop_files, export_file
 
@@ -51,11 +52,14 @@ def test_a_bake_with_everything_on_s3_matches_the_local_bake_byte_for_byte(bucke
 
     on_disk = LocalLayerStore(root=str(tmp_path / "local"))
     on_s3 = S3LayerStore(root=f"s3://{bucket}/layers")
-    keys = on_disk.list_keys(LAYER)
+    keys = [key for key in on_disk.list_keys(LAYER) if key.endswith(".parquet")]
     assert len(keys) == local.metadata["current_elections_parquet"]["outcodes"] == 168
-    assert on_s3.list_keys(LAYER) == keys
+    assert on_s3.list_keys(LAYER) == [*keys, f"{LAYER}_manifest.json"]
     assert all(on_s3.read_bytes(key) == on_disk.read_bytes(key) for key in keys)
     assert on_s3.list_keys("_staging/") == []
+    (version,) = kept_versions(on_s3, LAYER)
+    assert published_manifest(on_s3, LAYER) == version
+    assert version.files == published_manifest(on_disk, LAYER).files
     assert local.metadata["addressbase_cleaned_raw"]["addressbase_source"] == addressbase
 
 

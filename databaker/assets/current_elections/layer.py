@@ -1,8 +1,9 @@
 """The published current-elections layer: one parquet file per outcode."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+from pydantic import Field
 
 from databaker.assets.current_elections.checks import (
     joined_has_single_addressbase_source,
@@ -10,15 +11,29 @@ from databaker.assets.current_elections.checks import (
 )
 from databaker.assets.current_elections.joined import JOINED, current_ballots_joined_to_address_base
 from databaker.check_gate import require_passed_checks
-from databaker.outcode_files import publish_outcode_files
+from databaker.layer_versions import (
+    KEPT_VERSIONS,
+    Manifest,
+    new_bake_id,
+    prune_versions,
+    publish,
+    version_prefix,
+    write_manifest,
+)
+from databaker.outcode_files import write_outcode_files
 from databaker.resources import LayerStore
-from databaker.staging import staging_area
 
 LAYER = "current_elections_parquet/"
 FRESHNESS = timedelta(hours=26)
 """A nightly rebuild plus two hours' grace."""
 LAYER_CHECKS = [joined_has_single_addressbase_source, joined_uprns_match_addressbase]
 LAYER_COLUMNS = ["uprn", "address", "postcode", "addressbase_source", "ballot_ids", "outcode"]
+
+
+class LayerConfig(dg.Config):
+    kept_versions: int = Field(
+        default=KEPT_VERSIONS, ge=1, description="Bakes kept under versions/ for rollback."
+    )
 
 
 @dg.asset(
@@ -28,32 +43,58 @@ LAYER_COLUMNS = ["uprn", "address", "postcode", "addressbase_source", "ballot_id
     freshness_policy=dg.FreshnessPolicy.time_window(fail_window=FRESHNESS),
 )
 def current_elections_parquet(
-    context: dg.AssetExecutionContext, store: LayerStore
+    context: dg.AssetExecutionContext, config: LayerConfig, store: LayerStore
 ) -> dg.MaterializeResult:
-    """The published lookup: ``<OUTCODE>.parquet`` per outcode, each address with its ballots."""
+    """The published lookup: ``<OUTCODE>.parquet`` per outcode, each address with its ballots.
+
+    The bake is written as a version of its own, then published over the stable path (see
+    :mod:`databaker.layer_versions`); older versions stay for rollback.
+    """
     require_passed_checks(context, LAYER_CHECKS)
-    with staging_area(store, context) as staging:
-        published = publish_outcode_files(
+    bake_id = new_bake_id(context.run.run_id)
+    try:
+        written = write_outcode_files(
             store,
             joined_prefix=JOINED,
-            layer_prefix=LAYER,
-            staging_prefix=staging,
+            output_prefix=version_prefix(LAYER, bake_id),
             columns=LAYER_COLUMNS,
             ids_column="ballot_ids",
         )
+    except BaseException:
+        store.delete_prefix(version_prefix(LAYER, bake_id))
+        raise
+    manifest = Manifest(
+        bake_id=bake_id,
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        addressbase_source=", ".join(written.sources),
+        ballots_version=_ballots_version(context.instance),
+        rows=written.rows,
+        rows_with_ids=written.rows_with_ids,
+        outcodes=written.outcodes,
+        empty_outcodes=written.empty_outcodes,
+        files=written.files,
+    )
+    write_manifest(store, LAYER, manifest)
+    published = publish(store, LAYER, bake_id)
+    pruned = prune_versions(store, LAYER, keep=config.kept_versions)
     context.log.info(
-        f"wrote {published.outcodes} outcode files ({published.empty_outcodes} empty), "
-        f"deleted {len(published.deleted)} stale"
+        f"bake {bake_id}: {written.outcodes} outcode files ({written.empty_outcodes} empty); "
+        f"published {published.written} changed, {published.unchanged} unchanged, "
+        f"deleted {len(published.deleted)} stale; pruned {len(pruned)} old version(s)"
     )
     return dg.MaterializeResult(
         metadata={
-            "addresses": published.rows,
-            "addresses_with_ballots": published.rows_with_ids,
-            "outcodes": published.outcodes,
-            "empty_outcodes": published.empty_outcodes,
+            "bake_id": bake_id,
+            "addresses": written.rows,
+            "addresses_with_ballots": written.rows_with_ids,
+            "outcodes": written.outcodes,
+            "empty_outcodes": written.empty_outcodes,
+            "outcode_files_written": published.written,
+            "outcode_files_unchanged": published.unchanged,
             "stale_outcodes_deleted": len(published.deleted),
-            "addressbase_source": ", ".join(published.sources),
-            "ballots_version": _ballots_version(context.instance),
+            "addressbase_source": manifest.addressbase_source,
+            "ballots_version": manifest.ballots_version,
+            "version": dg.MetadataValue.path(store.uri(version_prefix(LAYER, bake_id))),
             "path": dg.MetadataValue.path(store.uri(LAYER)),
         }
     )
