@@ -33,7 +33,8 @@ KEPT_VERSIONS = 5
 
 @dataclass(frozen=True)
 class Manifest:
-    """What one bake of a layer holds. ``files`` maps each file's name to its SHA-256."""
+    """What one bake of a layer holds. ``files`` maps each published file's name to its
+    SHA-256."""
 
     bake_id: str
     created: str
@@ -44,6 +45,8 @@ class Manifest:
     outcodes: int
     empty_outcodes: int
     files: dict[str, str] = field(default_factory=dict)
+    rejected_rows: dict[str, int] = field(default_factory=dict)
+    """Rows each input left out; their reports are kept beside the manifest, in ``rejected/``."""
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), indent=1, sort_keys=True).encode()

@@ -3,7 +3,9 @@ and pruning, on crafted versions of a layer."""
 
 import pytest
 
+from databaker.bake import bake
 from databaker.cli import main
+from databaker.definitions import Settings
 from databaker.layer_versions import (
     MANIFEST,
     PUBLISHING,
@@ -17,6 +19,8 @@ from databaker.layer_versions import (
     write_manifest,
 )
 from databaker.resources import LayerStoreError, LocalLayerStore
+from databaker.sources import SAMPLE_BALLOTS
+from databaker_tests.conftest import address_line, write_lines
 
 LAYER = "current_elections_parquet/"
 
@@ -142,3 +146,17 @@ def test_only_a_complete_version_can_be_published(store):
         publish(store, LAYER, "1")
     assert store.list_keys(LAYER) == []
     assert not store.list_keys(LAYER + MANIFEST)
+
+
+def test_a_version_keeps_the_reports_of_rejected_rows_beside_its_manifest(tmp_path, store):
+    """One bad line in 1,000 is within the default share: the bake publishes, and its
+    version keeps the report that names the line."""
+    good = [address_line(str(n), f"{n} Briggate", "LS1 6AA", -1.54, 53.797) for n in range(999)]
+    drop = write_lines(tmp_path / "drop.csv", [*good, "x,Bad Row,LS1 6AA,POINT(0 0),RD04"])
+    bake(addressbase=str(drop), ballots=str(SAMPLE_BALLOTS), settings=Settings(store.root))
+    (version,) = kept_versions(store, LAYER)
+    assert version.rejected_rows == {"addressbase_cleaned_raw": 1, "current_ballots": 0}
+    kept = store.read_bytes(
+        version_prefix(LAYER, version.bake_id) + "rejected/" + "addressbase_cleaned_raw.csv"
+    ).decode()
+    assert f"{drop},1000," in kept

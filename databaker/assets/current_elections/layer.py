@@ -1,5 +1,7 @@
 """The published current-elections layer: one parquet file per outcode."""
 
+import csv
+import io
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -21,12 +23,15 @@ from databaker.layer_versions import (
     write_manifest,
 )
 from databaker.outcode_files import write_outcode_files
+from databaker.rejections import REJECTS_PREFIX, rejects_key
 from databaker.resources import LayerStore
 
 LAYER = "current_elections_parquet/"
 FRESHNESS = timedelta(hours=26)
 """A nightly rebuild plus two hours' grace."""
 LAYER_CHECKS = [joined_has_single_addressbase_source, joined_uprns_match_addressbase]
+REPORTING_INPUTS = ("addressbase_cleaned_raw", "current_ballots")
+"""The assets whose reports of rejected rows a version keeps."""
 LAYER_COLUMNS = ["uprn", "address", "postcode", "addressbase_source", "ballot_ids", "outcode"]
 
 
@@ -63,6 +68,7 @@ def current_elections_parquet(
     except BaseException:
         store.delete_prefix(version_prefix(LAYER, bake_id))
         raise
+    rejected = _keep_rejection_reports(store, version_prefix(LAYER, bake_id))
     manifest = Manifest(
         bake_id=bake_id,
         created=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -73,6 +79,7 @@ def current_elections_parquet(
         outcodes=written.outcodes,
         empty_outcodes=written.empty_outcodes,
         files=written.files,
+        rejected_rows=rejected,
     )
     write_manifest(store, LAYER, manifest)
     published = publish(store, LAYER, bake_id)
@@ -98,6 +105,21 @@ def current_elections_parquet(
             "path": dg.MetadataValue.path(store.uri(LAYER)),
         }
     )
+
+
+def _keep_rejection_reports(store: LayerStore, version: str) -> dict[str, int]:
+    """Copy each input's report of rejected rows into the version; return its row count."""
+    counts = {}
+    reports = set(store.list_keys(REJECTS_PREFIX))
+    for asset_name in REPORTING_INPUTS:
+        key = rejects_key(asset_name)
+        if key not in reports:
+            continue
+        store.copy(key, f"{version}{key}")
+        rows = csv.DictReader(io.StringIO(store.read_bytes(key).decode("utf-8")))
+        # The ballots report also lists the rows skipped for want of a geography.
+        counts[asset_name] = sum(row.get("status", "rejected") == "rejected" for row in rows)
+    return counts
 
 
 def _ballots_version(instance: dg.DagsterInstance) -> str:
