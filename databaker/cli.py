@@ -142,23 +142,29 @@ def _bake(args: argparse.Namespace) -> int:
 
 
 def _layer_store(data_root: str | None) -> LayerStore:
-    from databaker.definitions import Settings, build_resources
+    """The configured layer store; exits 2, as ``bake`` does, if the configuration is not
+    usable."""
+    from databaker.definitions import ConfigurationError, Settings, build_resources
 
     settings = Settings.from_environment()
     if data_root is not None:
         settings = replace(settings, data_root=data_root)
-    return build_resources(settings)["store"]
+    try:
+        return build_resources(settings)["store"]
+    except ConfigurationError as problem:
+        print(problem, file=sys.stderr)
+        sys.exit(2)
 
 
 def _versions(args: argparse.Namespace) -> int:
     from databaker.assets.current_elections.layer import LAYER
-    from databaker.layer_versions import kept_versions, published_manifest
+    from databaker.layer_versions import VERSIONS, kept_versions, published_manifest
 
     store = _layer_store(args.data_root)
     published = published_manifest(store, LAYER)
     kept = kept_versions(store, LAYER)
     if not kept:
-        print(f"no kept bakes under {store.uri('versions/' + LAYER)}")
+        print(f"no kept bakes under {store.uri(VERSIONS + LAYER)}")
     for version in kept:
         mark = "*" if published and published.bake_id == version.bake_id else " "
         print(

@@ -108,7 +108,8 @@ def current_elections_parquet(
 
 
 def _keep_rejection_reports(store: LayerStore, version: str) -> dict[str, int]:
-    """Copy each input's report of rejected rows into the version; return its row count."""
+    """Copy each input's report of rejected rows into the version; return how many rows each
+    input rejected."""
     counts = {}
     reports = set(store.list_keys(REJECTS_PREFIX))
     for asset_name in REPORTING_INPUTS:
