@@ -66,7 +66,10 @@ def addressbase_cleaned_raw(
     """The AddressBase drop as received, every line validated; rejected lines reported by number."""
     addressbase_source, files = drop_files(config.source or inputs.latest_complete_drop().location)
     with staging_area(store, context) as staging:
-        summary = _read_drop(context, reader, store, staging, addressbase_source, files)
+        try:
+            summary = _read_drop(context, reader, store, staging, addressbase_source, files)
+        except DropUnreadable as error:
+            raise dg.Failure(f"AddressBase drop {addressbase_source} refused: {error}") from None
         rows_read = summary["valid_rows"] + summary["rejected_rows"]
         report = publish_checked_input(
             store,
@@ -115,28 +118,11 @@ def _read_drop(
     addressbase_source: str,
     files: list[str],
 ) -> dict[str, Any]:
-    """Stage the drop's valid rows and its report of rejected rows; return its summary."""
-    valid_rows = staging + VALID_PARTITIONS
-    try:
-        summary = _stage_drop(context, reader, store, staging, addressbase_source, files)
-    except DropUnreadable as error:
-        raise dg.Failure(f"AddressBase drop {addressbase_source} refused: {error}") from None
-    summary["valid_rows"] = sum(parquet_rows(store, key) for key in store.list_keys(valid_rows))
-    if summary["lines"] is None:
-        summary["lines"] = summary["valid_rows"]
-    return summary
+    """Stage the drop's valid rows and its report of rejected rows; return its summary.
 
-
-def _stage_drop(
-    context: dg.AssetExecutionContext,
-    reader: DuckDBQueryEngine,
-    store: LayerStore,
-    staging: str,
-    addressbase_source: str,
-    files: list[str],
-) -> dict[str, Any]:
-    """The fast reading takes a clean drop whole. At the first line it cannot take as it
-    stands, it declines, and the line-by-line reading names every rejected line."""
+    The fast reading takes a clean drop whole. At the first line it cannot take as it stands,
+    it declines, and the line-by-line reading names every rejected line.
+    """
     valid_rows = staging + VALID_PARTITIONS
     try:
         write_drop_partitions(
@@ -153,9 +139,14 @@ def _stage_drop(
             "output": store.uri_for_writing(valid_rows),
             "rejects_output": store.uri_for_writing(staging + REJECTED_ROWS),
         }
-        return reader.run(RAW_QUERY, params).to_pylist()[0]
-    store.write_bytes(staging + REJECTED_ROWS, NO_REJECTED_ROWS)
-    return {"lines": None, "rejected_rows": 0, "first_rejected": []}
+        summary = reader.run(RAW_QUERY, params).to_pylist()[0]
+    else:
+        store.write_bytes(staging + REJECTED_ROWS, NO_REJECTED_ROWS)
+        summary = {"lines": None, "rejected_rows": 0, "first_rejected": []}
+    summary["valid_rows"] = sum(parquet_rows(store, key) for key in store.list_keys(valid_rows))
+    if summary["lines"] is None:
+        summary["lines"] = summary["valid_rows"]
+    return summary
 
 
 @dg.asset(
