@@ -17,6 +17,7 @@ The output is what the join's SQL writes: same columns, same lists, one partitio
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -37,12 +38,12 @@ class AreaIndex:
     """Areas (IDs and polygons) ready to answer "which areas contain each of these points"."""
 
     def __init__(self, area_ids: pa.Array, wkb: pa.Array) -> None:
-        polygons = shapely.from_wkb(wkb.to_numpy(zero_copy_only=False))
-        bounds = shapely.bounds(polygons)
+        wkb_values = wkb.to_numpy(zero_copy_only=False)
+        bounds = shapely.bounds(shapely.from_wkb(wkb_values))
         # An empty geometry has no bounds and contains nothing.
         kept = np.isfinite(bounds).all(axis=1)
-        self._polygons, self._bounds = polygons[kept], bounds[kept]
-        shapely.prepare(self._polygons)
+        self._wkb, self._bounds = wkb_values[kept], bounds[kept]
+        self._per_thread = threading.local()
         ids, ranks = np.unique(area_ids.to_numpy(zero_copy_only=False), return_inverse=True)
         self._ids = pa.array(ids, type=pa.string())
         self._rank = ranks.astype(np.int64)[kept]
@@ -62,7 +63,7 @@ class AreaIndex:
 
     def _containing_pairs(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(point, area)`` index pairs where the area contains the point."""
-        if len(x) == 0 or len(self._polygons) == 0:
+        if len(x) == 0 or len(self._bounds) == 0:
             return np.empty(0, np.int64), np.empty(0, np.int64)
         x0, y0 = min(x.min(), self._bounds[:, 0].min()), min(y.min(), self._bounds[:, 1].min())
         span = max(x.max(), self._bounds[:, 2].max()) - x0 + 1.0
@@ -76,7 +77,7 @@ class AreaIndex:
 
         first, last = band(self._bounds[:, 1]), band(self._bounds[:, 3])
         bands_per_area = (last - first + 1).astype(np.int64)
-        area = np.repeat(np.arange(len(self._polygons)), bands_per_area)
+        area = np.repeat(np.arange(len(self._bounds)), bands_per_area)
         band_of = first[area] + _ranks_within_runs(bands_per_area)
         lo = np.searchsorted(keys, band_of * span + (self._bounds[area, 0] - x0), "left")
         hi = np.searchsorted(keys, band_of * span + (self._bounds[area, 2] - x0), "right")
@@ -86,8 +87,19 @@ class AreaIndex:
         point = order[np.repeat(lo, sizes) + _ranks_within_runs(sizes)]
         in_box = (y[point] >= self._bounds[area, 1]) & (y[point] <= self._bounds[area, 3])
         point, area = point[in_box], area[in_box]
-        inside = shapely.contains_xy(self._polygons[area], x[point], y[point])
+        inside = shapely.contains_xy(self._prepared()[area], x[point], y[point])
         return point[inside], area[inside]
+
+    def _prepared(self) -> np.ndarray:
+        """This thread's own prepared polygons. GEOS builds a prepared polygon's index lazily,
+        on its first query, so threads sharing one would race to build it (and have crashed
+        the process doing so); each thread parses and prepares its own copy instead."""
+        polygons = getattr(self._per_thread, "polygons", None)
+        if polygons is None:
+            polygons = shapely.from_wkb(self._wkb)
+            shapely.prepare(polygons)
+            self._per_thread.polygons = polygons
+        return polygons
 
 
 def _distinct(values: np.ndarray) -> np.ndarray:
