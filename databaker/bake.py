@@ -10,13 +10,14 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
 
+from databaker.assets.current_elections.guard_rails import OVERRIDES
 from databaker.definitions import Settings, build_defs
 from databaker.jobs import current_elections_layer
 from databaker.partitions import ALL_LETTERS
@@ -42,13 +43,15 @@ def bake(
     settings: Settings,
     max_rejected_rows: int = 0,
     max_rejected_share: float | None = None,
+    allow: Collection[str] = (),
     instance: dg.DagsterInstance | None = None,
     echo: Callable[[str], None] | None = None,
 ) -> BakeResult:
     """Materialise every asset and check of the current-elections layer; raise ``BakeFailed``.
 
     Without ``addressbase`` the newest complete drop of ``settings.addressbase_drops`` is baked;
-    without ``ballots``, ``settings.ballots``.
+    without ``ballots``, ``settings.ballots``. ``allow`` names guard rails to override
+    (``address_drop``, ``ballot_loss``, ``coverage_change``).
     """
     defs = build_defs(settings)
     job = defs.resolve_job_def(current_elections_layer.name)
@@ -61,6 +64,7 @@ def bake(
         "ops": {
             "addressbase_cleaned_raw": {"config": {"source": addressbase, **limits}},
             "current_ballots": {"config": {"source": ballots, **limits}},
+            "current_elections_version": {"config": {OVERRIDES[name]: True for name in allow}},
         }
     }
     if echo is not None:

@@ -35,8 +35,7 @@ def check_problems(instance: dg.DagsterInstance, checks: Checks) -> list[str]:
     and that plan must not hide the result of the run now publishing.
     """
     problems = []
-    keys = [k for c in checks for k in ([c] if isinstance(c, dg.AssetCheckKey) else c.check_keys)]
-    for key in sorted(keys, key=str):
+    for key in sorted(check_keys(checks), key=str):
         evaluation = latest_evaluation(instance, key)
         name = f"{key.asset_key.to_user_string()} / {key.name}"
         if evaluation is None:
@@ -44,6 +43,10 @@ def check_problems(instance: dg.DagsterInstance, checks: Checks) -> list[str]:
         elif not evaluation.passed and evaluation.severity != dg.AssetCheckSeverity.WARN:
             problems.append(f"{name} failed: {evaluation.description or 'see its metadata'}")
     return problems
+
+
+def check_keys(checks: Checks) -> list[dg.AssetCheckKey]:
+    return [k for c in checks for k in ([c] if isinstance(c, dg.AssetCheckKey) else c.check_keys)]
 
 
 def latest_evaluation(

@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from databaker.assets.current_elections.guard_rails import OVERRIDES
     from databaker.definitions import ENGINES
 
     parser = argparse.ArgumentParser(prog="databaker", description=__doc__)
@@ -63,6 +64,14 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         help="share of each input's rows that may be left out (and reported) before the bake "
         "stops (default 0.001); the larger of the two allowances applies",
+    )
+    bake.add_argument(
+        "--allow",
+        action="append",
+        default=[],
+        choices=sorted(OVERRIDES),
+        help="publish even though this guard rail fails (after reading the bake's diff); "
+        "repeat for several",
     )
     bake.set_defaults(command=_bake)
 
@@ -112,6 +121,7 @@ def _bake(args: argparse.Namespace) -> int:
             settings=settings,
             max_rejected_rows=args.max_rejected_rows,
             max_rejected_share=args.max_rejected_share,
+            allow=args.allow,
             echo=echo_stdout,
         )
     except ConfigurationError as problem:
@@ -121,6 +131,8 @@ def _bake(args: argparse.Namespace) -> int:
         print(f"\nBake failed; the published layer was not changed.\n{failure}", file=sys.stderr)
         return 1
     layer = result.metadata["current_elections_parquet"]
+    version = result.metadata["current_elections_version"]
+    against = f"bake {version['baseline']}" if version["baseline"] else "nothing published"
     raw = result.metadata["addressbase_cleaned_raw"]
     ballots = result.metadata["current_ballots"]
     print(
@@ -134,6 +146,8 @@ def _bake(args: argparse.Namespace) -> int:
         f"  published:          bake {layer['bake_id']}, {layer['outcode_files_written']:,} "
         f"files changed, {layer['outcode_files_unchanged']:,} unchanged\n"
         f"  stale deleted:      {layer['stale_outcodes_deleted']:,}\n"
+        f"  changed:            {version['addresses_changed']:,} addresses' ballots, against "
+        f"{against}\n"
         f"  rejected rows:      {raw['rejected_rows']:,} AddressBase, "
         f"{ballots['rejected_rows']:,} ballots\n"
         f"Layer: {result.layer}"
@@ -157,7 +171,7 @@ def _layer_store(data_root: str | None) -> LayerStore:
 
 
 def _versions(args: argparse.Namespace) -> int:
-    from databaker.assets.current_elections.layer import LAYER
+    from databaker.assets.current_elections import LAYER
     from databaker.layer_versions import VERSIONS, kept_versions, published_manifest
 
     store = _layer_store(args.data_root)
@@ -178,7 +192,7 @@ def _versions(args: argparse.Namespace) -> int:
 
 
 def _rollback(args: argparse.Namespace) -> int:
-    from databaker.assets.current_elections.layer import LAYER
+    from databaker.assets.current_elections import LAYER
     from databaker.layer_versions import publish
     from databaker.resources import LayerStoreError
 

@@ -47,6 +47,8 @@ class Manifest:
     files: dict[str, str] = field(default_factory=dict)
     rejected_rows: dict[str, int] = field(default_factory=dict)
     """Rows each input left out; their reports are kept beside the manifest, in ``rejected/``."""
+    addresses_per_id: dict[str, int] = field(default_factory=dict)
+    """How many addresses each ID covers."""
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), indent=1, sort_keys=True).encode()

@@ -12,8 +12,7 @@ Work is done a letter at a time on whole columns, which bounds memory by the lar
 from __future__ import annotations
 
 import io
-import os
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,11 +22,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from databaker.concurrency import WORKERS
 from databaker.layer_versions import content_hash
 from databaker.resources import LayerStore
 
 LETTER_FOLDER = "first_letter="
-WORKERS = min(os.cpu_count() or 1, 4)
 REPEATING_COLUMNS = ("postcode", "outcode", "addressbase_source")
 """Columns with few distinct values per file, worth dictionary-encoding (plus the IDs column)."""
 READ_AS_DICTIONARY = ("addressbase_source",)
@@ -47,6 +46,8 @@ class OutcodeFiles:
     """The distinct ``addressbase_source`` values of the rows written."""
     files: dict[str, str]
     """Each file's name (``<OUTCODE>.parquet``) and the SHA-256 of its content."""
+    addresses_per_id: dict[str, int]
+    """How many addresses each ID covers."""
 
 
 def write_outcode_files(
@@ -70,6 +71,7 @@ def write_outcode_files(
         written = _LetterFiles(
             rows=table.num_rows,
             sources=frozenset(pc.unique(table["addressbase_source"]).drop_null().to_pylist()),
+            addresses_per_id=_addresses_per_id(table[ids_column]),
         )
         for outcode, part, with_ids in _split_by_outcode(table, ids_column):
             data = _parquet_bytes(part.select(columns) if with_ids else pa.table({}), ids_column)
@@ -89,6 +91,9 @@ def write_outcode_files(
         rows_with_ids=sum(letter.rows_with_ids for letter in letters),
         sources=tuple(sorted(set().union(*(letter.sources for letter in letters)))),
         files=dict(sorted(kv for letter in letters for kv in letter.files.items())),
+        addresses_per_id=dict(
+            sorted(sum((Counter(letter.addresses_per_id) for letter in letters), Counter()).items())
+        ),
     )
 
 
@@ -96,10 +101,19 @@ def write_outcode_files(
 class _LetterFiles:
     rows: int
     sources: frozenset[str]
+    addresses_per_id: dict[str, int]
     outcodes: int = 0
     empty_outcodes: int = 0
     rows_with_ids: int = 0
     files: dict[str, str] = field(default_factory=dict)
+
+
+def _addresses_per_id(ids: pa.ChunkedArray) -> dict[str, int]:
+    """IDs are distinct within an address, so counting them counts addresses."""
+    counted = pc.value_counts(pc.list_flatten(ids))
+    return dict(
+        zip(counted.field("values").to_pylist(), counted.field("counts").to_pylist(), strict=True)
+    )
 
 
 def _keys_by_letter(store: LayerStore, prefix: str) -> dict[str, list[str]]:

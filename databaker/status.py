@@ -18,13 +18,13 @@ from databaker.assets.current_elections.layer import (
     LAYER_CHECKS,
     current_elections_parquet,
 )
-from databaker.check_gate import check_problems
+from databaker.check_gate import Checks, check_keys, check_problems
 
 
 @dataclass(frozen=True)
 class PublishedLayer:
     asset: dg.AssetsDefinition
-    checks: list[dg.AssetChecksDefinition]
+    checks: Checks
     fail_window: timedelta
 
 
@@ -81,7 +81,7 @@ def _status(instance: dg.DagsterInstance, layer: PublishedLayer, now: datetime) 
         addressbase_source=str(metadata.get("addressbase_source", "unknown")),
         ballots_version=str(metadata.get("ballots_version", "unknown")),
         freshness_problem=freshness_problem,
-        checks=sum(len(check.check_keys) for check in layer.checks),
+        checks=len(check_keys(layer.checks)),
         check_problems=check_problems(instance, layer.checks),
     )
 

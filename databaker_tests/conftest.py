@@ -64,6 +64,7 @@ def asset_runner(data_root: Path) -> Callable[..., dg.ExecuteInProcessResult]:
         partition_key: str | None = None,
         max_rejected_rows: int = 0,
         max_rejected_share: float | None = None,
+        guard_rails: dict[str, Any] | None = None,
         instance: dg.DagsterInstance | None = None,
     ) -> dg.ExecuteInProcessResult:
         limits: dict[str, Any] = {"max_rejected_rows": max_rejected_rows}
@@ -74,6 +75,8 @@ def asset_runner(data_root: Path) -> Callable[..., dg.ExecuteInProcessResult]:
             ops["addressbase_cleaned_raw"] = {"config": {"source": str(addressbase), **limits}}
         if ballots is not None:
             ops["current_ballots"] = {"config": {"source": str(ballots), **limits}}
+        if guard_rails is not None:
+            ops["current_elections_version"] = {"config": guard_rails}
         return dg.materialize(
             [*all_assets, *all_asset_checks],
             selection=selection,
@@ -86,6 +89,14 @@ def asset_runner(data_root: Path) -> Callable[..., dg.ExecuteInProcessResult]:
         )
 
     return run
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    """One Dagster instance across runs, so that materialisations and check results persist
+    between them."""
+    with dg.DagsterInstance.ephemeral() as instance:
+        yield instance
 
 
 @pytest.fixture

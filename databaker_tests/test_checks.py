@@ -16,7 +16,7 @@ from databaker_tests.conftest import (
 )
 
 JOINED_CHECKS = dg.AssetSelection.checks_for_assets("current_ballots_joined_to_address_base")
-LAYER_ONLY = dg.AssetSelection.assets("current_elections_parquet")
+LAYER_ONLY = dg.AssetSelection.assets("current_elections_version", "current_elections_parquet")
 
 
 def layer_snapshot(data_root: Path) -> dict[str, bytes]:
@@ -103,13 +103,6 @@ def test_a_uprn_twice_in_the_joined_table_fails_the_uprn_check(
     assert metadata["addressbase_checksum"] != metadata["joined_checksum"]
 
 
-@pytest.fixture
-def instance():
-    """One Dagster instance across runs, so that check results persist between them."""
-    with dg.DagsterInstance.ephemeral() as instance:
-        yield instance
-
-
 def test_the_layer_alone_is_not_published_from_a_table_whose_checks_failed(
     inputs, data_root, run_assets, instance
 ):
@@ -126,7 +119,7 @@ def test_the_layer_alone_is_not_published_from_a_table_whose_checks_failed(
     result = run_assets(LAYER_ONLY, instance=instance)
     assert not result.success
     assert (
-        "not publishing: current_ballots_joined_to_address_base / single_addressbase_source "
+        "not baking: current_ballots_joined_to_address_base / single_addressbase_source "
         "failed: 2 AddressBase sources"
     ) in failure_messages(result)
     assert layer_snapshot(data_root) == before

@@ -30,6 +30,7 @@ LAYER_CONTRACT = {
     "addressbase_partitioned",
     "current_ballots",
     "current_ballots_joined_to_address_base",
+    "current_elections_version",
     "current_elections_parquet",
 }
 
@@ -43,6 +44,9 @@ def test_the_layer_contract_assets_and_their_checks_are_defined(tmp_path):
         ("addressbase_cleaned_raw", "uprns_are_unique"),
         ("current_ballots_joined_to_address_base", "single_addressbase_source"),
         ("current_ballots_joined_to_address_base", "uprns_match_addressbase"),
+        ("current_elections_version", "addresses_kept"),
+        ("current_elections_version", "ballots_keep_their_addresses"),
+        ("current_elections_version", "coverage_steady"),
     }
     for spec in defs.resolve_all_asset_specs():
         assert spec.description and spec.group_name and spec.kinds, spec.key

@@ -63,6 +63,9 @@ def test_the_sample_bakes_with_default_configuration_and_every_check_passes(samp
         "uprns_are_unique",
         "single_addressbase_source",
         "uprns_match_addressbase",
+        "addresses_kept",
+        "ballots_keep_their_addresses",
+        "coverage_steady",
     }
     assert all(check.passed for check in checks.values())
 

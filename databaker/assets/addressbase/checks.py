@@ -1,6 +1,5 @@
 """Checks on the AddressBase drop."""
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import dagster as dg
@@ -10,11 +9,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from databaker.assets.addressbase.assets import ADDRESSBASE_RAW_TABLE, addressbase_cleaned_raw
+from databaker.concurrency import WORKERS
 from databaker.resources import LayerStore, QueryEngine, SqlQuery
 
 DUPLICATES_QUERY = SqlQuery.beside(__file__, "duplicate_uprns")
 SAMPLE_SIZE = 20
-WORKERS = min(os.cpu_count() or 1, 4)
 
 
 @dg.asset_check(asset=addressbase_cleaned_raw, name="uprns_are_unique", blocking=True)

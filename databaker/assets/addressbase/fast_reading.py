@@ -16,7 +16,6 @@ letter, as ``first_letter=<L>/part-<worker>.parquet`` under the output prefix.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -28,10 +27,10 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
+from databaker.concurrency import WORKERS
 from databaker.resources import LayerStore
 from databaker.sources import opened_input
 
-WORKERS = min(os.cpu_count() or 1, 4)
 BLOCK_BYTES = 4 << 20
 ROW_GROUP_ROWS = 122_880
 """Rows per parquet row group, as DuckDB writes them."""

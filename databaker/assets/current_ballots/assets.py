@@ -97,6 +97,7 @@ def current_ballots(
             "rejected_rows": summary["rejected_rows"],
             "rejected_rows_allowed": config.allowed(rows_read),
             "invalid_ballot_ids": dg.MetadataValue.json(invalid),
+            "ballots_without_area": dg.MetadataValue.json(summary["ballots_without_area"]),
             "rejected_report": dg.MetadataValue.path(report),
             "path": dg.MetadataValue.path(store.uri(CURRENT_BALLOTS)),
         },

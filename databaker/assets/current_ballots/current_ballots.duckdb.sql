@@ -46,5 +46,12 @@ SELECT
         list({'file': $file, 'line': line_no, 'reason': reason} ORDER BY line_no)
             FILTER (WHERE status = 'rejected')[:20],
         []
-    ) AS first_rejected
+    ) AS first_rejected,
+    -- Ballots the export names on no usable line: to the layer they look withdrawn.
+    (SELECT coalesce(list(election_id ORDER BY election_id), []) FROM (
+        SELECT election_id FROM judged
+        WHERE trim(coalesce(election_id, '')) <> ''
+        GROUP BY election_id
+        HAVING NOT bool_or(status = 'ok')
+    )) AS ballots_without_area
 FROM judged;

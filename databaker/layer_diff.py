@@ -1,0 +1,391 @@
+"""What a bake changes against the published layer: the shared mechanics of every layer.
+
+The layer's promise to consumers is "this address has these IDs", so the diff compares each
+UPRN's set of IDs before and after. An address absent from a side has no IDs there (an outcode
+where no address has an ID is published as an empty file). Only outcode files whose content
+hash differs are read: identical files hold identical rows.
+
+Files are compared a first letter at a time, which bounds memory by the largest letters. Each
+side is reduced to ``(uprn, key)``, the key being the address's IDs joined into one string and
+encoded as an integer, so whole columns are compared with joins. The Python work is per
+distinct *transition* (IDs before, IDs after), of which a layer has thousands, not per address.
+A UPRN found on one side only of its letter may have moved to an outcode of another letter; such
+rows are matched across letters at the end.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from databaker.concurrency import WORKERS
+from databaker.layer_versions import Manifest
+from databaker.resources import LayerStore
+
+DIFF = "_diff.json"
+SAMPLE_SIZE = 20
+SEPARATOR = "\x1f"
+"""Joins an address's IDs into its key; IDs never contain it."""
+
+
+@dataclass(frozen=True)
+class IdChange:
+    """How many addresses an ID covered before and after, and which way they moved."""
+
+    before: int
+    after: int
+    gained: int
+    lost: int
+
+
+@dataclass(frozen=True)
+class AddressChange:
+    uprn: int
+    postcode: str
+    before: list[str]
+    after: list[str]
+
+
+@dataclass(frozen=True)
+class LayerDiff:
+    """A bake against the version published when it was compared (``baseline``; ``None`` when
+    nothing was published, in which case only the bake's own totals are filled in)."""
+
+    bake_id: str
+    baseline: str | None
+    addresses_before: int
+    addresses_after: int
+    with_ids_before: int
+    with_ids_after: int
+    addresses_changed: int = 0
+    """Addresses whose set of IDs differs, including the next two kinds."""
+    addresses_gaining_first_ids: int = 0
+    addresses_losing_all_ids: int = 0
+    ids: dict[str, IdChange] = field(default_factory=dict)
+    """Every ID that gained or lost an address; IDs not listed are unchanged."""
+    unchanged_ids: int = 0
+    outcodes_added: list[str] = field(default_factory=list)
+    outcodes_removed: list[str] = field(default_factory=list)
+    outcodes_changed: list[str] = field(default_factory=list)
+    """Outcodes in both whose file differs (in its IDs or in any other column)."""
+    sample: list[AddressChange] = field(default_factory=list)
+    """The changed addresses with the lowest UPRNs."""
+
+    @property
+    def ids_appearing(self) -> list[str]:
+        return sorted(i for i, c in self.ids.items() if c.before == 0 and c.after > 0)
+
+    @property
+    def ids_disappearing(self) -> list[str]:
+        return sorted(i for i, c in self.ids.items() if c.before > 0 and c.after == 0)
+
+    def markdown(self, id_label: str = "ID", rows: int = 20) -> str:
+        """The diff for a reader: totals, then the IDs with the most addresses moved."""
+        if self.baseline is None:
+            return f"First bake, nothing published to compare: {self.addresses_after:,} addresses."
+        lines = [
+            f"Compared with published bake `{self.baseline}`.",
+            "",
+            "| | before | after | change |",
+            "|---|---:|---:|---:|",
+            _row("addresses", self.addresses_before, self.addresses_after),
+            _row(f"addresses with a {id_label}", self.with_ids_before, self.with_ids_after),
+            "",
+            f"- addresses whose {id_label}s changed: **{self.addresses_changed:,}** "
+            f"({self.addresses_gaining_first_ids:,} had none before, "
+            f"{self.addresses_losing_all_ids:,} have none now)",
+            f"- {id_label}s appearing: {_names(self.ids_appearing)}",
+            f"- {id_label}s disappearing: {_names(self.ids_disappearing)}",
+            f"- {id_label}s with addresses gained or lost: {len(self.ids):,}; "
+            f"unchanged: {self.unchanged_ids:,}",
+            f"- outcodes added: {_names(self.outcodes_added)}",
+            f"- outcodes removed: {_names(self.outcodes_removed)}",
+            f"- outcodes changed: {_names(self.outcodes_changed)}",
+        ]
+        if self.ids:
+            moved = sorted(
+                self.ids.items(), key=lambda item: (-(item[1].gained + item[1].lost), item[0])
+            )
+            lines += [
+                "",
+                f"| {id_label} | before | after | gained | lost |",
+                "|---|---:|---:|---:|---:|",
+                *(
+                    f"| {name} | {c.before:,} | {c.after:,} | {c.gained:,} | {c.lost:,} |"
+                    for name, c in moved[:rows]
+                ),
+            ]
+            if len(moved) > rows:
+                lines.append(f"\n({len(moved) - rows:,} more in the JSON diff)")
+        return "\n".join(lines)
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), indent=1, sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> LayerDiff:
+        fields = json.loads(data)
+        fields["ids"] = {i: IdChange(**c) for i, c in fields["ids"].items()}
+        fields["sample"] = [AddressChange(**a) for a in fields["sample"]]
+        return cls(**fields)
+
+
+def diff_versions(
+    store: LayerStore,
+    *,
+    before: Manifest | None,
+    before_prefix: str,
+    after: Manifest,
+    after_prefix: str,
+    ids_column: str,
+    sample_size: int = SAMPLE_SIZE,
+    workers: int = WORKERS,
+) -> LayerDiff:
+    """Compare the files of version ``after`` (under ``after_prefix``) with those of the
+    published version ``before`` (under ``before_prefix``)."""
+    totals = {
+        "bake_id": after.bake_id,
+        "addresses_after": after.rows,
+        "with_ids_after": after.rows_with_ids,
+    }
+    if before is None:
+        return LayerDiff(baseline=None, addresses_before=0, with_ids_before=0, **totals)
+    added = sorted(after.files.keys() - before.files.keys())
+    removed = sorted(before.files.keys() - after.files.keys())
+    changed = sorted(
+        n for n in after.files.keys() & before.files.keys() if after.files[n] != before.files[n]
+    )
+    by_letter: dict[str, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
+    for name in removed + changed:
+        by_letter[name[0]][0].append(before_prefix + name)
+    for name in added + changed:
+        by_letter[name[0]][1].append(after_prefix + name)
+
+    def compare(keys: tuple[list[str], list[str]]) -> _Comparison:
+        old, new = (_read_side(store, side, ids_column) for side in keys)
+        return _compare(old, new, sample_size)
+
+    with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
+        letters = list(pool.map(compare, by_letter.values()))
+    transitions, sample = _merged(letters, sample_size)
+    gained: Counter[str] = Counter()
+    lost: Counter[str] = Counter()
+    for (old, new), count in transitions.items():
+        old_ids, new_ids = set(_ids(old)), set(_ids(new))
+        gained.update(dict.fromkeys(new_ids - old_ids, count))
+        lost.update(dict.fromkeys(old_ids - new_ids, count))
+    ids = {
+        i: IdChange(
+            before=after.addresses_per_id.get(i, 0) - gained[i] + lost[i],
+            after=after.addresses_per_id.get(i, 0),
+            gained=gained[i],
+            lost=lost[i],
+        )
+        for i in sorted(gained.keys() | lost.keys())
+    }
+    return LayerDiff(
+        baseline=before.bake_id,
+        addresses_before=before.rows,
+        with_ids_before=before.rows_with_ids,
+        addresses_changed=sum(transitions.values()),
+        addresses_gaining_first_ids=sum(n for (old, _), n in transitions.items() if not old),
+        addresses_losing_all_ids=sum(n for (_, new), n in transitions.items() if not new),
+        ids=ids,
+        unchanged_ids=len(after.addresses_per_id.keys() - ids.keys()),
+        outcodes_added=_outcodes(added),
+        outcodes_removed=_outcodes(removed),
+        outcodes_changed=_outcodes(changed),
+        sample=sample,
+        **totals,
+    )
+
+
+def _row(label: str, before: int, after: int) -> str:
+    change = f"{after - before:+,}"
+    if before:
+        change += f" ({(after - before) / before:+.2%})"
+    return f"| {label} | {before:,} | {after:,} | {change} |"
+
+
+def _names(names: list[str], shown: int = 10) -> str:
+    if not names:
+        return "none"
+    listed = ", ".join(f"`{name}`" for name in names[:shown])
+    return f"{len(names):,}: {listed}" + (", ..." if len(names) > shown else "")
+
+
+def _ids(key: str) -> list[str]:
+    return key.split(SEPARATOR) if key else []
+
+
+def _outcodes(names: Iterable[str]) -> list[str]:
+    return [name.removesuffix(".parquet") for name in names]
+
+
+_SIDE = pa.schema([("uprn", pa.int64()), ("postcode", pa.string()), ("key", pa.string())])
+_EMPTY_SIDE = _SIDE.empty_table()
+
+
+def _read_side(store: LayerStore, keys: list[str], ids_column: str) -> pa.Table:
+    """The rows of ``keys`` as ``(uprn, postcode, key)``; an empty outcode file has none."""
+    tables = []
+    for key in keys:
+        with store.open_input(key) as source:
+            parquet = pq.ParquetFile(source)
+            if parquet.schema_arrow.names:
+                table = parquet.read(columns=["uprn", "postcode", ids_column])
+                tables.append(
+                    pa.table(
+                        {
+                            "uprn": table["uprn"].cast(pa.int64()),
+                            "postcode": table["postcode"].cast(pa.string()),
+                            "key": pc.binary_join(table[ids_column], SEPARATOR),
+                        }
+                    )
+                )
+    return pa.concat_tables(tables).combine_chunks() if tables else _EMPTY_SIDE
+
+
+@dataclass(frozen=True)
+class _Comparison:
+    transitions: Counter[tuple[str, str]]
+    """``(key before, key after)``: how many addresses went from the one to the other."""
+    sample: list[AddressChange]
+    before_only: pa.Table
+    """Changed rows whose UPRN is not on the other side; counted as going to no IDs until a
+    UPRN is found on the other side of another letter."""
+    after_only: pa.Table
+
+
+def _compare(old: pa.Table, new: pa.Table, sample_size: int) -> _Comparison:
+    """Every changed address of two sides, a UPRN on one side only counted against no IDs."""
+    codes = pc.dictionary_encode(
+        pa.concat_arrays([old["key"].combine_chunks(), new["key"].combine_chunks()])
+    )
+    keys = codes.dictionary
+    old = _with_codes(old, codes.indices[: old.num_rows], keys)
+    new = _with_codes(new, codes.indices[old.num_rows :], keys)
+    pair = ["uprn", "code"]
+    changed = (
+        old.select([*pair, "row"])
+        .join(new.select(pair), keys=pair, join_type="left anti")
+        .join(
+            new.select([*pair, "row"]).join(old.select(pair), keys=pair, join_type="left anti"),
+            keys="uprn",
+            join_type="full outer",
+            left_suffix="_old",
+            right_suffix="_new",
+        )
+        .combine_chunks()
+    )
+    names = [*keys.to_pylist(), ""]
+    blank = np.array([not name for name in names])
+    old_codes = pc.fill_null(changed["code_old"], -1).to_numpy()
+    new_codes = pc.fill_null(changed["code_new"], -1).to_numpy()
+    # Rows with no IDs that appear or vanish (into an empty outcode file) are no change.
+    real = ~(blank[old_codes] & blank[new_codes])
+    changed = changed.filter(real)
+    old_codes, new_codes = old_codes[real], new_codes[real]
+    transitions = _transitions(old_codes, new_codes, names)
+    first = pc.sort_indices(changed["uprn"])[:sample_size]
+    postcodes = pc.coalesce(
+        new["postcode"].take(changed["row_new"].take(first)),
+        old["postcode"].take(changed["row_old"].take(first)),
+    )
+    sample = [
+        AddressChange(uprn, postcode, _ids(names[o]), _ids(names[n]))
+        for uprn, postcode, o, n in zip(
+            changed["uprn"].take(first).to_pylist(),
+            postcodes.to_pylist(),
+            old_codes[first.to_numpy()].tolist(),
+            new_codes[first.to_numpy()].tolist(),
+            strict=True,
+        )
+    ]
+    lonely_old = pc.drop_null(changed["row_old"].filter(pc.is_null(changed["row_new"])))
+    lonely_new = pc.drop_null(changed["row_new"].filter(pc.is_null(changed["row_old"])))
+    return _Comparison(
+        transitions, sample, _set_aside(old, lonely_old), _set_aside(new, lonely_new)
+    )
+
+
+def _with_codes(side: pa.Table, codes: pa.Array, keys: pa.Array) -> pa.Table:
+    return (
+        side.append_column("code", codes.cast(pa.int32()))
+        .append_column("row", pa.array(np.arange(side.num_rows, dtype=np.int64)))
+        .set_column(
+            side.schema.get_field_index("key"),
+            "key",
+            pa.DictionaryArray.from_arrays(codes.cast(pa.int32()), keys),
+        )
+    )
+
+
+def _set_aside(side: pa.Table, rows: pa.Array) -> pa.Table:
+    """Rows kept for matching across letters, keys and postcodes dictionary-encoded (a few
+    bytes a row: a new election can leave millions of addresses on one side only)."""
+    kept = side.take(rows)
+    return pa.table(
+        {
+            "uprn": kept["uprn"],
+            "postcode": pc.dictionary_encode(kept["postcode"]),
+            "key": kept["key"],
+        }
+    )
+
+
+def _transitions(old_codes: np.ndarray, new_codes: np.ndarray, names: list[str]) -> Counter:
+    """Count the distinct ``(before, after)`` code pairs, by key; ``-1`` (``names[-1]``) and
+    the code of an empty key both mean no IDs."""
+    pairs, counts = np.unique(
+        np.stack([old_codes, new_codes], axis=1).reshape(-1, 2), axis=0, return_counts=True
+    )
+    transitions: Counter[tuple[str, str]] = Counter()
+    for (old, new), count in zip(pairs.tolist(), counts.tolist(), strict=True):
+        transitions[(names[old], names[new])] += count
+    return transitions
+
+
+def _merged(letters: list[_Comparison], sample_size: int) -> tuple[Counter, list[AddressChange]]:
+    """The letters' transitions and samples, corrected for UPRNs that moved between letters:
+    each was counted as losing its IDs in one letter and gaining them in another."""
+    transitions = sum((c.transitions for c in letters), Counter())
+    sample = [a for c in letters for a in c.sample]
+    if not letters:
+        return transitions, sample
+    old = pa.concat_tables([c.before_only for c in letters])
+    new = pa.concat_tables([c.after_only for c in letters])
+    old = _plain(old.filter(pc.is_in(old["uprn"], value_set=new["uprn"].combine_chunks())))
+    new = _plain(new.filter(pc.is_in(new["uprn"], value_set=old["uprn"].combine_chunks())))
+    moved = old.join(new, keys="uprn", left_suffix="_old", right_suffix="_new")
+    if moved.num_rows:
+        counted = moved.group_by(["key_old", "key_new"]).aggregate([([], "count_all")])
+        for key_old, key_new, count in zip(*counted.to_pydict().values(), strict=True):
+            transitions[(key_old, "")] -= count
+            transitions[("", key_new)] -= count
+            if key_old != key_new:
+                transitions[(key_old, key_new)] += count
+        moving = moved.filter(pc.not_equal(moved["key_old"], moved["key_new"]))
+        first = pc.sort_indices(moving["uprn"])[:sample_size]
+        sampled = pc.is_in(pa.array([a.uprn for a in sample], pa.int64()), moved["uprn"])
+        sample = [a for a, gone in zip(sample, sampled.to_pylist(), strict=True) if not gone]
+        columns = moving.take(first).select(["uprn", "postcode_new", "key_old", "key_new"])
+        sample += [
+            AddressChange(uprn, postcode, _ids(old_key), _ids(new_key))
+            for uprn, postcode, old_key, new_key in zip(*columns.to_pydict().values(), strict=True)
+        ]
+    transitions = Counter({t: n for t, n in transitions.items() if n > 0})
+    return transitions, sorted(sample, key=lambda a: a.uprn)[:sample_size]
+
+
+def _plain(table: pa.Table) -> pa.Table:
+    """A set-aside table with its dictionaries decoded (they differ from letter to letter)."""
+    return table.cast(_SIDE)
