@@ -22,6 +22,7 @@ STAGE_OF_STEP = {
     "current_ballots": "ballots",
     "addressbase_partitioned": "partition",
     "current_ballots_joined_to_address_base": "join+group",
+    "current_elections_version": "write",
     "current_elections_parquet": "write",
 }
 STAGES = ("read/parse", "ballots", "partition", "join+group", "write", "checks", "other")

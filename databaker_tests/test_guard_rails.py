@@ -3,6 +3,7 @@ the published layer is left as it was, and each rail's override publishes anyway
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -13,6 +14,7 @@ from databaker.cli import main
 from databaker.layer_diff import IdChange, LayerDiff
 from databaker_tests.conftest import (
     address_line,
+    asset_runner,
     ballot_line,
     check_evaluations,
     failure_messages,
@@ -63,19 +65,28 @@ def layer_files(data_root: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(layer.iterdir())}
 
 
-@pytest.fixture
-def inputs(tmp_path) -> dict[str, Path]:
-    """All 200 addresses, and the whole export."""
-    return {
-        "addressbase": drop(tmp_path / "first", list(range(200))),
-        "ballots": export(tmp_path / "whole.csv", *WHOLE),
+@pytest.fixture(scope="module")
+def baked(tmp_path_factory) -> tuple[dict[str, Path], Path]:
+    """All 200 addresses and the whole export, and a data root with them baked and published
+    (baked once, copied for each test)."""
+    root = tmp_path_factory.mktemp("guard_rails")
+    inputs = {
+        "addressbase": drop(root / "first", list(range(200))),
+        "ballots": export(root / "whole.csv", *WHOLE),
     }
+    assert asset_runner(root / "data")(**inputs).success
+    return inputs, root / "data"
 
 
 @pytest.fixture
-def published(inputs, data_root, run_assets) -> dict[str, bytes]:
-    """The layer baked from ``inputs``."""
-    assert run_assets(**inputs).success
+def inputs(baked) -> dict[str, Path]:
+    return baked[0]
+
+
+@pytest.fixture
+def published(baked, data_root) -> dict[str, bytes]:
+    """This test's data root, holding the published layer of ``inputs``."""
+    shutil.copytree(baked[1], data_root)
     return layer_files(data_root)
 
 
@@ -105,6 +116,12 @@ def test_a_truncated_drop_is_refused_and_published_when_allowed(
     assert allowed.success
     assert verdicts(allowed)["addresses_kept"] == (False, "WARN")
     assert materialization(allowed, "current_elections_parquet")["addresses"] == 195
+
+
+def test_a_threshold_is_configurable(tmp_path, run_assets, inputs, published):
+    truncated = drop(tmp_path / "truncated", list(range(195)))
+    rails = {"max_address_drop": 0.03}
+    assert run_assets(ballots=inputs["ballots"], addressbase=truncated, guard_rails=rails).success
 
 
 def test_a_small_drop_in_addresses_passes(tmp_path, run_assets, inputs, published):
@@ -171,15 +188,6 @@ def test_coverage_drifting_with_unchanged_ballots_is_refused(
         "coverage_steady": (False, "ERROR"),
     }
     assert layer_files(data_root) == published
-
-
-def test_thresholds_are_configurable(tmp_path, run_assets, inputs, published):
-    truncated = drop(tmp_path / "truncated", list(range(195)))
-    assert run_assets(
-        ballots=inputs["ballots"],
-        addressbase=truncated,
-        guard_rails={"max_address_drop": 0.03},
-    ).success
 
 
 def diff(**changes) -> LayerDiff:
