@@ -9,9 +9,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from databaker.assets.current_elections import LAYER
 from databaker.assets.current_elections.guard_rails import GuardRails, guard_rail_results
 from databaker.cli import main
 from databaker.layer_diff import IdChange, LayerDiff
+from databaker.layer_versions import kept_versions, published_manifest
+from databaker.resources import LocalLayerStore
 from databaker_tests.conftest import (
     address_line,
     asset_runner,
@@ -259,3 +262,20 @@ def test_a_bake_compared_with_another_layer_than_the_published_one_is_not_publis
     alone = run_assets(["current_elections_parquet"], instance=instance)
     assert not alone.success
     assert f"but {bakes[0]} is published now: bake again" in failure_messages(alone)
+
+
+def test_refused_bakes_are_pruned_too(tmp_path, data_root, run_assets, inputs, published):
+    """Night after night of refused bakes must not fill the disk: beyond ``kept_versions``
+    they are pruned like any other, never the published one."""
+    store = LocalLayerStore(root=str(data_root))
+    (first,) = [m.bake_id for m in kept_versions(store, LAYER)]
+    truncated = drop(tmp_path / "truncated", list(range(150)))
+    refused = []
+    for _ in range(2):
+        result = run_assets(
+            ballots=inputs["ballots"], addressbase=truncated, guard_rails={"kept_versions": 1}
+        )
+        assert not result.success
+        refused.append(materialization(result, "current_elections_version")["bake_id"])
+    assert [m.bake_id for m in kept_versions(store, LAYER)] == [first, refused[-1]]
+    assert published_manifest(store, LAYER).bake_id == first

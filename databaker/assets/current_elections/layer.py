@@ -3,7 +3,6 @@
 from datetime import timedelta
 
 import dagster as dg
-from pydantic import Field
 
 from databaker.assets.current_elections.guard_rails import RAILS
 from databaker.assets.current_elections.version import (
@@ -13,10 +12,8 @@ from databaker.assets.current_elections.version import (
 )
 from databaker.check_gate import require_passed_checks
 from databaker.layer_versions import (
-    KEPT_VERSIONS,
     MANIFEST,
     Manifest,
-    prune_versions,
     publish,
     published_manifest,
     version_prefix,
@@ -29,12 +26,6 @@ LAYER_CHECKS = [*JOINED_CHECKS, *(rail.key for rail in RAILS)]
 """Every check a published bake has passed: on the joined table, then the guard rails."""
 
 
-class LayerConfig(dg.Config):
-    kept_versions: int = Field(
-        default=KEPT_VERSIONS, ge=1, description="Bakes kept under versions/ for rollback."
-    )
-
-
 @dg.asset(
     deps=[current_elections_version],
     group_name="current_elections",
@@ -42,13 +33,12 @@ class LayerConfig(dg.Config):
     freshness_policy=dg.FreshnessPolicy.time_window(fail_window=FRESHNESS),
 )
 def current_elections_parquet(
-    context: dg.AssetExecutionContext, config: LayerConfig, store: LayerStore
+    context: dg.AssetExecutionContext, store: LayerStore
 ) -> dg.MaterializeResult:
     """The published lookup: ``<OUTCODE>.parquet`` per outcode, each address with its ballots.
 
     Publishes the latest bake (``current_elections_version``) over the stable path, as
-    :mod:`databaker.layer_versions` describes, once its guard rails have passed; older
-    versions stay for rollback.
+    :mod:`databaker.layer_versions` describes, once its guard rails have passed.
     """
     require_passed_checks(context, [rail.key for rail in RAILS])
     bake = _latest_bake(context.instance)
@@ -63,11 +53,9 @@ def current_elections_parquet(
         store.read_bytes(version_prefix(LAYER, bake["bake_id"]) + MANIFEST)
     )
     published = publish(store, LAYER, manifest.bake_id)
-    pruned = prune_versions(store, LAYER, keep=config.kept_versions)
     context.log.info(
         f"published bake {manifest.bake_id}: {published.written} changed, "
-        f"{published.unchanged} unchanged, deleted {len(published.deleted)} stale; "
-        f"pruned {len(pruned)} old version(s)"
+        f"{published.unchanged} unchanged, deleted {len(published.deleted)} stale"
     )
     return dg.MaterializeResult(
         metadata={

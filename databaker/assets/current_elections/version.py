@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from pydantic import Field
 
 from databaker.assets.current_ballots import CURRENT_BALLOTS, current_ballots
 from databaker.assets.current_elections.checks import (
@@ -19,9 +20,11 @@ from databaker.assets.current_elections.joined import JOINED, current_ballots_jo
 from databaker.check_gate import require_passed_checks
 from databaker.layer_diff import DIFF, diff_versions
 from databaker.layer_versions import (
+    KEPT_VERSIONS,
     MANIFEST,
     Manifest,
     new_bake_id,
+    prune_versions,
     published_manifest,
     version_prefix,
     write_manifest,
@@ -38,6 +41,14 @@ REPORTING_INPUTS = ("addressbase_cleaned_raw", "current_ballots")
 """The assets whose reports of rejected rows a version keeps."""
 
 
+class VersionConfig(GuardRails):
+    kept_versions: int = Field(
+        default=KEPT_VERSIONS,
+        ge=1,
+        description="Bakes kept under versions/ for rollback (the published one is kept too).",
+    )
+
+
 @dg.asset(
     deps=[current_ballots_joined_to_address_base],
     group_name="current_elections",
@@ -45,7 +56,7 @@ REPORTING_INPUTS = ("addressbase_cleaned_raw", "current_ballots")
     check_specs=[rail.spec for rail in RAILS],
 )
 def current_elections_version(
-    context: dg.AssetExecutionContext, config: GuardRails, store: LayerStore
+    context: dg.AssetExecutionContext, config: VersionConfig, store: LayerStore
 ) -> dg.MaterializeResult:
     """This bake's outcode files under ``versions/``, with its manifest and its diff against
     the published layer."""
@@ -88,6 +99,7 @@ def current_elections_version(
     except BaseException:
         store.delete_prefix(version)
         raise
+    pruned = prune_versions(store, LAYER, keep=config.kept_versions)
     checks = guard_rail_results(
         diff,
         config,
@@ -97,7 +109,7 @@ def current_elections_version(
     context.log.info(
         f"bake {bake_id}: {written.outcodes} outcode files ({written.empty_outcodes} empty); "
         f"{diff.addresses_changed} addresses' ballots changed against "
-        f"{diff.baseline or 'nothing published'}"
+        f"{diff.baseline or 'nothing published'}; pruned {len(pruned)} old version(s)"
     )
     return dg.MaterializeResult(
         metadata={
