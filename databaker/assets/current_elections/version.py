@@ -104,7 +104,7 @@ def current_elections_version(
         diff,
         config,
         ballots_in_export=_ballots_in_export(store, ballots),
-        ballots_changed=published is None or published.ballots_version != manifest.ballots_version,
+        ballots_changed=_ballots_changed(published, manifest),
     )
     context.log.info(
         f"bake {bake_id}: {written.outcodes} outcode files ({written.empty_outcodes} empty); "
@@ -129,6 +129,13 @@ def current_elections_version(
         },
         check_results=checks,
     )
+
+
+def _ballots_changed(published: Manifest | None, manifest: Manifest) -> bool:
+    """Whether the ballots export differs from the published bake's; an unknown version
+    (no record of the ballots' materialisation) counts as changed."""
+    versions = {published.ballots_version if published else "unknown", manifest.ballots_version}
+    return len(versions) > 1 or "unknown" in versions
 
 
 def _published_files(store: LayerStore, published: Manifest | None) -> str:
