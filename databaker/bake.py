@@ -51,7 +51,7 @@ def bake(
 
     Without ``addressbase`` the newest complete drop of ``settings.addressbase_drops`` is baked;
     without ``ballots``, ``settings.ballots``. ``allow`` names guard rails to override
-    (``address_drop``, ``ballot_loss``, ``coverage_change``).
+    (``address_drop``, ``ballot_loss``, ``coverage_change``, ``upcoming_ballots_gone``).
     """
     defs = build_defs(settings)
     job = defs.resolve_job_def(current_elections_layer.name)

@@ -47,6 +47,7 @@ def test_the_layer_contract_assets_and_their_checks_are_defined(tmp_path):
         ("current_elections_version", "addresses_kept"),
         ("current_elections_version", "ballots_keep_their_addresses"),
         ("current_elections_version", "coverage_steady"),
+        ("current_elections_version", "upcoming_ballots_kept"),
     }
     for spec in defs.resolve_all_asset_specs():
         assert spec.description and spec.group_name and spec.kinds, spec.key

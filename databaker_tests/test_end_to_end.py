@@ -66,6 +66,7 @@ def test_the_sample_bakes_with_default_configuration_and_every_check_passes(samp
         "addresses_kept",
         "ballots_keep_their_addresses",
         "coverage_steady",
+        "upcoming_ballots_kept",
     }
     assert all(check.passed for check in checks.values())
 

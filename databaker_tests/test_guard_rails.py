@@ -4,6 +4,7 @@ the published layer is left as it was, and each rail's override publishes anyway
 from __future__ import annotations
 
 import shutil
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -27,6 +28,8 @@ from databaker_tests.conftest import (
 
 LOCAL = "local.leeds.a.2027-05-06"
 PCC = "pcc.west-yorkshire.2027-05-06"
+PAST = "local.leeds.b.2026-05-07"
+"""A ballot whose polling day has passed, over the same area as LOCAL."""
 LOCAL_AREA = "POLYGON((-2 53,-1.5 53,-1.5 54,-2 54,-2 53))"
 PCC_SOUTH = "POLYGON((-1.5 53,-1 53,-1 53.5,-1.5 53.5,-1.5 53))"
 PCC_NORTH = "POLYGON((-1.5 53.5,-1 53.5,-1 54,-1.5 54,-1.5 53.5))"
@@ -56,11 +59,11 @@ def export(path: Path, *pieces: tuple[str, str, str]) -> Path:
     return write_lines(path, [HEADER, *lines])
 
 
-WHOLE = [
-    (LOCAL, "E05000001", LOCAL_AREA),
-    (PCC, "E23000001", PCC_SOUTH),
-    (PCC, "E23000001", PCC_NORTH),
-]
+LOCAL_PIECE = (LOCAL, "E05000001", LOCAL_AREA)
+SOUTH_PIECE = (PCC, "E23000001", PCC_SOUTH)
+NORTH_PIECE = (PCC, "E23000001", PCC_NORTH)
+PAST_PIECE = (PAST, "E05000002", LOCAL_AREA)
+WHOLE = [LOCAL_PIECE, SOUTH_PIECE, NORTH_PIECE, PAST_PIECE]
 
 
 def layer_files(data_root: Path) -> dict[str, bytes]:
@@ -94,7 +97,12 @@ def published(baked, data_root) -> dict[str, bytes]:
 
 
 def verdicts(result: dg.ExecuteInProcessResult) -> dict[str, tuple[bool, str]]:
-    rails = ("addresses_kept", "ballots_keep_their_addresses", "coverage_steady")
+    rails = (
+        "addresses_kept",
+        "ballots_keep_their_addresses",
+        "coverage_steady",
+        "upcoming_ballots_kept",
+    )
     found = check_evaluations(result)
     return {name: (found[name].passed, found[name].severity.value) for name in rails}
 
@@ -137,7 +145,7 @@ def test_a_small_drop_in_addresses_passes(tmp_path, run_assets, inputs, publishe
 def test_an_export_missing_a_piece_of_a_ballot_is_refused(
     tmp_path, data_root, run_assets, inputs, published
 ):
-    broken = export(tmp_path / "broken.csv", *WHOLE[:2])  # the PCC's north piece is gone
+    broken = export(tmp_path / "broken.csv", LOCAL_PIECE, SOUTH_PIECE, PAST_PIECE)
     refused = run_assets(addressbase=inputs["addressbase"], ballots=broken)
     assert not refused.success
     assert verdicts(refused)["ballots_keep_their_addresses"] == (False, "ERROR")
@@ -156,7 +164,8 @@ def test_a_ballot_named_only_on_unusable_lines_is_still_in_the_export(
     tmp_path, run_assets, inputs, published
 ):
     """Its area gone (no geography), the ballot must not pass for one that was withdrawn."""
-    lines = [ballot_line(*piece, "Division") for piece in WHOLE[:1]] + [f"{PCC},E23000001,,None"]
+    pieces = (LOCAL_PIECE, PAST_PIECE)
+    lines = [ballot_line(*piece, "Division") for piece in pieces] + [f"{PCC},E23000001,,None"]
     refused = run_assets(
         addressbase=inputs["addressbase"],
         ballots=write_lines(tmp_path / "no_area.csv", [HEADER, *lines]),
@@ -165,13 +174,29 @@ def test_a_ballot_named_only_on_unusable_lines_is_still_in_the_export(
     assert verdicts(refused)["ballots_keep_their_addresses"] == (False, "ERROR")
 
 
-def test_a_withdrawn_ballot_takes_its_addresses_with_it(tmp_path, run_assets, inputs, published):
-    result = run_assets(
-        addressbase=inputs["addressbase"], ballots=export(tmp_path / "withdrawn.csv", *WHOLE[:1])
-    )
+def test_a_ballot_past_its_polling_day_leaves_with_its_addresses(
+    tmp_path, run_assets, inputs, published
+):
+    after_polling_day = export(tmp_path / "after.csv", LOCAL_PIECE, SOUTH_PIECE, NORTH_PIECE)
+    result = run_assets(addressbase=inputs["addressbase"], ballots=after_polling_day)
     assert result.success
     diff = materialization(result, "current_elections_version")
     assert diff["ballots_disappearing"] == 1 and diff["addresses_changed"] == 100
+
+
+def test_an_export_missing_an_upcoming_ballot_is_refused(tmp_path, run_assets, inputs, published):
+    """A truncated export: the PCC's lines are gone, and its polling day is still ahead."""
+    truncated = export(tmp_path / "truncated.csv", LOCAL_PIECE, PAST_PIECE)
+    refused = run_assets(addressbase=inputs["addressbase"], ballots=truncated)
+    assert not refused.success
+    assert verdicts(refused)["upcoming_ballots_kept"] == (False, "ERROR")
+    assert verdicts(refused)["ballots_keep_their_addresses"] == (True, "ERROR")
+    description = check_evaluations(refused)["upcoming_ballots_kept"].description
+    assert "1 ballot(s) whose polling day is still ahead left the export" in description
+    rails = {"allow_upcoming_ballots_gone": True}
+    assert run_assets(
+        addressbase=inputs["addressbase"], ballots=truncated, guard_rails=rails
+    ).success
 
 
 def test_coverage_drifting_with_unchanged_ballots_is_refused(
@@ -189,6 +214,7 @@ def test_coverage_drifting_with_unchanged_ballots_is_refused(
         "addresses_kept": (True, "ERROR"),
         "ballots_keep_their_addresses": (True, "ERROR"),
         "coverage_steady": (False, "ERROR"),
+        "upcoming_ballots_kept": (True, "ERROR"),
     }
     assert layer_files(data_root) == published
 
@@ -209,7 +235,11 @@ def results(
     found: LayerDiff, in_export=(), changed=False, **config
 ) -> dict[str, dg.AssetCheckResult]:
     checks = guard_rail_results(
-        found, GuardRails(**config), ballots_in_export=set(in_export), ballots_changed=changed
+        found,
+        GuardRails(**config),
+        ballots_in_export=set(in_export),
+        ballots_changed=changed,
+        today=date(2026, 11, 27),
     )
     return {check.check_name: check for check in checks}
 
@@ -225,6 +255,19 @@ def test_each_rail_fails_just_beyond_its_threshold():
     assert results(diff(with_ids_after=900), changed=True)["coverage_steady"].passed
 
 
+def test_only_ballots_leaving_the_export_before_their_polling_day_count():
+    gone = {
+        name: IdChange(before=10, after=0, gained=0, lost=10)
+        for name in ("local.a.2026-11-26", "local.b.2026-11-27", "local.c.2027-05-06", "x.y")
+    }
+    in_export = {"local.c.2027-05-06"}
+    found = results(diff(ids=gone), in_export)["upcoming_ballots_kept"]
+    assert not found.passed
+    assert found.metadata["gone"].value == ["local.b.2026-11-27", "x.y"]
+    allowing_two = results(diff(ids=gone), in_export, max_upcoming_ballots_gone=2)
+    assert allowing_two["upcoming_ballots_kept"].passed
+
+
 def test_a_first_bake_passes_every_rail():
     found = results(diff(baseline=None, addresses_before=0, with_ids_before=0))
     assert all(check.passed for check in found.values())
@@ -235,7 +278,7 @@ def test_a_refused_bake_is_not_published_by_materialising_the_layer_alone(
 ):
     assert run_assets(**inputs, instance=instance).success
     published = layer_files(data_root)
-    broken = export(tmp_path / "broken.csv", *WHOLE[:2])
+    broken = export(tmp_path / "broken.csv", LOCAL_PIECE, SOUTH_PIECE, PAST_PIECE)
     assert not run_assets(
         addressbase=inputs["addressbase"], ballots=broken, instance=instance
     ).success

@@ -33,7 +33,7 @@ def outcode_files(files: dict[str, bytes]) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def bakes(tmp_path_factory) -> tuple[Path, Path, Path, dict[str, bytes], dict[str, bytes]]:
     """A data root with the sample published; the next bake's inputs (one outcode's addresses
-    gone, five ballots fewer: past the ballot-loss guard rail, which these bakes override);
+    gone, five ballots fewer: past two guard rails, which these bakes override);
     and what each bake's layer holds."""
     root = tmp_path_factory.mktemp("killed")
     published = root / "published"
@@ -73,7 +73,7 @@ def test_a_killed_bake_never_leaves_a_file_half_written(bakes, tmp_path, kill, p
     killed = subprocess.run(
         [sys.executable, "-m", "databaker_tests.killed_bake", method, text, str(count), "--",
          "--addressbase", str(drop), "--ballots", str(ballots), "--data-root", str(data_root),
-         "--allow", "ballot_loss"],
+         "--allow", "ballot_loss", "--allow", "upcoming_ballots_gone"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
@@ -91,6 +91,6 @@ def test_a_killed_bake_never_leaves_a_file_half_written(bakes, tmp_path, kill, p
             addressbase=str(drop),
             ballots=str(ballots),
             settings=Settings(str(data_root)),
-            allow=["ballot_loss"],
+            allow=["ballot_loss", "upcoming_ballots_gone"],
         )
         assert outcode_files(layer_files(data_root)) == new, "the next bake completes"

@@ -39,7 +39,7 @@ def test_a_fresh_checked_layer_names_its_drop_and_ballots_version(instance, inpu
     assert status.healthy, status.problems
     assert status.addressbase_source == str(drop.resolve())
     assert status.ballots_version.startswith("sha256:")
-    assert status.checks == 6, "three on the tables, three guard rails"
+    assert status.checks == 7, "three on the tables, four guard rails"
     assert datetime.now(UTC) - status.materialised_at < timedelta(minutes=5)
 
 
@@ -90,7 +90,7 @@ def test_the_command_exits_non_zero_until_a_bake_is_recorded(tmp_path, inputs):
     assert after.returncode == 0, after.stdout
     assert "current_elections_parquet: OK" in after.stdout
     assert f"addressbase_source: {drop.resolve()}" in after.stdout
-    assert "checks:             6, all passed" in after.stdout
+    assert "checks:             7, all passed" in after.stdout
 
 
 def test_the_command_needs_the_instance_the_daemon_uses(tmp_path):

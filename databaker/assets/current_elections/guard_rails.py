@@ -9,6 +9,7 @@ which turns the failure into a warning, kept in the check's history.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 import dagster as dg
 from pydantic import Field
@@ -36,10 +37,19 @@ class GuardRails(dg.Config):
         description="Largest change in the share of addresses with a ballot (0.01: one "
         "percentage point) while the ballots export is unchanged.",
     )
+    max_upcoming_ballots_gone: int = Field(
+        default=0,
+        ge=0,
+        description="How many ballots whose polling day is still ahead may leave the export "
+        "(and so the layer) in one bake.",
+    )
     allow_address_drop: bool = Field(default=False, description="Publish despite the drop.")
     allow_ballot_loss: bool = Field(default=False, description="Publish despite ballot losses.")
     allow_coverage_change: bool = Field(
         default=False, description="Publish despite the coverage change."
+    )
+    allow_upcoming_ballots_gone: bool = Field(
+        default=False, description="Publish despite upcoming ballots leaving the export."
     )
 
 
@@ -76,7 +86,13 @@ COVERAGE_STEADY = Rail(
     "With the ballots export unchanged, the share of addresses with a ballot moves by no more "
     "than max_coverage_change.",
 )
-RAILS = (ADDRESSES_KEPT, BALLOTS_KEEP_ADDRESSES, COVERAGE_STEADY)
+UPCOMING_BALLOTS_KEPT = Rail(
+    "upcoming_ballots_kept",
+    "allow_upcoming_ballots_gone",
+    "No more than max_upcoming_ballots_gone ballots whose polling day is still ahead leave the "
+    "export: a truncated export loses whole ballots, which the other rails take for withdrawn.",
+)
+RAILS = (ADDRESSES_KEPT, BALLOTS_KEEP_ADDRESSES, COVERAGE_STEADY, UPCOMING_BALLOTS_KEPT)
 OVERRIDES = {rail.override.removeprefix("allow_"): rail.override for rail in RAILS}
 """Each rail's override by its short name (``address_drop``), as the command line takes it."""
 
@@ -87,6 +103,7 @@ def guard_rail_results(
     *,
     ballots_in_export: set[str],
     ballots_changed: bool,
+    today: date,
 ) -> list[dg.AssetCheckResult]:
     """Each rail's verdict on ``diff``. Nothing published yet: nothing to compare, all pass."""
     if diff.baseline is None:
@@ -100,6 +117,7 @@ def guard_rail_results(
         _address_drop(diff, rails),
         _ballot_loss(diff, rails, ballots_in_export),
         _coverage_change(diff, rails, ballots_changed),
+        _upcoming_ballots_gone(diff, rails, ballots_in_export, today),
     ]
 
 
@@ -181,6 +199,34 @@ def _coverage_change(
         f"{rails.max_coverage_change:.2%}",
         metadata=metadata,
     )
+
+
+def _upcoming_ballots_gone(
+    diff: LayerDiff, rails: GuardRails, ballots_in_export: set[str], today: date
+) -> dg.AssetCheckResult:
+    gone = [
+        ballot
+        for ballot in diff.ids_disappearing
+        if ballot not in ballots_in_export and _polling_day(ballot) >= today
+    ]
+    return _verdict(
+        UPCOMING_BALLOTS_KEPT,
+        rails,
+        failed=len(gone) > rails.max_upcoming_ballots_gone,
+        problem=f"{len(gone):,} ballot(s) whose polling day is still ahead left the export, more "
+        f"than max_upcoming_ballots_gone {rails.max_upcoming_ballots_gone}: "
+        f"{', '.join(gone[:SAMPLE])}{', ...' if len(gone) > SAMPLE else ''}",
+        metadata={"upcoming_ballots_gone": len(gone), "gone": dg.MetadataValue.json(gone[:SAMPLE])},
+    )
+
+
+def _polling_day(ballot: str) -> date:
+    """A ballot ID ends with its polling day (``local.leeds.adel.2027-05-06``); one that does
+    not is taken to be ahead."""
+    try:
+        return date.fromisoformat(ballot.rsplit(".", 1)[-1])
+    except ValueError:
+        return date.max
 
 
 def _verdict(

@@ -105,6 +105,7 @@ def current_elections_version(
         config,
         ballots_in_export=_ballots_in_export(store, ballots),
         ballots_changed=_ballots_changed(published, manifest),
+        today=datetime.now(UTC).date(),
     )
     context.log.info(
         f"bake {bake_id}: {written.outcodes} outcode files ({written.empty_outcodes} empty); "
