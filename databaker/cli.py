@@ -85,6 +85,9 @@ def _parser() -> argparse.ArgumentParser:
         "rollback", help="publish a kept bake of the current-elections layer again"
     )
     rollback.add_argument("--to", required=True, metavar="BAKE_ID", help="as listed by versions")
+    rollback.add_argument(
+        "--force", action="store_true", help="publish it even though its guard rails refused it"
+    )
     rollback.add_argument("--data-root", help="as for bake")
     rollback.set_defaults(command=_rollback)
 
@@ -172,7 +175,7 @@ def _layer_store(data_root: str | None) -> LayerStore:
 
 def _versions(args: argparse.Namespace) -> int:
     from databaker.assets.current_elections import LAYER
-    from databaker.layer_versions import VERSIONS, kept_versions, published_manifest
+    from databaker.layer_versions import VERSIONS, kept_versions, published_manifest, refusals
 
     store = _layer_store(args.data_root)
     published = published_manifest(store, LAYER)
@@ -181,10 +184,12 @@ def _versions(args: argparse.Namespace) -> int:
         print(f"no kept bakes under {store.uri(VERSIONS + LAYER)}")
     for version in kept:
         mark = "*" if published and published.bake_id == version.bake_id else " "
+        refused = refusals(store, LAYER, version.bake_id)
         print(
             f"{mark} {version.bake_id}  {version.created}  {version.rows:,} addresses "
             f"({version.rows_with_ids:,} with a ballot)  {version.outcodes:,} outcodes  "
             f"ballots {version.ballots_version[:19]}  {version.addressbase_source}"
+            + (f"  REFUSED by {', '.join(refused)}" if refused else "")
         )
     if published:
         print(f"* published at {store.uri(LAYER)}")
@@ -193,10 +198,18 @@ def _versions(args: argparse.Namespace) -> int:
 
 def _rollback(args: argparse.Namespace) -> int:
     from databaker.assets.current_elections import LAYER
-    from databaker.layer_versions import publish
+    from databaker.layer_versions import publish, refusals
     from databaker.resources import LayerStoreError
 
     store = _layer_store(args.data_root)
+    refused = refusals(store, LAYER, args.to)
+    if refused and not args.force:
+        print(
+            f"bake {args.to} was refused by {', '.join(refused)}: read its _diff.json, then "
+            f"add --force to publish it anyway",
+            file=sys.stderr,
+        )
+        return 1
     try:
         done = publish(store, LAYER, args.to)
     except LayerStoreError as problem:

@@ -26,6 +26,9 @@ from datetime import UTC, datetime
 from databaker.resources import LayerStore, LayerStoreError
 
 MANIFEST = "_manifest.json"
+VERDICTS = "_verdicts.json"
+"""Beside a version's manifest: each check that gates its publication, and whether it refused
+the version (failed, not overridden)."""
 PUBLISHING = "_publishing.json"
 VERSIONS = "versions/"
 KEPT_VERSIONS = 5
@@ -85,6 +88,22 @@ def content_hash(data: bytes) -> str:
 def write_manifest(store: LayerStore, layer_prefix: str, manifest: Manifest) -> None:
     """Finish a version: a version without its manifest is incomplete and never published."""
     store.write_bytes(version_prefix(layer_prefix, manifest.bake_id) + MANIFEST, manifest.to_json())
+
+
+def write_verdicts(
+    store: LayerStore, layer_prefix: str, bake_id: str, refused: dict[str, bool]
+) -> None:
+    data = json.dumps(refused, indent=1, sort_keys=True).encode()
+    store.write_bytes(version_prefix(layer_prefix, bake_id) + VERDICTS, data)
+
+
+def refusals(store: LayerStore, layer_prefix: str, bake_id: str) -> list[str]:
+    """The checks that refused version ``bake_id``; none for a version without verdicts."""
+    try:
+        verdicts = json.loads(store.read_bytes(version_prefix(layer_prefix, bake_id) + VERDICTS))
+    except LayerStoreError:
+        return []
+    return sorted(name for name, refused in verdicts.items() if refused)
 
 
 def published_manifest(store: LayerStore, layer_prefix: str) -> Manifest | None:

@@ -322,3 +322,21 @@ def test_refused_bakes_are_pruned_too(tmp_path, data_root, run_assets, inputs, p
         refused.append(materialization(result, "current_elections_version")["bake_id"])
     assert [m.bake_id for m in kept_versions(store, LAYER)] == [first, refused[-1]]
     assert published_manifest(store, LAYER).bake_id == first
+
+
+def test_a_refused_bake_is_listed_as_refused_and_rolled_out_only_by_force(
+    tmp_path, data_root, run_assets, inputs, published, capsys
+):
+    truncated = drop(tmp_path / "truncated", list(range(150)))
+    refused = run_assets(ballots=inputs["ballots"], addressbase=truncated)
+    bake_id = materialization(refused, "current_elections_version")["bake_id"]
+    root = ["--data-root", str(data_root)]
+    assert main(["versions", *root]) == 0
+    listed = capsys.readouterr().out
+    assert f"{bake_id}  " in listed and "REFUSED by addresses_kept" in listed
+    assert main(["rollback", "--to", bake_id, *root]) == 1
+    assert "refused by addresses_kept" in capsys.readouterr().err
+    assert layer_files(data_root) == published
+    assert main(["rollback", "--to", bake_id, "--force", *root]) == 0
+    store = LocalLayerStore(root=str(data_root))
+    assert published_manifest(store, LAYER).bake_id == bake_id

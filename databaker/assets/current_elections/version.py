@@ -28,6 +28,7 @@ from databaker.layer_versions import (
     published_manifest,
     version_prefix,
     write_manifest,
+    write_verdicts,
 )
 from databaker.outcode_files import write_outcode_files
 from databaker.rejections import REJECTS_PREFIX, rejects_key
@@ -94,19 +95,20 @@ def current_elections_version(
             after_prefix=version,
             ids_column=IDS_COLUMN,
         )
+        checks = guard_rail_results(
+            diff,
+            config,
+            ballots_in_export=_ballots_in_export(store, ballots),
+            ballots_changed=_ballots_changed(published, manifest),
+            today=datetime.now(UTC).date(),
+        )
         store.write_bytes(version + DIFF, diff.to_json())
+        write_verdicts(store, LAYER, bake_id, {c.check_name: _refused(c) for c in checks})
         write_manifest(store, LAYER, manifest)
     except BaseException:
         store.delete_prefix(version)
         raise
     pruned = prune_versions(store, LAYER, keep=config.kept_versions)
-    checks = guard_rail_results(
-        diff,
-        config,
-        ballots_in_export=_ballots_in_export(store, ballots),
-        ballots_changed=_ballots_changed(published, manifest),
-        today=datetime.now(UTC).date(),
-    )
     context.log.info(
         f"bake {bake_id}: {written.outcodes} outcode files ({written.empty_outcodes} empty); "
         f"{diff.addresses_changed} addresses' ballots changed against "
@@ -130,6 +132,10 @@ def current_elections_version(
         },
         check_results=checks,
     )
+
+
+def _refused(check: dg.AssetCheckResult) -> bool:
+    return not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
 
 
 def _ballots_changed(published: Manifest | None, manifest: Manifest) -> bool:
