@@ -1,5 +1,5 @@
 """The ``databaker`` command: ``generate`` synthetic inputs, ``bake`` the layer, list its
-kept ``versions`` and ``rollback`` to one of them."""
+kept ``versions`` and ``rollback`` to one of them, ``lookup`` a postcode in it."""
 
 from __future__ import annotations
 
@@ -90,6 +90,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     rollback.add_argument("--data-root", help="as for bake")
     rollback.set_defaults(command=_rollback)
+
+    lookup = commands.add_parser(
+        "lookup",
+        help="the addresses of a postcode with their ballots, from the published layer; exits "
+        "0 when found, 1 when the layer has no such postcode or address, 2 when it is invalid",
+    )
+    lookup.add_argument("postcode", help="any common way of writing it: sw1a1aa, 'SW1A 1AA'")
+    lookup.add_argument("--uprn", type=int, help="only this address of the postcode")
+    lookup.add_argument("--json", action="store_true", help="JSON instead of a table")
+    lookup.add_argument("--data-root", help="as for bake")
+    lookup.set_defaults(command=_lookup)
 
     status = commands.add_parser(
         "status",
@@ -221,6 +232,50 @@ def _rollback(args: argparse.Namespace) -> int:
         f"Layer: {store.uri(LAYER)}"
     )
     return 0
+
+
+def _lookup(args: argparse.Namespace) -> int:
+    import json
+    from dataclasses import asdict
+
+    from databaker.assets.current_elections import LAYER
+    from databaker.layer_reader import Found, InvalidPostcode, LayerReader
+
+    reader = LayerReader(_layer_store(args.data_root).uri(LAYER))
+    try:
+        found = reader.addresses(args.postcode)
+    except InvalidPostcode as problem:
+        print(problem, file=sys.stderr)
+        return 2
+    addresses = [a for a in found.addresses if args.uprn in (None, a.uprn)]
+    known = found.found == Found.NO_ELECTIONS or (found.found == Found.ADDRESSES and addresses)
+    if args.json:
+        answer = {
+            "postcode": found.postcode,
+            "found": found.found.value if args.uprn is None or addresses else "no such address",
+            "ballot_ids": sorted({i for a in addresses for i in a.ballot_ids}),
+            "addresses": [asdict(a) for a in addresses],
+        }
+        print(json.dumps(answer, indent=1))
+    elif not known:
+        what = f"no address {args.uprn} in" if found.addresses else f"{found.found.value}:"
+        print(f"{found.postcode}: {what} {reader.location}")
+    else:
+        print(_address_table(found.postcode, addresses))
+    return 0 if known else 1
+
+
+def _address_table(postcode: str, addresses: list) -> str:
+    ballots = sorted({i for a in addresses for i in a.ballot_ids})
+    if not addresses:
+        return f"{postcode}: no elections here"
+    rows = [("UPRN", "ADDRESS", "BALLOTS")] + [
+        (str(a.uprn), a.address, ", ".join(a.ballot_ids) or "-") for a in addresses
+    ]
+    width = [max(len(row[i]) for row in rows) for i in range(2)]
+    lines = [f"{row[0]:<{width[0]}}  {row[1]:<{width[1]}}  {row[2]}" for row in rows]
+    head = f"{postcode}: {len(addresses)} address(es), {len(ballots)} ballot(s): "
+    return head + (", ".join(ballots) or "no elections here") + "\n" + "\n".join(lines)
 
 
 def _status(_args: argparse.Namespace) -> int:

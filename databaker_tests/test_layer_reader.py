@@ -1,0 +1,185 @@
+"""The layer reader and ``databaker lookup``: postcodes however written, the four kinds of
+answer, a UPRN lookup, a bounded cache, S3, and agreement with the baked files."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from databaker.bake import bake
+from databaker.cli import main
+from databaker.definitions import Settings
+from databaker.layer_reader import Address, Found, InvalidPostcode, LayerReader, normalise_postcode
+from databaker_tests.conftest import address_line, ballot_line, write_lines
+
+LOCAL = "local.leeds.adel.2027-05-06"
+PARL = "parl.leeds-north-west.2027-05-06"
+AREA = "POLYGON((-1.7 53.8,-1.5 53.8,-1.5 53.9,-1.7 53.9,-1.7 53.8))"
+WIDER = "POLYGON((-1.7 53.8,-1.4 53.8,-1.4 53.9,-1.7 53.9,-1.7 53.8))"
+
+
+@pytest.fixture(scope="module")
+def layer(tmp_path_factory) -> Path:
+    """LS16 5AA: two addresses in both ballots' areas; LS16 5AB: one in the wider area only;
+    LS16 5AD: one in neither; LS99 1AA: one in neither, and alone in its outcode."""
+    root = tmp_path_factory.mktemp("reader")
+    drop = write_lines(
+        root / "drop" / "part.csv",
+        [
+            address_line("12", "2 Otley Road, Leeds", "LS16 5AA", -1.6, 53.85),
+            address_line("11", '"The Lodge", Otley Road, Leeds', "ls165aa", -1.6, 53.85),
+            address_line("20", "1 Holt Lane, Leeds", "LS16 5AB", -1.45, 53.85),
+            address_line("30", "3 Far Lane, Leeds", "LS16 5AD", -1.0, 53.85),
+            address_line("40", "4 Moor Road, Leeds", "LS99 1AA", -1.0, 53.85),
+        ],
+    )
+    ballots = write_lines(
+        root / "ballots.csv",
+        [
+            "election_id,division_id,geometry,source_table",
+            ballot_line(LOCAL, "E05001", AREA, "Division"),
+            ballot_line(PARL, "E14001", WIDER, "Division"),
+        ],
+    )
+    bake(addressbase=str(drop.parent), ballots=str(ballots), settings=Settings(str(root / "data")))
+    return root / "data" / "current_elections_parquet"
+
+
+@pytest.mark.parametrize(
+    "written", ["SW1A 1AA", "sw1a1aa", "SW1A  1AA", " SW1A1AA ", "sw1a\t1aa", "Sw1A 1aA"]
+)
+def test_a_postcode_is_read_however_it_is_written(written):
+    assert normalise_postcode(written) == "SW1A 1AA"
+
+
+@pytest.mark.parametrize(
+    ("written", "canonical"),
+    [("m11ae", "M1 1AE"), ("B338TH", "B33 8TH"), ("cr26xh", "CR2 6XH"), ("DN551PT", "DN55 1PT")],
+)
+def test_every_shape_of_postcode_gets_its_space_before_the_inward_code(written, canonical):
+    assert normalise_postcode(written) == canonical
+
+
+@pytest.mark.parametrize("written", ["", "hello", "SW1A 1A", "12345", "SW1A-1AA", "SW1A 1AAA"])
+def test_an_invalid_postcode_is_a_clear_error(written):
+    with pytest.raises(InvalidPostcode, match="is not a UK postcode"):
+        normalise_postcode(written)
+
+
+def test_a_postcode_gives_its_addresses_in_uprn_order_with_their_ballots(layer):
+    found = LayerReader(str(layer)).addresses("ls16 5aa")
+    assert found.found == Found.ADDRESSES
+    assert found.addresses == (
+        Address(11, '"The Lodge", Otley Road, Leeds', "LS16 5AA", (LOCAL, PARL)),
+        Address(12, "2 Otley Road, Leeds", "LS16 5AA", (LOCAL, PARL)),
+    )
+    assert found.ballot_ids == (LOCAL, PARL)
+
+
+def test_the_four_kinds_of_answer_are_told_apart(layer):
+    reader = LayerReader(str(layer))
+    assert reader.ballots("LS16 5AB") == (PARL,)
+    assert reader.addresses("LS16 5AD").found == Found.ADDRESSES
+    assert reader.ballots("LS16 5AD") == ()
+    assert reader.addresses("LS16 9ZZ").found == Found.UNKNOWN_POSTCODE
+    assert reader.addresses("LS99 1AA").found == Found.NO_ELECTIONS, "an empty outcode file"
+    assert reader.addresses("ZZ1 1ZZ").found == Found.UNKNOWN_OUTCODE
+
+
+def test_an_address_is_found_by_uprn_through_its_outcode_or_postcode(layer):
+    reader = LayerReader(str(layer))
+    expected = Address(20, "1 Holt Lane, Leeds", "LS16 5AB", (PARL,))
+    assert reader.address(20, outcode="ls16") == expected
+    assert reader.address(20, postcode="LS16 5AD") == expected
+    assert reader.address(99, outcode="LS16") is None
+    assert reader.address(40, outcode="LS99") is None
+    with pytest.raises(ValueError, match="outcode or the postcode"):
+        reader.address(20)
+
+
+def test_the_cache_stays_within_its_budget(layer):
+    reader = LayerReader(str(layer), cache_bytes=1)
+    for postcode in ("LS16 5AA", "LS99 1AA", "ZZ1 1ZZ", "LS16 5AB"):
+        reader.addresses(postcode)
+        assert len(reader.cached_outcodes) == 1
+    assert reader.cached_outcodes == ("LS16",)
+    roomy = LayerReader(str(layer))
+    for postcode in ("LS16 5AA", "LS99 1AA", "LS16 5AB"):
+        roomy.addresses(postcode)
+    assert roomy.cached_outcodes == ("LS99", "LS16")
+
+
+def test_a_cached_outcode_is_read_again_once_it_is_older_than_max_age(layer, tmp_path):
+    """A long-lived reader sees the next publish."""
+    copy = tmp_path / "layer"
+    copy.mkdir()
+    for path in layer.glob("*.parquet"):
+        (copy / path.name).write_bytes(path.read_bytes())
+    fresh, ageing = LayerReader(str(copy)), LayerReader(str(copy), max_age=0)
+    assert fresh.ballots("LS16 5AB") == ageing.ballots("LS16 5AB") == (PARL,)
+    (copy / "LS16.parquet").write_bytes((layer / "LS99.parquet").read_bytes())
+    assert fresh.ballots("LS16 5AB") == (PARL,)
+    assert ageing.addresses("LS16 5AB").found == Found.NO_ELECTIONS
+
+
+def test_the_reader_reads_a_layer_on_s3(layer, s3_env):
+    bucket = s3_env.new_bucket()
+    for path in layer.glob("*.parquet"):
+        s3_env.client().upload_file(str(path), bucket, f"layers/current/{path.name}")
+    reader = LayerReader(f"s3://{bucket}/layers/current")
+    assert reader.ballots("LS16 5AA") == (LOCAL, PARL)
+    assert reader.addresses("LS99 1AA").found == Found.NO_ELECTIONS
+    assert reader.addresses("ZZ1 1ZZ").found == Found.UNKNOWN_OUTCODE
+
+
+@pytest.fixture(scope="module")
+def sample_layer(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("sample")
+    bake(settings=Settings(str(root)))
+    return root / "current_elections_parquet"
+
+
+def test_the_reader_agrees_with_the_baked_files(sample_layer):
+    """Every outcode file read whole and grouped by postcode; the reader asked about a random
+    sample of those postcodes."""
+    expected: dict[str, list[tuple]] = defaultdict(list)
+    for path in sorted(sample_layer.glob("*.parquet")):
+        for row in pq.read_table(path).to_pylist():
+            key = (int(row["uprn"]), row["address"], row["postcode"], tuple(row["ballot_ids"]))
+            expected[row["postcode"]].append(key)
+    reader = LayerReader(str(sample_layer), cache_bytes=1 << 20)
+    for postcode in random.Random(7).sample(sorted(expected), 200):
+        found = reader.addresses(postcode.replace(" ", "").lower())
+        assert [tuple(vars(a).values()) for a in found.addresses] == sorted(expected[postcode])
+        ids = sorted({i for row in expected[postcode] for i in row[3]})
+        assert list(reader.ballots(postcode)) == ids
+
+
+def test_lookup_prints_a_table_or_json_and_exits_by_what_it_found(layer, capsys):
+    root = ["--data-root", str(layer.parent)]
+    assert main(["lookup", "ls165aa", *root]) == 0
+    table = capsys.readouterr().out
+    assert table.splitlines()[0] == f"LS16 5AA: 2 address(es), 2 ballot(s): {LOCAL}, {PARL}"
+    assert f'11    "The Lodge", Otley Road, Leeds  {LOCAL}, {PARL}' in table
+    assert main(["lookup", "LS16 5AB", "--uprn", "20", "--json", *root]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["ballot_ids"] == [PARL] and answer["addresses"][0]["uprn"] == 20
+    assert main(["lookup", "LS99 1AA", *root]) == 0
+    assert capsys.readouterr().out.strip() == "LS99 1AA: no elections here"
+    assert main(["lookup", "LS16 5AB", "--uprn", "21", *root]) == 1
+    assert main(["lookup", "ZZ1 1ZZ", *root]) == 1
+    assert "no such outcode in this layer" in capsys.readouterr().out
+    assert main(["lookup", "not a postcode", *root]) == 2
+    assert "is not a UK postcode" in capsys.readouterr().err
+
+
+def test_the_reader_needs_no_dagster():
+    code = "import sys, databaker.layer_reader; sys.exit('dagster' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
