@@ -200,13 +200,16 @@ class _Outcode:
 
 
 def _addresses(table: pa.Table, start: int, end: int) -> tuple[Address, ...]:
+    """Rows ``start`` to ``end`` as addresses, by UPRN as a number (the layer stores UPRNs as
+    text, sorted as text)."""
     part = table.slice(start, end - start).to_pydict()
-    return tuple(
+    found = (
         Address(int(uprn), address, postcode, tuple(ids))
         for uprn, address, postcode, ids in zip(
             part["uprn"], part["address"], part["postcode"], part["ballot_ids"], strict=True
         )
     )
+    return tuple(sorted(found, key=lambda address: address.uprn))
 
 
 def _as_uri(location: str) -> str:

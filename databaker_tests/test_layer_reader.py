@@ -33,7 +33,7 @@ def layer(tmp_path_factory) -> Path:
     drop = write_lines(
         root / "drop" / "part.csv",
         [
-            address_line("12", "2 Otley Road, Leeds", "LS16 5AA", -1.6, 53.85),
+            address_line("100", "2 Otley Road, Leeds", "LS16 5AA", -1.6, 53.85),
             address_line("11", '"The Lodge", Otley Road, Leeds', "ls165aa", -1.6, 53.85),
             address_line("20", "1 Holt Lane, Leeds", "LS16 5AB", -1.45, 53.85),
             address_line("30", "3 Far Lane, Leeds", "LS16 5AD", -1.0, 53.85),
@@ -74,11 +74,12 @@ def test_an_invalid_postcode_is_a_clear_error(written):
 
 
 def test_a_postcode_gives_its_addresses_in_uprn_order_with_their_ballots(layer):
+    """In numeric order: the layer sorts UPRNs as text, "100" before "11"."""
     found = LayerReader(str(layer)).addresses("ls16 5aa")
     assert found.found == Found.ADDRESSES
     assert found.addresses == (
         Address(11, '"The Lodge", Otley Road, Leeds', "LS16 5AA", (LOCAL, PARL)),
-        Address(12, "2 Otley Road, Leeds", "LS16 5AA", (LOCAL, PARL)),
+        Address(100, "2 Otley Road, Leeds", "LS16 5AA", (LOCAL, PARL)),
     )
     assert found.ballot_ids == (LOCAL, PARL)
 
