@@ -19,6 +19,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -216,6 +217,4 @@ def _as_uri(location: str) -> str:
     """A local folder as a ``file://`` URI, an ``s3://`` location as it is."""
     if "://" in location:
         return location
-    from pathlib import Path
-
     return Path(location).resolve().as_uri()

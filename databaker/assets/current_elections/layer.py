@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import dagster as dg
 
+from databaker.asset_records import latest_metadata
 from databaker.assets.current_elections.guard_rails import RAILS
 from databaker.assets.current_elections.version import (
     JOINED_CHECKS,
@@ -76,8 +77,7 @@ def current_elections_parquet(
 
 
 def _latest_bake(instance: dg.DagsterInstance) -> dict[str, str]:
-    event = instance.get_latest_materialization_event(current_elections_version.key)
-    if event is None or event.asset_materialization is None:
+    metadata = latest_metadata(instance, current_elections_version.key)
+    if not metadata:
         raise dg.Failure("current_elections_version has not been materialised: nothing to publish")
-    metadata = event.asset_materialization.metadata
-    return {name: str(metadata[name].value) for name in ("bake_id", "baseline")}
+    return {name: str(metadata[name]) for name in ("bake_id", "baseline")}

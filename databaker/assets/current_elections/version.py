@@ -10,6 +10,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import Field
 
+from databaker.asset_records import latest_metadata
 from databaker.assets.current_ballots import CURRENT_BALLOTS, current_ballots
 from databaker.assets.current_elections.checks import (
     joined_has_single_addressbase_source,
@@ -72,7 +73,7 @@ def current_elections_version(
             columns=LAYER_COLUMNS,
             ids_column=IDS_COLUMN,
         )
-        ballots = _latest_metadata(context.instance, current_ballots.key)
+        ballots = latest_metadata(context.instance, current_ballots.key)
         manifest = Manifest(
             bake_id=bake_id,
             created=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -168,12 +169,6 @@ def _keep_rejection_reports(store: LayerStore, version: str) -> dict[str, int]:
         # The ballots report also lists the rows skipped for want of a geography.
         counts[asset_name] = sum(row.get("status", "rejected") == "rejected" for row in rows)
     return counts
-
-
-def _latest_metadata(instance: dg.DagsterInstance, key: dg.AssetKey) -> dict:
-    event = instance.get_latest_materialization_event(key)
-    materialization = event.asset_materialization if event else None
-    return {k: v.value for k, v in materialization.metadata.items()} if materialization else {}
 
 
 def _ballots_in_export(store: LayerStore, ballots: dict) -> set[str]:
