@@ -13,9 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-def markers(size: str) -> tuple[str, str]:
-    """The start and end markers of the section for inputs of ``size`` (``a<N>-d<D>``)."""
-    return f"<!-- bake-benchmark:{size}:start -->", f"<!-- bake-benchmark:{size}:end -->"
+def markers(size: str, benchmark: str = "bake") -> tuple[str, str]:
+    """The start and end markers of ``benchmark``'s section for inputs of ``size``
+    (``a<N>-d<D>``)."""
+    return (
+        f"<!-- {benchmark}-benchmark:{size}:start -->",
+        f"<!-- {benchmark}-benchmark:{size}:end -->",
+    )
 
 
 METHOD_HEADER = (
@@ -121,10 +125,11 @@ Run on {report.date}.
 """
 
 
-def write_section(path: Path, size: str, section: str) -> None:
-    """Replace the section of ``path`` for inputs of ``size`` (or add it), atomically."""
+def write_section(path: Path, size: str, section: str, benchmark: str = "bake") -> None:
+    """Replace ``benchmark``'s section of ``path`` for inputs of ``size`` (or add it),
+    atomically."""
     old = path.read_text() if path.exists() else "# Benchmarks\n"
-    start_marker, end_marker = markers(size)
+    start_marker, end_marker = markers(size, benchmark)
     start, end = old.find(start_marker), old.find(end_marker)
     if start != -1 and end > start:
         rest = old[end + len(end_marker) :].removeprefix("\n")

@@ -236,7 +236,6 @@ def _rollback(args: argparse.Namespace) -> int:
 
 def _lookup(args: argparse.Namespace) -> int:
     import json
-    from dataclasses import asdict
 
     from databaker.assets.current_elections import LAYER
     from databaker.layer_reader import Found, InvalidPostcode, LayerReader
@@ -254,7 +253,7 @@ def _lookup(args: argparse.Namespace) -> int:
             "postcode": found.postcode,
             "found": found.found.value if args.uprn is None or addresses else "no such address",
             "ballot_ids": sorted({i for a in addresses for i in a.ballot_ids}),
-            "addresses": [asdict(a) for a in addresses],
+            "addresses": [a._asdict() for a in addresses],
         }
         print(json.dumps(answer, indent=1))
     elif not known:

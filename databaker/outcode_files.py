@@ -29,6 +29,11 @@ from databaker.resources import LayerStore
 LETTER_FOLDER = "first_letter="
 REPEATING_COLUMNS = ("postcode", "outcode", "addressbase_source")
 """Columns with few distinct values per file, worth dictionary-encoding (plus the IDs column)."""
+ROWS_PER_GROUP = 1024
+"""Rows per row group of an outcode file. The rows are sorted by postcode and each group's
+postcode statistics are written, so a reader looking up one postcode decodes one group (or two)
+rather than the whole file: at 1,024 rows that costs about a third of reading a large outcode
+whole, for files a tenth larger."""
 READ_AS_DICTIONARY = ("addressbase_source",)
 """Columns read dictionary-encoded: one value for a whole bake, which would otherwise be
 materialised once per row. Sort keys (``postcode``) must stay plain strings."""
@@ -158,8 +163,8 @@ def _split_by_outcode(table: pa.Table, ids_column: str) -> Iterator[tuple[str, p
 def _parquet_bytes(table: pa.Table, ids: str) -> bytes:
     """The outcode file. Dictionary encoding only where values repeat (it slows writing and
     grows files for unique ones such as UPRNs and addresses); statistics only for the columns a
-    reader filters on. No Arrow schema is stored, so columns read dictionary-encoded here reach
-    consumers as the plain strings they are in Parquet."""
+    reader filters on; row groups of ``ROWS_PER_GROUP``. No Arrow schema is stored, so columns
+    read dictionary-encoded here reach consumers as the plain strings they are in Parquet."""
     sink = io.BytesIO()
     pq.write_table(
         table,
@@ -167,6 +172,7 @@ def _parquet_bytes(table: pa.Table, ids: str) -> bytes:
         compression="zstd",
         use_dictionary=[c for c in table.column_names if c in REPEATING_COLUMNS or c == ids],
         write_statistics=[c for c in ("postcode", "uprn") if c in table.column_names],
+        row_group_size=ROWS_PER_GROUP,
         store_schema=False,
     )
     return sink.getvalue()

@@ -10,13 +10,21 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from databaker.bake import bake
 from databaker.cli import main
 from databaker.definitions import Settings
-from databaker.layer_reader import Address, Found, InvalidPostcode, LayerReader, normalise_postcode
+from databaker.layer_reader import (
+    Address,
+    Found,
+    InvalidPostcode,
+    LayerReader,
+    ReaderStats,
+    normalise_postcode,
+)
 from databaker_tests.conftest import address_line, ballot_line, write_lines
 
 LOCAL = "local.leeds.adel.2027-05-06"
@@ -106,15 +114,77 @@ def test_an_address_is_found_by_uprn_through_its_outcode_or_postcode(layer):
 
 
 def test_the_cache_stays_within_its_budget(layer):
-    reader = LayerReader(str(layer), cache_bytes=1)
-    for postcode in ("LS16 5AA", "LS99 1AA", "ZZ1 1ZZ", "LS16 5AB"):
-        reader.addresses(postcode)
-        assert len(reader.cached_outcodes) == 1
-    assert reader.cached_outcodes == ("LS16",)
+    asked = ("LS16 5AA", "LS99 1AA", "LS16 5AB", "LS16 5AA")
+    tight = LayerReader(str(layer), cache_bytes=1)
+    for postcode in asked:
+        tight.addresses(postcode)
+    assert tight.stats.footers_read == 4, "nothing kept: every lookup reads again"
+    assert len(tight.cached_row_groups) <= 1
     roomy = LayerReader(str(layer))
-    for postcode in ("LS16 5AA", "LS99 1AA", "LS16 5AB"):
+    for postcode in asked:
         roomy.addresses(postcode)
-    assert roomy.cached_outcodes == ("LS99", "LS16")
+    assert roomy.stats == ReaderStats(lookups=4, footers_read=2, row_groups_read=1)
+    assert roomy.cached_row_groups == (("LS16", 0),)
+
+
+def rows(*addresses: tuple[str, int, tuple[str, ...]]) -> pa.Table:
+    """An outcode file's rows as the bake sorts them: by postcode, then UPRN as text."""
+    ordered = sorted(addresses, key=lambda row: (row[0], str(row[1])))
+    return pa.table(
+        {
+            "uprn": [str(uprn) for _, uprn, _ in ordered],
+            "address": [f"{uprn} Some Street" for _, uprn, _ in ordered],
+            "postcode": [postcode for postcode, _, _ in ordered],
+            "ballot_ids": [list(ids) for _, _, ids in ordered],
+        }
+    )
+
+
+FIVE = rows(
+    ("AB1 1AA", 1, ("x",)), ("AB1 1AA", 2, ("x",)), ("AB1 1AA", 3, ("x",)),
+    ("AB1 1AB", 4, ("y",)), ("AB1 1AD", 5, ()), ("AB1 1AD", 6, ()),
+)  # fmt: skip
+"""In row groups of two: [1AA 1AA] [1AA 1AB] [1AD 1AD]."""
+
+
+def write_outcode(folder: Path, table: pa.Table, statistics: bool = True) -> Path:
+    folder.mkdir(exist_ok=True)
+    pq.write_table(table, folder / "AB1.parquet", row_group_size=2, write_statistics=statistics)
+    return folder
+
+
+def uprns(found) -> list[int]:
+    return [address.uprn for address in found.addresses]
+
+
+def test_a_lookup_reads_only_the_row_groups_that_may_hold_its_postcode(tmp_path):
+    reader = LayerReader(str(write_outcode(tmp_path / "layer", FIVE)))
+    assert uprns(reader.addresses("AB1 1AA")) == [1, 2, 3], "across two row groups"
+    assert reader.stats.row_groups_read == 2
+    assert uprns(reader.addresses("AB1 1AD")) == [5, 6]
+    assert reader.stats.row_groups_read == 3
+    assert reader.addresses("AB1 1AB").ballot_ids == ("y",)
+    assert reader.addresses("AB1 1AC").found == Found.UNKNOWN_POSTCODE, "between two groups"
+    assert reader.stats == ReaderStats(lookups=4, footers_read=2, row_groups_read=3)
+
+
+def test_a_file_without_statistics_is_read_whole(tmp_path):
+    reader = LayerReader(str(write_outcode(tmp_path / "layer", FIVE, statistics=False)))
+    assert uprns(reader.addresses("AB1 1AA")) == [1, 2, 3]
+    assert reader.addresses("AB1 1AC").found == Found.UNKNOWN_POSTCODE
+    assert reader.stats.row_groups_read == 3
+
+
+def test_a_changed_file_drops_what_was_cached_from_the_old_one(tmp_path):
+    """One answer never mixes two publishes: once a read finds another footer, the groups
+    cached from the old file are dropped, although they have not aged yet."""
+    folder = write_outcode(tmp_path / "layer", FIVE)
+    reader = LayerReader(str(folder))
+    assert reader.ballots("AB1 1AD") == ()
+    republished = FIVE.set_column(3, "ballot_ids", pa.array([["z"]] * FIVE.num_rows))
+    write_outcode(folder, republished)
+    assert reader.ballots("AB1 1AA") == ("z",), "groups not cached are read from the new file"
+    assert reader.ballots("AB1 1AD") == ("z",), "and the old file's group is gone"
 
 
 def test_a_cached_outcode_is_read_again_once_it_is_older_than_max_age(layer, tmp_path):
@@ -158,7 +228,7 @@ def test_the_reader_agrees_with_the_baked_files(sample_layer):
     reader = LayerReader(str(sample_layer), cache_bytes=1 << 20)
     for postcode in random.Random(7).sample(sorted(expected), 200):
         found = reader.addresses(postcode.replace(" ", "").lower())
-        assert [tuple(vars(a).values()) for a in found.addresses] == sorted(expected[postcode])
+        assert [tuple(a) for a in found.addresses] == sorted(expected[postcode])
         ids = sorted({i for row in expected[postcode] for i in row[3]})
         assert list(reader.ballots(postcode)) == ids
 

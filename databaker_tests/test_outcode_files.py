@@ -2,11 +2,12 @@
 
 import hashlib
 import io
+import itertools
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from databaker.outcode_files import write_outcode_files
+from databaker.outcode_files import ROWS_PER_GROUP, write_outcode_files
 
 
 def parquet(table: pa.Table) -> bytes:
@@ -58,3 +59,32 @@ def test_files_named_the_way_athena_unload_names_them_are_read_and_markers_skipp
         assert pq.read_table(source).column("uprn").to_pylist() == ["1", "2"]
     with store.open_input("layer/S1.parquet") as source:
         assert pq.read_table(source).num_columns == 0
+
+
+def test_a_large_outcode_is_cut_into_row_groups_a_reader_can_skip_by_postcode(store):
+    """Rows sorted by postcode in groups of ``ROWS_PER_GROUP`` whose postcode statistics are
+    written: the reader decodes only the groups whose range covers the postcode it looks up."""
+    n = 2 * ROWS_PER_GROUP + 10
+    postcodes = [f"LS6 {i // 676}{chr(65 + i // 26 % 26)}{chr(65 + i % 26)}" for i in range(n)]
+    store.write_bytes(
+        "joined/first_letter=L/part.parquet",
+        joined(
+            [str(i) for i in range(n)][::-1], postcodes[::-1], [["local.leeds.x.2027-05-06"]] * n
+        ),
+    )
+    write_outcode_files(
+        store,
+        joined_prefix="joined/",
+        output_prefix="layer/",
+        columns=["uprn", "postcode", "ballot_ids"],
+        ids_column="ballot_ids",
+    )
+    with store.open_input("layer/LS6.parquet") as source:
+        metadata = pq.ParquetFile(source).metadata
+    column = [metadata.schema.column(i).path for i in range(metadata.num_columns)].index("postcode")
+    groups = [metadata.row_group(g) for g in range(metadata.num_row_groups)]
+    assert [group.num_rows for group in groups] == [ROWS_PER_GROUP, ROWS_PER_GROUP, 10]
+    ranges = [(g.column(column).statistics.min, g.column(column).statistics.max) for g in groups]
+    ordered = sorted(postcodes)
+    bounds = [0, ROWS_PER_GROUP, 2 * ROWS_PER_GROUP, n]
+    assert ranges == [(ordered[a], ordered[b - 1]) for a, b in itertools.pairwise(bounds)]

@@ -18,30 +18,12 @@ from pathlib import Path
 
 import duckdb
 
+from benchmarks.ballot_rules import define_ballot_areas
 from benchmarks.drop_rules import define_valid_addresses
 
-# The same rules as the bake: which ballot rows have a geography and how invalid polygons are
-# repaired (benchmarks/drop_rules.py holds the rules for address lines).
+# The addresses the bake accepts and the ballot areas it joins with come from the rules modules
+# (benchmarks/drop_rules.py, benchmarks/ballot_rules.py).
 SQL = r"""
-CREATE TEMP TABLE ballots AS
-WITH rows AS (
-    SELECT
-        election_id,
-        ST_GeomFromText(regexp_replace(geometry, '^\s*SRID=[0-9]+;', '')) AS shape
-    FROM read_csv(
-        $ballots, header = true, auto_detect = false, quote = '"', escape = '"',
-        columns = {'election_id': 'VARCHAR', 'division_id': 'VARCHAR',
-                   'geometry': 'VARCHAR', 'source_table': 'VARCHAR'},
-        max_line_size = 268435456
-    )
-    WHERE source_table IN ('Organisation', 'Division') AND trim(coalesce(geometry, '')) <> ''
-)
-SELECT
-    election_id,
-    CASE WHEN ST_IsValid(shape) THEN shape
-        ELSE ST_CollectionExtract(ST_MakeValid(shape), 3) END AS geom
-FROM rows;
-
 CREATE TEMP TABLE addresses AS
 SELECT DISTINCT uprn, address, postcode, lon, lat FROM valid_addresses;
 
@@ -95,9 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     with duckdb.connect(config=config) as conn:
         conn.execute("LOAD '" + str(spatial_extension()).replace("'", "''") + "'")
         define_valid_addresses(conn, drop)
-        params = {"ballots": str(args.ballots), "out": str(args.out)}
+        define_ballot_areas(conn, str(args.ballots))
         for statement in duckdb.extract_statements(SQL):
-            conn.execute(statement, {name: params[name] for name in statement.named_parameters})
+            conn.execute(statement, {"out": str(args.out)} if statement.named_parameters else {})
         addresses, polygons = conn.execute(
             "SELECT (SELECT count(*) FROM addresses), (SELECT count(*) FROM ballots)"
         ).fetchone()
