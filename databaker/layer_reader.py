@@ -292,7 +292,12 @@ class _Footer:
         lows, highs = [], []
         for g in range(metadata.num_row_groups if metadata.num_rows else 0):
             statistics = None if column is None else metadata.row_group(g).column(column).statistics
-            known = statistics is not None and statistics.has_min_max
+            known = (
+                statistics is not None
+                and statistics.has_min_max
+                and isinstance(statistics.min, str)
+                and isinstance(statistics.max, str)
+            )
             lows.append(statistics.min if known else None)
             highs.append(statistics.max if known else None)
         return cls(metadata, tuple(lows), tuple(highs), time.monotonic())
