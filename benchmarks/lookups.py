@@ -28,10 +28,12 @@ Answer = tuple[tuple[int, tuple[str, ...]], ...]
 
 @dataclass(frozen=True)
 class Latencies:
+    """One case's lookups: every latency, and the wall time of each round's loop."""
+
     engine: str
     case: str
     seconds: np.ndarray
-    wall_seconds: float
+    round_wall_seconds: tuple[float, ...]
 
     @property
     def lookups(self) -> int:
@@ -39,10 +41,23 @@ class Latencies:
 
     @property
     def per_second(self) -> float:
-        return self.lookups / self.wall_seconds
+        return self.lookups / sum(self.round_wall_seconds)
+
+    @property
+    def round_per_second(self) -> list[float]:
+        per_round = self.lookups / len(self.round_wall_seconds)
+        return [per_round / wall for wall in self.round_wall_seconds]
 
     def percentile_ms(self, q: float) -> float:
         return float(np.percentile(self.seconds, q)) * 1000
+
+    @classmethod
+    def pooled(cls, rounds: Sequence[Latencies]) -> Latencies:
+        """The rounds of one case as one: percentiles over every lookup of every round."""
+        first = rounds[0]
+        seconds = np.concatenate([r.seconds for r in rounds])
+        walls = tuple(wall for r in rounds for wall in r.round_wall_seconds)
+        return cls(first.engine, first.case, seconds, walls)
 
 
 def cold_postcodes(layer: Path, size: int, rng: random.Random) -> list[str]:
@@ -87,7 +102,7 @@ def time_lookups(
         wall = clock() - started
     finally:
         gc.unfreeze()
-    return Latencies(engine, case, seconds, wall), answers
+    return Latencies(engine, case, seconds, (wall,)), answers
 
 
 def reader_lookup(reader: LayerReader) -> Callable[[str], Answer]:

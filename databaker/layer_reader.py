@@ -189,16 +189,20 @@ class LayerReader:
             return None
         try:
             with self._filesystem.open_input_file(self._file(outcode)) as source:
-                parquet = pq.ParquetFile(source)
+                metadata = pq.ParquetFile(source).metadata
                 footer = known
-                if known is None or not parquet.metadata.equals(known.metadata):
-                    footer = _Footer.of(parquet.metadata)
+                if known is None or not metadata.equals(known.metadata):
+                    footer = _Footer.of(metadata)
                     self._forget(outcode)
                     self._remember((outcode, _FOOTER), footer)
-                groups, read = [], 0
+                groups, read, parquet = [], 0, None
                 for g in footer.groups_for(postcode):
                     group = self._cached(outcode, g)
                     if group is None:
+                        if parquet is None:
+                            parquet = pq.ParquetFile(
+                                source, metadata=metadata, read_dictionary=["postcode"]
+                            )
                         # A thread pool costs more than it saves on a group this small.
                         table = parquet.read_row_group(g, columns=COLUMNS, use_threads=False)
                         group, read = _Group.of(table), read + 1
@@ -330,14 +334,18 @@ class _Group:
 
     @classmethod
     def of(cls, table: pa.Table) -> _Group:
+        """Index a group read with its postcodes dictionary-encoded (as they are stored): the
+        runs of equal postcodes are then found on integer codes."""
         table = table.combine_chunks()
-        postcodes = table["postcode"].combine_chunks().cast(pa.string())
-        n = len(postcodes)
-        changes = pc.not_equal(postcodes.slice(1), postcodes.slice(0, max(n - 1, 0)))
-        later = np.flatnonzero(changes.to_numpy(zero_copy_only=False)) + 1
+        column = table["postcode"].combine_chunks()
+        if not pa.types.is_dictionary(column.type):
+            column = pc.dictionary_encode(column)
+        codes = column.indices.to_numpy(zero_copy_only=False)
+        n = len(codes)
+        later = np.flatnonzero(codes[1:] != codes[:-1]) + 1
         starts = np.concatenate(([0], later)) if n else later
         ends = np.append(starts[1:], n) if n else later
-        names = postcodes.take(pa.array(starts, pa.int64())).to_pylist()
+        names = column.dictionary.take(pa.array(codes[starts])).to_pylist()
         positions = dict(zip(names, range(len(names)), strict=True))
         return cls(table, positions, starts.tolist(), ends.tolist(), table.nbytes, time.monotonic())
 
