@@ -157,6 +157,9 @@ class Cluster:
         """The cluster's server, started on a free loopback port (created first if need be)."""
         if not (self.data / "PG_VERSION").is_file():
             self._create()
+        elif self._is_running():
+            # Left behind by a run that was killed: its port and settings are not ours.
+            self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
         port = _free_port()
         settings = {**SERVER_SETTINGS, "port": str(port), "unix_socket_directories": ""}
         options = " ".join(f"-c {name}={value}" for name, value in settings.items())
@@ -177,6 +180,11 @@ class Cluster:
         self._give_to_server_user(self.folder)
         self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", USER, "-E", "UTF8",
                   "--no-locale")  # fmt: skip
+
+    def _is_running(self) -> bool:
+        command = [*_as_server_user(), str(self.installation.bin / "pg_ctl"), "-D",
+                   str(self.data), "status"]  # fmt: skip
+        return subprocess.run(command, capture_output=True, cwd=self.folder).returncode == 0
 
     def _run(self, program: str, *args: str) -> None:
         command = [*_as_server_user(), str(self.installation.bin / program), *args]

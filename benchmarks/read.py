@@ -38,6 +38,8 @@ from benchmarks.report import write_section
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
+    if min(args.rounds, args.lookups, args.warm_lookups, args.warm_set) < 1:
+        raise SystemExit("--rounds, --lookups, --warm-lookups and --warm-set must be positive")
     installation = None if args.no_postgis else Installation.find(args.pg_bin)
     spec = InputSpec(args.addresses, args.divisions, args.seed, args.files)
     inputs = ensure_inputs(spec, args.cache)

@@ -18,13 +18,12 @@ from databaker.layer_reader import CACHE_BYTES, LayerReader
 COLD_FROM_DISK = "cold, from disk"
 COLD_PAGE_CACHE = "cold, in page cache"
 WARM = "warm"
-CASES = (COLD_FROM_DISK, COLD_PAGE_CACHE, WARM)
 
 
 @dataclass(frozen=True)
 class Round:
     latencies: list[Latencies]
-    """One per case, in the order of ``CASES``."""
+    """Cold from disk, cold in the page cache, warm."""
     answers: dict[str, Answer]
     """The answers to the cold postcodes."""
 
