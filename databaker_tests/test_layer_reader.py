@@ -8,6 +8,7 @@ import random
 import subprocess
 import sys
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
@@ -231,6 +232,30 @@ def test_the_reader_agrees_with_the_baked_files(sample_layer):
         assert [tuple(a) for a in found.addresses] == sorted(expected[postcode])
         ids = sorted({i for row in expected[postcode] for i in row[3]})
         assert list(reader.ballots(postcode)) == ids
+
+
+def test_one_reader_shared_by_threads_answers_each_of_them_right(sample_layer):
+    """A service shares one reader between its worker threads; a budget that holds only a few
+    row groups makes them read, evict and read again concurrently."""
+    expected: dict[str, list[tuple]] = defaultdict(list)
+    for path in sorted(sample_layer.glob("*.parquet")):
+        for row in pq.read_table(path).to_pylist():
+            expected[row["postcode"]].append((int(row["uprn"]), tuple(row["ballot_ids"])))
+    postcodes = random.Random(11).sample(sorted(expected), 60)
+    reader = LayerReader(str(sample_layer), cache_bytes=64 << 10)
+
+    def ask(seed: int) -> list[str]:
+        wrong = []
+        for postcode in random.Random(seed).choices(postcodes, k=300):
+            found = [(a.uprn, a.ballot_ids) for a in reader.addresses(postcode).addresses]
+            if found != sorted(expected[postcode]):
+                wrong.append(postcode)
+        return wrong
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert [w for wrong in pool.map(ask, range(8)) for w in wrong] == []
+    assert reader.stats.lookups == 8 * 300
+    assert reader.stats.row_groups_read > len(postcodes), "the budget made them read again"
 
 
 def test_lookup_prints_a_table_or_json_and_exits_by_what_it_found(layer, capsys):
