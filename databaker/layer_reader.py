@@ -6,13 +6,15 @@ location, a local folder or ``s3://bucket/prefix/current_elections_parquet`` (S3
 and endpoint from the standard AWS environment).
 
 An outcode file's rows are sorted by postcode and cut into row groups whose footer statistics
-give each group's first and last postcode, so a question reads the footer and only the group (or
-the two groups) holding its postcode, never the whole file. Footers and row groups read recently
-are cached, least recently used first out, within a memory budget and for at most ``max_age``
-seconds (so that a long-lived reader sees a new publish); each group is indexed by postcode once,
-so a warm lookup is a dictionary lookup and a slice. A group is read only from a file whose
-footer is the cached one, and a changed footer drops the outcode's cached groups, so one answer
-never mixes two publishes. That an outcode is missing is not cached: it may be published next.
+give each group's first and last postcode, so a question decodes the footer and only the group
+(or the two groups) holding its postcode; a small file is fetched whole, in one read. Footers
+and row groups read recently are cached, least recently used first out, within a memory budget
+and for at most ``max_age`` seconds (so that a long-lived reader sees a new publish); each group
+is indexed by postcode once, so a warm lookup is a dictionary lookup and a slice. A group is
+read only from a file whose footer equals the cached one (row counts, sizes, offsets and
+statistics of every column chunk), and another footer drops the outcode's cached groups, so
+one answer does not mix two publishes. That an outcode is missing is not cached: it may be
+published next.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ POSTCODE = re.compile(r"[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}")
 OUTCODE = re.compile(r"[A-Z]{1,2}[0-9][A-Z0-9]?")
 COLUMNS = ["uprn", "address", "postcode", "ballot_ids"]
 CACHE_BYTES = 256 << 20
+WHOLE_FILE_BYTES = 4 << 20
+"""Files up to this size are read in one go; the largest outcode files are a few hundred KB."""
 MAX_AGE = 300.0
 
 
@@ -189,20 +193,17 @@ class LayerReader:
             return None
         try:
             with self._filesystem.open_input_file(self._file(outcode)) as source:
-                metadata = pq.ParquetFile(source).metadata
+                parquet = _open(_whole_if_small(source))
+                metadata = parquet.metadata
                 footer = known
                 if known is None or not metadata.equals(known.metadata):
                     footer = _Footer.of(metadata)
                     self._forget(outcode)
                     self._remember((outcode, _FOOTER), footer)
-                groups, read, parquet = [], 0, None
+                groups, read = [], 0
                 for g in footer.groups_for(postcode):
                     group = self._cached(outcode, g)
                     if group is None:
-                        if parquet is None:
-                            parquet = pq.ParquetFile(
-                                source, metadata=metadata, read_dictionary=["postcode"]
-                            )
                         # A thread pool costs more than it saves on a group this small.
                         table = parquet.read_row_group(g, columns=COLUMNS, use_threads=False)
                         group, read = _Group.of(table), read + 1
@@ -365,6 +366,24 @@ class _Group:
             map(tuple, part["ballot_ids"].to_pylist()),
         )
         return tuple(sorted(found))
+
+
+def _whole_if_small(source: pa.NativeFile) -> pa.NativeFile:
+    """The file in memory if it is small, as outcode files are: one read (one request on S3)
+    instead of one for the footer and more for the row groups, which costs more than reading
+    the few other groups' bytes."""
+    if source.size() <= WHOLE_FILE_BYTES:
+        return pa.BufferReader(source.read())
+    return source
+
+
+def _open(source: pa.NativeFile) -> pq.ParquetFile:
+    """The outcode file, its postcodes to be read dictionary-encoded as they are stored."""
+    try:
+        return pq.ParquetFile(source, read_dictionary=["postcode"])
+    except KeyError:
+        # No postcode column: an empty outcode file, which has no columns at all.
+        return pq.ParquetFile(source)
 
 
 def _as_uri(location: str) -> str:
