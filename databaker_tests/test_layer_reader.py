@@ -15,10 +15,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from databaker import layer_reader
 from databaker.bake import bake
 from databaker.cli import main
 from databaker.definitions import Settings
 from databaker.layer_reader import (
+    WHOLE_FILE_BYTES,
     Address,
     Found,
     InvalidPostcode,
@@ -158,7 +160,12 @@ def uprns(found) -> list[int]:
     return [address.uprn for address in found.addresses]
 
 
-def test_a_lookup_reads_only_the_row_groups_that_may_hold_its_postcode(tmp_path):
+@pytest.mark.parametrize("whole_file_bytes", [WHOLE_FILE_BYTES, 0], ids=["in one go", "ranged"])
+def test_a_lookup_reads_only_the_row_groups_that_may_hold_its_postcode(
+    tmp_path, monkeypatch, whole_file_bytes
+):
+    """Whether the file is fetched whole (small) or read range by range (large)."""
+    monkeypatch.setattr(layer_reader, "WHOLE_FILE_BYTES", whole_file_bytes)
     reader = LayerReader(str(write_outcode(tmp_path / "layer", FIVE)))
     assert uprns(reader.addresses("AB1 1AA")) == [1, 2, 3], "across two row groups"
     assert reader.stats.row_groups_read == 2
