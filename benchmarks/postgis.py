@@ -20,7 +20,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -259,7 +259,7 @@ class Server:
         return f"PostgreSQL {server}, PostGIS {postgis}"
 
 
-def evict_from_page_cache(paths: Iterator[Path]) -> None:
+def evict_from_page_cache(paths: Iterable[Path]) -> None:
     """Ask the kernel to drop ``paths`` from its page cache (``POSIX_FADV_DONTNEED``), so the
     next read comes from the disk; written pages are flushed first, as only clean ones go."""
     os.sync()

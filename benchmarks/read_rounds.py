@@ -13,7 +13,7 @@ from pathlib import Path
 
 from benchmarks.lookups import Answer, Latencies, postgis_lookup, reader_lookup, time_lookups
 from benchmarks.postgis import Cluster, evict_from_page_cache
-from databaker.layer_reader import CACHE_BYTES, LayerReader
+from databaker.layer_reader import LayerReader
 
 COLD_FROM_DISK = "cold, from disk"
 COLD_PAGE_CACHE = "cold, in page cache"
@@ -67,4 +67,4 @@ def postgis_round(cluster: Cluster, cold: list[str], warm: list[str]) -> Round:
 def _reader(layer: Path) -> LayerReader:
     """A reader as a service would hold one: the default memory budget; entries kept for an
     hour so that none expires while the warm lookups run."""
-    return LayerReader(str(layer), cache_bytes=CACHE_BYTES, max_age=3600)
+    return LayerReader(str(layer), max_age=3600)

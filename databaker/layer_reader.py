@@ -339,8 +339,6 @@ class _Group:
         runs of equal postcodes are then found on integer codes."""
         table = table.combine_chunks()
         column = table["postcode"].combine_chunks()
-        if not pa.types.is_dictionary(column.type):
-            column = pc.dictionary_encode(column)
         codes = column.indices.to_numpy(zero_copy_only=False)
         n = len(codes)
         later = np.flatnonzero(codes[1:] != codes[:-1]) + 1
