@@ -17,14 +17,28 @@ from typing import Any
 
 import dagster as dg
 
+from databaker.assets.current_elections import LAYER
 from databaker.assets.current_elections.guard_rails import OVERRIDES
 from databaker.definitions import Settings, build_defs
 from databaker.jobs import current_elections_layer
+from databaker.layer_versions import PublishMarker, interrupted_publish, published_manifest
 from databaker.partitions import ALL_LETTERS
+from databaker.resources import LayerStore, LayerStoreError
+from databaker.resources.lease import LeaseBusy
 
 
 class BakeFailed(Exception):
-    """The bake stopped; the message says which step and why. The published layer is unchanged."""
+    """The bake stopped. ``report`` says which step and why; ``layer`` what became of the
+    published layer, which may be unchanged, mid-publish, or (another bake) changed."""
+
+    def __init__(self, report: str, layer: str, *, leased: bool, mid_publish: bool) -> None:
+        super().__init__(f"{layer}\n{report}")
+        self.report = report
+        self.layer = layer
+        self.leased = leased
+        """Another bake held the data root's lease: this one did nothing."""
+        self.mid_publish = mid_publish
+        """The layer is left mid-publish: a mix of two bakes until completed or rolled back."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +68,8 @@ def bake(
     (``address_drop``, ``ballot_loss``, ``coverage_change``, ``upcoming_ballots_gone``).
     """
     defs = build_defs(settings)
+    store: LayerStore = defs.resources["store"]
+    before = _layer_state(store)
     job = defs.resolve_job_def(current_elections_layer.name)
     if echo is not None:
         job = job.with_logger_defs({"progress": _progress_logger(echo)})
@@ -75,7 +91,14 @@ def bake(
             run_config=run_config, instance=active, tags=ALL_LETTERS, raise_on_error=False
         )
     if not result.success:
-        raise BakeFailed(_failure_report(result))
+        leased = any(_lease_refused(event) for event in result.all_events)
+        after = _layer_state(store)
+        raise BakeFailed(
+            _failure_report(result),
+            _layer_outcome(store, before, after, leased=leased),
+            leased=leased,
+            mid_publish=isinstance(after, PublishMarker),
+        )
     metadata = {
         event.asset_key.to_user_string(): {
             key: value.value
@@ -98,10 +121,61 @@ def _instance(given: dg.DagsterInstance | None) -> Iterator[dg.DagsterInstance]:
         yield instance
 
 
+LayerState = PublishMarker | str | None
+"""The layer mid-publish (its marker), else the bake ID published (None: nothing), or a
+sentence saying why its state could not be read."""
+
+
+def _layer_state(store: LayerStore) -> LayerState:
+    try:
+        marker = interrupted_publish(store, LAYER)
+        if marker is not None:
+            return marker
+        published = published_manifest(store, LAYER)
+    except (LayerStoreError, OSError) as error:
+        return f"its state could not be read: {error}"
+    return published.bake_id if published else None
+
+
+def _layer_outcome(
+    store: LayerStore, before: LayerState, after: LayerState, *, leased: bool
+) -> str:
+    """What became of the published layer, in one sentence that is true."""
+    where = store.uri(LAYER)
+    if isinstance(after, PublishMarker):
+        mixing = f"bake {after.previous}" if after.previous else "nothing published"
+        return (
+            f"The layer at {where} is MID-PUBLISH: its files mix {mixing} with bake "
+            f"{after.bake_id} (publish started {after.started}). The next bake of the layer "
+            f"completes it, or `databaker rollback --to <bake id>` replaces it."
+        )
+    if isinstance(after, str) and after.startswith("its state"):
+        return f"The layer at {where}: {after}."
+    if leased:
+        return f"Nothing was baked; the layer at {where} was not touched."
+    if after == before:
+        now = f"still bake {after}" if after else "nothing is published"
+        return f"The published layer was not changed ({now})."
+    return f"The layer at {where} is now {f'bake {after}' if after else 'unpublished'}."
+
+
+def _lease_refused(event: dg.DagsterEvent) -> bool:
+    if event.event_type_value != "RESOURCE_INIT_FAILURE":
+        return False
+    error = event.event_specific_data.error
+    while error is not None:
+        if error.cls_name == LeaseBusy.__name__:
+            return True
+        error = error.cause
+    return False
+
+
 def _failure_report(result: dg.ExecuteInProcessResult) -> str:
     lines = []
     for event in result.all_events:
-        if event.event_type_value == "ASSET_CHECK_EVALUATION":
+        if event.event_type_value == "RESOURCE_INIT_FAILURE":
+            lines.append(_error_message(event.event_specific_data.error))
+        elif event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data
             if not evaluation.passed:
                 lines.append(
@@ -115,7 +189,8 @@ def _failure_report(result: dg.ExecuteInProcessResult) -> str:
 
 
 def _error_message(error) -> str:
-    while error.cause is not None and error.cls_name == "DagsterExecutionStepExecutionError":
+    wrappers = ("DagsterExecutionStepExecutionError", "DagsterResourceFunctionError")
+    while error.cause is not None and error.cls_name in wrappers:
         error = error.cause
     message = error.message.strip()
     head, separator, rest = message.partition(": ")
@@ -142,6 +217,9 @@ class _ProgressHandler(logging.Handler):
         step = meta.get("step_key")
         event = meta.get("dagster_event")
         if step is None:
+            # Outside any step: what the store says while it takes the data root's lease.
+            if event is None and record.levelno == logging.INFO:
+                self._echo(str(meta.get("orig_message", record.getMessage())))
             return
         if event is None:
             if record.levelno == logging.INFO:

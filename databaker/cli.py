@@ -1,5 +1,9 @@
 """The ``databaker`` command: ``generate`` synthetic inputs, ``bake`` the layer, list its
-kept ``versions`` and ``rollback`` to one of them, ``lookup`` a postcode in it."""
+kept ``versions`` and ``rollback`` to one of them, ``lookup`` a postcode in it.
+
+Every failure is one line (or a short report) on stderr and an exit code of :class:`Exit`, the
+same for every command, so that scripts and monitoring can tell the cases apart.
+"""
 
 from __future__ import annotations
 
@@ -7,23 +11,75 @@ import argparse
 import os
 import sys
 import warnings
+from collections.abc import Callable
 from dataclasses import replace
+from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import dagster as dg
 
 if TYPE_CHECKING:
+    from databaker.definitions import Settings
     from databaker.resources import LayerStore
 
 # Dagster marks backfill policies as beta; that notice is noise on a command line.
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 
+class Exit(IntEnum):
+    """The exit codes of every command (the README lists them)."""
+
+    OK = 0
+    FAILED = 1
+    """Not done, the published layer unchanged: a bake stopped (a step, a check, a guard rail,
+    too many rejected rows); a rollback refused; a lookup that found nothing."""
+    USAGE = 2
+    """The command line or the configuration is wrong (an invalid postcode, too)."""
+    LEASED = 3
+    """Another bake holds the data root's lease (for longer than ``--lease-wait``)."""
+    NO_LAYER = 4
+    """Nothing is published at that location."""
+    STORE = 5
+    """The data root could not be read or written (permissions, a damaged file, S3)."""
+    MID_PUBLISH = 6
+    """Publishing stopped part-way: the layer mixes two bakes until the next bake or a
+    rollback completes it."""
+
+
 def main(argv: list[str] | None = None) -> int:
+    from databaker.resources import LayerStoreError
+    from databaker.resources.lease import LeaseBusy, LeaseError
+
     parser = _parser()
     args = parser.parse_args(argv)
-    return args.command(args)
+    try:
+        return args.command(args)
+    except LeaseBusy as busy:
+        _fail(busy)
+        return Exit.LEASED
+    except (LayerStoreError, LeaseError, OSError) as problem:
+        _fail(problem)
+        return Exit.STORE
+
+
+def _fail(problem: object) -> None:
+    print(f"databaker: {problem}", file=sys.stderr)
+
+
+def _at_least(minimum: float, kind: Callable[[str], float] = float) -> Callable[[str], float]:
+    """An argparse type: a number no smaller than ``minimum`` (else a usage error, exit 2)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not value >= minimum:
+            raise argparse.ArgumentTypeError(f"{text} is less than {minimum:g}")
+        return value
+
+    return parse
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -55,13 +111,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     bake.add_argument(
         "--max-rejected-rows",
-        type=int,
+        type=_at_least(0, int),
         default=0,
         help="rows per input that may be left out (and reported) before the bake stops",
     )
     bake.add_argument(
         "--max-rejected-share",
-        type=float,
+        type=_share,
         help="share of each input's rows that may be left out (and reported) before the bake "
         "stops (default 0.001); the larger of the two allowances applies",
     )
@@ -73,6 +129,13 @@ def _parser() -> argparse.ArgumentParser:
         help="publish even though this guard rail fails (after reading the bake's diff); "
         "repeat for several",
     )
+    lease_wait = {
+        "type": _at_least(0),
+        "metavar": "SECONDS",
+        "help": "how long to wait for another bake of the data root to end (default: "
+        "$DATABAKER_LEASE_WAIT_SECONDS, else six hours; 0: refuse at once, exit 3)",
+    }
+    bake.add_argument("--lease-wait", **lease_wait)
     bake.set_defaults(command=_bake)
 
     versions = commands.add_parser(
@@ -89,6 +152,7 @@ def _parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="publish it even though its guard rails refused it"
     )
     rollback.add_argument("--data-root", help="as for bake")
+    rollback.add_argument("--lease-wait", **lease_wait)
     rollback.set_defaults(command=_rollback)
 
     lookup = commands.add_parser(
@@ -120,15 +184,36 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _bake(args: argparse.Namespace) -> int:
-    from databaker.bake import BakeFailed, bake, echo_stdout
+def _share(text: str) -> float:
+    share = _at_least(0)(text)
+    if share > 1:
+        raise argparse.ArgumentTypeError(f"{text} is more than 1")
+    return share
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """The environment's settings with the command line's overrides; exits 2 if unusable."""
     from databaker.definitions import ConfigurationError, Settings
 
-    overrides = {"data_root": args.data_root, "engine": args.engine}
+    overrides = {
+        "data_root": args.data_root,
+        "engine": getattr(args, "engine", None),
+        "lease_wait_seconds": getattr(args, "lease_wait", None),
+    }
     try:
-        settings = replace(
-            Settings.from_environment(), **{k: v for k, v in overrides.items() if v is not None}
-        )
+        settings = Settings.from_environment()
+    except ConfigurationError as problem:
+        print(problem, file=sys.stderr)
+        sys.exit(Exit.USAGE)
+    return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _bake(args: argparse.Namespace) -> int:
+    from databaker.bake import BakeFailed, bake, echo_stdout
+    from databaker.definitions import ConfigurationError
+
+    settings = _settings(args)
+    try:
         result = bake(
             addressbase=args.addressbase,
             ballots=args.ballots,
@@ -140,10 +225,12 @@ def _bake(args: argparse.Namespace) -> int:
         )
     except ConfigurationError as problem:
         print(problem, file=sys.stderr)
-        return 2
+        return Exit.USAGE
     except BakeFailed as failure:
-        print(f"\nBake failed; the published layer was not changed.\n{failure}", file=sys.stderr)
-        return 1
+        print(f"\nBake failed. {failure.layer}\n{failure.report}", file=sys.stderr)
+        if failure.leased:
+            return Exit.LEASED
+        return Exit.MID_PUBLISH if failure.mid_publish else Exit.FAILED
     layer = result.metadata["current_elections_parquet"]
     version = result.metadata["current_elections_version"]
     against = f"bake {version['baseline']}" if version["baseline"] else "nothing published"
@@ -169,28 +256,32 @@ def _bake(args: argparse.Namespace) -> int:
     return 0
 
 
-def _layer_store(data_root: str | None) -> LayerStore:
+def _layer_store(args: argparse.Namespace) -> LayerStore:
     """The configured layer store; exits 2, as ``bake`` does, if the configuration is not
     usable."""
-    from databaker.definitions import ConfigurationError, Settings, build_resources
+    from databaker.definitions import ConfigurationError, build_resources
 
-    settings = Settings.from_environment()
-    if data_root is not None:
-        settings = replace(settings, data_root=data_root)
     try:
-        return build_resources(settings)["store"]
+        return build_resources(_settings(args))["store"]
     except ConfigurationError as problem:
         print(problem, file=sys.stderr)
-        sys.exit(2)
+        sys.exit(Exit.USAGE)
 
 
 def _versions(args: argparse.Namespace) -> int:
     from databaker.assets.current_elections import LAYER
-    from databaker.layer_versions import VERSIONS, kept_versions, published_manifest, refusals
+    from databaker.layer_versions import (
+        VERSIONS,
+        interrupted_publish,
+        kept_versions,
+        published_manifest,
+        refusals,
+    )
 
-    store = _layer_store(args.data_root)
+    store = _layer_store(args)
     published = published_manifest(store, LAYER)
     kept = kept_versions(store, LAYER)
+    publishing = interrupted_publish(store, LAYER)
     if not kept:
         print(f"no kept bakes under {store.uri(VERSIONS + LAYER)}")
     for version in kept:
@@ -204,34 +295,47 @@ def _versions(args: argparse.Namespace) -> int:
         )
     if published:
         print(f"* published at {store.uri(LAYER)}")
-    return 0
+    if publishing:
+        was = f"bake {publishing.previous}" if publishing.previous else "nothing published"
+        print(
+            f"! MID-PUBLISH: publishing bake {publishing.bake_id} over {was} began at "
+            f"{publishing.started} and has not finished (or is running now): the layer mixes "
+            f"the two. The next bake completes it; `databaker rollback --to <bake id>` "
+            f"replaces it."
+        )
+    return Exit.OK
 
 
 def _rollback(args: argparse.Namespace) -> int:
     from databaker.assets.current_elections import LAYER
-    from databaker.layer_versions import publish, refusals
-    from databaker.resources import LayerStoreError
+    from databaker.layer_versions import PublishInterrupted, kept_versions, publish, refusals
+    from databaker.resources.lease import LeaseHolder
 
-    store = _layer_store(args.data_root)
-    refused = refusals(store, LAYER, args.to)
-    if refused and not args.force:
-        print(
-            f"bake {args.to} was refused by {', '.join(refused)}: read its _diff.json, then "
-            f"add --force to publish it anyway",
-            file=sys.stderr,
-        )
-        return 1
-    try:
-        done = publish(store, LAYER, args.to)
-    except LayerStoreError as problem:
-        print(problem, file=sys.stderr)
-        return 1
+    store = _layer_store(args)
+    holder = LeaseHolder(f"databaker rollback --to {args.to}")
+    with store.leased(holder, notify=lambda line: print(line, file=sys.stderr)):
+        if args.to not in {version.bake_id for version in kept_versions(store, LAYER)}:
+            print(f"no kept bake {args.to}: `databaker versions` lists them", file=sys.stderr)
+            return Exit.FAILED
+        refused = refusals(store, LAYER, args.to)
+        if refused and not args.force:
+            print(
+                f"bake {args.to} was refused by {', '.join(refused)}: read its _diff.json, "
+                f"then add --force to publish it anyway",
+                file=sys.stderr,
+            )
+            return Exit.FAILED
+        try:
+            done = publish(store, LAYER, args.to)
+        except PublishInterrupted as problem:
+            _fail(problem)
+            return Exit.MID_PUBLISH
     print(
         f"published bake {done.bake_id}: {done.written:,} files changed, "
         f"{done.unchanged:,} unchanged, {len(done.deleted):,} stale deleted\n"
         f"Layer: {store.uri(LAYER)}"
     )
-    return 0
+    return Exit.OK
 
 
 def _lookup(args: argparse.Namespace) -> int:
@@ -240,7 +344,7 @@ def _lookup(args: argparse.Namespace) -> int:
     from databaker.assets.current_elections import LAYER
     from databaker.layer_reader import Found, InvalidPostcode, LayerReader
 
-    reader = LayerReader(_layer_store(args.data_root).uri(LAYER))
+    reader = LayerReader(_layer_store(args).uri(LAYER))
     try:
         found = reader.addresses(args.postcode)
     except InvalidPostcode as problem:
@@ -283,8 +387,9 @@ def _status(_args: argparse.Namespace) -> int:
     if not os.environ.get("DAGSTER_HOME"):
         print("set DAGSTER_HOME to the Dagster instance the daemon uses", file=sys.stderr)
         return 2
+    store = _layer_store(argparse.Namespace(data_root=None))
     with dg.DagsterInstance.get() as instance:
-        statuses = layer_statuses(instance)
+        statuses = layer_statuses(instance, store=store)
     for layer in statuses:
         built = (
             layer.materialised_at.isoformat(timespec="seconds")

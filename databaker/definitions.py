@@ -8,6 +8,9 @@ Which resources is a matter of configuration, read from the environment here and
   ``DATABAKER_BALLOTS``: the ballots export (local paths or ``s3://`` URLs; by default the
   bundled sample);
 - ``DATABAKER_SENSOR_INTERVAL_SECONDS``: how often the sensors look (default 60);
+- ``DATABAKER_LEASE_WAIT_SECONDS``: how long a run waits for another bake of the data root
+  (default six hours), and ``DATABAKER_S3_LEASE_SECONDS``: how long an S3 data root's lease
+  lives unless renewed (default 120);
 - ``DATABAKER_ENGINE``: ``duckdb`` (default, embedded) or ``athena``;
 - with Athena: ``DATABAKER_ATHENA_DATABASE`` (required), ``DATABAKER_ATHENA_WORKGROUP``
   (default ``primary``) and ``DATABAKER_ATHENA_OUTPUT`` (query results location, unless the
@@ -41,6 +44,8 @@ from databaker.resources import (
 )
 from databaker.resources.aws import is_s3_url
 from databaker.resources.input_locations import InputLocations
+from databaker.resources.layer_store import LEASE_WAIT_SECONDS
+from databaker.resources.s3_layer_store import S3_LEASE_SECONDS
 from databaker.sources import SAMPLE_BALLOTS, SAMPLE_DROPS
 
 DEFAULT_DATA_ROOT = "data"
@@ -59,6 +64,8 @@ class Settings:
     addressbase_drops: str = str(SAMPLE_DROPS)
     ballots: str = str(SAMPLE_BALLOTS)
     sensor_interval_seconds: int = 60
+    lease_wait_seconds: float = LEASE_WAIT_SECONDS
+    s3_lease_seconds: float = S3_LEASE_SECONDS
     engine: str = "duckdb"
     athena_database: str | None = None
     athena_workgroup: str = "primary"
@@ -71,6 +78,10 @@ class Settings:
             addressbase_drops=environ.get("DATABAKER_ADDRESSBASE_DROPS") or str(SAMPLE_DROPS),
             ballots=environ.get("DATABAKER_BALLOTS") or str(SAMPLE_BALLOTS),
             sensor_interval_seconds=_seconds(environ.get("DATABAKER_SENSOR_INTERVAL_SECONDS")),
+            lease_wait_seconds=_duration(
+                "DATABAKER_LEASE_WAIT_SECONDS", environ, LEASE_WAIT_SECONDS, minimum=0
+            ),
+            s3_lease_seconds=_duration("DATABAKER_S3_LEASE_SECONDS", environ, S3_LEASE_SECONDS),
             engine=(environ.get("DATABAKER_ENGINE") or "duckdb").strip().lower(),
             athena_database=environ.get("DATABAKER_ATHENA_DATABASE") or None,
             athena_workgroup=environ.get("DATABAKER_ATHENA_WORKGROUP") or "primary",
@@ -101,7 +112,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         )
     inputs = InputLocations(addressbase_drops=settings.addressbase_drops, ballots=settings.ballots)
     return {
-        "store": _store(settings.data_root),
+        "store": _store(settings),
         "engine": engine,
         "reader": reader,
         "inputs": inputs,
@@ -136,10 +147,32 @@ def _seconds(text: str | None) -> int:
     return int(text)
 
 
-def _store(data_root: str) -> LayerStore:
-    if is_s3_url(data_root):
-        return S3LayerStore(root=data_root)
-    return LocalLayerStore(root=str(Path(data_root).expanduser().resolve()))
+def _duration(
+    name: str, environ: Mapping[str, str], default: float, *, minimum: float = 1
+) -> float:
+    text = environ.get(name)
+    if not text:
+        return default
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not minimum <= seconds < float("inf"):
+        raise ConfigurationError(f"{name} must be a number of seconds, at least {minimum:g}")
+    return seconds
+
+
+def _store(settings: Settings) -> LayerStore:
+    if is_s3_url(settings.data_root):
+        return S3LayerStore(
+            root=settings.data_root,
+            lease_wait_seconds=settings.lease_wait_seconds,
+            lease_seconds=settings.s3_lease_seconds,
+        )
+    return LocalLayerStore(
+        root=str(Path(settings.data_root).expanduser().resolve()),
+        lease_wait_seconds=settings.lease_wait_seconds,
+    )
 
 
 def _problems(settings: Settings) -> list[str]:

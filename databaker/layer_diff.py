@@ -25,9 +25,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from pydantic import TypeAdapter
+from pydantic.dataclasses import dataclass as record
 
 from databaker.concurrency import WORKERS
-from databaker.layer_versions import Manifest
+from databaker.layer_versions import TOLERANT, Manifest
 from databaker.resources import LayerStore
 
 DIFF = "_diff.json"
@@ -36,35 +38,35 @@ SEPARATOR = "\x1f"
 """Joins an address's IDs into its key; IDs never contain it."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True, config=TOLERANT)
 class IdChange:
     """How many addresses an ID covered before and after, and which way they moved."""
 
-    before: int
-    after: int
-    gained: int
-    lost: int
+    before: int = 0
+    after: int = 0
+    gained: int = 0
+    lost: int = 0
 
 
-@dataclass(frozen=True)
+@record(frozen=True, config=TOLERANT)
 class AddressChange:
     uprn: int
-    postcode: str
-    before: list[str]
-    after: list[str]
+    postcode: str = ""
+    before: list[str] = field(default_factory=list)
+    after: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
+@record(frozen=True, config=TOLERANT)
 class LayerDiff:
     """A bake against the version published when it was compared (``baseline``; ``None`` when
     nothing was published, in which case only the bake's own totals are filled in)."""
 
     bake_id: str
-    baseline: str | None
-    addresses_before: int
-    addresses_after: int
-    with_ids_before: int
-    with_ids_after: int
+    baseline: str | None = None
+    addresses_before: int = 0
+    addresses_after: int = 0
+    with_ids_before: int = 0
+    with_ids_after: int = 0
     addresses_changed: int = 0
     """Addresses whose set of IDs differs, including the next two kinds."""
     addresses_gaining_first_ids: int = 0
@@ -132,10 +134,12 @@ class LayerDiff:
 
     @classmethod
     def from_json(cls, data: bytes) -> LayerDiff:
-        fields = json.loads(data)
-        fields["ids"] = {i: IdChange(**c) for i, c in fields["ids"].items()}
-        fields["sample"] = [AddressChange(**a) for a in fields["sample"]]
-        return cls(**fields)
+        """A diff kept by this release or another: unknown fields ignored, missing ones
+        defaulted."""
+        return _LAYER_DIFF.validate_json(data)
+
+
+_LAYER_DIFF = TypeAdapter(LayerDiff)
 
 
 def diff_versions(

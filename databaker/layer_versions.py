@@ -5,23 +5,33 @@ finished by its manifest (``_manifest.json``: what was baked from what, and a co
 per file). Nothing reads a version until it is published to the layer's stable path, which
 consumers read:
 
-1. a marker (``_publishing.json``) says a publish is under way;
+1. a marker (``_publishing.json``) says a publish is under way, of which bake, over which;
 2. files whose content differs from the published manifest's are copied in, one whole object
    at a time; files with the same hash are not rewritten;
 3. stale outcodes are deleted;
 4. the version's manifest is written as the published manifest, and the marker removed.
 
 A process killed at any moment leaves each published file either as it was or as the version
-has it. A publish that finds the marker of an interrupted one trusts no hash and copies every
-file. Rolling back is publishing a kept version again.
+has it; while the marker is there, the layer is **mid-publish** (a mix of two bakes), and says
+so (:func:`interrupted_publish`). The next bake of the layer first completes the interrupted
+publish (:func:`complete_interrupted_publish`); a rollback replaces it. A publish that finds the
+marker trusts no hash and copies every file. Rolling back is publishing a kept version again.
+
+Manifests, verdicts and markers are read through declared schemas that ignore fields they do
+not know and fill defaults for fields they lack, so the kept versions of an older (or newer)
+release stay readable across an upgrade.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, field
 from datetime import UTC, datetime
+from typing import TypeVar
+
+from pydantic import ConfigDict, TypeAdapter, ValidationError
+from pydantic.dataclasses import dataclass
 
 from databaker.resources import LayerStore, LayerStoreError
 
@@ -32,21 +42,25 @@ the version (failed, not overridden)."""
 PUBLISHING = "_publishing.json"
 VERSIONS = "versions/"
 KEPT_VERSIONS = 5
+T = TypeVar("T")
+
+TOLERANT = ConfigDict(extra="ignore")
+"""Records kept across releases: unknown fields are ignored, missing ones take defaults."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=TOLERANT)
 class Manifest:
     """What one bake of a layer holds. ``files`` maps each published file's name to its
     SHA-256."""
 
     bake_id: str
-    created: str
-    addressbase_source: str
-    ballots_version: str
-    rows: int
-    rows_with_ids: int
-    outcodes: int
-    empty_outcodes: int
+    created: str = ""
+    addressbase_source: str = "unknown"
+    ballots_version: str = "unknown"
+    rows: int = 0
+    rows_with_ids: int = 0
+    outcodes: int = 0
+    empty_outcodes: int = 0
     files: dict[str, str] = field(default_factory=dict)
     rejected_rows: dict[str, int] = field(default_factory=dict)
     """Rows each input left out; their reports are kept beside the manifest, in ``rejected/``."""
@@ -58,7 +72,27 @@ class Manifest:
 
     @classmethod
     def from_json(cls, data: bytes) -> Manifest:
-        return cls(**json.loads(data))
+        return _MANIFEST.validate_json(data)
+
+
+_MANIFEST = TypeAdapter(Manifest)
+
+
+@dataclass(frozen=True, config=TOLERANT)
+class PublishMarker:
+    """A publish under way, or interrupted if it is still there when no bake runs."""
+
+    bake_id: str
+    previous: str | None = None
+    """The bake published before it began: the layer mixes its files and ``bake_id``'s."""
+    started: str = ""
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), indent=1, sort_keys=True).encode()
+
+
+_MARKER = TypeAdapter(PublishMarker)
+_VERDICTS = TypeAdapter(dict[str, bool])
 
 
 @dataclass(frozen=True)
@@ -69,6 +103,10 @@ class Publication:
     written: int
     unchanged: int
     deleted: tuple[str, ...]
+
+
+class PublishInterrupted(LayerStoreError):
+    """A publish stopped part-way: the layer is mid-publish, as the message says."""
 
 
 def new_bake_id(run_id: str, now: datetime | None = None) -> str:
@@ -99,82 +137,122 @@ def write_verdicts(
 
 def refusals(store: LayerStore, layer_prefix: str, bake_id: str) -> list[str]:
     """The checks that refused version ``bake_id``; none for a version without verdicts."""
-    try:
-        verdicts = json.loads(store.read_bytes(version_prefix(layer_prefix, bake_id) + VERDICTS))
-    except LayerStoreError:
-        return []
-    return sorted(name for name, refused in verdicts.items() if refused)
+    key = version_prefix(layer_prefix, bake_id) + VERDICTS
+    verdicts = _read(store, key, _VERDICTS)
+    return sorted(name for name, refused in (verdicts or {}).items() if refused)
 
 
 def published_manifest(store: LayerStore, layer_prefix: str) -> Manifest | None:
-    return _manifest_at(store, layer_prefix + MANIFEST)
+    return _read(store, layer_prefix + MANIFEST, _MANIFEST)
+
+
+def interrupted_publish(store: LayerStore, layer_prefix: str) -> PublishMarker | None:
+    """The publish under way or, when no bake holds the data root, the one that was
+    interrupted: the layer then mixes two bakes' files until it is completed or rolled back."""
+    return _read(store, layer_prefix + PUBLISHING, _MARKER)
 
 
 def kept_versions(store: LayerStore, layer_prefix: str) -> list[Manifest]:
-    """The complete versions of the layer, oldest first."""
-    base = VERSIONS + layer_prefix
-    names = [key[len(base) :] for key in store.list_keys(base)]
-    ids = sorted({name.split("/", 1)[0] for name in names if name.endswith("/" + MANIFEST)})
-    manifests = (_manifest_at(store, version_prefix(layer_prefix, i) + MANIFEST) for i in ids)
+    """The complete versions of the layer whose manifest can be read, oldest first."""
+    manifests = (_read(store, key, _MANIFEST) for key in _manifest_keys(store, layer_prefix))
     return [manifest for manifest in manifests if manifest is not None]
 
 
 def publish(store: LayerStore, layer_prefix: str, bake_id: str) -> Publication:
-    """Make the layer's stable path hold version ``bake_id``, in the steps of the module doc."""
+    """Make the layer's stable path hold version ``bake_id``, in the steps of the module doc.
+
+    Raises :class:`PublishInterrupted` if a step fails once the first file has been replaced,
+    saying how far it got: the layer is then mid-publish, and the marker says so to everyone.
+    """
     source = version_prefix(layer_prefix, bake_id)
-    manifest = _manifest_at(store, source + MANIFEST)
+    manifest = _read(store, source + MANIFEST, _MANIFEST)
     if manifest is None:
         raise LayerStoreError(f"no complete version {bake_id!r} of {layer_prefix} to publish")
-    interrupted = _exists(store, layer_prefix + PUBLISHING)
-    current = None if interrupted else published_manifest(store, layer_prefix)
-    known = current.files if current else {}
-    store.write_bytes(layer_prefix + PUBLISHING, json.dumps({"bake_id": bake_id}).encode())
+    interrupted = interrupted_publish(store, layer_prefix)
+    try:
+        current = published_manifest(store, layer_prefix)
+    except LayerStoreError:
+        current = None  # unreadable: no hash is trusted, every file is copied
+    known = current.files if current and interrupted is None else {}
+    marker = PublishMarker(
+        bake_id=bake_id,
+        previous=current.bake_id if current else None,
+        started=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    store.write_bytes(layer_prefix + PUBLISHING, marker.to_json())
+    changed = [name for name, digest in sorted(manifest.files.items()) if known.get(name) != digest]
     written = 0
-    for name, digest in sorted(manifest.files.items()):
-        if known.get(name) != digest:
+    try:
+        for name in changed:
             store.copy(source + name, layer_prefix + name)
             written += 1
-    bookkeeping = {layer_prefix + MANIFEST, layer_prefix + PUBLISHING}
-    stale = [
-        key
-        for key in store.list_keys(layer_prefix)
-        if key not in bookkeeping and key[len(layer_prefix) :] not in manifest.files
-    ]
-    store.delete(stale)
-    store.write_bytes(layer_prefix + MANIFEST, manifest.to_json())
-    store.delete([layer_prefix + PUBLISHING])
+        bookkeeping = {layer_prefix + MANIFEST, layer_prefix + PUBLISHING}
+        stale = [
+            key
+            for key in store.list_keys(layer_prefix)
+            if key not in bookkeeping and key[len(layer_prefix) :] not in manifest.files
+        ]
+        store.delete(stale)
+        store.write_bytes(layer_prefix + MANIFEST, manifest.to_json())
+        store.delete([layer_prefix + PUBLISHING])
+    except Exception as error:
+        was = f"bake {marker.previous}" if marker.previous else "nothing published"
+        raise PublishInterrupted(
+            f"publishing bake {bake_id} stopped after {written} of {len(changed)} changed "
+            f"file(s) ({error}); the layer at {store.uri(layer_prefix)} is mid-publish, mixing "
+            f"{was} with bake {bake_id}: the next bake of the layer completes it, or "
+            f"`databaker rollback --to <bake id>` replaces it"
+        ) from error
     return Publication(bake_id, written, len(manifest.files) - written, tuple(stale))
 
 
+def complete_interrupted_publish(store: LayerStore, layer_prefix: str) -> Publication | None:
+    """Finish a publish that was interrupted (its bake passed its guard rails before it began,
+    and its version is kept); None if the layer is not mid-publish. Only for a holder of the
+    data root's lease: otherwise the marker may belong to a publish under way."""
+    marker = interrupted_publish(store, layer_prefix)
+    if marker is None:
+        return None
+    return publish(store, layer_prefix, marker.bake_id)
+
+
 def prune_versions(store: LayerStore, layer_prefix: str, keep: int = KEPT_VERSIONS) -> list[str]:
-    """Delete complete versions beyond the newest ``keep`` (never the published one) and
-    incomplete ones older than the newest complete version; return the deleted bake IDs."""
-    complete = [m.bake_id for m in kept_versions(store, layer_prefix)]
+    """Delete complete versions beyond the newest ``keep`` (never the published one, nor one
+    whose publish was interrupted) and every incomplete version, left by a bake that died; return
+    the deleted bake IDs. Only for the holder of the data root's lease, whose own version is
+    complete by then: no other bake can be writing one."""
+    complete = [key.split("/")[-2] for key in _manifest_keys(store, layer_prefix)]
     published = published_manifest(store, layer_prefix)
-    keep_ids = set(complete[-keep:]) | ({published.bake_id} if published else set())
+    marker = interrupted_publish(store, layer_prefix)
+    keep_ids = set(complete[-keep:])
+    keep_ids |= {m.bake_id for m in (published, marker) if m is not None}
     base = VERSIONS + layer_prefix
     all_ids = sorted({key[len(base) :].split("/", 1)[0] for key in store.list_keys(base)})
-    newest = complete[-1] if complete else ""
-    doomed = [
-        bake_id
-        for bake_id in all_ids
-        if bake_id not in keep_ids and (bake_id in complete or bake_id < newest)
-    ]
+    doomed = [bake_id for bake_id in all_ids if bake_id not in keep_ids]
     for bake_id in doomed:
         store.delete_prefix(version_prefix(layer_prefix, bake_id))
     return doomed
 
 
-def _exists(store: LayerStore, key: str) -> bool:
-    try:
-        store.read_bytes(key)
-    except LayerStoreError:
-        return False
-    return True
+def _manifest_keys(store: LayerStore, layer_prefix: str) -> list[str]:
+    """The manifests of the layer's complete versions, oldest first (bake IDs sort by time)."""
+    base = VERSIONS + layer_prefix
+    keys = store.list_keys(base)
+    return [k for k in keys if k.count("/", len(base)) == 1 and k.endswith("/" + MANIFEST)]
 
 
-def _manifest_at(store: LayerStore, key: str) -> Manifest | None:
+def _read(store: LayerStore, key: str, schema: TypeAdapter[T]) -> T | None:
+    """The record at ``key`` read through its schema; None if there is none. A record that is
+    there but cannot be read is an error naming it, never taken for a missing one."""
     try:
-        return Manifest.from_json(store.read_bytes(key))
+        data = store.read_bytes(key)
     except LayerStoreError:
         return None
+    try:
+        return schema.validate_json(data)
+    except ValidationError as error:
+        problem = error.errors()[0]
+        raise LayerStoreError(
+            f"{store.uri(key)} cannot be read: {problem['msg']} at "
+            f"{'.'.join(str(p) for p in problem['loc']) or 'the top'}"
+        ) from None

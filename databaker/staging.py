@@ -1,7 +1,9 @@
 """Staging: every table is written aside first and moved into place only when complete.
 
 A bake that fails half-way leaves the previous objects where they were; a letter partition is
-replaced as a whole, so a letter never holds a mix of two bakes.
+replaced as a whole, so a letter never holds a mix of two bakes. Staging areas are per run, under
+``_staging/``; what a killed bake left there is removed by the next run to take the data root's
+lease (``LayerStore.yield_for_execution``).
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ import dagster as dg
 import pyarrow.parquet as pq
 
 from databaker.resources import LayerStore, QueryEngine
+from databaker.resources.layer_store import STAGING
 from databaker.resources.query_engine import ParamValue, Query
 
 
 @contextmanager
 def staging_area(store: LayerStore, context: dg.AssetExecutionContext) -> Iterator[str]:
     """A prefix private to this run and asset, emptied when the block ends."""
-    prefix = f"_staging/{context.run.run_id}/{context.asset_key.to_user_string()}/"
+    prefix = f"{STAGING}{context.run.run_id}/{context.asset_key.to_user_string()}/"
     try:
         yield prefix
     finally:

@@ -2,7 +2,9 @@
 
 Read from the Dagster instance the daemon writes to: a layer is healthy when it was
 materialised within its freshness window and every check on the tables it is built from
-passed (or only warned) after those tables were last materialised.
+passed (or only warned) after those tables were last materialised. Given the layer store, it
+also reads the layer itself: a layer whose publish was interrupted (or is running now) mixes
+two bakes, and is not healthy until the publish completes.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from databaker.assets.current_elections.layer import (
     LAYER_CHECKS,
     current_elections_parquet,
 )
+from databaker.assets.current_elections.version import LAYER
 from databaker.check_gate import Checks, check_keys, check_problems
+from databaker.layer_versions import interrupted_publish
+from databaker.resources import LayerStore
 
 
 @dataclass(frozen=True)
@@ -26,11 +31,16 @@ class PublishedLayer:
     asset: dg.AssetsDefinition
     checks: Checks
     fail_window: timedelta
+    prefix: str
+    """Where the layer is published in the store."""
 
 
 PUBLISHED_LAYERS = [
     PublishedLayer(
-        current_elections_parquet, [addressbase_uprns_are_unique, *LAYER_CHECKS], FRESHNESS
+        current_elections_parquet,
+        [addressbase_uprns_are_unique, *LAYER_CHECKS],
+        FRESHNESS,
+        LAYER,
     ),
 ]
 
@@ -44,22 +54,40 @@ class LayerStatus:
     freshness_problem: str | None
     checks: int
     check_problems: list[str]
+    publishing_problem: str | None = None
 
     @property
     def problems(self) -> list[str]:
-        return [p for p in [self.freshness_problem, *self.check_problems] if p]
+        problems = [self.freshness_problem, self.publishing_problem, *self.check_problems]
+        return [p for p in problems if p]
 
     @property
     def healthy(self) -> bool:
         return not self.problems
 
 
-def layer_statuses(instance: dg.DagsterInstance, now: datetime | None = None) -> list[LayerStatus]:
+def layer_statuses(
+    instance: dg.DagsterInstance, now: datetime | None = None, store: LayerStore | None = None
+) -> list[LayerStatus]:
     now = now or datetime.now(UTC)
-    return [_status(instance, layer, now) for layer in PUBLISHED_LAYERS]
+    return [_status(instance, layer, now, store) for layer in PUBLISHED_LAYERS]
 
 
-def _status(instance: dg.DagsterInstance, layer: PublishedLayer, now: datetime) -> LayerStatus:
+def _publishing_problem(store: LayerStore, layer: PublishedLayer) -> str | None:
+    marker = interrupted_publish(store, layer.prefix)
+    if marker is None:
+        return None
+    was = f"bake {marker.previous}" if marker.previous else "nothing published"
+    return (
+        f"mid-publish: publishing bake {marker.bake_id} over {was} began at {marker.started} "
+        f"and has not finished (interrupted, or running now); the next bake completes it, "
+        f"or `databaker rollback --to <bake id>` replaces it"
+    )
+
+
+def _status(
+    instance: dg.DagsterInstance, layer: PublishedLayer, now: datetime, store: LayerStore | None
+) -> LayerStatus:
     key = layer.asset.key
     event = instance.get_latest_materialization_event(key)
     freshness_problem = None
@@ -83,6 +111,7 @@ def _status(instance: dg.DagsterInstance, layer: PublishedLayer, now: datetime) 
         freshness_problem=freshness_problem,
         checks=len(check_keys(layer.checks)),
         check_problems=check_problems(instance, layer.checks),
+        publishing_problem=_publishing_problem(store, layer) if store else None,
     )
 
 

@@ -100,7 +100,7 @@ def test_rollback_publishes_a_kept_version_again(store, capsys):
     listed = capsys.readouterr().out.splitlines()
     assert listed[0].startswith("* 1") and listed[1].startswith("  2")
     assert main(["rollback", "--to", "9", "--data-root", data_root]) == 1
-    assert "no complete version '9'" in capsys.readouterr().err
+    assert "no kept bake 9" in capsys.readouterr().err
 
 
 def test_a_publish_interrupted_midway_is_completed_by_the_next_without_trusting_hashes(

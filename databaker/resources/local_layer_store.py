@@ -13,12 +13,17 @@ import pyarrow as pa
 from pydantic import Field
 
 from databaker.resources.layer_store import LayerStore, LayerStoreError, as_prefix, check_key
+from databaker.resources.lease import Lease, LeaseHolder
+from databaker.resources.local_lease import FileLease
 
 
 class LocalLayerStore(LayerStore):
     """Objects are files under ``root``; writes go through a temporary file and a rename."""
 
     root: str = Field(description="Absolute path of the data root; created when first written.")
+
+    def new_lease(self, holder: LeaseHolder) -> Lease:
+        return FileLease(self._root(), holder)
 
     def uri(self, key: str) -> str:
         is_folder = key.endswith("/")
@@ -55,12 +60,12 @@ class LocalLayerStore(LayerStore):
         except FileNotFoundError:
             raise LayerStoreError(f"{key!r} does not exist in {self.root}") from None
 
-    def open_output(self, key: str) -> pa.NativeFile:
+    def _open_output(self, key: str) -> pa.NativeFile:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         return pa.OSFile(str(path), "wb")
 
-    def write_bytes(self, key: str, data: bytes) -> None:
+    def _write_bytes(self, key: str, data: bytes) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
@@ -72,7 +77,7 @@ class LocalLayerStore(LayerStore):
             Path(temporary).unlink(missing_ok=True)
             raise
 
-    def delete(self, keys: Iterable[str]) -> None:
+    def _delete(self, keys: Iterable[str]) -> None:
         folders = set()
         for key in keys:
             path = self._path(key)
@@ -80,13 +85,13 @@ class LocalLayerStore(LayerStore):
             folders.add(path.parent)
         self._remove_empty(folders)
 
-    def move(self, source: str, target: str) -> None:
+    def _move(self, source: str, target: str) -> None:
         origin, destination = self._path(source), self._path(target)
         destination.parent.mkdir(parents=True, exist_ok=True)
         os.replace(origin, destination)
         self._remove_empty({origin.parent})
 
-    def copy(self, source: str, target: str) -> None:
+    def _copy(self, source: str, target: str) -> None:
         """A hard link where the file system allows one: objects are never changed in place
         (writes and moves replace them whole), so the two names can share one file. The link
         is made under a temporary name and renamed over ``target``, so a reader finds the old
@@ -106,10 +111,13 @@ class LocalLayerStore(LayerStore):
             temporary.unlink(missing_ok=True)
             raise
 
-    def _path(self, key: str, *, prefix: bool = False) -> Path:
+    def _root(self) -> Path:
         if not Path(self.root).is_absolute():
             raise LayerStoreError(f"the data root must be an absolute path, not {self.root!r}")
-        return Path(self.root, check_key(key, prefix=prefix))
+        return Path(self.root)
+
+    def _path(self, key: str, *, prefix: bool = False) -> Path:
+        return self._root() / check_key(key, prefix=prefix)
 
     def _remove_empty(self, folders: set[Path]) -> None:
         """Remove folders left empty, walking up towards (never including) the root."""

@@ -18,8 +18,11 @@ from databaker.resources.aws import (
     s3_objects,
 )
 from databaker.resources.layer_store import LayerStore, LayerStoreError, as_prefix, check_key
+from databaker.resources.lease import LEASE_PREFIX, Lease, LeaseHolder
+from databaker.resources.s3_lease import S3Lease
 
 _DELETE_BATCH = 1000
+S3_LEASE_SECONDS = 120.0
 
 
 class S3LayerStore(LayerStore):
@@ -38,7 +41,18 @@ class S3LayerStore(LayerStore):
         description="S3 endpoint; default: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, else AWS.",
     )
 
+    lease_seconds: float = Field(
+        default=S3_LEASE_SECONDS,
+        gt=0,
+        description="How long the data root's lease lives unless renewed (every third of it): "
+        "how soon a killed bake's lease is taken over.",
+    )
+
     _client: Any = PrivateAttr(default=None)
+
+    def new_lease(self, holder: LeaseHolder) -> Lease:
+        key = self._key(LEASE_PREFIX + "bake.json")
+        return S3Lease(self._s3, self._location.bucket, key, self.root, holder, self.lease_seconds)
 
     def uri(self, key: str) -> str:
         return self._location.url(self._key(key, prefix=key.endswith("/")))
@@ -72,7 +86,7 @@ class S3LayerStore(LayerStore):
         except (OSError, pa.ArrowException) as error:
             raise LayerStoreError(f"{self.uri(key)}: {error}") from error
 
-    def open_output(self, key: str) -> pa.NativeFile:
+    def _open_output(self, key: str) -> pa.NativeFile:
         """A multipart upload: the object appears, whole, when the stream is closed."""
         path = f"{self._location.bucket}/{self._key(key)}"
         try:
@@ -80,11 +94,11 @@ class S3LayerStore(LayerStore):
         except (OSError, pa.ArrowException) as error:
             raise LayerStoreError(f"{self.uri(key)}: {error}") from error
 
-    def write_bytes(self, key: str, data: bytes) -> None:
+    def _write_bytes(self, key: str, data: bytes) -> None:
         with self._errors(f"writing {key!r}"):
             self._s3.put_object(Bucket=self._location.bucket, Key=self._key(key), Body=data)
 
-    def delete(self, keys: Iterable[str]) -> None:
+    def _delete(self, keys: Iterable[str]) -> None:
         objects = [{"Key": self._key(key)} for key in keys]
         for start in range(0, len(objects), _DELETE_BATCH):
             batch = objects[start : start + _DELETE_BATCH]
@@ -98,14 +112,14 @@ class S3LayerStore(LayerStore):
                 )
                 raise LayerStoreError(f"could not delete from {self.root}: {failed}")
 
-    def move(self, source: str, target: str) -> None:
+    def _move(self, source: str, target: str) -> None:
         bucket = self._location.bucket
         origin = self._key(source)
         with self._errors(f"moving {source!r} to {target!r}"):
             self._s3.copy({"Bucket": bucket, "Key": origin}, bucket, self._key(target))
             self._s3.delete_object(Bucket=bucket, Key=origin)
 
-    def copy(self, source: str, target: str) -> None:
+    def _copy(self, source: str, target: str) -> None:
         bucket = self._location.bucket
         with self._errors(f"copying {source!r} to {target!r}"):
             self._s3.copy({"Bucket": bucket, "Key": self._key(source)}, bucket, self._key(target))

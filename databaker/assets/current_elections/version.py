@@ -24,6 +24,7 @@ from databaker.layer_versions import (
     KEPT_VERSIONS,
     MANIFEST,
     Manifest,
+    complete_interrupted_publish,
     new_bake_id,
     prune_versions,
     published_manifest,
@@ -62,6 +63,9 @@ def current_elections_version(
 ) -> dg.MaterializeResult:
     """This bake's outcode files under ``versions/``, with its manifest and its diff against
     the published layer."""
+    completed = complete_interrupted_publish(store, LAYER)
+    if completed:
+        context.log.info(f"completed the interrupted publish of bake {completed.bake_id}")
     require_passed_checks(context, JOINED_CHECKS, refusing="not baking")
     bake_id = new_bake_id(context.run.run_id)
     version = version_prefix(LAYER, bake_id)
