@@ -60,7 +60,7 @@ def test_bake_exits_non_zero_naming_the_bad_line(tmp_path):
     )  # fmt: skip
     assert result.returncode == 1
     assert f'{drop / "part.csv"}:2: location "POINT(x y)" is not' in result.stderr
-    assert "the published layer was not changed" in result.stderr
+    assert "The published layer was not changed (nothing is published)" in result.stderr
     assert not (tmp_path / "out" / "current_elections_parquet").exists()
 
 

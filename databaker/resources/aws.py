@@ -4,11 +4,18 @@ Credentials always come from the standard AWS chain (environment, shared config,
 task role); endpoints and region from the standard variables (``AWS_ENDPOINT_URL_S3`` or
 ``AWS_ENDPOINT_URL``, ``AWS_REGION``) unless a resource overrides them. Nothing here logs or
 returns a secret except :func:`frozen_credentials`, whose callers hand it straight to a client.
+
+Making a boto3 client costs about half a second (it loads the service's model), and a bake opens
+S3 objects hundreds of times, so sessions, clients and pyarrow filesystems are made once per
+process and per configuration (the AWS variables of the environment included), and shared:
+boto3 clients and pyarrow filesystems are safe to use from several threads. Credentials are
+still resolved on each use, so rotating ones (an instance or task role) are refreshed.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +30,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 S3_SCHEME = "s3://"
 
 _RETRIES = Config(retries={"mode": "standard", "max_attempts": 5})
+_SETTINGS = (
+    "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
+    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+    "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE",
+)  # fmt: skip
+"""The environment that decides where a client points and how it signs."""
+_made: dict[tuple, Any] = {}
+_making = threading.RLock()
 
 
 class AwsSettingError(Exception):
@@ -53,17 +68,37 @@ class S3Location:
         return f"{S3_SCHEME}{self.bucket}/{self.key if key is None else key}"
 
 
+def _shared(kind: str, *arguments: object, make: Any) -> Any:
+    """The object ``make()`` returns, made once per process for these arguments and this
+    AWS environment."""
+    key = (kind, arguments, tuple(os.environ.get(name) for name in _SETTINGS))
+    with _making:
+        if key not in _made:
+            _made[key] = make()
+        return _made[key]
+
+
 def aws_session(region_name: str | None = None) -> boto3.session.Session:
-    """A boto3 session on the standard chain; ``AWS_REGION`` is honoured as other SDKs do."""
-    session = boto3.session.Session(region_name=region_name)
-    if session.region_name is None and os.environ.get("AWS_REGION"):
-        session = boto3.session.Session(region_name=os.environ["AWS_REGION"])
-    return session
+    """A boto3 session on the standard chain; ``AWS_REGION`` is honoured as other SDKs do.
+
+    Shared: use it only to make clients through this module, or to read credentials."""
+
+    def make() -> boto3.session.Session:
+        session = boto3.session.Session(region_name=region_name)
+        if session.region_name is None and os.environ.get("AWS_REGION"):
+            session = boto3.session.Session(region_name=os.environ["AWS_REGION"])
+        return session
+
+    return _shared("session", region_name, make=make)
 
 
 def s3_client(region_name: str | None = None, endpoint_url: str | None = None) -> Any:
     """A boto3 S3 client; with no overrides boto3 applies the standard AWS environment."""
-    return aws_session(region_name).client("s3", endpoint_url=endpoint_url, config=_RETRIES)
+
+    def make() -> Any:
+        return aws_session(region_name).client("s3", endpoint_url=endpoint_url, config=_RETRIES)
+
+    return _shared("s3", region_name, endpoint_url, make=make)
 
 
 def s3_objects(client: Any, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
@@ -99,10 +134,14 @@ def arrow_s3_filesystem(
     signed with the same credentials (the standard AWS chain)."""
     client = s3_client(region_name, endpoint_url)
     credentials = frozen_credentials(region_name)
-    return pafs.S3FileSystem(
-        access_key=credentials.access_key,
-        secret_key=credentials.secret_key,
-        session_token=credentials.token,
-        region=client.meta.region_name,
-        endpoint_override=client.meta.endpoint_url,
-    )
+
+    def make() -> pafs.S3FileSystem:
+        return pafs.S3FileSystem(
+            access_key=credentials.access_key,
+            secret_key=credentials.secret_key,
+            session_token=credentials.token,
+            region=client.meta.region_name,
+            endpoint_override=client.meta.endpoint_url,
+        )
+
+    return _shared("arrow", region_name, endpoint_url, tuple(credentials), make=make)
