@@ -92,20 +92,19 @@ class DuckDBQueryEngine(QueryEngine):
         """The join on whole columns (:mod:`databaker.resources.point_in_area`), not in SQL."""
         expected = {join.points, join.areas, join.letters, "output"}
         values = checked_params(join.sql.path(self.dialect), expected, params)
-        with self.connection(s3=_mentions_s3(values.values())) as conn:
+        with self.connection() as conn:
             (threads,) = conn.execute("SELECT current_setting('threads')").fetchone()
-            write_contains_join(
-                conn,
-                points=_bindable(values[join.points]),
-                areas=_bindable(values[join.areas]),
-                letters=list(values[join.letters]),
-                output=str(values["output"]),
-                carried=join.carried,
-                area_id=join.area_id,
-                ids_column=join.ids_column,
-                repeating=join.repeating,
-                workers=int(threads),
-            )
+        write_contains_join(
+            points=_bindable(values[join.points]),
+            areas=_bindable(values[join.areas]),
+            letters=list(values[join.letters]),
+            output=str(values["output"]),
+            carried=join.carried,
+            area_id=join.area_id,
+            ids_column=join.ids_column,
+            repeating=join.repeating,
+            workers=int(threads),
+        )
 
     @contextmanager
     def connection(self, *, s3: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
