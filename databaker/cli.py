@@ -158,7 +158,9 @@ def _parser() -> argparse.ArgumentParser:
     lookup = commands.add_parser(
         "lookup",
         help="the addresses of a postcode with their ballots, from the published layer; exits "
-        "0 when found, 1 when the layer has no such postcode or address, 2 when it is invalid",
+        "0 when found (or the outcode has no elections), 1 when the layer has no such outcode, "
+        "postcode or UPRN, 2 when the postcode is invalid, 4 when no layer is published there "
+        "(no _manifest.json), 5 when a file of the layer cannot be read",
     )
     lookup.add_argument("postcode", help="any common way of writing it: sw1a1aa, 'SW1A 1AA'")
     lookup.add_argument("--uprn", type=int, help="only this address of the postcode")
@@ -342,14 +344,26 @@ def _lookup(args: argparse.Namespace) -> int:
     import json
 
     from databaker.assets.current_elections import LAYER
-    from databaker.layer_reader import Found, InvalidPostcode, LayerReader
+    from databaker.layer_reader import (
+        Found,
+        InvalidPostcode,
+        LayerReader,
+        LayerUnreadable,
+        NoLayer,
+    )
 
-    reader = LayerReader(_layer_store(args).uri(LAYER))
     try:
+        reader = LayerReader(_layer_store(args).uri(LAYER))
         found = reader.addresses(args.postcode)
     except InvalidPostcode as problem:
-        print(problem, file=sys.stderr)
-        return 2
+        _fail(problem)
+        return Exit.USAGE
+    except NoLayer as problem:
+        _fail(problem)
+        return Exit.NO_LAYER
+    except LayerUnreadable as problem:
+        _fail(f"cannot read the layer: {problem}")
+        return Exit.STORE
     addresses = [a for a in found.addresses if args.uprn in (None, a.uprn)]
     known = found.found == Found.NO_ELECTIONS or (found.found == Found.ADDRESSES and addresses)
     if args.json:
@@ -365,7 +379,7 @@ def _lookup(args: argparse.Namespace) -> int:
         print(f"{found.postcode}: {what} {reader.location}")
     else:
         print(_address_table(found.postcode, addresses))
-    return 0 if known else 1
+    return Exit.OK if known else Exit.FAILED
 
 
 def _address_table(postcode: str, addresses: list) -> str:

@@ -10,24 +10,49 @@ give each group's first and last postcode, so a question decodes the footer and 
 (or the two groups) holding its postcode; a small file is fetched whole, in one read. Footers
 and row groups read recently are cached, least recently used first out, within a memory budget
 and for at most ``max_age`` seconds (so that a long-lived reader sees a new publish); each group
-is indexed by postcode once, so a warm lookup is a dictionary lookup and a slice. A group is
-read only from a file whose footer equals the cached one (row counts, sizes, offsets and
-statistics of every column chunk), and another footer drops the outcode's cached groups, so
-one answer does not mix two publishes. That an outcode is missing is not cached: it may be
-published next.
+is indexed by postcode once, so a warm lookup is a dictionary lookup and a slice.
+
+One answer never mixes two publishes. Every read of a file establishes which content it read,
+by an identity that two different contents cannot share: the SHA-256 of the bytes of a file
+fetched whole (every file the bake writes: the hash the layer's manifest gives the file); the S3
+ETag of a larger file read range by range, asked again once the read is done (the ranges are
+requests of their own: a file replaced meanwhile is read again); nothing that outlives the read
+for a larger local file (read through one open descriptor, it is one content). All that is
+cached of an outcode comes from reads of one identity: a read uses cached groups only if the
+cached footer has its identity, and a read of another identity drops all that was cached of
+the outcode before its own footer and groups are cached. Equal footers prove nothing: a file
+republished with one ballot ID changed for another of the same length has a byte-identical
+footer. This costs a cold read the hash of the bytes it fetched (0.7 ms a megabyte with the
+CPU's SHA instructions: about 20 µs for the 22 KB of an average outcode file at 30 million
+addresses, next to 1.3 ms for the read), and a warm lookup nothing.
+
+Errors, which library users may catch (both are :class:`LayerError`):
+
+- :class:`NoLayer`: no layer is published at the location. The layer is where its manifest
+  (``_manifest.json``) is, written last by a publish: an outcode file missing where there is no
+  manifest is told as no layer (nothing published there yet, a first publish under way, or the
+  wrong location), not as no such outcode. An outcode file that is there is read either way.
+- :class:`LayerUnreadable`: a file of the layer is there but cannot be read (corrupt, empty, a
+  directory, not an outcode file, permission denied, an S3 error); it names the file and the
+  reason, on one line. A file is read up to ``ATTEMPTS`` times before it is reported: on S3, a
+  file replaced while it is read can read as corrupt once.
+
+That an outcode is missing is not cached: it may be published next.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from enum import Enum
 from itertools import repeat
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -43,6 +68,35 @@ CACHE_BYTES = 256 << 20
 WHOLE_FILE_BYTES = 4 << 20
 """Files up to this size are read in one go; the largest outcode files are a few hundred KB."""
 MAX_AGE = 300.0
+_T = TypeVar("_T")
+MANIFEST = "_manifest.json"
+"""Written last by a publish: where it is, a layer is published."""
+ATTEMPTS = 3
+"""Reads of a file before it is reported unreadable (or changing under the reader)."""
+
+
+class LayerError(Exception):
+    """The layer cannot answer the question: :class:`NoLayer` or :class:`LayerUnreadable`."""
+
+
+class NoLayer(LayerError):
+    """No layer is published at the location: it has no manifest (see the module doc)."""
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+        super().__init__(
+            f"no published layer at {location.rstrip('/')}: there is no {MANIFEST} (nothing "
+            "published there yet, or its first publish is under way)"
+        )
+
+
+class LayerUnreadable(LayerError):
+    """A file of the layer cannot be read; ``file`` names it and ``reason`` says why."""
+
+    def __init__(self, file: str, reason: str) -> None:
+        self.file = file
+        self.reason = " ".join(reason.split())
+        super().__init__(f"{file}: {self.reason}")
 
 
 class InvalidPostcode(ValueError):
@@ -100,20 +154,27 @@ class ReaderStats:
 
 
 class LayerReader:
-    """Answers lookups from the layer at ``location``; safe to share between threads."""
+    """Answers lookups from the layer at ``location``; safe to share between threads.
+
+    Raises :class:`LayerUnreadable` if the location is not one pyarrow can read from.
+    """
 
     def __init__(
         self, location: str, *, cache_bytes: int = CACHE_BYTES, max_age: float = MAX_AGE
     ) -> None:
         self.location = location
-        self._filesystem, path = pafs.FileSystem.from_uri(_as_uri(location))
+        try:
+            self._filesystem, path = pafs.FileSystem.from_uri(_as_uri(location))
+        except (OSError, pa.ArrowException) as problem:
+            raise LayerUnreadable(location, str(problem)) from problem
         self._path = path.rstrip("/")
         self._cache: OrderedDict[tuple[str, int], _Footer | _Group] = OrderedDict()
         self._cache_bytes = cache_bytes
         self._max_age = max_age
         self._cached_bytes = 0
         self._cached_of: dict[str, set[int]] = {}
-        """Each outcode's cache entries (footer, row groups), to drop them together."""
+        """Each outcode's cache entries (footer, row groups), to drop them together. All of an
+        outcode's cached groups come from reads of the identity of its last cached footer."""
         self._counts = {"lookups": 0, "footers_read": 0, "row_groups_read": 0}
         self._lock = threading.Lock()
 
@@ -129,11 +190,17 @@ class LayerReader:
             return ReaderStats(**self._counts)
 
     def addresses(self, postcode: str) -> PostcodeLookup:
-        """Every address of ``postcode`` with its ballot IDs, in UPRN order."""
+        """Every address of ``postcode`` with its ballot IDs, in UPRN order.
+
+        Raises :class:`InvalidPostcode`, :class:`NoLayer` or :class:`LayerUnreadable`.
+        """
         canonical = normalise_postcode(postcode)
+        outcode = canonical[:-4]
         with self._lock:
             self._counts["lookups"] += 1
-        found = self._row_groups(canonical[:-4], canonical)
+            found = self._from_cache(outcode, canonical)
+        if found is None:
+            found = self._read(outcode, canonical)
         if found is None:
             return PostcodeLookup(canonical, Found.UNKNOWN_OUTCODE)
         footer, groups = found
@@ -175,85 +242,166 @@ class LayerReader:
         found = self.addresses(postcode).addresses
         return next((address for address in found if address.uprn == uprn), None)
 
-    def _row_groups(self, outcode: str, postcode: str) -> tuple[_Footer, list[_Group]] | None:
-        """The outcode's footer and the row groups that may hold ``postcode``, from the cache
-        when all are there, else read; ``None`` when the layer has no file for the outcode."""
-        footer = self._cached(outcode, _FOOTER)
-        if footer is not None:
-            wanted = footer.groups_for(postcode)
-            groups = [self._cached(outcode, g) for g in wanted]
-            if None not in groups:
-                return footer, groups
-        return self._read(outcode, postcode, footer)
+    def _from_cache(self, outcode: str, postcode: str) -> tuple[_Footer, list[_Group]] | None:
+        """The outcode's footer and the row groups that may hold ``postcode`` when all are
+        cached and fresh; the lock is held, so that they all come from one read's identity."""
+        now = time.monotonic()
+        footer = self._fresh((outcode, _FOOTER), now)
+        if footer is None:
+            return None
+        groups = [self._fresh((outcode, g), now) for g in footer.groups_for(postcode)]
+        return None if None in groups else (footer, groups)
 
-    def _read(
-        self, outcode: str, postcode: str, known: _Footer | None
-    ) -> tuple[_Footer, list[_Group]] | None:
+    def _read(self, outcode: str, postcode: str) -> tuple[_Footer, list[_Group]] | None:
+        """Read the outcode's footer and the row groups that may hold ``postcode``, those
+        cached from a read of the same identity excepted; ``None`` when the layer has no file
+        for the outcode."""
         if not OUTCODE.fullmatch(outcode):
             return None
+
+        def read(opened: _Opened) -> tuple[_Footer, list[_Group], dict[int, _Group]]:
+            footer, cached = None, []
+            with self._lock:
+                current = self._cache.get((outcode, _FOOTER))
+                if current is not None and current.identity == opened.identity:
+                    footer = replace(current, read_at=time.monotonic())
+                    wanted = footer.groups_for(postcode)
+                    cached = [self._fresh((outcode, g), footer.read_at) for g in wanted]
+            if footer is None:
+                footer = _Footer.of(opened.parquet.metadata, opened.identity)
+                cached = [None] * len(footer.groups_for(postcode))
+            groups, decoded = [], {}
+            for g, group in zip(footer.groups_for(postcode), cached, strict=True):
+                if group is None:
+                    # A thread pool costs more than it saves on a group this small.
+                    table = opened.parquet.read_row_group(g, columns=COLUMNS, use_threads=False)
+                    group = decoded[g] = _Group.of(table)
+                groups.append(group)
+            return footer, groups, decoded
+
         try:
-            with self._filesystem.open_input_file(self._file(outcode)) as source:
-                parquet = _open(_whole_if_small(source))
-                metadata = parquet.metadata
-                footer = known
-                if known is None or not metadata.equals(known.metadata):
-                    footer = _Footer.of(metadata)
-                    self._forget(outcode)
-                    self._remember((outcode, _FOOTER), footer)
-                groups, read = [], 0
-                for g in footer.groups_for(postcode):
-                    group = self._cached(outcode, g)
-                    if group is None:
-                        # A thread pool costs more than it saves on a group this small.
-                        table = parquet.read_row_group(g, columns=COLUMNS, use_threads=False)
-                        group, read = _Group.of(table), read + 1
-                        self._remember((outcode, g), group)
-                    groups.append(group)
+            footer, groups, decoded = self._reading(self._file(outcode), read)
         except FileNotFoundError:
             self._forget(outcode)
+            self._require_layer()
             return None
+        self._install(outcode, footer, decoded)
         with self._lock:
             self._counts["footers_read"] += 1
-            self._counts["row_groups_read"] += read
+            self._counts["row_groups_read"] += len(decoded)
         return footer, groups
 
     def _postcode_of(self, uprn: int, outcode: str) -> str | None:
         if not OUTCODE.fullmatch(outcode):
             return None
+
+        def read(opened: _Opened) -> pa.Table | None:
+            if opened.parquet.metadata.num_rows == 0:
+                return None
+            return opened.parquet.read(columns=["uprn", "postcode"], use_threads=False)
+
         try:
-            with self._filesystem.open_input_file(self._file(outcode)) as source:
-                parquet = pq.ParquetFile(source)
-                if parquet.metadata.num_rows == 0:
-                    return None
-                table = parquet.read(columns=["uprn", "postcode"], use_threads=False)
+            table = self._reading(self._file(outcode), read)
         except FileNotFoundError:
+            self._require_layer()
+            return None
+        if table is None:
             return None
         rows = np.flatnonzero(pc.equal(table["uprn"].cast(pa.int64()), uprn))
         return table["postcode"][int(rows[0])].as_py() if len(rows) else None
 
+    def _reading(self, path: str, read: Callable[[_Opened], _T]) -> _T:
+        """``read`` the file at ``path``, opened. A read that fails, or of a file replaced
+        while it was read range by range, is tried again up to ``ATTEMPTS`` reads in all, then
+        reported as :class:`LayerUnreadable`; a missing file raises ``FileNotFoundError``."""
+        problem: Exception | None = None
+        for _ in range(ATTEMPTS):
+            try:
+                with self._filesystem.open_input_file(path) as source:
+                    opened = _Opened.of(source)
+                    found = read(opened)
+                if opened.etag is None or self._etag_of(path) == opened.etag:
+                    return found
+                problem = _Changed(f"it changed while being read, {ATTEMPTS} times in a row")
+            except FileNotFoundError:
+                raise
+            except _NotOutcodeFile as wrong:
+                raise LayerUnreadable(self._name(path), str(wrong)) from None
+            except (OSError, pa.ArrowException) as error:
+                problem = error
+        raise LayerUnreadable(self._name(path), self._reason(path, problem))
+
+    def _etag_of(self, path: str) -> bytes | None:
+        with self._filesystem.open_input_file(path) as source:
+            return _etag(source)
+
+    def _require_layer(self) -> None:
+        """Raise :class:`NoLayer` unless the location has a manifest."""
+        manifest = f"{self._path}/{MANIFEST}"
+        try:
+            info = self._filesystem.get_file_info(manifest)
+        except OSError as problem:
+            raise LayerUnreadable(self._name(manifest), str(problem)) from problem
+        if info.type != pafs.FileType.File:
+            raise NoLayer(self.location)
+
+    def _reason(self, path: str, problem: Exception | None) -> str:
+        """Why the file at ``path`` could not be read, in plain words where pyarrow's are not."""
+        if isinstance(problem, PermissionError):
+            return "permission denied"
+        try:
+            info = self._filesystem.get_file_info(path)
+        except OSError:
+            info = None
+        if info is not None and info.type == pafs.FileType.Directory:
+            return "a directory, not an outcode file"
+        if info is not None and info.type == pafs.FileType.File and info.size == 0:
+            return "empty (0 bytes), not a parquet file"
+        return str(problem)
+
+    def _name(self, path: str) -> str:
+        """A path of the layer as its user wrote the location: ``s3://`` for S3."""
+        return f"s3://{path}" if self._filesystem.type_name == "s3" else path
+
     def _file(self, outcode: str) -> str:
         return f"{self._path}/{outcode}.parquet"
 
-    def _cached(self, outcode: str, group: int) -> Any:
-        """The fresh cache entry ``(outcode, group)``, if there is one."""
+    def _fresh(self, key: tuple[str, int], now: float) -> Any:
+        """The cache entry ``key`` if it is younger than ``max_age``; the lock is held."""
+        entry = self._cache.get(key)
+        if entry is None or now - entry.read_at > self._max_age:
+            return None
+        self._cache.move_to_end(key)
+        return entry
+
+    def _install(self, outcode: str, footer: _Footer, groups: dict[int, _Group]) -> None:
+        """Cache a read's footer and the groups it decoded. Another identity than the cached
+        footer's (or no cached footer) first drops all that is cached of the outcode, so that
+        its cached entries always come from reads of one identity; unless the cached footer
+        was read after this one (by another thread): then this read is not cached."""
         with self._lock:
-            entry = self._cache.get((outcode, group))
-            if entry is None or time.monotonic() - entry.read_at > self._max_age:
-                return None
-            self._cache.move_to_end((outcode, group))
-            return entry
+            current = self._cache.get((outcode, _FOOTER))
+            if current is None or current.identity != footer.identity:
+                if current is not None and current.read_at > footer.read_at:
+                    return
+                for part in list(self._cached_of.get(outcode, ())):
+                    self._drop((outcode, part))
+            self._remember((outcode, _FOOTER), footer)
+            for g, group in groups.items():
+                self._remember((outcode, g), group)
 
     def _remember(self, key: tuple[str, int], entry: _Footer | _Group) -> None:
-        with self._lock:
-            self._drop(key)
-            self._cache[key] = entry
-            self._cached_bytes += entry.nbytes
-            self._cached_of.setdefault(key[0], set()).add(key[1])
-            while self._cached_bytes > self._cache_bytes and len(self._cache) > 1:
-                self._drop(next(iter(self._cache)))
+        """Cache one entry, evicting the least recently used beyond the budget; the lock is
+        held."""
+        self._drop(key)
+        self._cache[key] = entry
+        self._cached_bytes += entry.nbytes
+        self._cached_of.setdefault(key[0], set()).add(key[1])
+        while self._cached_bytes > self._cache_bytes and len(self._cache) > 1:
+            self._drop(next(iter(self._cache)))
 
     def _forget(self, outcode: str) -> None:
-        """Drop the outcode's footer and row groups: the file changed or went."""
+        """Drop the outcode's footer and row groups: the file went."""
         with self._lock:
             for part in list(self._cached_of.get(outcode, ())):
                 self._drop((outcode, part))
@@ -280,6 +428,8 @@ class _Footer:
     metadata: pq.FileMetaData
     lows: tuple[str | None, ...]
     highs: tuple[str | None, ...]
+    identity: object
+    """Which content of the file it was read from (see :class:`_Opened`)."""
     read_at: float
 
     @property
@@ -291,7 +441,7 @@ class _Footer:
         return self.metadata.serialized_size
 
     @classmethod
-    def of(cls, metadata: pq.FileMetaData) -> _Footer:
+    def of(cls, metadata: pq.FileMetaData, identity: object) -> _Footer:
         names = [metadata.schema.column(i).path for i in range(metadata.num_columns)]
         column = names.index("postcode") if "postcode" in names else None
         lows, highs = [], []
@@ -305,7 +455,7 @@ class _Footer:
             )
             lows.append(statistics.min if known else None)
             highs.append(statistics.max if known else None)
-        return cls(metadata, tuple(lows), tuple(highs), time.monotonic())
+        return cls(metadata, tuple(lows), tuple(highs), identity, time.monotonic())
 
     def groups_for(self, postcode: str) -> list[int]:
         """The row groups that may hold ``postcode``: those whose range covers it, and any
@@ -366,22 +516,62 @@ class _Group:
         return tuple(sorted(found))
 
 
-def _whole_if_small(source: pa.NativeFile) -> pa.NativeFile:
-    """The file in memory if it is small, as outcode files are: one read (one request on S3)
-    instead of one for the footer and more for the row groups, which costs more than reading
-    the few other groups' bytes."""
-    if source.size() <= WHOLE_FILE_BYTES:
-        return pa.BufferReader(source.read())
-    return source
+class _Changed(Exception):
+    """A file read range by range was replaced while it was read."""
 
 
-def _open(source: pa.NativeFile) -> pq.ParquetFile:
+class _NotOutcodeFile(Exception):
+    """A parquet file with rows but without the columns of an outcode file."""
+
+
+@dataclass(frozen=True)
+class _Opened:
+    """An outcode file opened for reading, and which of its contents is read: ``identity`` is
+    equal for two reads only if they read the same bytes.
+
+    A small file (every file the bake writes) is fetched whole, in one read (one request on
+    S3), which costs less than a request for the footer and more for the row groups; its
+    identity is the SHA-256 of those bytes, the hash the manifest gives the file. A larger file
+    is read range by range: on S3 its identity is its ETag, which names one content of the
+    object, and as every range is a request of its own, ``etag`` is to be confirmed once the
+    read is done. A local file read through one descriptor is one content (a publish renames
+    another file over it), but nothing tells whether the next read's is the same: its identity
+    is a new object, equal to no other.
+    """
+
+    parquet: pq.ParquetFile
+    identity: object
+    etag: bytes | None
+
+    @classmethod
+    def of(cls, source: pa.NativeFile) -> _Opened:
+        if source.size() <= WHOLE_FILE_BYTES:
+            data = source.read_buffer()
+            return cls(_parquet(pa.BufferReader(data)), hashlib.sha256(data).digest(), None)
+        etag = _etag(source)
+        return cls(_parquet(source), object() if etag is None else etag, etag)
+
+
+def _etag(source: pa.NativeFile) -> bytes | None:
+    """The S3 ETag of an opened file (read by pyarrow when it opened it); ``None`` locally."""
+    return source.metadata().get("ETag")
+
+
+def _parquet(source: pa.NativeFile) -> pq.ParquetFile:
     """The outcode file, its postcodes to be read dictionary-encoded as they are stored."""
     try:
-        return pq.ParquetFile(source, read_dictionary=["postcode"])
+        parquet = pq.ParquetFile(source, read_dictionary=["postcode"])
     except KeyError:
         # No postcode column: an empty outcode file, which has no columns at all.
-        return pq.ParquetFile(source)
+        parquet = pq.ParquetFile(source)
+    metadata = parquet.metadata
+    if metadata.num_rows:
+        # Leaf paths (``ballot_ids.list.element``): cheaper than the Arrow schema.
+        names = {metadata.schema.column(i).path.split(".")[0] for i in range(metadata.num_columns)}
+        missing = [c for c in COLUMNS if c not in names]
+        if missing:
+            raise _NotOutcodeFile(f"not an outcode file: it has no {', '.join(missing)} column")
+    return parquet
 
 
 def _as_uri(location: str) -> str:

@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 from isal import igzip
 
 from databaker.resources.aws import (
+    S3_SCHEME,
     S3Location,
     arrow_s3_filesystem,
     aws_reason,
@@ -49,10 +50,13 @@ def drop_files(source: str) -> tuple[str, list[str]]:
 @contextmanager
 def opened_input(location: str) -> Iterator[BinaryIO]:
     """An input file (local path or ``s3://`` URL) as a stream of its bytes, decompressed when
-    its name ends in ``.gz``. ISA-L inflates gzip about twice as fast as zlib."""
+    its name ends in ``.gz`` (in any case). ISA-L inflates gzip about twice as fast as zlib.
+
+    The location is the object itself, never a pattern; an S3 key is taken whole, even one
+    holding ``?`` or ``#``, which a URL would read as its query or fragment.
+    """
     if is_s3_url(location):
-        parsed = S3Location.parse(location)
-        path = f"{parsed.bucket}/{parsed.key}"
+        path = location.removeprefix(S3_SCHEME)
         raw = arrow_s3_filesystem().open_input_stream(path, compression=None)
     else:
         raw = open(location, "rb")  # noqa: SIM115 (closed below, with the decompressor)

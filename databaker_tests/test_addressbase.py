@@ -28,6 +28,7 @@ def raw_rows(data_root: Path) -> list[dict]:
 
 
 def report(data_root: Path) -> list[dict]:
+    csv.field_size_limit(max(csv.field_size_limit(), 2 << 20))  # an over-long line's text
     with open(data_root / "rejected" / "addressbase_cleaned_raw.csv", newline="") as file:
         return list(csv.DictReader(file))
 
@@ -266,22 +267,78 @@ def test_differing_duplicate_uprns_fail_naming_the_uprns_and_letters(
     assert not (data_root / "addressbase_partitioned").exists()
 
 
-def test_uprns_equal_only_as_integers_are_settled_by_the_query(tmp_path, data_root, run_assets):
-    """``0123`` and ``123`` are two UPRNs: the integer test only says "maybe", the query says
-    they differ as text, so nothing repeats."""
-    drop = write_lines(
-        tmp_path / "drop.csv",
+def test_uprns_equal_as_numbers_are_one_uprn(tmp_path, data_root, run_assets):
+    """A UPRN is a number, kept without leading zeros: ``0042`` on a row like ``42``'s is a
+    repeat, dropped; ``000000000123`` on a row unlike ``123``'s fails the check as UPRN 123."""
+    identical = write_lines(
+        tmp_path / "identical.csv",
         [
-            address_line("123", "1 Road", "S1 1AA", -1.47, 53.38),
-            address_line("0123", "2 Road", "N1 1AA", -0.1, 51.53),
+            address_line("42", "4 Road", "S1 1AA", -1.47, 53.38),
+            address_line("0042", "4 Road", "S1 1AA", -1.47, 53.38),
+            address_line("7", "7 Road", "S1 1AA", -1.47, 53.38),
         ],
     )
-    result = run_assets(RAW, addressbase=drop)
-    store = LocalLayerStore(root=str(data_root))
-    assert not uprns_certainly_unique(store)
+    result = run_assets(PARTITIONED, addressbase=identical)
+    assert result.success
+    table = pq.read_table(data_root / "addressbase_partitioned", partitioning="hive")
+    assert sorted(table.column("uprn").to_pylist()) == ["42", "7"]
+    assert check_evaluations(result)["uprns_are_unique"].severity.value == "WARN"
+
+    differing = write_lines(
+        tmp_path / "differing.csv",
+        [
+            address_line("123", "1 Road", "S1 1AA", -1.47, 53.38),
+            address_line("000000000123", "2 Road", "N1 1AA", -0.1, 51.53),
+        ],
+    )
+    result = run_assets(RAW, addressbase=differing)
+    assert [r["uprn"] for r in raw_rows(data_root)] == ["123", "123"]
+    assert not uprns_certainly_unique(LocalLayerStore(root=str(data_root)))
     uniqueness = check_evaluations(result)["uprns_are_unique"]
-    assert uniqueness.passed
-    assert uniqueness.metadata["differing_duplicate_uprns"].value == 0
+    assert not uniqueness.passed and uniqueness.severity.value == "ERROR"
+    assert f"UPRN 123 (letters N, S; in {differing}, {differing})" in uniqueness.description
+
+
+def test_a_lone_carriage_return_is_a_character_of_its_line(tmp_path, data_root, run_assets):
+    """Lines end in LF or CRLF: a lone CR neither ends a line nor shifts the numbers of the
+    lines after it, and the report keeps the line's whole text."""
+    lines = [
+        address_line("1", "1 Road", "M1 1AA", -2.24, 53.48),
+        "2,2 Road,M1\r1AA,SRID=4326;POINT(-2.24 53.48),RD04",
+        address_line("3", "3 Road", "M1 1AA", -2.24, 53.48),
+        "x4,4 Road,M1 1AA,SRID=4326;POINT(-2.24 53.48),RD04",
+        address_line("5", "5 Road", "M1 1AA", -2.24, 53.48),
+    ]
+    drop = write_lines(tmp_path / "drop.csv", lines, newline="\r\n")
+    result = run_assets(RAW, addressbase=drop, max_rejected_rows=2)
+    assert result.success
+    assert [(r["line"], r["reason"], r["text"]) for r in report(data_root)] == [
+        ("2", "line holds a carriage return that does not end it", lines[1]),
+        ("4", 'uprn "x4" is not a number of 1 to 12 digits', lines[3]),
+    ]
+    assert [r["uprn"] for r in raw_rows(data_root)] == ["1", "3", "5"]
+
+
+def test_an_over_long_line_is_a_rejected_row_whether_or_not_another_line_is_bad(
+    tmp_path, data_root, run_assets
+):
+    """Over 1 MiB, a line is rejected, and reported with its first MiB, by both readings: on
+    its own (the fast reading declines the drop), or beside an unrelated bad line."""
+    long_line = address_line("2", "x" * (1 << 20), "M1 1AA", -2.24, 53.48)
+    good = [address_line(str(n), f"{n} Road", "M1 1AA", -2.24, 53.48) for n in (1, 3)]
+    alone = write_lines(tmp_path / "alone.csv", [good[0], long_line, good[1]])
+    with_bad = write_lines(tmp_path / "with_bad.csv", [good[0], long_line, good[1], "bad"])
+    for drop, rejected in ((alone, 1), (with_bad, 2)):
+        result = run_assets(RAW, addressbase=drop, max_rejected_rows=2)
+        assert result.success
+        assert [r["uprn"] for r in raw_rows(data_root)] == ["1", "3"]
+        rows = report(data_root)
+        assert len(rows) == rejected
+        assert (rows[0]["line"], rows[0]["reason"]) == (
+            "2",
+            "line is longer than 1 MiB (1048576 bytes)",
+        )
+        assert rows[0]["text"] == long_line[: 1 << 20]
 
 
 @pytest.mark.parametrize(

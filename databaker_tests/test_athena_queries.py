@@ -329,6 +329,31 @@ def test_the_join_builds_only_the_letters_asked_for(store):
     assert {row["uprn"] for row in athena_rows_in_duckdb(JOIN_QUERY.sql, params)} == {"2"}
 
 
+def test_with_no_ballots_at_all_both_joins_give_every_address_none(store, tmp_path):
+    """An export whose every ballot is past polling day leaves a ballots table of no rows,
+    written as the bake writes it: without GeoParquet metadata, its geometry a plain BLOB."""
+    empty = LocalLayerStore(root=str(tmp_path))
+    with DuckDBQueryEngine().connection() as conn:
+        conn.execute(
+            "COPY (SELECT 'local.leeds.a.2026-05-07' AS election_id, 'E05001' AS division_id, "
+            "'Division' AS source_table, ST_GeomFromText('POLYGON EMPTY') AS geometry, "
+            "false AS repaired, 2::BIGINT AS source_line WHERE false) TO ?",
+            [empty.uri_for_writing(CURRENT_BALLOTS_TABLE.prefix + "current_ballots.parquet")],
+        )
+    params = {
+        **tables(store, "addressbase_partitioned"),
+        "current_ballots": CURRENT_BALLOTS_TABLE.in_store(empty),
+        "letters": ["A", "L", "S"],
+    }
+    DuckDBQueryEngine().run(
+        JOIN_QUERY, {**params, "output": empty.uri_for_writing(JOINED_TABLE.prefix)}
+    )
+    written = read_table(empty, JOINED_TABLE.prefix)
+    athena = athena_rows_in_duckdb(JOIN_QUERY.sql, {**params, "output": "s3://x/"})
+    assert by_uprn(athena) == by_uprn(written)
+    assert len(written) == 6 and all(row["ballot_ids"] == [] for row in written)
+
+
 @pytest.mark.parametrize(
     ("query", "names"),
     [

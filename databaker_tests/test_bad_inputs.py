@@ -1,5 +1,6 @@
 """Bad input stops a bake with file, line and reason, and the published layer stays as it was."""
 
+import gzip
 from pathlib import Path
 
 import pytest
@@ -99,9 +100,21 @@ def test_a_drop_that_is_not_utf8_stops_at_its_first_bad_line(tmp_path, published
     lines = [GOOD_ADDRESSES[0], "3,3 Caf\xe9 Row,LS1 6AB,SRID=4326;POINT(-1.5 53.8),RD04"]
     drop.write_bytes("\n".join(lines).encode("latin-1"))
     message = published(addressbase=drop)
-    assert "CSV Error on Line: 2" in message
-    assert "not utf-8 encoded" in message
-    assert f"file = {drop}" in message
+    assert f"AddressBase drop {drop} refused: {drop}:2: not UTF-8 encoded" in message
+
+
+def test_a_drop_of_empty_files_stops_at_the_raw_table(tmp_path, published):
+    """Empty parts and blank lines hold no address: the bake stops at once, naming the drop."""
+    folder = tmp_path / "empty_drop"
+    folder.mkdir()
+    (folder / "part-0.csv").write_bytes(b"")
+    (folder / "part-1.csv.gz").write_bytes(gzip.compress(b""))
+    (folder / "part-2.csv").write_bytes(b"\n\r\n\n")
+    message = published(addressbase=folder)
+    assert (
+        f"addressbase_cleaned_raw failed: AddressBase drop {folder} holds no address rows"
+    ) in message.splitlines()
+    assert "materialised" not in message
 
 
 @pytest.mark.parametrize("with_a_bad_line", [False, True])

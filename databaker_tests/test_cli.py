@@ -1,12 +1,17 @@
 """The ``databaker`` command as a user runs it: exit codes and what it prints."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
+from databaker.cli import main
+from databaker.outcode_files import _parquet_bytes
 from databaker_tests.conftest import address_line, ballot_line, write_lines
 
 DATABAKER = str(Path(sys.executable).with_name("databaker"))
@@ -94,3 +99,141 @@ def test_a_bad_setting_in_the_environment_is_named_not_a_traceback(tmp_path):
     assert result.returncode == 2
     assert "DATABAKER_SENSOR_INTERVAL_SECONDS must be a whole number" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+BALLOT = "local.leeds.city.2027-05-06"
+
+
+def outcode_file() -> bytes:
+    """LS1 as the bake writes it: two addresses of LS1 6AA in one ballot."""
+    table = pa.table(
+        {
+            "uprn": ["1", "2"],
+            "address": ["1 Briggate, Leeds", "2 Briggate, Leeds"],
+            "postcode": ["LS1 6AA", "LS1 6AA"],
+            "addressbase_source": ["/drops/2026-11", "/drops/2026-11"],
+            "ballot_ids": [[BALLOT], [BALLOT]],
+            "outcode": ["LS1", "LS1"],
+        }
+    )
+    return _parquet_bytes(table, "ballot_ids")
+
+
+def published(data_root: Path, *, manifest: bool = True) -> Path:
+    """A data root whose layer holds LS1 (and its manifest, unless a first publish is under
+    way: then the marker only); the layer's folder."""
+    layer = data_root / "current_elections_parquet"
+    layer.mkdir(parents=True)
+    (layer / "LS1.parquet").write_bytes(outcode_file())
+    marker = "_manifest.json" if manifest else "_publishing.json"
+    (layer / marker).write_text('{"bake_id": "20261127T014500Z-abcdefgh"}')
+    return layer
+
+
+def lookup(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(["lookup", *args])
+    printed = capsys.readouterr()
+    return code, printed.out, printed.err
+
+
+def test_lookup_answers_from_a_published_layer(tmp_path, capsys):
+    published(tmp_path)
+    code, out, err = lookup(capsys, "ls16aa", "--data-root", str(tmp_path))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[0] == f"LS1 6AA: 2 address(es), 1 ballot(s): {BALLOT}"
+    code, out, _ = lookup(capsys, "LS2 7AA", "--data-root", str(tmp_path))
+    assert code == 1
+    assert out == f"LS2 7AA: no such outcode in this layer: {tmp_path}/current_elections_parquet/\n"
+
+
+@pytest.mark.parametrize("first_publish", [False, True], ids=["nothing there", "first publish"])
+def test_lookup_without_a_published_layer_exits_4(tmp_path, capsys, first_publish):
+    """Not "no such outcode": nothing is published there (yet). A first publish under way has
+    copied some outcode files in but not written the manifest."""
+    if first_publish:
+        published(tmp_path, manifest=False)
+    code, out, err = lookup(capsys, "LS2 7AA", "--data-root", str(tmp_path))
+    assert (code, out) == (4, "")
+    assert err == (
+        f"databaker: no published layer at {tmp_path}/current_elections_parquet: there is no "
+        "_manifest.json (nothing published there yet, or its first publish is under way)\n"
+    )
+
+
+def damage_a_page(data: bytes) -> bytes:
+    """The file with its address column's first page header overwritten: the footer reads."""
+    column = pq.ParquetFile(pa.BufferReader(data)).metadata.row_group(0).column(1)
+    assert column.path_in_schema == "address"
+    start = column.data_page_offset
+    return data[:start] + b"\xff" * 12 + data[start + 12 :]
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda path: path.write_bytes(b""), "empty (0 bytes), not a parquet file"),
+        (lambda path: path.unlink() or path.mkdir(), "a directory, not an outcode file"),
+        (
+            lambda path: path.write_bytes(path.read_bytes()[:-20]),
+            "Parquet magic bytes not found in footer. Either the file is corrupted or this is "
+            "not a parquet file.",
+        ),
+        (
+            lambda path: path.write_bytes(damage_a_page(path.read_bytes())),
+            "Deserializing page header failed.",
+        ),
+        (
+            lambda path: path.write_bytes(pq_bytes(pa.table({"uprn": ["1"]}))),
+            "not an outcode file: it has no address, postcode, ballot_ids column",
+        ),
+    ],
+    ids=["zero bytes", "a directory", "truncated", "a damaged page", "other columns"],
+)
+def test_lookup_of_an_unreadable_outcode_file_exits_5_naming_it(tmp_path, capsys, damage, reason):
+    layer = published(tmp_path)
+    damage(layer / "LS1.parquet")
+    code, out, err = lookup(capsys, "LS1 6AA", "--data-root", str(tmp_path))
+    assert (code, out) == (5, "")
+    assert err.startswith(f"databaker: cannot read the layer: {layer / 'LS1.parquet'}: ")
+    assert err.endswith(f"{reason}\n")
+    assert err.count("\n") == 1
+
+
+def pq_bytes(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return sink.getvalue().to_pybytes()
+
+
+def test_lookup_of_an_outcode_file_it_may_not_read_exits_5_without_a_traceback(tmp_path):
+    """A real permission error, in a process of its own: root reads any file, so a root test
+    run drops the capabilities that let it (as a service's user would not have them)."""
+    layer = published(tmp_path)
+    (layer / "LS1.parquet").chmod(0)
+    drop = ["--bounding-set=-dac_override,-dac_read_search"]
+    as_user = [shutil.which("setpriv") or "setpriv", *drop] if os.geteuid() == 0 else []
+    result = subprocess.run(
+        [*as_user, DATABAKER, "lookup", "LS1 6AA", "--data-root", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert (result.returncode, result.stdout) == (5, "")
+    assert result.stderr == (
+        f"databaker: cannot read the layer: {layer / 'LS1.parquet'}: permission denied\n"
+    )
+
+
+def test_lookup_on_s3_that_s3_refuses_exits_5_naming_the_file(capsys, s3_env, monkeypatch):
+    bucket = s3_env.new_bucket()
+    s3_env.client().put_object(
+        Bucket=bucket, Key="data/current_elections_parquet/LS1.parquet", Body=outcode_file()
+    )
+    root = f"s3://{bucket}/data"
+    assert lookup(capsys, "LS1 6AA", "--data-root", root)[0] == 0
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+    code, out, err = lookup(capsys, "LS1 6AA", "--data-root", root)
+    assert (code, out) == (5, "")
+    assert err.startswith(
+        f"databaker: cannot read the layer: {root}/current_elections_parquet/LS1.parquet: "
+    )
+    assert "ACCESS_DENIED" in err
+    assert err.count("\n") == 1

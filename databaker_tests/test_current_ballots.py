@@ -159,3 +159,179 @@ def test_rejected_ballot_rows_are_allowed_up_to_a_share_of_the_export(
 def test_a_missing_export_is_a_clear_error(tmp_path, run_assets):
     message = failure_messages(run_assets(BALLOTS, ballots=tmp_path / "none.csv"))
     assert f"ballots export not found: {tmp_path / 'none.csv'}" in message
+
+
+HEADER = "election_id,division_id,geometry,source_table"
+RING = "(-1.6 53.8,-1.5 53.8,-1.5 53.9,-1.6 53.9,-1.6 53.8)"
+FAR_RING = "(-1 53,-0.9 53,-0.9 53.1,-1 53.1,-1 53)"
+NOT_CLOSED = "geometry has a ring that does not close (its last point is not its first)"
+TOO_SHORT = "geometry has a ring of fewer than 4 points"
+NOT_FINITE = "geometry has a coordinate that is not a finite number"
+# Geometries that parse but that GEOS raises on, or that hold no area, each with its reason.
+BROKEN_GEOMETRIES = {
+    "POLYGON((-1.6 53.8,-1.5 53.8,-1.5 53.9,-1.6 53.9))": NOT_CLOSED,
+    f"POLYGON({RING},(-1.58 53.82,-1.52 53.82,-1.52 53.88))": NOT_CLOSED,
+    f"MULTIPOLYGON(({FAR_RING}),((-1.6 53.8,-1.5 53.8,-1.5 53.9)))": NOT_CLOSED,
+    "POLYGON((-1.6 53.8,-1.5 53.8))": NOT_CLOSED,
+    "POLYGON((-1.6 53.8))": NOT_CLOSED,
+    "POLYGON((-1.6 53.8,-1.5 53.8,-1.6 53.8))": TOO_SHORT,
+    f"POLYGON({RING},EMPTY)": TOO_SHORT,
+    "POLYGON EMPTY": "geometry is an empty POLYGON",
+    "POLYGON(EMPTY)": "geometry is an empty POLYGON",
+    "MULTIPOLYGON EMPTY": "geometry is an empty MULTIPOLYGON",
+    "POLYGON((1e400 53.8,-1.5 53.8,-1.5 53.9,1e400 53.8))": NOT_FINITE,
+    "POLYGON((-1.6 53.8,-1.5 -1e999,-1.5 53.9,-1.6 53.8))": NOT_FINITE,
+    "POLYGON((NaN 53.8,-1.5 53.8,-1.5 53.9,NaN 53.8))": "not WKT",
+    "POLYGON((Infinity 53.8,-1.5 53.8,-1.5 53.9,Infinity 53.8))": "not WKT",
+    "POLYGON" + "(" * 100_000 + "-1.6 53.8" + ")" * 100_000: "not WKT",
+    "POLYGON((1e300 53.8,-1.5 53.8,-1.5 53.9,1e300 53.8))": (
+        "geometry is outside Great Britain: are the coordinates lon/lat?"
+    ),
+    "POLYGON((-1.6 53.8,-1.6 53.8,-1.6 53.8,-1.6 53.8))": (
+        "geometry is invalid and could not be repaired into a polygon"
+    ),
+}
+
+
+def test_geometries_geos_cannot_read_are_rejected_with_their_line_and_the_rest_bakes(
+    tmp_path, data_root, run_assets
+):
+    """GEOS raises, instead of answering, on a ring that does not close or has fewer than
+    4 points, or on a coordinate that is not a number: each is a rejected line of its own."""
+    broken = [
+        ballot_line(f"local.leeds.w{n}.2027-05-06", f"E05{n:05}", wkt, "Division")
+        for n, wkt in enumerate(BROKEN_GEOMETRIES)
+    ]
+    good = ballot_line("local.leeds.good.2027-05-06", "E09001", SQUARE, "Division")
+    bowtie = ballot_line("local.leeds.bowtie.2027-05-06", "E09002", BOWTIE, "Division")
+    export = write_lines(tmp_path / "ballots.csv", [HEADER, good, *broken, bowtie])
+    result = run_assets(BALLOTS, ballots=export, max_rejected_rows=len(broken))
+    assert result.success, failure_messages(result)
+    expected = {
+        line: f'geometry is not valid WKT: "{wkt[:40]}..."' if reason == "not WKT" else reason
+        for line, (wkt, reason) in enumerate(BROKEN_GEOMETRIES.items(), start=3)
+    }
+    assert {int(r["line"]): r["reason"] for r in report(data_root)} == expected
+    rows = {r["election_id"]: r for r in ballots_table(data_root)}
+    assert set(rows) == {"local.leeds.good.2027-05-06", "local.leeds.bowtie.2027-05-06"}
+    assert rows["local.leeds.bowtie.2027-05-06"]["source_line"] == len(broken) + 3
+    metadata = materialization(result, "current_ballots")
+    assert (metadata["rows"], metadata["rejected_rows"]) == (2, len(broken))
+
+
+@pytest.mark.parametrize(
+    ("first", "rest"),
+    [
+        (f"POLYGON({RING})", f",({FAR_RING})"),
+        (f"POLYGON({RING})", f" POLYGON({FAR_RING})"),
+        (f"MULTIPOLYGON(({RING}))", f",({FAR_RING})"),
+        (SQUARE, " junk"),
+        (SQUARE, ";"),
+        ("POLYGON EMPTY", f" {SQUARE}"),
+    ],
+)
+def test_a_geometry_field_going_on_after_its_geometry_is_rejected(
+    tmp_path, data_root, run_assets, first, rest
+):
+    """DuckDB's WKT reader stops after the first geometry: the rest would be dropped."""
+    lines = [
+        HEADER,
+        ballot_line("local.leeds.a.2027-05-06", "E05001", SQUARE, "Division"),
+        ballot_line("local.leeds.b.2027-05-06", "E05002", first + rest, "Division"),
+    ]
+    result = run_assets(BALLOTS, ballots=write_lines(tmp_path / "ballots.csv", lines))
+    assert not result.success
+    kind = first.split("(")[0].split()[0]
+    reason = f'geometry goes on after its {kind} ends: "{rest.strip()[:40]}..."'
+    assert [(r["line"], r["reason"]) for r in report(data_root)] == [("3", reason)]
+
+
+HEXADECIMAL = "POLYGON((0x1 53.8,-1.5 53.8,-1.5 53.9,0x1 53.8))"
+"""Read by DuckDB (as 1), but no WKT number."""
+
+
+@pytest.mark.parametrize(
+    ("geometry", "reason"),
+    [
+        (f"srid=27700;{SQUARE}", "geometry is in SRID 27700, not 4326 (lon/lat)"),
+        (f"Srid=3857;{SQUARE}", "geometry is in SRID 3857, not 4326 (lon/lat)"),
+        (f"SRID=4326 ;{SQUARE}", f'geometry is not valid WKT: "SRID=4326 ;{SQUARE[:29]}..."'),
+        (f"SRID=;{SQUARE}", f'geometry is not valid WKT: "SRID=;{SQUARE[:34]}..."'),
+        (
+            f"SRID=EPSG:4326;{SQUARE}",
+            f'geometry is not valid WKT: "SRID=EPSG:4326;{SQUARE[:25]}..."',
+        ),
+        (HEXADECIMAL, f'geometry is not valid WKT: "{HEXADECIMAL[:40]}..."'),
+    ],
+)
+def test_an_srid_other_than_4326_in_any_case_or_an_unreadable_prefix_is_rejected(
+    tmp_path, data_root, run_assets, geometry, reason
+):
+    lines = [HEADER, ballot_line("local.leeds.b.2027-05-06", "E05002", geometry, "Division")]
+    result = run_assets(BALLOTS, ballots=write_lines(tmp_path / "ballots.csv", lines))
+    assert not result.success
+    assert [(r["line"], r["reason"]) for r in report(data_root)] == [("2", reason)]
+
+
+@pytest.mark.parametrize(
+    "geometry",
+    [
+        f"SRID=4326;{SQUARE}",
+        f"srid=4326;{SQUARE}",
+        f"  SRID=4326;  {SQUARE}  ",
+        SQUARE.lower(),
+        "POLYGON ( ( -1.6 53.8 , -1.5 53.8 , -1.5 53.9 , -1.6 53.9 , -1.6 53.8 ) )",
+        "POLYGON((-16e-1 5.38E+1,-1.5 53.8,-1.50 53.9,-1.6 53.9,-16e-1 5.38E+1))",
+        "POLYGON Z((-1.6 53.8 1,-1.5 53.8 1,-1.5 53.9 1,-1.6 53.9 1,-1.6 53.8 1))",
+        "POLYGONM((-1.6 53.8 1,-1.5 53.8 1,-1.5 53.9 1,-1.6 53.9 1,-1.6 53.8 1))",
+        f"MULTIPOLYGON(({RING}),EMPTY)",
+        f"MULTIPOLYGON(({RING}),({FAR_RING}))",
+    ],
+)
+def test_one_polygon_or_multipolygon_is_read_in_any_case_spacing_and_dimensions(
+    tmp_path, data_root, run_assets, geometry
+):
+    lines = [HEADER, ballot_line("local.leeds.a.2027-05-06", "E05001", geometry, "Division")]
+    result = run_assets(BALLOTS, ballots=write_lines(tmp_path / "ballots.csv", lines))
+    assert result.success, failure_messages(result)
+    (row,) = ballots_table(data_root)
+    assert shapely.from_wkb(row["geometry"]).covers(shapely.from_wkt(SQUARE))
+
+
+def test_a_line_longer_than_64_mib_is_rejected_and_the_lines_after_keep_their_numbers(
+    tmp_path, data_root, run_assets
+):
+    points = ",".join(["-1.55 53.85"] * 5_700_000)
+    huge = f'local.leeds.huge.2027-05-06,E05002,"POLYGON((-1.6 53.8,{points},-1.6 53.8))",Division'
+    assert len(huge) > 64 * 2**20
+    lines = [
+        HEADER,
+        ballot_line("local.leeds.a.2027-05-06", "E05001", SQUARE, "Division"),
+        huge,
+        ballot_line("local.leeds.b.2027-05-06", "E05003", SQUARE, "Division"),
+        "just,three,fields",
+    ]
+    export = write_lines(tmp_path / "ballots.csv", lines)
+    result = run_assets(BALLOTS, ballots=export, max_rejected_rows=2)
+    assert result.success, failure_messages(result)
+    assert [(r["line"], r["reason"], r["text"][:30]) for r in report(data_root)] == [
+        ("3", "line is longer than 64 MiB, the most a line may hold", huge[:30]),
+        ("5", "not a CSV record of 4 fields (election_id,division_id,geometry,source_table)",
+         "just,three,fields"),
+    ]  # fmt: skip
+    assert [(r["election_id"], r["source_line"]) for r in ballots_table(data_root)] == [
+        ("local.leeds.a.2027-05-06", 2),
+        ("local.leeds.b.2027-05-06", 4),
+    ]
+    # The line names its ballot: to the guard rails, the ballot is still in the export.
+    metadata = materialization(result, "current_ballots")
+    assert metadata["ballots_without_area"] == ["local.leeds.huge.2027-05-06"]
+
+
+def test_an_export_that_is_not_utf8_stops_naming_its_first_bad_line(tmp_path, run_assets):
+    lines = [HEADER, ballot_line("local.leeds.a.2027-05-06", "E05001", SQUARE, "Division")]
+    lines += ["local.leeds.b.2027-05-06,Caf\xe9,,None", "local.leeds.c.2027-05-06,\xe9,,None"]
+    export = tmp_path / "ballots.csv"
+    export.write_bytes("\n".join(lines).encode("latin-1"))
+    message = failure_messages(run_assets(BALLOTS, ballots=export))
+    assert f"{export}:3: not UTF-8 encoded" in message

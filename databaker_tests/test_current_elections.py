@@ -11,10 +11,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from databaker.assets.current_elections import LAYER
+from databaker.layer_versions import published_manifest
+from databaker.resources import LocalLayerStore
 from databaker_tests.conftest import (
     address_line,
     asset_runner,
     ballot_line,
+    failure_messages,
     materialization,
     write_lines,
 )
@@ -143,3 +147,36 @@ def test_outcode_files_this_bake_did_not_write_are_deleted(baked, data_root):
 def test_ballots_with_many_pieces_count_once(baked):
     assert materialization(baked, "current_ballots")["ballots"] == 4
     assert materialization(baked, "current_ballots")["rows"] == 5
+
+
+@pytest.mark.parametrize(
+    ("lines", "rejected"),
+    [
+        ([], 0),
+        ([f"parl.leeds-central.{DATE},,,None", f"{MAYOR},E47001,,None"], 0),
+        ([ballot_line(HEADINGLEY, "E05001", "POINT(-1.58 53.82)", "Division")], 1),
+    ],
+    ids=["header only", "no geography", "every row rejected within the allowance"],
+)
+def test_an_export_without_any_ballot_area_bakes_every_outcode_empty(tmp_path, lines, rejected):
+    """Once every ballot is past polling day, the export names none: the layer says "no
+    elections here" for every outcode."""
+    drop = write_lines(
+        tmp_path / "drop.csv", [address_line(u, a, p, x, y) for u, a, p, x, y, _ in ADDRESSES]
+    )
+    ballots = write_lines(tmp_path / "ballots.csv", [BALLOTS[0], *lines])
+    data_root = tmp_path / "data"
+    result = asset_runner(data_root)(addressbase=drop, ballots=ballots, max_rejected_rows=1)
+    assert result.success, failure_messages(result)
+    outcodes = sorted({postcode.split()[0] for _, _, postcode, *_ in ADDRESSES})
+    layer = data_root / "current_elections_parquet"
+    assert sorted(p.stem for p in layer.glob("*.parquet")) == outcodes
+    for path in layer.glob("*.parquet"):
+        table = pq.read_table(path)
+        assert (table.num_columns, table.num_rows) == (0, 0)
+    manifest = published_manifest(LocalLayerStore(root=str(data_root)), LAYER)
+    assert (manifest.rows, manifest.rows_with_ids) == (len(ADDRESSES), 0)
+    assert (manifest.outcodes, manifest.empty_outcodes) == (len(outcodes), len(outcodes))
+    assert manifest.addresses_per_id == {}
+    assert manifest.rejected_rows == {"addressbase_cleaned_raw": 0, "current_ballots": rejected}
+    assert materialization(result, "current_ballots")["rows"] == 0

@@ -199,6 +199,42 @@ def test_an_export_missing_an_upcoming_ballot_is_refused(tmp_path, run_assets, i
     ).success
 
 
+def test_an_empty_export_replaces_a_layer_whose_ballots_are_all_past_polling_day(
+    tmp_path, data_root, run_assets, inputs
+):
+    """After polling day the export names no ballot at all: the layer empties, every rail
+    passing (the export changed, and no ballot whose polling day is ahead left it)."""
+    assert run_assets(
+        addressbase=inputs["addressbase"], ballots=export(tmp_path / "past.csv", PAST_PIECE)
+    ).success
+    result = run_assets(addressbase=inputs["addressbase"], ballots=export(tmp_path / "empty.csv"))
+    assert result.success, failure_messages(result)
+    assert {passed for passed, _ in verdicts(result).values()} == {True}
+    diff = materialization(result, "current_elections_version")
+    assert diff["ballots_disappearing"] == 1 and diff["addresses_changed"] == 100
+    files = layer_files(data_root)
+    manifest = published_manifest(LocalLayerStore(root=str(data_root)), LAYER)
+    assert (manifest.rows, manifest.rows_with_ids, manifest.empty_outcodes) == (200, 0, 9)
+    assert len(files) == 10  # nine outcodes and the manifest
+
+
+def test_an_empty_export_cannot_replace_a_layer_with_upcoming_ballots(
+    tmp_path, data_root, run_assets, inputs, published
+):
+    refused = run_assets(addressbase=inputs["addressbase"], ballots=export(tmp_path / "empty.csv"))
+    assert not refused.success
+    assert verdicts(refused) == {
+        "addresses_kept": (True, "ERROR"),
+        "ballots_keep_their_addresses": (True, "ERROR"),
+        "coverage_steady": (True, "ERROR"),
+        "upcoming_ballots_kept": (False, "ERROR"),
+    }
+    description = check_evaluations(refused)["upcoming_ballots_kept"].description
+    assert "2 ballot(s) whose polling day is still ahead left the export" in description
+    assert f"{LOCAL}, {PCC}" in description
+    assert layer_files(data_root) == published
+
+
 def test_coverage_drifting_with_unchanged_ballots_is_refused(
     tmp_path, data_root, run_assets, inputs, published
 ):

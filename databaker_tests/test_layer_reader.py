@@ -4,7 +4,9 @@ answer, a UPRN lookup, a bounded cache, S3, and agreement with the baked files."
 from __future__ import annotations
 
 import json
+import os
 import random
+import struct
 import subprocess
 import sys
 from collections import defaultdict
@@ -20,14 +22,18 @@ from databaker.bake import bake
 from databaker.cli import main
 from databaker.definitions import Settings
 from databaker.layer_reader import (
+    ATTEMPTS,
     WHOLE_FILE_BYTES,
     Address,
     Found,
     InvalidPostcode,
     LayerReader,
+    LayerUnreadable,
+    NoLayer,
     ReaderStats,
     normalise_postcode,
 )
+from databaker.outcode_files import _parquet_bytes
 from databaker_tests.conftest import address_line, ballot_line, write_lines
 
 LOCAL = "local.leeds.adel.2027-05-06"
@@ -160,11 +166,17 @@ def uprns(found) -> list[int]:
     return [address.uprn for address in found.addresses]
 
 
-@pytest.mark.parametrize("whole_file_bytes", [WHOLE_FILE_BYTES, 0], ids=["in one go", "ranged"])
+@pytest.mark.parametrize(
+    ("whole_file_bytes", "kept"),
+    [(WHOLE_FILE_BYTES, True), (0, False)],
+    ids=["in one go", "ranged"],
+)
 def test_a_lookup_reads_only_the_row_groups_that_may_hold_its_postcode(
-    tmp_path, monkeypatch, whole_file_bytes
+    tmp_path, monkeypatch, whole_file_bytes, kept
 ):
-    """Whether the file is fetched whole (small) or read range by range (large)."""
+    """Whether the file is fetched whole (small) or read range by range (large). A local file
+    read range by range has no identity that a later read could be matched with: the groups
+    an earlier read cached are read again rather than trusted (``kept``)."""
     monkeypatch.setattr(layer_reader, "WHOLE_FILE_BYTES", whole_file_bytes)
     reader = LayerReader(str(write_outcode(tmp_path / "layer", FIVE)))
     assert uprns(reader.addresses("AB1 1AA")) == [1, 2, 3], "across two row groups"
@@ -173,7 +185,10 @@ def test_a_lookup_reads_only_the_row_groups_that_may_hold_its_postcode(
     assert reader.stats.row_groups_read == 3
     assert reader.addresses("AB1 1AB").ballot_ids == ("y",)
     assert reader.addresses("AB1 1AC").found == Found.UNKNOWN_POSTCODE, "between two groups"
-    assert reader.stats == ReaderStats(lookups=4, footers_read=2, row_groups_read=3)
+    if kept:
+        assert reader.stats == ReaderStats(lookups=4, footers_read=2, row_groups_read=3)
+    else:
+        assert reader.stats == ReaderStats(lookups=4, footers_read=3, row_groups_read=4)
 
 
 def test_a_file_without_statistics_is_read_whole(tmp_path):
@@ -195,6 +210,154 @@ def test_a_changed_file_drops_what_was_cached_from_the_old_one(tmp_path):
     assert reader.ballots("AB1 1AD") == ("z",), "and the old file's group is gone"
 
 
+OLD_ID = "local.leeds.adel.2027-05-06"
+NEW_ID = "local.leeds.adem.2027-05-06"
+"""A ballot renamed to an ID of the same length: the republished file's footer is unchanged."""
+
+
+def outcode_file(ballot_id: str) -> bytes:
+    """AB1 written as the bake writes it, in row groups of 1,024 rows: AB1 1AA's 1,000
+    addresses in the first, AB1 1AB's 100 across the first two, AB1 1AD's 400 in the second;
+    every address in ``ballot_id``."""
+    postcodes = ["AB1 1AA"] * 1000 + ["AB1 1AB"] * 100 + ["AB1 1AD"] * 400
+    uprns = [str(10000 + i) for i in range(len(postcodes))]
+    table = pa.table(
+        {
+            "uprn": uprns,
+            "address": [f"{uprn} Long Lane" for uprn in uprns],
+            "postcode": postcodes,
+            "addressbase_source": ["/drops/2026-11"] * len(uprns),
+            "ballot_ids": [[ballot_id]] * len(uprns),
+            "outcode": ["AB1"] * len(uprns),
+        }
+    )
+    return _parquet_bytes(table, "ballot_ids")
+
+
+def footer_bytes(data: bytes) -> bytes:
+    """A parquet file's footer: the metadata before its last 8 bytes (length, ``PAR1``)."""
+    (length,) = struct.unpack("<i", data[-8:-4])
+    return data[-8 - length : -8]
+
+
+def publish_locally(folder: Path, data: bytes) -> None:
+    """Replace AB1 whole, as a publish does on disk: written aside, then renamed over it."""
+    aside = folder / ".AB1.parquet.new"
+    aside.write_bytes(data)
+    os.replace(aside, folder / "AB1.parquet")
+
+
+def test_a_republish_that_leaves_the_footer_unchanged_still_changes_the_files_bytes():
+    old, new = outcode_file(OLD_ID), outcode_file(NEW_ID)
+    assert old != new
+    assert footer_bytes(old) == footer_bytes(new)
+
+
+@pytest.mark.parametrize("whole_file_bytes", [WHOLE_FILE_BYTES, 0], ids=["in one go", "ranged"])
+def test_one_answer_never_mixes_row_groups_of_two_publishes_with_the_same_footer(
+    tmp_path, monkeypatch, whole_file_bytes
+):
+    """AB1 1AA's group is cached; AB1 is republished with a byte-identical footer; AB1 1AB
+    spans that group and the next: its answer holds every address in the new ballot, none in
+    the old, and AB1 1AA is not answered from the old file any more."""
+    monkeypatch.setattr(layer_reader, "WHOLE_FILE_BYTES", whole_file_bytes)
+    folder = tmp_path / "layer"
+    folder.mkdir()
+    publish_locally(folder, outcode_file(OLD_ID))
+    reader = LayerReader(str(folder))
+    assert reader.ballots("AB1 1AA") == (OLD_ID,)
+    publish_locally(folder, outcode_file(NEW_ID))
+    found = reader.addresses("AB1 1AB")
+    assert len(found.addresses) == 100
+    assert {address.ballot_ids for address in found.addresses} == {(NEW_ID,)}
+    assert reader.ballots("AB1 1AA") == (NEW_ID,)
+
+
+@pytest.mark.parametrize("whole_file_bytes", [WHOLE_FILE_BYTES, 0], ids=["in one go", "ranged"])
+def test_on_s3_a_republish_with_the_same_footer_is_told_apart_and_an_unchanged_file_is_not(
+    s3_env, monkeypatch, whole_file_bytes
+):
+    """Read range by range, an S3 file is known by its ETag: groups cached from a read of the
+    same ETag are used with those a later read decodes (AB1 1AB reads only the group it lacks),
+    and never with those of another."""
+    monkeypatch.setattr(layer_reader, "WHOLE_FILE_BYTES", whole_file_bytes)
+    bucket, client = s3_env.new_bucket(), s3_env.client()
+    client.put_object(Bucket=bucket, Key="layer/AB1.parquet", Body=outcode_file(OLD_ID))
+    reader = LayerReader(f"s3://{bucket}/layer")
+    assert reader.ballots("AB1 1AA") == (OLD_ID,)
+    client.put_object(Bucket=bucket, Key="layer/AB1.parquet", Body=outcode_file(NEW_ID))
+    assert reader.ballots("AB1 1AD") == (NEW_ID,)
+    assert reader.stats.row_groups_read == 2
+    found = reader.addresses("AB1 1AB")
+    assert {address.ballot_ids for address in found.addresses} == {(NEW_ID,)}
+    assert reader.stats.row_groups_read == 3, "the second group, of the same ETag, was kept"
+    assert reader.ballots("AB1 1AA") == (NEW_ID,)
+
+
+def test_an_s3_file_replaced_while_it_is_read_range_by_range_is_read_again(s3_env, monkeypatch):
+    """Each range is a request of its own: the file is replaced once the first of AB1 1AB's two
+    groups is decoded, so the second comes from the new file. The ETag, asked again once the
+    read is done, has changed: the file is read again, and the answer is the new file's."""
+    monkeypatch.setattr(layer_reader, "WHOLE_FILE_BYTES", 0)
+    bucket, client = s3_env.new_bucket(), s3_env.client()
+    client.put_object(Bucket=bucket, Key="layer/AB1.parquet", Body=outcode_file(OLD_ID))
+    decode = layer_reader._Group.of
+    decoded = []
+
+    def decode_then_republish(table: pa.Table) -> layer_reader._Group:
+        decoded.append(table)
+        if len(decoded) == 1:
+            client.put_object(Bucket=bucket, Key="layer/AB1.parquet", Body=outcode_file(NEW_ID))
+        return decode(table)
+
+    monkeypatch.setattr(layer_reader._Group, "of", decode_then_republish)
+    found = LayerReader(f"s3://{bucket}/layer").addresses("AB1 1AB")
+    assert {address.ballot_ids for address in found.addresses} == {(NEW_ID,)}
+    assert len(decoded) == 4, "two groups, twice"
+
+
+def test_without_a_manifest_a_missing_outcode_is_no_layer_not_no_such_outcode(tmp_path):
+    """A first publish copies the outcode files in before it writes the manifest: a consumer
+    reading then gets the files already there, and is told that nothing is published yet
+    rather than that the layer has no such outcode. A location with nothing is no layer too."""
+    folder = write_outcode(tmp_path / "layer", FIVE)
+    (folder / "_publishing.json").write_text('{"bake_id": "20261127T014500Z-abcdefgh"}')
+    reader = LayerReader(str(folder))
+    assert reader.ballots("AB1 1AB") == ("y",)
+    with pytest.raises(NoLayer, match=f"no published layer at {folder}: there is no _manifest"):
+        reader.addresses("ZZ1 1ZZ")
+    with pytest.raises(NoLayer):
+        reader.address(7, outcode="ZZ1")
+    with pytest.raises(NoLayer):
+        LayerReader(str(tmp_path / "nothing")).addresses("AB1 1AA")
+    (folder / "_manifest.json").write_text("{}")
+    assert reader.addresses("ZZ1 1ZZ").found == Found.UNKNOWN_OUTCODE
+    assert reader.address(7, outcode="ZZ1") is None
+
+
+def test_an_unreadable_file_is_named_with_the_reason_after_it_was_tried_again(
+    tmp_path, monkeypatch
+):
+    """On S3 a file replaced between the request for its size and the one for its bytes can
+    read as corrupt once: a file is unreadable only after ``ATTEMPTS`` reads."""
+    folder = tmp_path / "layer"
+    folder.mkdir()
+    (folder / "AB1.parquet").write_bytes(b"")
+    opened, open_file = [], layer_reader._Opened.of
+
+    def counted(source: pa.NativeFile) -> layer_reader._Opened:
+        opened.append(source)
+        return open_file(source)
+
+    monkeypatch.setattr(layer_reader._Opened, "of", counted)
+    with pytest.raises(LayerUnreadable) as raised:
+        LayerReader(str(folder)).addresses("AB1 1AA")
+    assert len(opened) == ATTEMPTS
+    assert raised.value.file == str(folder / "AB1.parquet")
+    assert raised.value.reason == "empty (0 bytes), not a parquet file"
+    assert str(raised.value) == f"{folder / 'AB1.parquet'}: empty (0 bytes), not a parquet file"
+
+
 def test_a_cached_outcode_is_read_again_once_it_is_older_than_max_age(layer, tmp_path):
     """A long-lived reader sees the next publish."""
     copy = tmp_path / "layer"
@@ -210,7 +373,7 @@ def test_a_cached_outcode_is_read_again_once_it_is_older_than_max_age(layer, tmp
 
 def test_the_reader_reads_a_layer_on_s3(layer, s3_env):
     bucket = s3_env.new_bucket()
-    for path in layer.glob("*.parquet"):
+    for path in layer.iterdir():
         s3_env.client().upload_file(str(path), bucket, f"layers/current/{path.name}")
     reader = LayerReader(f"s3://{bucket}/layers/current")
     assert reader.ballots("LS16 5AA") == (LOCAL, PARL)

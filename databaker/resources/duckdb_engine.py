@@ -71,13 +71,26 @@ class DuckDBQueryEngine(QueryEngine):
     def dialect(self) -> str:
         return "duckdb"
 
-    def run_sql(self, query: SqlQuery, params: Mapping[str, ParamValue] | None = None) -> pa.Table:
+    def run_sql(
+        self,
+        query: SqlQuery,
+        params: Mapping[str, ParamValue] | None = None,
+        *,
+        streams: Mapping[str, pa.RecordBatchReader] | None = None,
+    ) -> pa.Table:
+        """Run every statement of ``query`` in order; return the last statement's rows.
+
+        ``streams`` are read by the query as tables of those names, each once, as the caller
+        produces its batches (input made in Python, too large to hold in memory).
+        """
         sql_file = query.path(self.dialect)
         statements = duckdb.extract_statements(query.text(self.dialect))
         expected = set().union(*(s.named_parameters for s in statements)) if statements else set()
         values = checked_params(sql_file, expected, params or {})
         result = pa.table({})
         with self.connection(s3=_mentions_s3(values.values())) as conn:
+            for name, stream in (streams or {}).items():
+                conn.register(name, stream)
             for number, statement in enumerate(statements, start=1):
                 bound = {name: _bindable(values[name]) for name in statement.named_parameters}
                 try:
@@ -92,20 +105,19 @@ class DuckDBQueryEngine(QueryEngine):
         """The join on whole columns (:mod:`databaker.resources.point_in_area`), not in SQL."""
         expected = {join.points, join.areas, join.letters, "output"}
         values = checked_params(join.sql.path(self.dialect), expected, params)
-        with self.connection(s3=_mentions_s3(values.values())) as conn:
+        with self.connection() as conn:
             (threads,) = conn.execute("SELECT current_setting('threads')").fetchone()
-            write_contains_join(
-                conn,
-                points=_bindable(values[join.points]),
-                areas=_bindable(values[join.areas]),
-                letters=list(values[join.letters]),
-                output=str(values["output"]),
-                carried=join.carried,
-                area_id=join.area_id,
-                ids_column=join.ids_column,
-                repeating=join.repeating,
-                workers=int(threads),
-            )
+        write_contains_join(
+            points=_bindable(values[join.points]),
+            areas=_bindable(values[join.areas]),
+            letters=list(values[join.letters]),
+            output=str(values["output"]),
+            carried=join.carried,
+            area_id=join.area_id,
+            ids_column=join.ids_column,
+            repeating=join.repeating,
+            workers=int(threads),
+        )
 
     @contextmanager
     def connection(self, *, s3: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -21,7 +21,6 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -117,7 +116,6 @@ def _ranks_within_runs(lengths: np.ndarray) -> np.ndarray:
 
 
 def write_contains_join(
-    conn: duckdb.DuckDBPyConnection,
     *,
     points: str,
     areas: str,
@@ -131,18 +129,18 @@ def write_contains_join(
 ) -> None:
     """Write ``output/first_letter=<L>/data_0.parquet`` for each letter that has points.
 
-    ``points``, ``areas`` and ``output`` are folders, local or ``s3://``; ``conn`` has spatial
-    (and S3 access, if needed) loaded and reads the areas. pyarrow reads and writes the letters,
-    ``workers`` at a time; memory is bounded by the largest letters in flight. The ``repeating``
-    columns are read and written dictionary-encoded: a string repeated on every row would cost
-    more to materialise and encode than the rest of the row.
+    ``points``, ``areas`` and ``output`` are folders, local or ``s3://``. pyarrow reads the
+    areas' geometry as the WKB it is stored as (DuckDB would read it as a geometry, but as a
+    plain BLOB from a table of no rows, whose file has no GeoParquet metadata), and reads and
+    writes the letters, ``workers`` at a time; memory is bounded by the largest letters in
+    flight. The ``repeating`` columns are read and written dictionary-encoded: a string
+    repeated on every row would cost more to materialise and encode than the rest of the row.
     """
+    areas_filesystem, areas_path = _filesystem(areas)
     index = AreaIndex.from_arrow(
-        conn.execute(
-            f"SELECT {_ident(area_id)}, ST_AsWKB(geometry) AS wkb "
-            "FROM read_parquet($areas || '*.parquet')",
-            {"areas": areas},
-        ).to_arrow_table(),
+        pq.read_table(
+            areas_path, columns=[area_id, "geometry"], filesystem=areas_filesystem
+        ).rename_columns([area_id, "wkb"]),
         area_id,
     )
     filesystem, points_path = _filesystem(points)
@@ -184,7 +182,3 @@ def _filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
         location = S3Location.parse(uri)
         return arrow_s3_filesystem(), f"{location.bucket}/{location.key}"
     return pafs.LocalFileSystem(), uri
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

@@ -1,6 +1,7 @@
 -- The AddressBase drop read line by line: every line becomes either a valid address row or a
 -- rejected row with its file, line number and reason. Blank lines hold no row and are passed over.
---   $files              the drop's CSV files (.csv or .csv.gz), in order
+--   drop_lines_read     the drop's lines, cut by line_by_line.py: source_file, line_no,
+--                       raw_line (without its LF or CRLF), too_long (raw_line holds its start)
 --   $record_pattern     RFC 4180 pattern for 5 fields (databaker.csv_records.record_pattern)
 --   $addressbase_source the drop's location, stored on every row
 --   $output             folder receiving the valid rows as first_letter=<L>/ partitions
@@ -17,46 +18,37 @@ SET VARIABLE record_pattern = $record_pattern;
 CREATE TEMP MACRO csv_field(quoted, bare) AS
     CASE WHEN quoted <> '' THEN replace(quoted, '""', '"') ELSE bare END;
 
--- One thread reads the files in order, so a row's position in the table is its position in
--- the drop.
+-- The stream is read once; the rules below read the lines twice.
 CREATE TEMP TABLE drop_lines AS
-SELECT filename AS source_file, line AS raw_line
-FROM read_csv(
-    $files, columns = {'line': 'VARCHAR'}, header = false, auto_detect = false,
-    delim = chr(0), quote = '', escape = '', new_line = '\r\n', strict_mode = false,
-    max_line_size = 1048576, filename = true, parallel = false
-);
+SELECT source_file, line_no, raw_line, too_long FROM drop_lines_read;
 
--- Positions are fixed now; nothing below needs rows in order, so DuckDB may write in parallel.
+-- Lines carry their numbers: nothing below needs rows in order, so DuckDB may write in parallel.
 SET preserve_insertion_order = false;
 
 CREATE TEMP VIEW line_fields AS
-WITH numbered AS (
+WITH split AS (
     SELECT
-        d.source_file,
-        d.rowid - first_row.rowid0 + 1 AS line_no,
-        d.raw_line,
+        *,
         regexp_extract(
-            d.raw_line, getvariable('record_pattern'),
+            raw_line, getvariable('record_pattern'),
             ['uprn_q', 'uprn', 'matched', 'address_q', 'address', 'postcode_q', 'postcode',
              'location_q', 'location', 'address_type_q', 'address_type']
         ) AS f
-    FROM drop_lines AS d
-    JOIN (SELECT source_file, min(rowid) AS rowid0 FROM drop_lines GROUP BY source_file) AS first_row
-        USING (source_file)
+    FROM drop_lines
 )
 SELECT
     source_file,
     line_no,
     raw_line,
-    coalesce(raw_line, '') = '' AS blank,
+    too_long,
+    raw_line = '' AS blank,
     coalesce(f.matched = ',', false) AS well_formed,
-    csv_field(f.uprn_q, f.uprn) AS uprn,
+    csv_field(f.uprn_q, f.uprn) AS uprn_text,
     csv_field(f.address_q, f.address) AS address,
     csv_field(f.postcode_q, f.postcode) AS postcode_text,
     csv_field(f.location_q, f.location) AS location,
     csv_field(f.address_type_q, f.address_type) AS address_type
-FROM numbered;
+FROM split;
 
 CREATE TEMP VIEW judged AS
 -- Most postcodes and locations are already in canonical form: a pattern without captures
@@ -76,7 +68,8 @@ inner_point AS (
 parsed AS (
     SELECT
         *,
-        CASE WHEN NOT postcode_ok
+        -- Upper-cased only if ASCII: upper() turns a dotless i into I, a long s into S.
+        CASE WHEN NOT postcode_ok AND strlen(postcode_text) = length(postcode_text)
             THEN regexp_replace(upper(postcode_text), '\s', '', 'g') END AS postcode_compact,
         CASE WHEN location_ok
             THEN {'lon': split_part(point_text, ' ', 1), 'lat': split_part(point_text, ' ', 2)}
@@ -91,6 +84,8 @@ parsed AS (
 typed AS (
     SELECT
         * EXCLUDE (point, point_text, postcode_compact),
+        -- A UPRN is a number: one text form, without leading zeros.
+        ltrim(uprn_text, '0') AS uprn,
         CASE
             WHEN postcode_ok THEN postcode_text
             WHEN length(postcode_compact) BETWEEN 5 AND 7
@@ -105,13 +100,19 @@ SELECT
     split_part(postcode, ' ', 1) AS outcode,
     postcode[1] AS first_letter,
     CASE
+        WHEN too_long THEN 'line is longer than 1 MiB (1048576 bytes)'
+        WHEN contains(raw_line, chr(13)) THEN 'line holds a carriage return that does not end it'
+        WHEN contains(raw_line, chr(0)) THEN 'line holds a NUL byte'
         WHEN NOT well_formed
-            OR contains(address, chr(10)) OR contains(address, chr(13))
-            OR contains(address_type, chr(10)) OR contains(address_type, chr(13))
             THEN 'not a CSV record of 5 fields (uprn,address,postcode,location,address_type)'
-        WHEN NOT regexp_full_match(uprn, '[0-9]{1,12}') THEN
-            printf('uprn "%s" is not a number of 1 to 12 digits', uprn[:40])
-        WHEN address = '' OR (address[1] = ' ' AND trim(address) = '') THEN 'address is empty'
+        WHEN NOT regexp_full_match(uprn_text, '[0-9]{1,12}') THEN
+            printf('uprn "%s" is not a number of 1 to 12 digits', uprn_text[:40])
+        WHEN uprn = '' THEN printf('uprn "%s" is zero (UPRNs start at 1)', uprn_text)
+        -- Whitespace as Python's str.isspace and Arrow's utf8_is_space know it.
+        WHEN regexp_full_match(
+            address,
+            '[\t-\r\x1c-\x20\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]*'
+        ) THEN 'address is empty'
         WHEN NOT postcode_ok
             AND NOT coalesce(regexp_full_match(postcode, '[A-Z]{1,2}[0-9][A-Z0-9]? [0-9][A-Z]{2}'), false)
             THEN printf('postcode "%s" is not a valid UK postcode', postcode_text[:40])

@@ -5,14 +5,9 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from databaker.assets.addressbase.fast_reading import (
-    DropNotReadFast,
-    DropUnreadable,
-    require_readable,
-    write_drop_partitions,
-)
+from databaker.assets.addressbase.fast_reading import DropNotReadFast, write_drop_partitions
+from databaker.assets.addressbase.line_by_line import DropUnreadable, read_line_by_line
 from databaker.check_gate import latest_evaluation, require_passed_checks
-from databaker.csv_records import record_pattern
 from databaker.partitions import first_letter_partitions, one_run_per_backfill
 from databaker.rejections import (
     NO_REJECTED_ROWS,
@@ -20,6 +15,7 @@ from databaker.rejections import (
     VALID_PARTITIONS,
     RejectionLimit,
     publish_checked_input,
+    rejects_key,
 )
 from databaker.resources import (
     DuckDBQueryEngine,
@@ -42,7 +38,6 @@ ADDRESSBASE_RAW = ADDRESSBASE_RAW_TABLE.prefix
 ADDRESSBASE_PARTITIONED_TABLE = Table.beside(__file__, "addressbase_partitioned")
 ADDRESSBASE_PARTITIONED = ADDRESSBASE_PARTITIONED_TABLE.prefix
 
-RAW_QUERY = SqlQuery.beside(__file__, "addressbase_cleaned_raw")
 PARTITIONED_QUERY = SqlQuery.beside(__file__, "addressbase_partitioned")
 REPEATED_LETTERS_QUERY = SqlQuery.beside(__file__, "letters_with_repeated_uprns")
 
@@ -71,6 +66,8 @@ def addressbase_cleaned_raw(
         except DropUnreadable as error:
             raise dg.Failure(f"AddressBase drop {addressbase_source} refused: {error}") from None
         rows_read = summary["valid_rows"] + summary["rejected_rows"]
+        if not summary["valid_rows"] and summary["rejected_rows"] <= config.allowed(rows_read):
+            _refuse_without_rows(store, staging, addressbase_source, summary)
         report = publish_checked_input(
             store,
             staging,
@@ -131,15 +128,13 @@ def _read_drop(
     except DropNotReadFast as declined:
         context.log.info(f"reading the drop line by line, for {declined}")
         store.delete_prefix(valid_rows)
-        require_readable(files)
-        params = {
-            "files": files,
-            "record_pattern": record_pattern(5),
-            "addressbase_source": addressbase_source,
-            "output": store.uri_for_writing(valid_rows),
-            "rejects_output": store.uri_for_writing(staging + REJECTED_ROWS),
-        }
-        summary = reader.run(RAW_QUERY, params).to_pylist()[0]
+        summary = read_line_by_line(
+            reader,
+            files,
+            addressbase_source=addressbase_source,
+            output=store.uri_for_writing(valid_rows),
+            rejects_output=store.uri_for_writing(staging + REJECTED_ROWS),
+        )
     else:
         store.write_bytes(staging + REJECTED_ROWS, NO_REJECTED_ROWS)
         summary = {"lines": None, "rejected_rows": 0, "first_rejected": []}
@@ -147,6 +142,20 @@ def _read_drop(
     if summary["lines"] is None:
         summary["lines"] = summary["valid_rows"]
     return summary
+
+
+def _refuse_without_rows(
+    store: LayerStore, staging: str, addressbase_source: str, summary: dict[str, Any]
+) -> None:
+    """Stop at the raw table when no address of the drop is kept (empty files, blank lines, or
+    every row rejected and allowed to be), so nothing downstream runs on an empty table."""
+    rejected = summary["rejected_rows"]
+    if rejected:
+        store.move(staging + REJECTED_ROWS, rejects_key("addressbase_cleaned_raw"))
+    raise dg.Failure(
+        f"AddressBase drop {addressbase_source} holds no address rows"
+        + (f" (its {rejected} row(s) were all rejected)" if rejected else "")
+    )
 
 
 @dg.asset(

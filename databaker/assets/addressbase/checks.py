@@ -39,8 +39,9 @@ def addressbase_uprns_are_unique(engine: QueryEngine, store: LayerStore) -> dg.A
 def uprns_certainly_unique(store: LayerStore) -> bool:
     """True when no two rows of the raw table share a UPRN's value as an integer.
 
-    Sorting integers is several times cheaper than grouping text. As integers, ``0123`` and
-    ``123`` look alike, so a repeat found here is only a "maybe", which the query settles.
+    Sorting integers is several times cheaper than grouping text. Both readings of the drop
+    write a UPRN in one text form (no leading zeros), so equal integers are the same UPRN; a
+    repeat found here sends the table to the query, which tells identical rows from differing.
     """
     prefix = ADDRESSBASE_RAW_TABLE.prefix
     keys = [k for k in store.list_keys(prefix) if not k.rpartition("/")[2].startswith(("_", "."))]

@@ -5,9 +5,10 @@ It keeps exactly the rows, with exactly the values, that the line-by-line readin
 (``addressbase_cleaned_raw.duckdb.sql``) keeps, or it declines the drop. At the first block
 holding a line it cannot be sure to read the same way, it raises :class:`DropNotReadFast`:
 a line that breaks a rule, a record spanning lines, a quote inside a bare field (Arrow's
-CSV parser is more lenient than RFC 4180 there), a byte-order mark, a lone carriage return or
-a NUL byte. The caller then reads the drop line by line, which names every rejected line. A
-clean drop, the usual case, is read once, at the speed of Arrow's CSV parser.
+CSV parser is more lenient than RFC 4180 there), a byte-order mark, a lone carriage return, a
+NUL byte, or a line that may be longer than ``MAX_LINE_BYTES``. The caller then reads the drop
+line by line (``line_by_line.py``), which names every rejected line. A clean drop, the usual
+case, is read once, at the speed of Arrow's CSV parser.
 
 One thread decompresses the files in order and cuts them into blocks of whole lines; workers
 parse, judge and write the blocks, each worker into its own parquet file per postcode first
@@ -16,6 +17,7 @@ letter, as ``first_letter=<L>/part-<worker>.parquet`` under the output prefix.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -27,6 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
+from databaker.assets.addressbase.line_by_line import MAX_LINE_BYTES, DropUnreadable
 from databaker.concurrency import WORKERS
 from databaker.resources import LayerStore
 from databaker.sources import opened_input
@@ -65,11 +68,6 @@ _PARSING = {
 
 class DropNotReadFast(Exception):
     """The drop holds a line the fast reading cannot take as it stands; says which kind."""
-
-
-class DropUnreadable(Exception):
-    """A file of the drop cannot be read to its end (a truncated or corrupt gzip stream, an
-    unreachable object): a wrong file, not a bad line, so the drop is refused whole."""
 
 
 def write_drop_partitions(
@@ -130,14 +128,9 @@ def _blocks(files: list[str]) -> Iterator[_Block]:
             raise DropUnreadable(f"{file}: {error}") from None
 
 
-def require_readable(files: list[str]) -> None:
-    """Raise :class:`DropUnreadable` unless every file reads to its end. The line-by-line
-    reading takes a truncated gzip stream for a shorter file, so it runs only after this."""
-    for _ in _blocks(files):
-        pass
-
-
 def _file_blocks(file: str) -> Iterator[_Block]:
+    """A line left open at the end of a read is carried into the next block, unless it is
+    already too long (then it could grow without bound, and the drop is declined)."""
     with opened_input(file) as stream:
         tail = b""
         first = True
@@ -148,9 +141,11 @@ def _file_blocks(file: str) -> Iterator[_Block]:
             cut = piece.rfind(b"\n") + 1
             if cut == 0:
                 tail += piece
-                continue
-            yield _Block(file, b"".join((tail, memoryview(piece)[:cut])))
-            tail = piece[cut:]
+            else:
+                yield _Block(file, b"".join((tail, memoryview(piece)[:cut])))
+                tail = piece[cut:]
+            if len(tail) > MAX_LINE_BYTES + 1:
+                raise DropNotReadFast(f"{file}: a line longer than {MAX_LINE_BYTES} bytes")
         if tail:
             yield _Block(file, tail)
 
@@ -164,13 +159,15 @@ def _judged(block: _Block, addressbase_source: str) -> pa.Table:
     except pa.ArrowInvalid as error:
         raise DropNotReadFast(f"{block.file}: {str(error).splitlines()[0]}") from None
     _require_one_line_per_record(block, records)
+    _require_short_lines(block, records)
     uprn, address, address_type = records["uprn"], records["address"], records["address_type"]
     _require(block, "a UPRN that is not 1 to 12 digits", pc.ascii_is_decimal(uprn))
     _require(block, "a UPRN that is not 1 to 12 digits", pc.less_equal(pc.binary_length(uprn), 12))
+    if pc.any(pc.starts_with(uprn, "0")).as_py():
+        uprn = pc.ascii_ltrim(uprn, "0")
+        _require(block, "a UPRN of zero", pc.greater(pc.binary_length(uprn), 0))
     _require(block, "an empty address", pc.greater(pc.binary_length(address), 0))
-    if pc.any(pc.starts_with(address, " ")).as_py():
-        blank = pc.equal(pc.binary_length(pc.utf8_trim(address, " ")), 0)
-        _require(block, "an empty address", pc.invert(blank))
+    _require(block, "an address of whitespace only", pc.invert(pc.utf8_is_space(address)))
     postcode = _postcodes(block, records["postcode"])
     longitude, latitude = _points(block, records["location"])
     for name, values in (("longitude", longitude), ("latitude", latitude)):
@@ -245,6 +242,18 @@ def _require_one_line_per_record(block: _Block, records: pa.Table) -> None:
             pc.match_substring(records[name], "\n"), pc.match_substring(records[name], "\r")
         )
         _require(block, "a record spanning lines", pc.invert(breaks))
+
+
+def _require_short_lines(block: _Block, records: pa.Table) -> None:
+    """Refuse a block where a line may be longer than ``MAX_LINE_BYTES``. A line holds one
+    record here, so its fields bound its length: quoted, a field takes two quotes more and its
+    own quotes doubled, and commas part the fields."""
+    lengths = functools.reduce(pc.add, [pc.binary_length(records[name]) for name in FIELDS])
+    longest = pc.max(lengths).as_py() or 0
+    if 2 * longest + 3 * len(FIELDS) - 1 > MAX_LINE_BYTES:
+        raise DropNotReadFast(
+            f"{block.file}: a line that may be longer than {MAX_LINE_BYTES} bytes"
+        )
 
 
 def _postcodes(block: _Block, text: pa.ChunkedArray) -> pa.ChunkedArray:

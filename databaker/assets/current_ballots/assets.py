@@ -4,6 +4,7 @@ import dagster as dg
 from pydantic import Field
 
 from databaker.assets.current_ballots.ballot_ids import invalid_ballot_ids
+from databaker.assets.current_ballots.wkt import POLYGONAL_WKT
 from databaker.csv_records import record_pattern
 from databaker.rejections import REJECTED_ROWS, VALID_ROWS, RejectionLimit, publish_checked_input
 from databaker.resources import DuckDBQueryEngine, LayerStore, SqlQuery, Table
@@ -48,6 +49,7 @@ def current_ballots(
             {
                 "file": export,
                 "record_pattern": record_pattern(4),
+                "polygonal_wkt": POLYGONAL_WKT,
                 "output": store.uri_for_writing(staging + "parsed.parquet"),
             },
         ).to_pylist()[0]

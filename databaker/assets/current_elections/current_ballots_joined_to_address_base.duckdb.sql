@@ -4,6 +4,10 @@
 --   $current_ballots          folder of the current_ballots table
 --   $output                   folder receiving first_letter=<L>/ partitions
 
+-- The ballots' geometry reads as a GEOMETRY, but as its WKB from a table of no rows (an export
+-- whose every ballot is past polling day), whose file carries no GeoParquet metadata.
+CREATE TEMP MACRO area(geometry GEOMETRY) AS geometry, (geometry BLOB) AS ST_GeomFromWKB(geometry);
+
 COPY (
     SELECT
         a.uprn,
@@ -19,7 +23,7 @@ COPY (
         $addressbase_partitioned || 'first_letter=*/*.parquet', hive_partitioning = true
     ) AS a
     LEFT JOIN read_parquet($current_ballots || '*.parquet') AS b
-        ON ST_Contains(b.geometry, ST_Point(a.longitude, a.latitude))
+        ON ST_Contains(area(b.geometry), ST_Point(a.longitude, a.latitude))
     WHERE list_contains($letters, a.first_letter)
     GROUP BY a.uprn, a.address, a.postcode, a.addressbase_source, a.first_letter
 ) TO $output (FORMAT parquet, PARTITION_BY (first_letter), COMPRESSION zstd);
