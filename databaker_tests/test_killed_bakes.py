@@ -1,8 +1,11 @@
 """A bake killed at any moment leaves the published layer as it was, or, once publishing has
-begun, each file whole, as it was or as the new bake has it; the next bake then completes.
+begun, each file whole, as it was or as the new bake has it; the next bake then completes, and
+removes what the killed one had staged. A publish or rollback that finds the disk full says that
+the layer is mid-publish, until the next bake or rollback completes it.
 
-Each bake is a real ``databaker bake`` process killed with SIGKILL (``killed_bake.py``) at one
-layer-store operation of one stage, on a copy of a data root holding a published bake.
+Each is a real ``databaker`` process killed with SIGKILL, or finding the disk full
+(``killed_bake.py``), at one layer-store operation of one stage, on a copy of a data root
+holding a published bake.
 """
 
 import gzip
