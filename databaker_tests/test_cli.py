@@ -4,6 +4,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
@@ -11,8 +13,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from databaker.cli import main
+from databaker.layer_versions import publish
 from databaker.outcode_files import _parquet_bytes
+from databaker.resources import LocalLayerStore
+from databaker.resources.lease import LeaseHolder
 from databaker_tests.conftest import address_line, ballot_line, write_lines
+from databaker_tests.test_layer_versions import LAYER, bake_version
 
 DATABAKER = str(Path(sys.executable).with_name("databaker"))
 
@@ -237,3 +243,99 @@ def test_lookup_on_s3_that_s3_refuses_exits_5_naming_the_file(capsys, s3_env, mo
     )
     assert "ACCESS_DENIED" in err
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["bake", "--max-rejected-rows", "-1"], "--max-rejected-rows: -1 is less than 0"),
+        (["bake", "--max-rejected-share", "1.5"], "--max-rejected-share: 1.5 is more than 1"),
+        (["bake", "--max-rejected-share", "-0.1"], "--max-rejected-share: -0.1 is less than 0"),
+        (["bake", "--lease-wait", "-1"], "--lease-wait: -1 is less than 0"),
+        (["rollback", "--to", "1", "--lease-wait", "-1"], "--lease-wait: -1 is less than 0"),
+    ],
+    ids=["negative rows", "share over 1", "negative share", "negative wait", "rollback wait"],
+)
+def test_an_option_out_of_its_range_is_a_usage_error(tmp_path, capsys, args, error):
+    """Refused before anything runs (exit 2, the usage and one line naming the option), not
+    after a bake has started with a value its configuration then rejects."""
+    with pytest.raises(SystemExit) as stopped:
+        main([*args, "--data-root", str(tmp_path / "data")])
+    printed = capsys.readouterr()
+    assert (stopped.value.code, printed.out) == (2, "")
+    assert printed.err.startswith(f"usage: databaker {args[0]} ")
+    assert printed.err.splitlines()[-1] == f"databaker {args[0]}: error: argument {error}"
+    assert not (tmp_path / "data").exists()
+
+
+def kept_bakes(data_root: Path) -> Path:
+    """A data root with bake 1 published and bake 2 kept beside it; the layer's folder."""
+    store = LocalLayerStore(root=str(data_root))
+    bake_version(store, "1", {"LS1.parquet": outcode_file()})
+    publish(store, LAYER, "1")
+    bake_version(store, "2", {"LS1.parquet": b"bake 2's LS1"})
+    return data_root / LAYER
+
+
+@contextmanager
+def read_only(*folders: Path) -> Iterator[None]:
+    """The folders' entries cannot be added, removed or renamed while the block runs."""
+    for folder in folders:
+        folder.chmod(0o555)
+    try:
+        yield
+    finally:
+        for folder in folders:
+            folder.chmod(0o755)
+
+
+def as_unprivileged(*command: str) -> subprocess.CompletedProcess:
+    """Run ``command`` so that permissions bind it: root keeps its user but loses the
+    capabilities that let it write anywhere (as a service's user would not have them)."""
+    drop = ["--bounding-set=-dac_override,-dac_read_search"]
+    as_user = [shutil.which("setpriv") or "setpriv", *drop] if os.geteuid() == 0 else []
+    return subprocess.run([*as_user, *command], capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("whole_root", [True, False], ids=["read-only root", "read-only layer"])
+def test_rollback_where_it_may_not_write_exits_5_in_one_line(tmp_path, whole_root):
+    """Refused where it takes the data root's lease (a read-only root), or where it begins to
+    publish (the layer's folder only): one line naming where, the layer as it was."""
+    data_root = tmp_path / "data"
+    layer = kept_bakes(data_root)
+    before = {path.name: path.read_bytes() for path in layer.iterdir()}
+    everywhere = [data_root, *(path for path in data_root.rglob("*") if path.is_dir())]
+    folders = everywhere if whole_root else [layer]
+    with read_only(*folders):
+        result = as_unprivileged(DATABAKER, "rollback", "--to", "2", "--data-root", str(data_root))
+    assert (result.returncode, result.stdout) == (5, ""), result.stderr
+    (line,) = result.stderr.splitlines()
+    where = f"cannot take the lease on {data_root}: " if whole_root else f"'{layer}/.tmp-"
+    assert line.startswith("databaker: ") and where in line
+    assert "Permission denied" in line
+    assert {path.name: path.read_bytes() for path in layer.iterdir()} == before
+
+
+def test_a_bake_or_rollback_while_another_holds_the_data_root_exits_3_naming_it(tmp_path, capsys):
+    """With ``--lease-wait 0`` they refuse at once, naming the holder, and touch nothing."""
+    data_root = tmp_path / "data"
+    layer = kept_bakes(data_root)
+    before = {path.name: path.read_bytes() for path in layer.iterdir()}
+    holder = LeaseHolder("run 1a2b3c4d of current_elections_layer")
+    with LocalLayerStore(root=str(data_root)).leased(holder) as held:
+        baked = main(["bake", "--data-root", str(data_root), "--lease-wait", "0"])
+        bake_printed = capsys.readouterr()
+        rolled_back = main(
+            ["rollback", "--to", "2", "--data-root", str(data_root), "--lease-wait", "0"]
+        )
+        rollback_printed = capsys.readouterr()
+    busy = f"another bake holds the data root {data_root}: {held.describe()}"
+    assert baked == 3
+    assert bake_printed.err.splitlines()[1:3] == [
+        f"Bake failed. Nothing was baked; the layer at {layer}/ was not touched.",
+        f"{busy}; one bake at a time per data root",
+    ]
+    assert "Traceback" not in bake_printed.err
+    assert (rolled_back, rollback_printed.out) == (3, "")
+    assert rollback_printed.err == f"databaker: {busy}; one bake at a time per data root\n"
+    assert {path.name: path.read_bytes() for path in layer.iterdir()} == before

@@ -335,3 +335,161 @@ def test_an_export_that_is_not_utf8_stops_naming_its_first_bad_line(tmp_path, ru
     export.write_bytes("\n".join(lines).encode("latin-1"))
     message = failure_messages(run_assets(BALLOTS, ballots=export))
     assert f"{export}:3: not UTF-8 encoded" in message
+
+
+def test_a_ballots_export_with_blank_lines_bakes_with_its_lines_numbered(
+    tmp_path, data_root, run_assets
+):
+    """Blank lines (LF or CRLF) hold no row and are not rejected; they still count as lines."""
+    export = tmp_path / "ballots.csv"
+    export.write_bytes(
+        f"{HEADER}\n\n{ballot_line('local.leeds.a.2027-05-06', 'E05001', SQUARE, 'Division')}"
+        f"\r\n\r\n\n{ballot_line('local.leeds.b.2027-05-06', 'E05002', SQUARE, 'Division')}"
+        "\n\n".encode()
+    )
+    result = run_assets(BALLOTS, ballots=export)
+    assert result.success, failure_messages(result)
+    assert [(r["election_id"], r["source_line"]) for r in ballots_table(data_root)] == [
+        ("local.leeds.a.2027-05-06", 3),
+        ("local.leeds.b.2027-05-06", 6),
+    ]
+    assert report(data_root) == []
+
+
+def _around(line: str) -> list[str]:
+    """``line`` as line 3 of an export, between two good lines, with a bad line 5 after."""
+    return [
+        HEADER,
+        ballot_line("local.leeds.a.2027-05-06", "E05001", SQUARE, "Division"),
+        line,
+        ballot_line("local.leeds.c.2027-05-06", "E05003", SQUARE, "Division"),
+        "just,three,fields",
+    ]
+
+
+NOT_A_RECORD = "not a CSV record of 4 fields (election_id,division_id,geometry,source_table)"
+NUL_LINES = {
+    "before a second geometry": ballot_line(
+        "local.leeds.b.2027-05-06", "E05002", SQUARE, "Division\0"
+    )
+    + f',"POLYGON({FAR_RING})"',
+    "inside the geometry": ballot_line(
+        "local.leeds.b.2027-05-06", "E05002", SQUARE.replace(" 53.8,", " 53.8\0,", 1), "Division"
+    ),
+    "after the source table None": "local.leeds.b.2027-05-06,E05002,,None\0",
+}
+
+
+@pytest.mark.parametrize("line", NUL_LINES.values(), ids=NUL_LINES.keys())
+def test_a_nul_byte_makes_its_whole_line_a_rejected_row(tmp_path, data_root, run_assets, line):
+    """A NUL byte is a character of its line, not its end: the line is rejected whole and
+    reported with all its text, never read as the part before the NUL."""
+    export = tmp_path / "ballots.csv"
+    export.write_bytes("".join(f"{text}\n" for text in _around(line)).encode())
+    result = run_assets(BALLOTS, ballots=export, max_rejected_rows=2)
+    assert result.success, failure_messages(result)
+    assert [(r["line"], r["status"], r["reason"], r["text"]) for r in report(data_root)] == [
+        ("3", "rejected", "line holds a NUL byte", line),
+        ("5", "rejected", NOT_A_RECORD, "just,three,fields"),
+    ]
+    assert [(r["election_id"], r["source_line"]) for r in ballots_table(data_root)] == [
+        ("local.leeds.a.2027-05-06", 2),
+        ("local.leeds.c.2027-05-06", 4),
+    ]
+
+
+CR_LINES = {
+    "inside the geometry, LF endings": (
+        ballot_line(
+            "local.leeds.b.2027-05-06",
+            "E05002",
+            SQUARE.replace(" 53.8,", " 53.8,\r", 1),
+            "Division",
+        ),
+        "\n",
+    ),
+    "inside the geometry, CRLF endings": (
+        ballot_line(
+            "local.leeds.b.2027-05-06",
+            "E05002",
+            SQUARE.replace(" 53.8,", " 53.8,\r", 1),
+            "Division",
+        ),
+        "\r\n",
+    ),
+    "before the CRLF ending": (
+        ballot_line("local.leeds.b.2027-05-06", "E05002", SQUARE, "Division") + "\r",
+        "\r\n",
+    ),
+    "starting the line": (
+        "\r" + ballot_line("local.leeds.b.2027-05-06", "E05002", SQUARE, "Division"),
+        "\n",
+    ),
+}
+
+
+@pytest.mark.parametrize(("line", "newline"), CR_LINES.values(), ids=CR_LINES.keys())
+def test_a_lone_carriage_return_is_a_character_of_its_line(
+    tmp_path, data_root, run_assets, line, newline
+):
+    """Lines end at LF or CRLF only: a lone CR neither splits its line nor is lost, so the
+    line is reported whole and the lines after it keep their numbers."""
+    export = write_lines(tmp_path / "ballots.csv", _around(line), newline=newline)
+    result = run_assets(BALLOTS, ballots=export, max_rejected_rows=2)
+    assert result.success, failure_messages(result)
+    assert [(r["line"], r["reason"], r["text"]) for r in report(data_root)] == [
+        ("3", "line holds a carriage return that does not end it", line),
+        ("5", NOT_A_RECORD, "just,three,fields"),
+    ]
+    assert [(r["election_id"], r["source_line"]) for r in ballots_table(data_root)] == [
+        ("local.leeds.a.2027-05-06", 2),
+        ("local.leeds.c.2027-05-06", 4),
+    ]
+
+
+def test_a_header_holding_a_carriage_return_stops_naming_line_one(tmp_path, run_assets):
+    export = tmp_path / "ballots.csv"
+    export.write_bytes(f"{HEADER}\r\r\n".encode())
+    message = failure_messages(run_assets(BALLOTS, ballots=export))
+    assert (
+        f"{export}:1: the header must be election_id,division_id,geometry,source_table or "
+        "election_id,geography_id,geography_text,source_table, "
+        f"not {HEADER + chr(13)!r} (line holds a carriage return that does not end it)"
+    ) in message
+
+
+def _beside_a_namesake(folder, name: str) -> None:
+    """An export named ``name`` next to ``ballots1.csv``, which a glob ``name`` would match."""
+    write_lines(
+        folder / name,
+        [HEADER, ballot_line("local.leeds.named.2027-05-06", "E05001", SQUARE, "Division")],
+    )
+    write_lines(
+        folder / "ballots1.csv",
+        [HEADER, ballot_line("local.leeds.namesake.2027-05-06", "E05002", SQUARE, "Division")],
+    )
+
+
+@pytest.mark.parametrize("name", ["ballots[1].csv", "ballots?.csv", "ballots*.csv"])
+def test_the_export_is_read_by_its_own_name_never_as_a_pattern(
+    tmp_path, data_root, run_assets, name
+):
+    _beside_a_namesake(tmp_path, name)
+    result = run_assets(BALLOTS, ballots=tmp_path / name)
+    assert result.success, failure_messages(result)
+    assert [(r["election_id"], r["source_line"]) for r in ballots_table(data_root)] == [
+        ("local.leeds.named.2027-05-06", 2)
+    ]
+    assert materialization(result, "current_ballots")["ballots_source"] == str(tmp_path / name)
+
+
+def test_an_export_on_s3_is_read_by_its_own_key_never_as_a_pattern(
+    tmp_path, data_root, run_assets, s3_env
+):
+    bucket = s3_env.new_bucket()
+    _beside_a_namesake(tmp_path, "ballots[1].csv")
+    for name in ("ballots[1].csv", "ballots1.csv"):
+        s3_env.client().upload_file(str(tmp_path / name), bucket, f"exports/{name}")
+    result = run_assets(BALLOTS, ballots=f"s3://{bucket}/exports/ballots[1].csv")
+    assert result.success, failure_messages(result)
+    assert [r["election_id"] for r in ballots_table(data_root)] == ["local.leeds.named.2027-05-06"]

@@ -14,9 +14,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from databaker import line_reading
 from databaker.assets.addressbase import fast_reading, line_by_line
 from databaker.assets.addressbase.fast_reading import DropNotReadFast, write_drop_partitions
-from databaker.assets.addressbase.line_by_line import DropUnreadable, drop_lines
+from databaker.assets.addressbase.line_by_line import MAX_LINE_BYTES
+from databaker.line_reading import InputUnreadable, numbered_lines
 from databaker.resources import DuckDBQueryEngine, LocalLayerStore
 from databaker.sources import drop_files
 from databaker_tests.conftest import address_line, write_lines
@@ -415,8 +417,11 @@ def test_bytes_the_fast_reading_leaves_to_the_line_by_line_reading(tmp_path, dat
         read_fast([drop], tmp_path)
 
 
-def lines_of(files: list[Path]) -> list[tuple[str, int, str, bool]]:
-    table = pa.Table.from_batches(list(drop_lines([str(f) for f in files])), line_by_line.LINES)
+def lines_of(
+    files: list[Path], max_line_bytes: int = MAX_LINE_BYTES
+) -> list[tuple[str, int, str, bool]]:
+    batches = numbered_lines([str(f) for f in files], max_line_bytes=max_line_bytes)
+    table = pa.Table.from_batches(list(batches), line_reading.LINES)
     return [
         (Path(r["source_file"]).name, r["line_no"], r["raw_line"], r["too_long"])
         for r in table.to_pylist()
@@ -442,8 +447,7 @@ def test_lines_are_the_same_wherever_the_reads_end(tmp_path, monkeypatch, read_b
     """Lines around the longest kept (20 bytes here), with LF and CRLF, characters of two and
     three bytes where a too long line is cut, a runaway line, the last line without its LF:
     cut at every read size, each is the line a plain split gives, or its start, marked."""
-    monkeypatch.setattr(line_by_line, "READ_BYTES", read_bytes)
-    monkeypatch.setattr(line_by_line, "MAX_LINE_BYTES", 20)
+    monkeypatch.setattr(line_reading, "READ_BYTES", read_bytes)
     lines = [
         "x" * 19, "x" * 20, "x" * 21, "x" * 22, "é" * 10, "é" * 11, "x" + "é" * 10,
         "xx" + "€" * 7, "x" * 19 + "€", "", "a,b", "x" * 500, "€" * 300, "y" * 20,
@@ -459,7 +463,7 @@ def test_lines_are_the_same_wherever_the_reads_end(tmp_path, monkeypatch, read_b
             return line, False
         return raw[:20].decode("utf-8", errors="ignore"), True
 
-    assert lines_of([drop]) == [
+    assert lines_of([drop], max_line_bytes=20) == [
         ("drop.csv.gz", n, *expected(line)) for n, line in enumerate([*lines, "z" * 45], 1)
     ]
 
@@ -487,7 +491,7 @@ def test_a_line_with_no_end_in_sight_is_one_rejected_row(tmp_path):
 @pytest.mark.parametrize("read_bytes", [1, 2, 4 << 20])
 def test_a_byte_order_mark_is_not_part_of_the_first_line(tmp_path, monkeypatch, read_bytes):
     """The fast reading leaves such a file to the line-by-line one, which passes over it."""
-    monkeypatch.setattr(line_by_line, "READ_BYTES", read_bytes)
+    monkeypatch.setattr(line_reading, "READ_BYTES", read_bytes)
     drop = tmp_path / "drop.csv"
     drop.write_bytes(f"\ufeff{GOOD}\n\ufeff{GOOD}\n".encode())
     with pytest.raises(DropNotReadFast, match="byte-order mark"):
@@ -512,5 +516,5 @@ def test_a_byte_order_mark_is_not_part_of_the_first_line(tmp_path, monkeypatch, 
 def test_bytes_that_are_not_utf8_refuse_the_drop_naming_the_line(tmp_path, data, line):
     drop = tmp_path / "drop.csv"
     drop.write_bytes(data)
-    with pytest.raises(DropUnreadable, match=rf"^{drop}:{line}: not UTF-8 encoded$"):
+    with pytest.raises(InputUnreadable, match=rf"^{drop}:{line}: not UTF-8 encoded$"):
         read_line_by_line([drop], tmp_path)

@@ -1,8 +1,11 @@
 """A bake killed at any moment leaves the published layer as it was, or, once publishing has
-begun, each file whole, as it was or as the new bake has it; the next bake then completes.
+begun, each file whole, as it was or as the new bake has it; the next bake then completes, and
+removes what the killed one had staged. A publish or rollback that finds the disk full says that
+the layer is mid-publish, until the next bake or rollback completes it.
 
-Each bake is a real ``databaker bake`` process killed with SIGKILL (``killed_bake.py``) at one
-layer-store operation of one stage, on a copy of a data root holding a published bake.
+Each is a real ``databaker`` process killed with SIGKILL, or finding the disk full
+(``killed_bake.py``), at one layer-store operation of one stage, on a copy of a data root
+holding a published bake.
 """
 
 import gzip
@@ -15,8 +18,11 @@ from pathlib import Path
 import pytest
 
 from databaker.bake import bake
+from databaker.cli import main
 from databaker.definitions import Settings
+from databaker.resources import LocalLayerStore
 from databaker.sources import SAMPLE_ADDRESSBASE, SAMPLE_BALLOTS
+from databaker.status import layer_statuses
 
 LAYER = "current_elections_parquet"
 GONE_OUTCODE = "DL1"
@@ -54,6 +60,28 @@ def bakes(tmp_path_factory) -> tuple[Path, Path, Path, dict[str, bytes], dict[st
     return published, drop, ballots, old, new
 
 
+def next_bake(drop: Path, ballots: Path, data_root: Path) -> list[str]:
+    """``databaker bake`` of the next inputs, overriding the two guard rails they fail."""
+    return [
+        "bake", "--addressbase", str(drop), "--ballots", str(ballots), "--data-root",
+        str(data_root), "--allow", "ballot_loss", "--allow", "upcoming_ballots_gone",
+    ]  # fmt: skip
+
+
+def databaker_failing(
+    at: tuple[str, str, int], *command: str, disk_full: bool = False
+) -> subprocess.CompletedProcess:
+    """``databaker <command>`` in a process of its own, killed at ``at`` (store operation, text
+    in its key, which call), or finding the disk full there."""
+    method, text, count = at
+    fault = ["--disk-full"] if disk_full else []
+    return subprocess.run(
+        [sys.executable, "-m", "databaker_tests.killed_bake", *fault, method, text, str(count),
+         "--", *command],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
 # (store operation, text in its key, which call) and whether publishing has begun by then.
 KILL_POINTS = {
     "reading the drop": (("open_output", "valid/", 1), False),
@@ -69,13 +97,7 @@ def test_a_killed_bake_never_leaves_a_file_half_written(bakes, tmp_path, kill, p
     published, drop, ballots, old, new = bakes
     data_root = tmp_path / "data"
     shutil.copytree(published, data_root)
-    method, text, count = kill
-    killed = subprocess.run(
-        [sys.executable, "-m", "databaker_tests.killed_bake", method, text, str(count), "--",
-         "--addressbase", str(drop), "--ballots", str(ballots), "--data-root", str(data_root),
-         "--allow", "ballot_loss", "--allow", "upcoming_ballots_gone"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    killed = databaker_failing(kill, *next_bake(drop, ballots, data_root))
     assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
     after = layer_files(data_root)
     if not publishing:
@@ -94,3 +116,127 @@ def test_a_killed_bake_never_leaves_a_file_half_written(bakes, tmp_path, kill, p
             allow=["ballot_loss", "upcoming_ballots_gone"],
         )
         assert outcode_files(layer_files(data_root)) == new, "the next bake completes"
+
+
+def bake_ids(data_root: Path) -> list[str]:
+    """The bakes kept under ``versions/``, oldest first."""
+    return sorted(p.name for p in (data_root / "versions" / LAYER).iterdir())
+
+
+DISK_FULL_POINTS = {
+    "copying the files": KILL_POINTS["publishing, midway"][0],
+    "writing the manifest": KILL_POINTS["publishing, before the manifest"][0],
+}
+
+
+@pytest.mark.parametrize("at", DISK_FULL_POINTS.values(), ids=DISK_FULL_POINTS.keys())
+def test_a_publish_that_finds_the_disk_full_says_the_layer_is_mid_publish(
+    bakes, tmp_path, capsys, instance, at
+):
+    """The disk fills up part-way through publishing: the bake must not claim that nothing
+    changed. It exits 6 saying the layer is mid-publish between the two bakes; ``versions`` and
+    ``status`` say so too; each file is whole, one bake's or the other's; and the next
+    ordinary bake first completes the interrupted publish, then publishes its own."""
+    published, drop, ballots, old, new = bakes
+    data_root = tmp_path / "data"
+    shutil.copytree(published, data_root)
+    (old_bake,) = bake_ids(data_root)
+    failed = databaker_failing(at, *next_bake(drop, ballots, data_root), disk_full=True)
+    assert failed.returncode == 6, failed.stdout + failed.stderr
+    (new_bake,) = set(bake_ids(data_root)) - {old_bake}
+    after = outcode_files(layer_files(data_root))
+    for name, data in after.items():
+        assert data in (old.get(name), new.get(name)), f"{name} is neither bake's"
+    changed = {name for name, data in new.items() if old.get(name) != data}
+    replaced = {name for name in changed if after.get(name) == new[name]}
+    assert replaced, "publishing had begun"
+    headline = failed.stderr.strip().splitlines()[0]
+    assert headline.startswith(f"Bake failed. The layer at {data_root / LAYER}/ is MID-PUBLISH: ")
+    assert f"its files mix bake {old_bake} with bake {new_bake}" in headline
+    assert "The next bake of the layer completes it" in headline
+    assert (
+        f"stopped after {len(replaced)} of {len(changed)} changed file(s) ([Errno 28] No space "
+        f"left on device: '{data_root / LAYER}/" in failed.stderr
+    )
+    assert "not changed" not in failed.stderr and "Traceback" not in failed.stderr
+
+    assert main(["versions", "--data-root", str(data_root)]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert f"! MID-PUBLISH: publishing bake {new_bake} over bake {old_bake} began at" in listed[-1]
+    (status,) = layer_statuses(instance, store=LocalLayerStore(root=str(data_root)))
+    assert status.publishing_problem.startswith(
+        f"mid-publish: publishing bake {new_bake} over bake {old_bake} began at"
+    )
+    assert status.publishing_problem in status.problems
+
+    following = bake(addressbase=str(drop), ballots=str(ballots), settings=Settings(str(data_root)))
+    version = following.metadata["current_elections_version"]
+    assert version["baseline"] == new_bake, "compared with the completed publish"
+    assert layer_files(data_root) == {
+        **new,
+        "_manifest.json": (
+            data_root / "versions" / LAYER / version["bake_id"] / "_manifest.json"
+        ).read_bytes(),
+    }
+    assert main(["versions", "--data-root", str(data_root)]) == 0
+    assert "MID-PUBLISH" not in capsys.readouterr().out
+
+
+def test_a_rollback_that_finds_the_disk_full_leaves_the_layer_mid_publish_until_one_completes(
+    bakes, tmp_path, capsys
+):
+    """Rolling forward to the next bake's version, the disk fills up part-way: exit 6, one
+    line saying so. Rolling back to the published bake then rewrites every file, though its
+    manifest, still the published one, says they are as it has them."""
+    published, _, _, old, new = bakes
+    data_root = tmp_path / "data"
+    shutil.copytree(published, data_root)
+    (old_bake,) = bake_ids(data_root)
+    reference = published.with_name("reference")  # where the fixture baked the next inputs
+    (new_bake,) = bake_ids(reference)
+    shutil.copytree(
+        reference / "versions" / LAYER / new_bake, data_root / "versions" / LAYER / new_bake
+    )
+    failed = databaker_failing(
+        KILL_POINTS["publishing, midway"][0],
+        *("rollback", "--to", new_bake, "--data-root", str(data_root)),
+        disk_full=True,
+    )
+    assert (failed.returncode, failed.stdout) == (6, ""), failed.stderr
+    (line,) = failed.stderr.splitlines()
+    assert line.startswith(f"databaker: publishing bake {new_bake} stopped after ")
+    assert line.endswith(
+        f"is mid-publish, mixing bake {old_bake} with bake {new_bake}: the next bake of the layer "
+        "completes it, or `databaker rollback --to <bake id>` replaces it"
+    )
+    mixed = layer_files(data_root)
+    assert any(new.get(name) == data != old.get(name) for name, data in mixed.items())
+    assert main(["versions", "--data-root", str(data_root)]) == 0
+    assert "! MID-PUBLISH" in capsys.readouterr().out
+
+    assert main(["rollback", "--to", old_bake, "--data-root", str(data_root)]) == 0
+    assert layer_files(data_root) == old
+
+
+def staged_files(data_root: Path) -> list[Path]:
+    return sorted(path for path in (data_root / "_staging").rglob("*") if path.is_file())
+
+
+def test_what_a_killed_bake_staged_is_removed_by_the_next_bake(bakes, tmp_path):
+    """A bake killed while staging leaves its staged tables behind, which nothing else would
+    ever remove; the next bake to take the data root's lease removes them."""
+    published, drop, ballots, _, new = bakes
+    data_root = tmp_path / "data"
+    shutil.copytree(published, data_root)
+    (kill, _) = KILL_POINTS["replacing the joined table"]
+    killed = databaker_failing(kill, *next_bake(drop, ballots, data_root))
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    assert staged_files(data_root), "the killed bake left staged files"
+    bake(
+        addressbase=str(drop),
+        ballots=str(ballots),
+        settings=Settings(str(data_root)),
+        allow=["ballot_loss", "upcoming_ballots_gone"],
+    )
+    assert staged_files(data_root) == []
+    assert outcode_files(layer_files(data_root)) == new

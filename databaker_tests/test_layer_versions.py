@@ -1,11 +1,18 @@
 """Versioned bakes: publishing only what changed, surviving an interrupted publish, rollback,
-and pruning, on crafted versions of a layer."""
+and pruning, on crafted versions of a layer; and kept bakes whose records another release
+wrote."""
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from databaker.bake import bake
 from databaker.cli import main
 from databaker.definitions import Settings
+from databaker.layer_diff import DIFF, AddressChange, IdChange, LayerDiff
 from databaker.layer_versions import (
     MANIFEST,
     PUBLISHING,
@@ -20,7 +27,7 @@ from databaker.layer_versions import (
 )
 from databaker.resources import LayerStoreError, LocalLayerStore
 from databaker.sources import SAMPLE_BALLOTS
-from databaker_tests.conftest import address_line, write_lines
+from databaker_tests.conftest import address_line, ballot_line, write_lines
 
 LAYER = "current_elections_parquet/"
 
@@ -151,7 +158,7 @@ def test_only_a_complete_version_can_be_published(store):
 def test_a_version_keeps_the_reports_of_rejected_rows_beside_its_manifest(tmp_path, store):
     """One bad line in 1,000 is within the default share: the bake publishes, and its
     version keeps the report that names the line."""
-    good = [address_line(str(n), f"{n} Briggate", "LS1 6AA", -1.54, 53.797) for n in range(999)]
+    good = [address_line(str(n), f"{n} Briggate", "LS1 6AA", -1.54, 53.797) for n in range(1, 1000)]
     drop = write_lines(tmp_path / "drop.csv", [*good, "x,Bad Row,LS1 6AA,POINT(0 0),RD04"])
     bake(addressbase=str(drop), ballots=str(SAMPLE_BALLOTS), settings=Settings(store.root))
     (version,) = kept_versions(store, LAYER)
@@ -160,3 +167,153 @@ def test_a_version_keeps_the_reports_of_rejected_rows_beside_its_manifest(tmp_pa
         version_prefix(LAYER, version.bake_id) + "rejected/" + "addressbase_cleaned_raw.csv"
     ).decode()
     assert f"{drop},1000," in kept
+
+
+BALLOT = "local.leeds.city.2027-05-06"
+ADDRESSES = [
+    address_line("1", "1 Briggate, Leeds", "LS1 6AA", -1.54, 53.797),
+    address_line("2", "2 Park Lane, Leeds", "LS3 1AA", -1.56, 53.80),
+    address_line("3", "3 Park Lane, Leeds", "LS3 1AA", -1.561, 53.801),
+]
+LEEDS = "POLYGON((-1.6 53.7,-1.5 53.7,-1.5 53.9,-1.6 53.9,-1.6 53.7))"
+
+
+def leeds_bake(folder: Path, addresses: int, data_root: Path) -> str:
+    """Bake the first ``addresses`` of ADDRESSES, all in one Leeds ballot; the bake's ID."""
+    drop = write_lines(folder / f"drop{addresses}" / "part.csv", ADDRESSES[:addresses])
+    header = "election_id,division_id,geometry,source_table"
+    ballots = write_lines(
+        folder / "ballots.csv", [header, ballot_line(BALLOT, "E1", LEEDS, "Division")]
+    )
+    done = bake(
+        addressbase=str(drop.parent), ballots=str(ballots), settings=Settings(str(data_root))
+    )
+    return done.metadata["current_elections_parquet"]["bake_id"]
+
+
+def rewrite(path: Path, change: Callable[[dict], dict]) -> None:
+    path.write_text(json.dumps(change(json.loads(path.read_text()))))
+
+
+def older_manifest(manifest: dict) -> dict:
+    """As a release before these fields were added wrote it."""
+    added = ("rejected_rows", "addresses_per_id", "empty_outcodes")
+    return {name: value for name, value in manifest.items() if name not in added}
+
+
+def newer_manifest(manifest: dict) -> dict:
+    """As a release that renamed one field and added another would write it."""
+    renamed = {"empty_outcodes": "empty_outcode_files"}
+    return {renamed.get(name, name): value for name, value in manifest.items()} | {"schema": 2}
+
+
+def older_diff(diff: dict) -> dict:
+    """As a release before these fields were added wrote it."""
+    added = ("ids", "unchanged_ids", "sample", "addresses_gaining_first_ids")
+    return {name: value for name, value in diff.items() if name not in added}
+
+
+def newer_diff(diff: dict) -> dict:
+    """As a release that added a field at each level would write it."""
+    ids = {name: change | {"moved": 0} for name, change in diff["ids"].items()}
+    sample = [address | {"address_type": "RD04"} for address in diff["sample"]]
+    return diff | {"ids": ids, "sample": sample, "outcodes_split": []}
+
+
+@pytest.fixture(scope="module")
+def other_releases(tmp_path_factory) -> tuple[Path, str, str]:
+    """A data root whose records other releases wrote: the first bake (one address), kept, in
+    an older shape (fields missing), and the second (two), published, in a newer one (a field
+    renamed, others added). Returns the root and both bake IDs."""
+    folder = tmp_path_factory.mktemp("releases")
+    data_root = folder / "data"
+    older, newer = leeds_bake(folder, 1, data_root), leeds_bake(folder, 2, data_root)
+    versions = data_root / "versions" / LAYER
+    rewrite(versions / older / MANIFEST, older_manifest)
+    rewrite(versions / older / DIFF, older_diff)
+    rewrite(versions / newer / MANIFEST, newer_manifest)
+    rewrite(versions / newer / DIFF, newer_diff)
+    rewrite(data_root / LAYER / MANIFEST, newer_manifest)
+    return data_root, older, newer
+
+
+def outcodes(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in folder.glob("*.parquet")}
+
+
+def test_versions_lists_bakes_whose_records_other_releases_wrote(other_releases, capsys):
+    """An upgrade must not make the kept bakes unreadable: a field the records lack takes its
+    default, one they have that this release does not know is ignored."""
+    data_root, older, newer = other_releases
+    assert main(["versions", "--data-root", str(data_root)]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[0].startswith(f"  {older}  ")
+    assert "  1 addresses (1 with a ballot)  1 outcodes  ballots sha256:" in listed[0]
+    assert listed[1].startswith(f"* {newer}  ")
+    assert "  2 addresses (2 with a ballot)  2 outcodes  ballots sha256:" in listed[1]
+
+
+def test_diffs_other_releases_wrote_are_read_with_defaults(other_releases):
+    data_root, older, newer = other_releases
+    versions = data_root / "versions" / LAYER
+    first = LayerDiff.from_json((versions / older / DIFF).read_bytes())
+    assert (first.bake_id, first.baseline, first.addresses_after) == (older, None, 1)
+    assert (first.ids, first.sample, first.unchanged_ids) == ({}, [], 0)
+    second = LayerDiff.from_json((versions / newer / DIFF).read_bytes())
+    assert (second.baseline, second.addresses_changed) == (older, 1)
+    assert second.ids == {BALLOT: IdChange(before=1, after=2, gained=1, lost=0)}
+    assert second.sample == [AddressChange(uprn=2, postcode="LS3 1AA", before=[], after=[BALLOT])]
+
+
+def test_rollback_to_a_bake_an_older_release_kept(other_releases, tmp_path, capsys):
+    source, older, _ = other_releases
+    data_root = tmp_path / "data"
+    shutil.copytree(source, data_root)
+    assert main(["rollback", "--to", older, "--data-root", str(data_root)]) == 0
+    assert f"published bake {older}: 1 files changed, 0 unchanged, 1 stale deleted" in (
+        capsys.readouterr().out
+    )
+    assert outcodes(data_root / LAYER) == outcodes(data_root / "versions" / LAYER / older)
+    assert json.loads((data_root / LAYER / MANIFEST).read_text())["bake_id"] == older
+
+
+def test_a_bake_publishes_over_bakes_other_releases_kept(other_releases, tmp_path):
+    """It compares itself with the published bake, whose manifest a newer release wrote."""
+    source, older, newer = other_releases
+    data_root = tmp_path / "data"
+    shutil.copytree(source, data_root)
+    newest = leeds_bake(tmp_path, 3, data_root)
+    diff = LayerDiff.from_json((data_root / "versions" / LAYER / newest / DIFF).read_bytes())
+    assert (diff.baseline, diff.addresses_before, diff.addresses_changed) == (newer, 2, 1)
+    assert outcodes(data_root / LAYER) == outcodes(data_root / "versions" / LAYER / newest)
+    store = LocalLayerStore(root=str(data_root))
+    assert published_manifest(store, LAYER).rows == 3
+    assert [m.bake_id for m in kept_versions(store, LAYER)] == [older, newer, newest]
+
+
+@pytest.mark.parametrize(
+    ("damaged", "reason"),
+    [
+        (b'{"bake_id": "2", "rows": 3', "Invalid JSON: EOF while parsing an object at line 1"),
+        (
+            b'{"bake_id": "2", "rows": "many"}',
+            "Input should be a valid integer, unable to parse string as an integer at rows",
+        ),
+        (b'{"rows": 3}', "Field required at bake_id"),
+    ],
+    ids=["truncated", "a wrong type", "no bake ID"],
+)
+def test_a_damaged_manifest_is_named_in_one_line(store, capsys, damaged, reason):
+    """Not a traceback, and not passed over as if the bake were not kept: exit 5."""
+    bake_version(store, "1", {"A1.parquet": b"a"})
+    publish(store, LAYER, "1")
+    bake_version(store, "2", {"A1.parquet": b"a2"})
+    manifest = version_prefix(LAYER, "2") + MANIFEST
+    store.write_bytes(manifest, damaged)
+    for command in (["versions"], ["rollback", "--to", "1"]):
+        assert main([*command, "--data-root", store.root]) == 5
+        printed = capsys.readouterr()
+        assert printed.out == ""
+        assert printed.err.startswith(f"databaker: {store.uri(manifest)} cannot be read: ")
+        assert reason in printed.err
+        assert printed.err.count("\n") == 1

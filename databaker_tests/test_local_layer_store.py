@@ -48,6 +48,16 @@ def test_a_copy_replaces_its_target_in_one_step(store, monkeypatch):
     assert store.read_bytes("layer/A1.parquet") == b"new"
 
 
+def test_copying_an_object_over_its_own_copy_leaves_no_temporary_file(store):
+    """A copy is a hard link, so copied again (an interrupted publish completed, over the
+    files it had already copied) the target already is the file the temporary name links to."""
+    store.write_bytes("versions/1/A1.parquet", b"new")
+    store.copy("versions/1/A1.parquet", "layer/A1.parquet")
+    store.copy("versions/1/A1.parquet", "layer/A1.parquet")
+    assert os.listdir(store.uri("layer/")) == ["A1.parquet"]
+    assert store.read_bytes("layer/A1.parquet") == b"new"
+
+
 def test_emptied_folders_are_removed(store, data_root):
     store.write_bytes("table/first_letter=Q/data_0.parquet", b"q")
     store.delete_prefix("table/")

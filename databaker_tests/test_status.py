@@ -1,5 +1,6 @@
 """``databaker status``: per layer, when and from what it was built, and whether it is healthy."""
 
+import json
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import pytest
 
 from databaker.bake import BakeFailed, bake
 from databaker.definitions import Settings
+from databaker.resources import LocalLayerStore
 from databaker.status import layer_statuses
 from databaker_tests.conftest import address_line, write_lines
 from databaker_tests.test_bad_inputs import GOOD_ADDRESSES, GOOD_BALLOTS
@@ -50,6 +52,25 @@ def test_a_layer_older_than_its_freshness_window_is_stale(instance, inputs, data
     (status,) = layer_statuses(instance, now=datetime.now(UTC) + timedelta(hours=27))
     assert not status.healthy
     assert status.freshness_problem.startswith("stale: materialised 27.0 h ago, allowed 26.0 h")
+
+
+def test_a_layer_left_mid_publish_is_failing(instance, inputs, data_root):
+    """Fresh and checked, but its publish was interrupted: its files mix two bakes."""
+    drop, ballots = inputs
+    settings = Settings(data_root=str(data_root))
+    baked = bake(addressbase=str(drop), ballots=str(ballots), settings=settings, instance=instance)
+    store = LocalLayerStore(root=str(data_root))
+    assert layer_statuses(instance, store=store)[0].healthy
+    published = baked.metadata["current_elections_parquet"]["bake_id"]
+    marker = {"bake_id": "20261205T010000Z-0a1b2c3d", "previous": published, "started": "then"}
+    (data_root / "current_elections_parquet" / "_publishing.json").write_text(json.dumps(marker))
+    (status,) = layer_statuses(instance, store=store)
+    assert not status.healthy
+    assert status.problems == [status.publishing_problem]
+    assert status.publishing_problem.startswith(
+        f"mid-publish: publishing bake 20261205T010000Z-0a1b2c3d over bake {published} began "
+        "at then and has not finished"
+    )
 
 
 def test_a_failed_check_after_the_last_bake_makes_the_layer_failing(

@@ -110,6 +110,9 @@ class LocalLayerStore(LayerStore):
         except BaseException:
             temporary.unlink(missing_ok=True)
             raise
+        # Where ``target`` already is a link to the same file (a publish completed or rolled
+        # back over files it had copied), rename() does nothing and leaves the temporary name.
+        temporary.unlink(missing_ok=True)
 
     def _root(self) -> Path:
         if not Path(self.root).is_absolute():

@@ -6,8 +6,9 @@ import dagster as dg
 from pydantic import Field
 
 from databaker.assets.addressbase.fast_reading import DropNotReadFast, write_drop_partitions
-from databaker.assets.addressbase.line_by_line import DropUnreadable, read_line_by_line
+from databaker.assets.addressbase.line_by_line import read_line_by_line
 from databaker.check_gate import latest_evaluation, require_passed_checks
+from databaker.line_reading import InputUnreadable
 from databaker.partitions import first_letter_partitions, one_run_per_backfill
 from databaker.rejections import (
     NO_REJECTED_ROWS,
@@ -63,7 +64,7 @@ def addressbase_cleaned_raw(
     with staging_area(store, context) as staging:
         try:
             summary = _read_drop(context, reader, store, staging, addressbase_source, files)
-        except DropUnreadable as error:
+        except InputUnreadable as error:
             raise dg.Failure(f"AddressBase drop {addressbase_source} refused: {error}") from None
         rows_read = summary["valid_rows"] + summary["rejected_rows"]
         if not summary["valid_rows"] and summary["rejected_rows"] <= config.allowed(rows_read):

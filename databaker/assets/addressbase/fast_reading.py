@@ -29,8 +29,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
-from databaker.assets.addressbase.line_by_line import MAX_LINE_BYTES, DropUnreadable
+from databaker.assets.addressbase.line_by_line import MAX_LINE_BYTES
 from databaker.concurrency import WORKERS
+from databaker.line_reading import InputUnreadable
 from databaker.resources import LayerStore
 from databaker.sources import opened_input
 
@@ -81,7 +82,7 @@ def write_drop_partitions(
     """Write every address of the drop's ``files`` under the prefix ``output``, partitioned by
     first letter, with the columns of the line-by-line reading.
 
-    Raises :class:`DropNotReadFast` (or :class:`DropUnreadable`), leaving partial files under
+    Raises :class:`DropNotReadFast` (or :class:`InputUnreadable`), leaving partial files under
     ``output`` for the caller to delete.
     """
     writers: list[_LetterWriters] = []
@@ -125,7 +126,7 @@ def _blocks(files: list[str]) -> Iterator[_Block]:
         try:
             yield from _file_blocks(file)
         except (OSError, EOFError) as error:
-            raise DropUnreadable(f"{file}: {error}") from None
+            raise InputUnreadable(f"{file}: {error}") from None
 
 
 def _file_blocks(file: str) -> Iterator[_Block]:

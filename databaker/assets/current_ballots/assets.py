@@ -1,11 +1,14 @@
 """The ballots table: every current ballot's area, parsed from the ballots export."""
 
+from typing import Any
+
 import dagster as dg
 from pydantic import Field
 
 from databaker.assets.current_ballots.ballot_ids import invalid_ballot_ids
 from databaker.assets.current_ballots.wkt import POLYGONAL_WKT
 from databaker.csv_records import record_pattern
+from databaker.line_reading import InputUnreadable, run_on_lines
 from databaker.rejections import REJECTED_ROWS, VALID_ROWS, RejectionLimit, publish_checked_input
 from databaker.resources import DuckDBQueryEngine, LayerStore, SqlQuery, Table
 from databaker.resources.input_locations import InputLocations, content_version
@@ -17,6 +20,10 @@ CURRENT_BALLOTS = CURRENT_BALLOTS_TABLE.prefix + "current_ballots.parquet"
 
 PARSED_QUERY = SqlQuery.beside(__file__, "current_ballots_parsed")
 BALLOTS_QUERY = SqlQuery.beside(__file__, "current_ballots")
+
+MAX_LINE_BYTES = 64 << 20
+"""The longest line read as a record, in bytes: a line holds a whole geometry, which may be
+large; a longer line is a rejected row."""
 
 HEADERS = (
     ("election_id", "division_id", "geometry", "source_table"),
@@ -44,16 +51,8 @@ def current_ballots(
     export = export_file(config.source or inputs.ballots)
     version = content_version(export)
     with staging_area(store, context) as staging:
-        parsed = reader.run(
-            PARSED_QUERY,
-            {
-                "file": export,
-                "record_pattern": record_pattern(4),
-                "polygonal_wkt": POLYGONAL_WKT,
-                "output": store.uri_for_writing(staging + "parsed.parquet"),
-            },
-        ).to_pylist()[0]
-        _check_header(export, parsed["header"])
+        parsed = _parse(reader, export, store.uri_for_writing(staging + "parsed.parquet"))
+        _check_header(export, parsed["header"], parsed["first_line"])
         invalid = invalid_ballot_ids(parsed["election_ids"])
         summary = reader.run(
             BALLOTS_QUERY,
@@ -106,10 +105,43 @@ def current_ballots(
     )
 
 
-def _check_header(export: str, header: list[str] | None) -> None:
-    found = tuple(field.strip().lower() for field in header or ())
-    if found not in HEADERS:
-        expected = " or ".join(",".join(names) for names in HEADERS)
-        raise dg.Failure(
-            f"{export}:1: the header must be {expected}, not {','.join(header or ['(nothing)'])}"
+def _parse(reader: DuckDBQueryEngine, export: str, output: str) -> dict[str, Any]:
+    """Every data line of the export with its verdict, written to ``output``; return the
+    header's fields (and line 1 as text, with its fault), and the election IDs of the usable
+    lines. The lines are cut as the AddressBase drop's are (:mod:`databaker.line_reading`)."""
+    params = {
+        "record_pattern": record_pattern(4),
+        "polygonal_wkt": POLYGONAL_WKT,
+        "output": output,
+    }
+    try:
+        parsed = run_on_lines(
+            reader,
+            PARSED_QUERY,
+            params,
+            files=[export],
+            table="export_lines_read",
+            max_line_bytes=MAX_LINE_BYTES,
         )
+    except InputUnreadable as error:
+        raise dg.Failure(f"ballots export refused: {error}") from None
+    return parsed.to_pylist()[0]
+
+
+def _check_header(
+    export: str, header: list[str] | None, first_line: dict[str, str | None] | None
+) -> None:
+    """Refuse an export whose line 1 is not one of ``HEADERS`` (in any case, fields trimmed),
+    showing what line 1 holds instead."""
+    found = tuple(field.strip().lower() for field in header or ())
+    if found in HEADERS:
+        return
+    if header:
+        shown = ",".join(header)
+    elif first_line:
+        reason = first_line["fault"] or "not a CSV record of 4 fields"
+        shown = f"{first_line['text']!r} ({reason})"
+    else:
+        shown = "(nothing)"
+    expected = " or ".join(",".join(names) for names in HEADERS)
+    raise dg.Failure(f"{export}:1: the header must be {expected}, not {shown}")

@@ -1,10 +1,13 @@
 -- The ballots export, line by line: header, and each data line with its geometry parsed,
 -- repaired when invalid, and a verdict (ok, skipped or rejected with a reason).
---   $file            the export (CSV with a header line)
+--   export_lines_read the export's lines, cut by databaker/line_reading.py: line_no, raw_line
+--                     (without its LF or CRLF), too_long (raw_line holds its start); line 1 is
+--                     the header
 --   $record_pattern  RFC 4180 pattern for 4 fields (databaker.csv_records.record_pattern)
 --   $polygonal_wkt   one POLYGON or MULTIPOLYGON in WKT (current_ballots.wkt.POLYGONAL_WKT)
 --   $output          parquet receiving every data line with its verdict
--- Returns the header's fields and the distinct election IDs of usable lines.
+-- Returns the header's fields (or its first line, when that is no record of 4 fields) and the
+-- distinct election IDs of usable lines.
 
 -- RFC 4180: a quoted field's content has its quotes doubled; a bare field is taken as it is.
 CREATE TEMP MACRO csv_field(quoted, bare) AS
@@ -15,79 +18,46 @@ CREATE TEMP MACRO csv_field(quoted, bare) AS
 CREATE TEMP MACRO after_geometry(wkt, pattern) AS
     trim(wkt[length(regexp_extract(wkt, '^' || pattern, 0, 'i')) + 1:]);
 
--- A line may hold a large geometry: up to 64 MiB, read through a 128 MiB buffer (DuckDB's
--- default buffer for so long a line would be 16 times the line, beyond the memory limit).
--- A longer line is not read but listed in reject_errors with its number (and its first
--- 10,000 characters), to be rejected like any other bad line.
-CREATE TEMP TABLE export_lines AS
-SELECT
-    line AS raw_line,
-    regexp_extract(
-        line, $record_pattern,
-        ['election_id_q', 'election_id', 'matched', 'division_id_q', 'division_id',
-         'geometry_q', 'geometry', 'source_table_q', 'source_table']
-    ) AS f
-FROM read_csv(
-    [$file], columns = {'line': 'VARCHAR'}, header = false, auto_detect = false,
-    delim = chr(0), quote = '', escape = '', new_line = '\r\n', strict_mode = false,
-    max_line_size = 67108864, buffer_size = 134217728, parallel = false,
-    ignore_errors = true, store_rejects = true
-);
-
-CREATE TEMP TABLE unread_lines AS
-SELECT CAST(line AS BIGINT) AS line_no, error_type, error_message, csv_line FROM reject_errors;
-
--- Any other line the reader could not read (one that is not UTF-8) stops the bake.
-SELECT CASE WHEN count(*) > 0 THEN error(printf(
-    '%s:%d: %s', $file, min(line_no),
-    arg_min(CASE error_type WHEN 'INVALID ENCODING' THEN 'not UTF-8 encoded'
-                ELSE error_message END, line_no)
-)) END
-FROM unread_lines
-WHERE error_type <> 'LINE SIZE OVER MAXIMUM';
-
--- Read by one thread, in order: rowid n is the (n + 1)th line read, line n + 1 but for the
--- lines left unread before it. The k-th unread line, line L, comes after L - k lines read: a
--- line read is k lines further down, k the rank of the last unread line with L - k <= rowid.
+-- The stream is read once, into a table that the statements below read again. A line holding
+-- a carriage return or a NUL byte is rejected whole, with its number and text. A line too long
+-- to read as a record (its start is kept) still names its ballot by its first field: to the
+-- guard rails, the export names that ballot.
 CREATE TEMP TABLE export_fields AS
-WITH skips AS (
-    SELECT read_before, max(skipped) AS skipped
-    FROM (
-        SELECT
-            line_no - row_number() OVER (ORDER BY line_no) AS read_before,
-            row_number() OVER (ORDER BY line_no) AS skipped
-        FROM unread_lines
-    )
-    GROUP BY read_before
-),
-numbered AS (SELECT rowid AS read_no, * FROM export_lines)
-SELECT
-    n.read_no + 1 + coalesce(s.skipped, 0) AS line_no,
-    n.raw_line,
-    n.f.matched = ',' AS well_formed,
-    csv_field(n.f.election_id_q, n.f.election_id) AS election_id,
-    csv_field(n.f.division_id_q, n.f.division_id) AS division_id,
-    csv_field(n.f.geometry_q, n.f.geometry) AS geometry_text,
-    csv_field(n.f.source_table_q, n.f.source_table) AS source_table,
-    false AS too_long
-FROM numbered AS n
-ASOF LEFT JOIN skips AS s ON n.read_no >= s.read_before
-UNION ALL
--- A line too long to read: its election ID still says that the export names the ballot.
+WITH split AS (
+    SELECT
+        line_no,
+        raw_line,
+        too_long,
+        CASE
+            WHEN too_long THEN 'line is longer than 64 MiB, the most a line may hold'
+            WHEN contains(raw_line, chr(13)) THEN 'line holds a carriage return that does not end it'
+            WHEN contains(raw_line, chr(0)) THEN 'line holds a NUL byte'
+        END AS line_fault,
+        CASE WHEN NOT too_long THEN regexp_extract(
+            raw_line, $record_pattern,
+            ['election_id_q', 'election_id', 'matched', 'division_id_q', 'division_id',
+             'geometry_q', 'geometry', 'source_table_q', 'source_table']
+        ) END AS f,
+        CASE WHEN too_long THEN regexp_extract(
+            raw_line, '^(?:"((?:[^"]|"")*)"|([^,"][^,]*)),', ['election_id_q', 'election_id']
+        ) END AS first_field
+    FROM export_lines_read
+    -- Blank lines hold no row.
+    WHERE raw_line <> ''
+)
 SELECT
     line_no,
-    csv_line AS raw_line,
-    false AS well_formed,
-    csv_field(
-        regexp_extract(csv_line, '^(?:"((?:[^"]|"")*)"|([^,"][^,]*)),', 1),
-        regexp_extract(csv_line, '^(?:"((?:[^"]|"")*)"|([^,"][^,]*)),', 2)
-    ) AS election_id,
-    NULL AS division_id,
-    NULL AS geometry_text,
-    NULL AS source_table,
-    true AS too_long
-FROM unread_lines
-WHERE error_type = 'LINE SIZE OVER MAXIMUM';
+    raw_line,
+    line_fault,
+    line_fault IS NULL AND f.matched = ',' AS well_formed,
+    CASE WHEN too_long
+        THEN csv_field(first_field.election_id_q, first_field.election_id)
+        ELSE csv_field(f.election_id_q, f.election_id)
+    END AS election_id,
+    csv_field(f.division_id_q, f.division_id) AS division_id,
+    csv_field(f.geometry_q, f.geometry) AS geometry_text,
+    csv_field(f.source_table_q, f.source_table) AS source_table
+FROM split;
 
 COPY (
     WITH texts AS (
@@ -190,8 +160,7 @@ COPY (
         line_no, raw_line, election_id, division_id, source_table,
         NULL::GEOMETRY AS geometry, false AS repaired,
         CASE
-            WHEN too_long THEN 'line is longer than 64 MiB, the most a line may hold'
-            WHEN coalesce(raw_line, '') = '' THEN 'blank line'
+            WHEN line_fault IS NOT NULL THEN line_fault
             WHEN NOT well_formed THEN
                 'not a CSV record of 4 fields (election_id,division_id,geometry,source_table)'
             WHEN source_table = 'None' THEN 'no geography (source_table None)'
@@ -205,5 +174,7 @@ COPY (
 SELECT
     (SELECT [election_id, division_id, geometry_text, source_table]
      FROM export_fields WHERE line_no = 1 AND well_formed) AS header,
+    (SELECT {'text': raw_line[:200], 'fault': line_fault}
+     FROM export_fields WHERE line_no = 1) AS first_line,
     (SELECT coalesce(list(DISTINCT election_id ORDER BY election_id), [])
      FROM read_parquet($output) WHERE status = 'ok') AS election_ids;
