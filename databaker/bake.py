@@ -31,12 +31,16 @@ class BakeFailed(Exception):
     """The bake stopped. ``report`` says which step and why; ``layer`` what became of the
     published layer, which may be unchanged, mid-publish, or (another bake) changed."""
 
-    def __init__(self, report: str, layer: str, *, leased: bool, mid_publish: bool) -> None:
+    def __init__(
+        self, report: str, layer: str, *, leased: bool, unusable_root: bool, mid_publish: bool
+    ) -> None:
         super().__init__(f"{layer}\n{report}")
         self.report = report
         self.layer = layer
         self.leased = leased
         """Another bake held the data root's lease: this one did nothing."""
+        self.unusable_root = unusable_root
+        """The data root could not be used at all (not writable, unreachable)."""
         self.mid_publish = mid_publish
         """The layer is left mid-publish: a mix of two bakes until completed or rolled back."""
 
@@ -91,12 +95,13 @@ def bake(
             run_config=run_config, instance=active, tags=ALL_LETTERS, raise_on_error=False
         )
     if not result.success:
-        leased = any(_lease_refused(event) for event in result.all_events)
+        refused = _run_refused(result)
         after = _layer_state(store)
         raise BakeFailed(
             _failure_report(result),
-            _layer_outcome(store, before, after, leased=leased),
-            leased=leased,
+            _layer_outcome(store, before, after, untouched=refused is not None),
+            leased=refused == LeaseBusy.__name__,
+            unusable_root=refused not in (None, LeaseBusy.__name__),
             mid_publish=isinstance(after, PublishMarker),
         )
     metadata = {
@@ -138,20 +143,19 @@ def _layer_state(store: LayerStore) -> LayerState:
 
 
 def _layer_outcome(
-    store: LayerStore, before: LayerState, after: LayerState, *, leased: bool
+    store: LayerStore, before: LayerState, after: LayerState, *, untouched: bool
 ) -> str:
     """What became of the published layer, in one sentence that is true."""
     where = store.uri(LAYER)
     if isinstance(after, PublishMarker):
-        mixing = f"bake {after.previous}" if after.previous else "nothing published"
         return (
-            f"The layer at {where} is MID-PUBLISH: its files mix {mixing} with bake "
-            f"{after.bake_id} (publish started {after.started}). The next bake of the layer "
-            f"completes it, or `databaker rollback --to <bake id>` replaces it."
+            f"The layer at {where} is MID-PUBLISH: its files mix {after.mixing} (publish "
+            f"started {after.started}). The next bake of the layer completes it, or "
+            f"`databaker rollback --to <bake id>` replaces it."
         )
     if isinstance(after, str) and after.startswith("its state"):
         return f"The layer at {where}: {after}."
-    if leased:
+    if untouched:
         return f"Nothing was baked; the layer at {where} was not touched."
     if after == before:
         now = f"still bake {after}" if after else "nothing is published"
@@ -159,15 +163,20 @@ def _layer_outcome(
     return f"The layer at {where} is now {f'bake {after}' if after else 'unpublished'}."
 
 
-def _lease_refused(event: dg.DagsterEvent) -> bool:
-    if event.event_type_value != "RESOURCE_INIT_FAILURE":
-        return False
-    error = event.event_specific_data.error
-    while error is not None:
-        if error.cls_name == LeaseBusy.__name__:
-            return True
-        error = error.cause
-    return False
+def _run_refused(result: dg.ExecuteInProcessResult) -> str | None:
+    """Why the run did nothing at all, if it did not: its resources failed to start, which for
+    the store (the one resource that starts anything) means its lease was busy (``LeaseBusy``)
+    or the data root could not be used (the error's class name)."""
+    for event in result.all_events:
+        if event.event_type_value != "RESOURCE_INIT_FAILURE":
+            continue
+        error = event.event_specific_data.error
+        names = []
+        while error is not None:
+            names.append(error.cls_name)
+            error = error.cause
+        return LeaseBusy.__name__ if LeaseBusy.__name__ in names else names[-1]
+    return None
 
 
 def _failure_report(result: dg.ExecuteInProcessResult) -> str:

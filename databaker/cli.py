@@ -232,6 +232,8 @@ def _bake(args: argparse.Namespace) -> int:
         print(f"\nBake failed. {failure.layer}\n{failure.report}", file=sys.stderr)
         if failure.leased:
             return Exit.LEASED
+        if failure.unusable_root:
+            return Exit.STORE
         return Exit.MID_PUBLISH if failure.mid_publish else Exit.FAILED
     layer = result.metadata["current_elections_parquet"]
     version = result.metadata["current_elections_version"]
@@ -298,12 +300,10 @@ def _versions(args: argparse.Namespace) -> int:
     if published:
         print(f"* published at {store.uri(LAYER)}")
     if publishing:
-        was = f"bake {publishing.previous}" if publishing.previous else "nothing published"
         print(
-            f"! MID-PUBLISH: publishing bake {publishing.bake_id} over {was} began at "
-            f"{publishing.started} and has not finished (or is running now): the layer mixes "
-            f"the two. The next bake completes it; `databaker rollback --to <bake id>` "
-            f"replaces it."
+            f"! MID-PUBLISH since {publishing.started}: the layer mixes {publishing.mixing} "
+            f"(the publish was interrupted, or is running now). The next bake completes it; "
+            f"`databaker rollback --to <bake id>` replaces it."
         )
     return Exit.OK
 

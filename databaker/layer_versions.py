@@ -45,7 +45,10 @@ KEPT_VERSIONS = 5
 T = TypeVar("T")
 
 TOLERANT = ConfigDict(extra="ignore")
-"""Records kept across releases: unknown fields are ignored, missing ones take defaults."""
+"""Records kept across releases: unknown fields are ignored, missing ones take defaults. A
+field that is renamed must keep its old name as an alias (``validation_alias``): a default
+standing in for a renamed count would mislead the guard rails."""
+NOT_RECORDED = "(not recorded)"
 
 
 @dataclass(frozen=True, config=TOLERANT)
@@ -83,9 +86,19 @@ class PublishMarker:
     """A publish under way, or interrupted if it is still there when no bake runs."""
 
     bake_id: str
-    previous: str | None = None
-    """The bake published before it began: the layer mixes its files and ``bake_id``'s."""
+    previous: str | None = NOT_RECORDED
+    """The bake published before it began (None: nothing was): the layer mixes its files and
+    ``bake_id``'s."""
     started: str = ""
+
+    @property
+    def mixing(self) -> str:
+        """What the layer mixes: ``bake A with bake B``."""
+        if self.previous == NOT_RECORDED:
+            was = "the bake published before"
+        else:
+            was = f"bake {self.previous}" if self.previous else "nothing published"
+        return f"{was} with bake {self.bake_id}"
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), indent=1, sort_keys=True).encode()
@@ -196,11 +209,10 @@ def publish(store: LayerStore, layer_prefix: str, bake_id: str) -> Publication:
         store.write_bytes(layer_prefix + MANIFEST, manifest.to_json())
         store.delete([layer_prefix + PUBLISHING])
     except Exception as error:
-        was = f"bake {marker.previous}" if marker.previous else "nothing published"
         raise PublishInterrupted(
             f"publishing bake {bake_id} stopped after {written} of {len(changed)} changed "
             f"file(s) ({error}); the layer at {store.uri(layer_prefix)} is mid-publish, mixing "
-            f"{was} with bake {bake_id}: the next bake of the layer completes it, or "
+            f"{marker.mixing}: the next bake of the layer completes it, or "
             f"`databaker rollback --to <bake id>` replaces it"
         ) from error
     return Publication(bake_id, written, len(manifest.files) - written, tuple(stale))

@@ -77,11 +77,10 @@ def _publishing_problem(store: LayerStore, layer: PublishedLayer) -> str | None:
     marker = interrupted_publish(store, layer.prefix)
     if marker is None:
         return None
-    was = f"bake {marker.previous}" if marker.previous else "nothing published"
     return (
-        f"mid-publish: publishing bake {marker.bake_id} over {was} began at {marker.started} "
-        f"and has not finished (interrupted, or running now); the next bake completes it, "
-        f"or `databaker rollback --to <bake id>` replaces it"
+        f"mid-publish since {marker.started}: the layer mixes {marker.mixing} (interrupted, or "
+        f"running now); the next bake completes it, or `databaker rollback --to <bake id>` "
+        f"replaces it"
     )
 
 

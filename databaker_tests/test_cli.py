@@ -316,6 +316,21 @@ def test_rollback_where_it_may_not_write_exits_5_in_one_line(tmp_path, whole_roo
     assert {path.name: path.read_bytes() for path in layer.iterdir()} == before
 
 
+def test_a_bake_on_a_root_it_may_not_write_exits_5_having_touched_nothing(tmp_path):
+    data_root = tmp_path / "data"
+    layer = kept_bakes(data_root)
+    before = {path.name: path.read_bytes() for path in layer.iterdir()}
+    everywhere = [data_root, *(path for path in data_root.rglob("*") if path.is_dir())]
+    with read_only(*everywhere):
+        result = as_unprivileged(DATABAKER, "bake", "--data-root", str(data_root))
+    assert result.returncode == 5, result.stderr
+    assert "Traceback" not in result.stderr
+    outcome, reason, *_ = result.stderr.strip().splitlines()
+    assert outcome == f"Bake failed. Nothing was baked; the layer at {layer}/ was not touched."
+    assert reason.startswith(f"cannot take the lease on {data_root}: [Errno 13] Permission")
+    assert {path.name: path.read_bytes() for path in layer.iterdir()} == before
+
+
 def test_a_bake_or_rollback_while_another_holds_the_data_root_exits_3_naming_it(tmp_path, capsys):
     """With ``--lease-wait 0`` they refuse at once, naming the holder, and touch nothing."""
     data_root = tmp_path / "data"

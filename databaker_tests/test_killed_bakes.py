@@ -162,11 +162,11 @@ def test_a_publish_that_finds_the_disk_full_says_the_layer_is_mid_publish(
 
     assert main(["versions", "--data-root", str(data_root)]) == 0
     listed = capsys.readouterr().out.splitlines()
-    assert f"! MID-PUBLISH: publishing bake {new_bake} over bake {old_bake} began at" in listed[-1]
+    assert listed[-1].startswith("! MID-PUBLISH since 20")
+    assert f"the layer mixes bake {old_bake} with bake {new_bake}" in listed[-1]
     (status,) = layer_statuses(instance, store=LocalLayerStore(root=str(data_root)))
-    assert status.publishing_problem.startswith(
-        f"mid-publish: publishing bake {new_bake} over bake {old_bake} began at"
-    )
+    assert status.publishing_problem.startswith("mid-publish since 20")
+    assert f"the layer mixes bake {old_bake} with bake {new_bake}" in status.publishing_problem
     assert status.publishing_problem in status.problems
 
     following = bake(addressbase=str(drop), ballots=str(ballots), settings=Settings(str(data_root)))

@@ -68,8 +68,14 @@ def test_a_layer_left_mid_publish_is_failing(instance, inputs, data_root):
     assert not status.healthy
     assert status.problems == [status.publishing_problem]
     assert status.publishing_problem.startswith(
-        f"mid-publish: publishing bake 20261205T010000Z-0a1b2c3d over bake {published} began "
-        "at then and has not finished"
+        f"mid-publish since then: the layer mixes bake {published} with bake "
+        "20261205T010000Z-0a1b2c3d (interrupted, or running now)"
+    )
+    del marker["previous"]  # as the release before this one wrote it
+    (data_root / "current_elections_parquet" / "_publishing.json").write_text(json.dumps(marker))
+    (status,) = layer_statuses(instance, store=store)
+    assert "the layer mixes the bake published before with bake 20261205T" in (
+        status.publishing_problem
     )
 
 
