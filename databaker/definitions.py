@@ -132,7 +132,9 @@ def build_defs(settings: Settings | None = None) -> dg.Definitions:
         schedules=[nightly_current_elections],
         resources=build_resources(settings),
         # Every step is one heavy query or file pass that parallelises inside its engine;
-        # starting a Python process per step would cost more than it isolates.
+        # starting a Python process per step would cost more than it isolates. One process per
+        # run is also what makes a run hold the data root's lease from its first step to its
+        # last (the store is set up once per run): a step per process would take it per step.
         executor=dg.in_process_executor,
     )
 

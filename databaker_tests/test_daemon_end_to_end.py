@@ -6,6 +6,9 @@ queue), a watched drops folder that starts with the sample drop, a copy of the b
 and a temporary data root. The tests act only as a producer and an operator would: they write
 files into the watched locations and read (or launch runs) through the GraphQL API.
 
+Bakes that do not pass through this deployment's run queue (a ``databaker bake`` from a
+shell, another machine) meet the daemon's runs at the data root's lease.
+
 The last test stops that deployment and starts a new one on the same ``DAGSTER_HOME``, folders
 and environment, as an operator restarting the daemon would.
 """
@@ -13,8 +16,13 @@ and environment, as an operator restarting the daemon would.
 from __future__ import annotations
 
 import dataclasses
+import gzip
+import json
+import os
 import shutil
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,7 +37,9 @@ from databaker.automation.addressbase_drops import DROP_TAG, DropsCursor
 from databaker.automation.ballots_changes import BALLOTS_TAG
 from databaker.jobs import LAYER_TAG
 from databaker.partitions import ALL_LETTERS
+from databaker.resources import LocalLayerStore
 from databaker.resources.input_locations import SUCCESS_MARKER, content_version
+from databaker.resources.lease import LeaseHolder
 from databaker.sources import SAMPLE_ADDRESSBASE, SAMPLE_BALLOTS
 from databaker_tests.dagster_server import (
     REPOSITORY,
@@ -114,6 +124,16 @@ query Sensor($selector: SensorSelector!, $after: Float) {
 }
 """
 
+RUN_MESSAGES = """
+query RunMessages($runId: ID!) {
+  runOrError(runId: $runId) {
+    ... on Run {
+      eventConnection(limit: 5000) { events { __typename ... on MessageEvent { message } } }
+    }
+  }
+}
+"""
+
 LAUNCH = """
 mutation Launch($params: ExecutionParams!) {
   launchRun(executionParams: $params) {
@@ -183,6 +203,18 @@ class Baker:
         return self.deployment.wait_for(
             f"{count} finished run(s) tagged {tags}", finished, WAIT_SECONDS
         )
+
+    def messages_of(self, run_id: str) -> list[str]:
+        """Every message the run logged, in order: what the UI shows in its log."""
+        data = self.deployment.graphql(RUN_MESSAGES, runId=run_id)["runOrError"]
+        return [event.get("message") or "" for event in data["eventConnection"]["events"]]
+
+    def wait_for_status(self, run_id: str, statuses: set[str]) -> Run:
+        def reached() -> Run | None:
+            (run,) = [r for r in self.runs() if r.run_id == run_id]
+            return run if run.status in statuses else None
+
+        return self.deployment.wait_for(f"run {run_id} {statuses}", reached, WAIT_SECONDS)
 
     def errors_of(self, run: Run) -> str:
         """The error messages of a run's events: what the UI shows for a failed run."""
@@ -429,6 +461,77 @@ def test_a_bake_with_another_queued_behind_it_still_publishes(
     baker.assert_succeeded(first)
     baker.assert_succeeded(second)
     assert baker.latest_materialization(LAYER).run_id == second.run_id
+
+
+def lease_holder_named(data_root: Path) -> str:
+    """Whom the local data root's lease names now (its lock file's content)."""
+    try:
+        return json.loads((data_root / "_lease" / "bake.lock").read_text() or "{}").get(
+            "holder", ""
+        )
+    except (FileNotFoundError, ValueError):
+        return ""
+
+
+def test_a_bake_from_a_shell_and_the_daemons_bake_take_turns_at_the_data_root(
+    baker: Baker, first_bake: Run, tmp_path: Path
+) -> None:
+    """The run queue orders the runs of this deployment only; a ``databaker bake`` from a shell
+    (no ``DAGSTER_HOME``) meets the daemon's run at the data root's lease. Either way round,
+    the later bake waits, and the published layer is wholly the last bake's."""
+    # The daemon's run waits for a bake holding the lease, and says so in its log.
+    holder = LeaseHolder("a bake from a shell")
+    with LocalLayerStore(root=str(baker.data_root)).leased(holder) as held:
+        waiting = baker.launch(BALLOTS_JOB, {**ALL_LETTERS, "databaker_tests/turns": "daemon"})
+        baker.deployment.wait_for(
+            "the daemon's run to wait for the lease",
+            lambda: any("waiting for the lease" in m for m in baker.messages_of(waiting)),
+            WAIT_SECONDS,
+        )
+        assert baker.wait_for_status(waiting, {"STARTED"}).status == "STARTED"
+    notice = next(m for m in baker.messages_of(waiting) if "waiting for the lease" in m)
+    assert notice == f"waiting for the lease on {baker.data_root}, held by {held.describe()}"
+    baker.assert_succeeded(baker.wait_for_status(waiting, FINISHED))
+
+    # A shell's bake of other inputs waits for the daemon's run, then publishes its own layer.
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    for part in sorted(SAMPLE_ADDRESSBASE.rglob("*.csv.gz")):
+        lines = gzip.decompress(part.read_bytes()).decode().splitlines(keepends=True)
+        kept = [line for line in lines if ",DL1 " not in line]
+        (drop / part.name).write_bytes(gzip.compress("".join(kept).encode()))
+    environment = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
+    shell = subprocess.Popen(
+        [sys.executable, "-m", "databaker_tests.bake_on_signal", "--",
+         "--addressbase", str(drop), "--data-root", str(baker.data_root),
+         "--allow", "address_drop", "--allow", "ballot_loss", "--allow", "coverage_change",
+         "--allow", "upcoming_ballots_gone"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**environment, **baker.environment},
+    )  # fmt: skip
+    assert shell.stdout.readline().strip() == "ready"
+    daemons = baker.launch(BALLOTS_JOB, {**ALL_LETTERS, "databaker_tests/turns": "shell"})
+    baker.deployment.wait_for(
+        "the daemon's run to hold the lease",
+        lambda: lease_holder_named(baker.data_root) == f"run {daemons[:8]} of {BALLOTS_JOB}",
+        WAIT_SECONDS,
+        interval=0.1,
+    )
+    shell.stdin.write("go\n")
+    shell.stdin.close()
+    output = shell.stdout.read()
+    assert shell.wait(timeout=WAIT_SECONDS) == 0, output
+    baker.assert_succeeded(baker.wait_for_status(daemons, FINISHED))
+    assert f"held by run {daemons[:8]} of {BALLOTS_JOB} (pid " in output
+
+    layer = baker.data_root / LAYER
+    manifest = json.loads((layer / "_manifest.json").read_text())
+    assert manifest["addressbase_source"] == str(drop)
+    assert published_sources(layer) == {str(drop)}
+    version = baker.data_root / "versions" / LAYER / manifest["bake_id"]
+    assert {p.name: p.read_bytes() for p in layer.glob("*.parquet")} == {
+        p.name: p.read_bytes() for p in version.glob("*.parquet")
+    }
 
 
 def test_after_a_daemon_restart_each_drop_still_triggers_exactly_once(

@@ -4,6 +4,7 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
@@ -131,3 +132,27 @@ def test_the_code_location_names_the_missing_production_setting(tmp_path):
 def test_a_sensor_interval_that_is_not_a_number_is_refused():
     with pytest.raises(ConfigurationError, match="whole number of seconds, not 'often'"):
         Settings.from_environment({"DATABAKER_SENSOR_INTERVAL_SECONDS": "often"})
+
+
+def test_every_run_executes_in_one_process_so_it_holds_the_lease_throughout(tmp_path):
+    """The store, and with it the data root's lease, is set up once per run only when the run's
+    steps share one process; with a process per step, two runs' steps could interleave."""
+    defs = build_defs(Settings(data_root=str(tmp_path)))
+    names = [job.name for job in defs.jobs] + ["__ASSET_JOB"]
+    for name in names:
+        assert defs.resolve_job_def(name).executor_def is dg.in_process_executor, name
+
+
+def test_lease_settings_come_from_the_environment_and_are_checked():
+    settings = Settings.from_environment(
+        {"DATABAKER_LEASE_WAIT_SECONDS": "0", "DATABAKER_S3_LEASE_SECONDS": "30"}
+    )
+    assert (settings.lease_wait_seconds, settings.s3_lease_seconds) == (0, 30)
+    store = build_resources(replace(settings, data_root="s3://layers/x"))["store"]
+    assert (store.lease_wait_seconds, store.lease_seconds) == (0, 30)
+    for name, value in (
+        ("DATABAKER_LEASE_WAIT_SECONDS", "-1"),
+        ("DATABAKER_S3_LEASE_SECONDS", "0"),
+    ):
+        with pytest.raises(ConfigurationError, match=f"{name} must be a number of seconds"):
+            Settings.from_environment({name: value})

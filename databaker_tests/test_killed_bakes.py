@@ -124,7 +124,9 @@ def bake_ids(data_root: Path) -> list[str]:
 
 
 DISK_FULL_POINTS = {
-    "copying the files": KILL_POINTS["publishing, midway"][0],
+    # As the issue found it: every changed file copied, then the manifest's write fails. (A
+    # publish stopped among the files is the kill test's "publishing, midway", and its next
+    # bake completes it.)
     "writing the manifest": KILL_POINTS["publishing, before the manifest"][0],
 }
 

@@ -180,7 +180,7 @@ def test_an_s3_holder_stalled_past_its_expiry_writes_nothing_more(s3_server, hol
     assert "data/next-bake.txt" in names and "data/stalled-bake.txt" not in names
 
 
-@pytest.mark.parametrize("count", [5])
+@pytest.mark.parametrize("count", [4])
 def test_holders_racing_for_the_lease_hold_it_one_at_a_time(root, holders, tmp_path, count):
     where, env = root
     log = tmp_path / "held.jsonl"
