@@ -219,13 +219,21 @@ def publish(store: LayerStore, layer_prefix: str, bake_id: str) -> Publication:
 
 
 def complete_interrupted_publish(store: LayerStore, layer_prefix: str) -> Publication | None:
-    """Finish a publish that was interrupted (its bake passed its guard rails before it began,
-    and its version is kept); None if the layer is not mid-publish. Only for a holder of the
-    data root's lease: otherwise the marker may belong to a publish under way."""
+    """Finish a publish that was interrupted (its bake passed its guard rails before it began),
+    or, if that bake's version is gone, revert to the bake published before; None if the layer
+    is not mid-publish. Only for a holder of the data root's lease: otherwise the marker may
+    belong to a publish under way."""
     marker = interrupted_publish(store, layer_prefix)
     if marker is None:
         return None
-    return publish(store, layer_prefix, marker.bake_id)
+    kept = {manifest.bake_id for manifest in kept_versions(store, layer_prefix)}
+    for bake_id in (marker.bake_id, marker.previous):
+        if bake_id in kept:
+            return publish(store, layer_prefix, bake_id)
+    raise LayerStoreError(
+        f"the layer at {store.uri(layer_prefix)} is mid-publish ({marker.mixing}), and neither "
+        f"bake is kept any more: publish a kept one with `databaker rollback --to <bake id>`"
+    )
 
 
 def prune_versions(store: LayerStore, layer_prefix: str, keep: int = KEPT_VERSIONS) -> list[str]:

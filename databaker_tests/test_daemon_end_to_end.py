@@ -501,26 +501,26 @@ def test_a_bake_from_a_shell_and_the_daemons_bake_take_turns_at_the_data_root(
         kept = [line for line in lines if ",DL1 " not in line]
         (drop / part.name).write_bytes(gzip.compress("".join(kept).encode()))
     environment = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
-    shell = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "databaker_tests.bake_on_signal", "--",
          "--addressbase", str(drop), "--data-root", str(baker.data_root),
          "--allow", "address_drop", "--allow", "ballot_loss", "--allow", "coverage_change",
          "--allow", "upcoming_ballots_gone"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**environment, **baker.environment},
-    )  # fmt: skip
-    assert shell.stdout.readline().strip() == "ready"
-    daemons = baker.launch(BALLOTS_JOB, {**ALL_LETTERS, "databaker_tests/turns": "shell"})
-    baker.deployment.wait_for(
-        "the daemon's run to hold the lease",
-        lambda: lease_holder_named(baker.data_root) == f"run {daemons[:8]} of {BALLOTS_JOB}",
-        WAIT_SECONDS,
-        interval=0.1,
-    )
-    shell.stdin.write("go\n")
-    shell.stdin.close()
-    output = shell.stdout.read()
-    assert shell.wait(timeout=WAIT_SECONDS) == 0, output
+    ) as shell:  # fmt: skip
+        assert shell.stdout.readline().strip() == "ready"
+        daemons = baker.launch(BALLOTS_JOB, {**ALL_LETTERS, "databaker_tests/turns": "shell"})
+        baker.deployment.wait_for(
+            "the daemon's run to hold the lease",
+            lambda: lease_holder_named(baker.data_root) == f"run {daemons[:8]} of {BALLOTS_JOB}",
+            WAIT_SECONDS,
+            interval=0.1,
+        )
+        shell.stdin.write("go\n")
+        shell.stdin.close()
+        output = shell.stdout.read()
+        assert shell.wait(timeout=WAIT_SECONDS) == 0, output
     baker.assert_succeeded(baker.wait_for_status(daemons, FINISHED))
     assert f"held by run {daemons[:8]} of {BALLOTS_JOB} (pid " in output
 

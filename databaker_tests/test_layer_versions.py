@@ -17,7 +17,10 @@ from databaker.layer_versions import (
     MANIFEST,
     PUBLISHING,
     Manifest,
+    PublishInterrupted,
+    complete_interrupted_publish,
     content_hash,
+    interrupted_publish,
     kept_versions,
     prune_versions,
     publish,
@@ -135,6 +138,51 @@ def test_a_publish_interrupted_midway_is_completed_by_the_next_without_trusting_
     assert again.written == 2
     assert layer_files(store) == {"A1.parquet": b"a1", "B1.parquet": b"b1"}
     assert store.list_keys(LAYER + PUBLISHING) == []
+
+
+def interrupted_publish_of_2_over_1(store: LocalLayerStore, monkeypatch) -> None:
+    """A layer left mid-publish: A1 from version 2, B1 from version 1."""
+    bake_version(store, "1", {"A1.parquet": b"a1", "B1.parquet": b"b1"})
+    publish(store, LAYER, "1")
+    bake_version(store, "2", {"A1.parquet": b"a2", "B1.parquet": b"b2"})
+    original = LocalLayerStore.copy
+
+    def full_after_first(self, source: str, target: str) -> None:
+        if target.endswith("B1.parquet"):
+            raise OSError(28, "No space left on device")
+        original(self, source, target)
+
+    monkeypatch.setattr(LocalLayerStore, "copy", full_after_first)
+    with pytest.raises(PublishInterrupted, match=r"stopped after 1 of 2 changed file\(s\)"):
+        publish(store, LAYER, "2")
+    monkeypatch.undo()
+    assert layer_files(store) == {"A1.parquet": b"a2", "B1.parquet": b"b1"}
+
+
+def test_an_interrupted_publish_is_completed_towards_its_bake(store, monkeypatch):
+    interrupted_publish_of_2_over_1(store, monkeypatch)
+    assert interrupted_publish(store, LAYER).mixing == "bake 1 with bake 2"
+    assert complete_interrupted_publish(store, LAYER).bake_id == "2"
+    assert layer_files(store) == {"A1.parquet": b"a2", "B1.parquet": b"b2"}
+    assert interrupted_publish(store, LAYER) is None
+    assert complete_interrupted_publish(store, LAYER) is None
+
+
+def test_an_interrupted_publish_whose_bake_is_gone_is_reverted(store, monkeypatch):
+    interrupted_publish_of_2_over_1(store, monkeypatch)
+    store.delete_prefix(version_prefix(LAYER, "2"))
+    assert complete_interrupted_publish(store, LAYER).bake_id == "1"
+    assert layer_files(store) == {"A1.parquet": b"a1", "B1.parquet": b"b1"}
+    assert interrupted_publish(store, LAYER) is None
+
+
+def test_an_interrupted_publish_with_neither_bake_kept_names_the_way_out(store, monkeypatch):
+    interrupted_publish_of_2_over_1(store, monkeypatch)
+    for bake_id in ("1", "2"):
+        store.delete_prefix(version_prefix(LAYER, bake_id))
+    with pytest.raises(LayerStoreError, match="neither bake is kept any more: publish a kept"):
+        complete_interrupted_publish(store, LAYER)
+    assert layer_files(store) == {"A1.parquet": b"a2", "B1.parquet": b"b1"}
 
 
 def test_old_versions_are_pruned_but_never_the_published_one(store):

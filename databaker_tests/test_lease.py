@@ -96,36 +96,23 @@ def root(request, tmp_path) -> Iterator[tuple[str, dict[str, str] | None]]:
     yield f"s3://{server.new_bucket()}/data", {**os.environ, **server.environment()}
 
 
-def test_a_second_holder_waits_for_the_first_and_names_it(root, holders):
+def test_while_one_holds_the_lease_others_wait_or_refuse_naming_it(root, holders):
     where, env = root
     first = holders(where, "first-bake", env=env)
     first.wait_for("held")
+    refused = holders(where, "impatient-bake", "--hold", "0", "--wait", "0", env=env)
     second = holders(where, "second-bake", "--hold", "0", env=env)
 
-    second.wait_for(f"waiting for the lease on {where}, held by first-bake")
-    time.sleep(2)
+    assert refused.finish() == 3
+    host = socket.gethostname()
+    named = f"first-bake (pid {first.process.pid} on {host}) since 20"
+    assert f"another bake holds the data root {where}: {named}" in refused.output()
+    second.wait_for(f"waiting for the lease on {where}, held by {named}")
+    time.sleep(1)
     assert second.process.poll() is None, "the second holder did not wait"
     assert first.let_go() == "wrote"
     second.wait_for("held", timeout=10)
     assert second.finish() == 0
-    notice = next(line for line in second.lines if line.startswith("waiting"))
-    host = socket.gethostname()
-    assert f"held by first-bake (pid {first.process.pid} on {host}) since 20" in notice
-
-
-def test_without_waiting_a_held_lease_is_refused_naming_holder_and_since_when(root, holders):
-    where, env = root
-    first = holders(where, "first-bake", env=env)
-    first.wait_for("held")
-    refused = holders(where, "second-bake", "--hold", "0", "--wait", "0", env=env)
-
-    assert refused.finish() == 3
-    message = refused.output()
-    assert f"another bake holds the data root {where}: first-bake (pid {first.process.pid}" in (
-        message
-    )
-    assert " since 20" in message
-    assert first.let_go() == "wrote"
 
 
 def test_a_killed_local_holder_frees_the_lease_at_once(tmp_path, holders):

@@ -105,7 +105,9 @@ class Lease(ABC):
 
     @abstractmethod
     def release(self) -> None:
-        """Give the lease back; a lease already lost is left to its new holder."""
+        """Give the lease back; a lease already lost is left to its new holder. Never raises:
+        the bake is done by then, and a lease not given back is freed anyway (by the kernel,
+        or by expiring)."""
 
     @abstractmethod
     def confirm(self) -> None:

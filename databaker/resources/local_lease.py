@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+from contextlib import suppress
 from pathlib import Path
 
 from databaker.resources.lease import LEASE_PREFIX, Lease, LeaseError, LeaseHolder
@@ -49,11 +50,10 @@ class FileLease(Lease):
     def release(self) -> None:
         if self._fd is None:
             return
-        try:
+        with suppress(OSError):  # the lock goes with the descriptor, whatever the content
             _replace_content(self._fd, b"")
-        finally:
-            os.close(self._fd)
-            self._fd = None
+        os.close(self._fd)
+        self._fd = None
 
 
 def _read(fd: int) -> bytes:

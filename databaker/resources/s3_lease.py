@@ -18,6 +18,7 @@ can take it over, and from then on :meth:`confirm` refuses every write.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from databaker.resources.aws import aws_reason
 from databaker.resources.lease import Lease, LeaseError, LeaseHolder, LeaseLost, describe
+
+log = logging.getLogger(__name__)
 
 SAFE_SHARE = 2 / 3
 """Of the time to live, how long after its last renewal the holder still trusts its lease."""
@@ -104,6 +107,7 @@ class S3Lease(Lease):
             )
 
     def release(self) -> None:
+        """Give the lease back; on failure only warn: the lease expires unless renewed."""
         self._stop.set()
         if self._heartbeat is not None:
             self._heartbeat.join()
@@ -111,15 +115,25 @@ class S3Lease(Lease):
         if self._lost:
             return
         try:
+            self._give_back()
+        except (ClientError, BotoCoreError, LeaseError) as error:
+            reason = str(error) if isinstance(error, LeaseError) else aws_reason(error)
+            log.warning(
+                f"could not give back the lease on {self.where} ({reason}): it expires "
+                f"{self.ttl_seconds:g} s after its last renewal"
+            )
+
+    def _give_back(self) -> None:
+        try:
             self._s3.delete_object(Bucket=self._bucket, Key=self._key, IfMatch=self._etag)
         except ClientError as error:
             if not (_precondition_failed(error) or _not_implemented(error)):
-                raise self._error("giving back", error) from None
+                raise
+            # Renewed by a request whose answer was lost, or a server without conditional
+            # deletes: delete only what is still this holder's.
             current = self._current()
             if current and current.holder and current.holder.token == self.holder.token:
                 self._s3.delete_object(Bucket=self._bucket, Key=self._key)
-        except BotoCoreError as error:
-            raise self._error("giving back", error) from None
 
     def _renew(self) -> None:
         while not self._stop.wait(self.ttl_seconds / 3):
@@ -130,13 +144,17 @@ class S3Lease(Lease):
             except ClientError as error:
                 if not _precondition_failed(error):
                     continue
-                current = self._current()
+                try:
+                    current = self._current()
+                except LeaseError:
+                    continue
                 if current and current.holder and current.holder.token == self.holder.token:
                     self._etag = current.etag
                     continue
                 self._lost = f"taken over by {describe(current.holder if current else None)}"
                 return
             except BotoCoreError:
+                # Tried again at the next beat; confirm() refuses writes if none succeeds.
                 continue
 
     def _put(self, **conditions: Any) -> str:
