@@ -128,7 +128,9 @@ RUN_MESSAGES = """
 query RunMessages($runId: ID!) {
   runOrError(runId: $runId) {
     ... on Run {
-      eventConnection(limit: 5000) { events { __typename ... on MessageEvent { message } } }
+      eventConnection(limit: 5000) {
+        events { __typename ... on MessageEvent { message timestamp stepKey } }
+      }
     }
   }
 }
@@ -206,8 +208,20 @@ class Baker:
 
     def messages_of(self, run_id: str) -> list[str]:
         """Every message the run logged, in order: what the UI shows in its log."""
+        return [event.get("message") or "" for event in self.events_of(run_id)]
+
+    def events_of(self, run_id: str) -> list[dict[str, Any]]:
         data = self.deployment.graphql(RUN_MESSAGES, runId=run_id)["runOrError"]
-        return [event.get("message") or "" for event in data["eventConnection"]["events"]]
+        return data["eventConnection"]["events"]
+
+    def steps_span(self, run_id: str) -> tuple[float, float]:
+        """From the run's first step event to its last, in seconds since the epoch."""
+        stamps = [
+            int(event["timestamp"]) / 1000
+            for event in self.events_of(run_id)
+            if event.get("stepKey")
+        ]
+        return min(stamps), max(stamps)
 
     def wait_for_status(self, run_id: str, statuses: set[str]) -> Run:
         def reached() -> Run | None:
@@ -477,23 +491,10 @@ def test_a_bake_from_a_shell_and_the_daemons_bake_take_turns_at_the_data_root(
     baker: Baker, first_bake: Run, tmp_path: Path
 ) -> None:
     """The run queue orders the runs of this deployment only; a ``databaker bake`` from a shell
-    (no ``DAGSTER_HOME``) meets the daemon's run at the data root's lease. Either way round,
-    the later bake waits, and the published layer is wholly the last bake's."""
-    # The daemon's run waits for a bake holding the lease, and says so in its log.
-    holder = LeaseHolder("a bake from a shell")
-    with LocalLayerStore(root=str(baker.data_root)).leased(holder) as held:
-        waiting = baker.launch(BALLOTS_JOB, {**ALL_LETTERS, "databaker_tests/turns": "daemon"})
-        baker.deployment.wait_for(
-            "the daemon's run to wait for the lease",
-            lambda: any("waiting for the lease" in m for m in baker.messages_of(waiting)),
-            WAIT_SECONDS,
-        )
-        assert baker.wait_for_status(waiting, {"STARTED"}).status == "STARTED"
-    notice = next(m for m in baker.messages_of(waiting) if "waiting for the lease" in m)
-    assert notice == f"waiting for the lease on {baker.data_root}, held by {held.describe()}"
-    baker.assert_succeeded(baker.wait_for_status(waiting, FINISHED))
-
-    # A shell's bake of other inputs waits for the daemon's run, then publishes its own layer.
+    (no ``DAGSTER_HOME``) meets the daemon's run at the data root's lease. Here a third holder
+    keeps the lease while the daemon's run and the shell's bake both ask for it: each waits,
+    naming it; once it is free they bake one after the other, never at once, and the published
+    layer is wholly the last one's."""
     drop = tmp_path / "drop"
     drop.mkdir()
     for part in sorted(SAMPLE_ADDRESSBASE.rglob("*.csv.gz")):
@@ -501,33 +502,51 @@ def test_a_bake_from_a_shell_and_the_daemons_bake_take_turns_at_the_data_root(
         kept = [line for line in lines if ",DL1 " not in line]
         (drop / part.name).write_bytes(gzip.compress("".join(kept).encode()))
     environment = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
+    holder = LeaseHolder("an operator's rollback")
     with subprocess.Popen(
         [sys.executable, "-m", "databaker_tests.bake_on_signal", "--",
          "--addressbase", str(drop), "--data-root", str(baker.data_root),
-         "--allow", "address_drop", "--allow", "ballot_loss", "--allow", "coverage_change",
-         "--allow", "upcoming_ballots_gone"],
+         "--allow", "address_drop", "--allow", "ballot_loss",
+         "--allow", "coverage_change", "--allow", "upcoming_ballots_gone"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**environment, **baker.environment},
     ) as shell:  # fmt: skip
         assert shell.stdout.readline().strip() == "ready"
-        daemons = baker.launch(BALLOTS_JOB, {**ALL_LETTERS, "databaker_tests/turns": "shell"})
-        baker.deployment.wait_for(
-            "the daemon's run to hold the lease",
-            lambda: lease_holder_named(baker.data_root) == f"run {daemons[:8]} of {BALLOTS_JOB}",
-            WAIT_SECONDS,
-            interval=0.1,
-        )
-        shell.stdin.write("go\n")
-        shell.stdin.close()
-        output = shell.stdout.read()
-        assert shell.wait(timeout=WAIT_SECONDS) == 0, output
+        with LocalLayerStore(root=str(baker.data_root)).leased(holder) as held:
+            waiting_for = f"waiting for the lease on {baker.data_root}, held by {held.describe()}"
+            daemons = baker.launch(BALLOTS_JOB, {**ALL_LETTERS, "databaker_tests/turns": "shell"})
+            baker.deployment.wait_for(
+                "the daemon's run to wait for the lease",
+                lambda: waiting_for in baker.messages_of(daemons),
+                WAIT_SECONDS,
+            )
+            shell.stdin.write("go\n")
+            shell.stdin.close()
+            output = []
+            while not any(waiting_for in line for line in output):
+                output.append(shell.stdout.readline())
+                assert output[-1], "".join(output)
+        output.append(shell.stdout.read())
+        assert shell.wait(timeout=WAIT_SECONDS) == 0, "".join(output)
     baker.assert_succeeded(baker.wait_for_status(daemons, FINISHED))
-    assert f"held by run {daemons[:8]} of {BALLOTS_JOB} (pid " in output
+
+    stamped = [line.split(" ", 1) for line in "".join(output).splitlines() if " " in line]
+    shell_steps = [float(t) for t, text in stamped if t[:1].isdigit() and " ..." in text]
+    shell_span = (min(shell_steps), max(float(t) for t, _ in stamped if t[:1].isdigit()))
+    daemon_span = baker.steps_span(daemons)
+    first, last = sorted([shell_span, daemon_span])
+    assert first[1] <= last[0], f"steps interleaved: shell {shell_span}, daemon {daemon_span}"
 
     layer = baker.data_root / LAYER
     manifest = json.loads((layer / "_manifest.json").read_text())
-    assert manifest["addressbase_source"] == str(drop)
-    assert published_sources(layer) == {str(drop)}
+    published = next(line for line in "".join(output).splitlines() if "published:" in line)
+    shell_bake = published.split("bake ", 1)[1].split(",", 1)[0]
+    if last is shell_span:
+        assert manifest["bake_id"] == shell_bake
+        assert manifest["addressbase_source"] == str(drop)
+    else:
+        assert manifest["bake_id"] != shell_bake
+    assert published_sources(layer) == {manifest["addressbase_source"]}
     version = baker.data_root / "versions" / LAYER / manifest["bake_id"]
     assert {p.name: p.read_bytes() for p in layer.glob("*.parquet")} == {
         p.name: p.read_bytes() for p in version.glob("*.parquet")
