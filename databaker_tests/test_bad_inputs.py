@@ -1,6 +1,7 @@
 """Bad input stops a bake with file, line and reason, and the published layer stays as it was."""
 
 import gzip
+import shutil
 from pathlib import Path
 
 import pytest
@@ -29,16 +30,25 @@ def snapshot(data_root: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(layer.iterdir())}
 
 
-@pytest.fixture
-def published(tmp_path, data_root):
-    """A good bake already published; returns a function to bake again from other inputs."""
-    good_drop = write_lines(tmp_path / "good" / "drop.csv", GOOD_ADDRESSES)
-    good_ballots = write_lines(tmp_path / "good" / "ballots.csv", GOOD_BALLOTS)
+@pytest.fixture(scope="module")
+def good_bake(tmp_path_factory) -> tuple[Path, Path, Path]:
+    """The good inputs and a data root where their bake is published, baked once."""
+    base = tmp_path_factory.mktemp("good")
+    good_drop = write_lines(base / "drop.csv", GOOD_ADDRESSES)
+    good_ballots = write_lines(base / "ballots.csv", GOOD_BALLOTS)
     bake(
         addressbase=str(good_drop),
         ballots=str(good_ballots),
-        settings=Settings(data_root=str(data_root)),
+        settings=Settings(data_root=str(base / "data")),
     )
+    return good_drop, good_ballots, base / "data"
+
+
+@pytest.fixture
+def published(good_bake, data_root):
+    """A good bake already published; returns a function to bake again from other inputs."""
+    good_drop, good_ballots, template = good_bake
+    shutil.copytree(template, data_root)
     before = snapshot(data_root)
     assert set(before) == {"LS1.parquet", "LS2.parquet", "_manifest.json"}
 
