@@ -126,9 +126,14 @@ def _instance(given: dg.DagsterInstance | None) -> Iterator[dg.DagsterInstance]:
         yield instance
 
 
-LayerState = PublishMarker | str | None
-"""The layer mid-publish (its marker), else the bake ID published (None: nothing), or a
-sentence saying why its state could not be read."""
+@dataclass(frozen=True)
+class _Unreadable:
+    reason: str
+
+
+LayerState = PublishMarker | _Unreadable | str | None
+"""The layer mid-publish (its marker), else the bake ID published (None: nothing), or why its
+state could not be read."""
 
 
 def _layer_state(store: LayerStore) -> LayerState:
@@ -138,7 +143,7 @@ def _layer_state(store: LayerStore) -> LayerState:
             return marker
         published = published_manifest(store, LAYER)
     except (LayerStoreError, OSError) as error:
-        return f"its state could not be read: {error}"
+        return _Unreadable(str(error))
     return published.bake_id if published else None
 
 
@@ -153,8 +158,8 @@ def _layer_outcome(
             f"started {after.started}). The next bake of the layer completes it, or "
             f"`databaker rollback --to <bake id>` replaces it."
         )
-    if isinstance(after, str) and after.startswith("its state"):
-        return f"The layer at {where}: {after}."
+    if isinstance(after, _Unreadable):
+        return f"The state of the layer at {where} could not be read: {after.reason}."
     if untouched:
         return f"Nothing was baked; the layer at {where} was not touched."
     if after == before:

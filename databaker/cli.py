@@ -74,7 +74,8 @@ def _at_least(minimum: float, kind: Callable[[str], float] = float) -> Callable[
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+            whole = "whole " if kind is int else ""
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {whole}number") from None
         if not value >= minimum:
             raise argparse.ArgumentTypeError(f"{text} is less than {minimum:g}")
         return value
