@@ -1,4 +1,5 @@
-"""Input locations: the AddressBase drop (a folder or one file) and the ballots export.
+"""Input locations: the AddressBase drop (a folder or one file), the ballots export (one file)
+and the boundary-reviews export (a folder of part files).
 
 Inputs are read where they are, on local disk or on S3 (``s3://bucket/key``); they are not
 layer-store objects. Local paths are made absolute because a drop's absolute location is its
@@ -7,8 +8,10 @@ layer-store objects. Local paths are made absolute because a drop's absolute loc
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -32,6 +35,17 @@ SAMPLE = Path(__file__).parent / "sample"
 SAMPLE_DROPS = SAMPLE / "addressbase"
 SAMPLE_ADDRESSBASE = SAMPLE_DROPS / "2026-01-05"
 SAMPLE_BALLOTS = SAMPLE / "ballots.csv"
+SAMPLE_BOUNDARY_REVIEWS = SAMPLE / "boundary_reviews"
+
+BOUNDARY_REVIEWS_LAYOUT = (
+    "boundary_review_id=<integer>/divisionset_generation=old|new/division_type=<TYPE>/"
+    "<part>.csv (or .csv.gz), <TYPE> of letters, digits, _ and -"
+)
+_BOUNDARY_REVIEW_PART = re.compile(
+    r"boundary_review_id=(?P<review>0|[1-9][0-9]{0,17})"
+    r"/divisionset_generation=(?P<generation>old|new)"
+    r"/division_type=(?P<division_type>[A-Za-z0-9_-]+)/[^/]+"
+)
 
 
 def drop_files(source: str) -> tuple[str, list[str]]:
@@ -84,6 +98,84 @@ def export_file(source: str) -> str:
     return str(path)
 
 
+@dataclass(frozen=True)
+class ExportFile:
+    """One CSV file of an export delivered as a folder."""
+
+    relative: str
+    """Its path below the export's folder, ``/``-separated."""
+    location: str
+    """The file itself: an absolute path or an ``s3://`` URL."""
+    etag: str | None = None
+    """Its S3 ETag (without quotes); ``None`` for a local file."""
+
+
+@dataclass(frozen=True)
+class BoundaryReviewPart:
+    """A part file of the boundary-reviews export, with the values its folders give its rows."""
+
+    file: ExportFile
+    boundary_review_id: int
+    divisionset_generation: str
+    division_type: str
+
+
+def export_folder_files(source: str, what: str) -> tuple[str, list[ExportFile]]:
+    """An export delivered as a folder or ``s3://`` prefix: its location and every CSV file
+    below it (``.csv`` or ``.csv.gz`` in any case; other files, such as a ``_SUCCESS`` marker,
+    are no part of it), sorted by relative path.
+
+    A folder without CSV files is an export of nothing, not an error; a location that does not
+    exist is. On S3, where a folder is only a key prefix, it exists when an object is below it
+    (a marker will do).
+    """
+    if is_s3_url(source):
+        return _s3_export_folder_files(source, what)
+    path = _local(source, what)
+    if not path.is_dir():
+        raise dg.Failure(f"{what} {path} is a file; give the export's folder")
+    files = [
+        ExportFile(p.relative_to(path).as_posix(), str(p))
+        for p in path.rglob("*")
+        if p.is_file() and _is_csv(p.name)
+    ]
+    return str(path), sorted(files, key=lambda file: file.relative)
+
+
+def boundary_review_parts(source: str) -> tuple[str, list[BoundaryReviewPart]]:
+    """The boundary-reviews export's location and its part files, sorted by path, each with
+    the review, divisionset generation and division type its folders name.
+
+    The folders are the only place every row's review is sure to be named (a row's own columns
+    may be empty), so a CSV file outside the layout (``BOUNDARY_REVIEWS_LAYOUT``) refuses the
+    whole export rather than have its rows guessed at or left out.
+    """
+    location, files = export_folder_files(source, "boundary reviews export")
+    parts, misplaced = [], []
+    for file in files:
+        match = _BOUNDARY_REVIEW_PART.fullmatch(file.relative)
+        if match is None:
+            misplaced.append(file.location)
+            continue
+        parts.append(
+            BoundaryReviewPart(
+                file=file,
+                boundary_review_id=int(match["review"]),
+                divisionset_generation=match["generation"],
+                division_type=match["division_type"],
+            )
+        )
+    if misplaced:
+        shown = ", ".join(misplaced[:5]) + (
+            f" and {len(misplaced) - 5} more" if len(misplaced) > 5 else ""
+        )
+        raise dg.Failure(
+            f"boundary reviews export {location} refused: {len(misplaced)} file(s) outside its "
+            f"layout, {shown}; every part file must be at {BOUNDARY_REVIEWS_LAYOUT}"
+        )
+    return location, parts
+
+
 def _is_csv(name: str) -> bool:
     return name.lower().endswith(CSV_SUFFIXES)
 
@@ -112,9 +204,34 @@ def _s3_drop_files(source: str) -> tuple[str, list[str]]:
     return location.url(folder), files
 
 
+def _s3_export_folder_files(source: str, what: str) -> tuple[str, list[ExportFile]]:
+    location = S3Location.parse(source)
+    listed = _s3_listing(location)
+    if location.key and not location.key.endswith("/") and location.key in listed:
+        raise dg.Failure(f"{what} {source} is a file; give the export's folder")
+    folder = location.key.rstrip("/") + "/" if location.key else ""
+    below = {key: etag for key, etag in listed.items() if key.startswith(folder)}
+    if not below:
+        raise dg.Failure(f"{what} not found: {source}")
+    files = [
+        ExportFile(key[len(folder) :], location.url(key), etag)
+        for key, etag in sorted(below.items())
+        if _is_csv(key)
+    ]
+    return location.url(folder), files
+
+
 def _s3_keys(location: S3Location) -> list[str]:
     """Every key starting with the location's key (the object itself and anything below it)."""
+    return list(_s3_listing(location))
+
+
+def _s3_listing(location: S3Location) -> dict[str, str]:
+    """The ETag (without quotes) of every key starting with the location's key."""
     try:
-        return [item["Key"] for item in s3_objects(s3_client(), location.bucket, location.key)]
+        return {
+            item["Key"]: item["ETag"].strip('"')
+            for item in s3_objects(s3_client(), location.bucket, location.key)
+        }
     except ClientError as error:
         raise dg.Failure(f"cannot list {location.url()}: {aws_reason(error)}") from error

@@ -1,4 +1,5 @@
-"""Where producers deliver the inputs: dated AddressBase drops and the ballots export.
+"""Where producers deliver the inputs: dated AddressBase drops, the ballots export and the
+boundary-reviews export.
 
 A drops location holds one folder per drop, named by its date (``2026-02-02/``), with the CSV
 files anywhere below it (``2026-02-02/addressbase_cleaned/part-000.csv.gz``). A producer that
@@ -9,7 +10,9 @@ can marks a finished drop with a ``_SUCCESS`` file in it. Locations are local fo
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +20,7 @@ import dagster as dg
 from pydantic import Field
 
 from databaker.resources.aws import S3Location, is_s3_url, s3_client, s3_objects
+from databaker.sources import ExportFile, export_folder_files
 
 DROP_NAME = re.compile(r"\d{4}-\d{2}-\d{2}")
 SUCCESS_MARKER = "_SUCCESS"
@@ -41,20 +45,43 @@ def content_version(location: str) -> str:
         where = S3Location.parse(location)
         head = s3_client().head_object(Bucket=where.bucket, Key=where.key)
         return "etag:" + head["ETag"].strip('"')
+    return "sha256:" + _sha256(Path(location).expanduser())
+
+
+def export_folder_version(location: str, what: str) -> str:
+    """A version of an export delivered as a folder (:func:`databaker.sources.export_folder_files`)
+    that changes when any of its CSV files is added, removed, renamed or rewritten."""
+    return files_version(export_folder_files(location, what)[1])
+
+
+def files_version(files: Iterable[ExportFile]) -> str:
+    """SHA-256 over the sorted (path below the export, content version) pairs of ``files``:
+    a local file's content version is its SHA-256, an S3 object's its ETag. Never the
+    modification time, which a copy changes and a rewrite within the same second may not."""
+    pairs = sorted((file.relative, file.etag or _sha256(Path(file.location))) for file in files)
+    return "sha256:" + hashlib.sha256(json.dumps(pairs).encode()).hexdigest()
+
+
+def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
-    with Path(location).expanduser().open("rb") as export:
-        for block in iter(lambda: export.read(1 << 20), b""):
+    with path.open("rb") as content:
+        for block in iter(lambda: content.read(1 << 20), b""):
             digest.update(block)
-    return "sha256:" + digest.hexdigest()
+    return digest.hexdigest()
 
 
 class InputLocations(dg.ConfigurableResource):
-    """The drops location and the ballots export of this deployment."""
+    """The drops location, the ballots export and the boundary-reviews export of this
+    deployment."""
 
     addressbase_drops: str = Field(
         description="Folder or s3:// prefix holding one dated folder per AddressBase drop."
     )
     ballots: str = Field(description="The ballots export: a CSV file path or s3:// URL.")
+    boundary_reviews: str = Field(
+        description="The boundary-reviews export: a folder or s3:// prefix of part files "
+        "under boundary_review_id=/divisionset_generation=/division_type= folders.",
+    )
 
     def list_drops(self) -> list[DropListing]:
         """Every dated folder of the drops location, oldest first (names sort by date)."""
@@ -78,6 +105,11 @@ class InputLocations(dg.ConfigurableResource):
     def ballots_version(self) -> str:
         """The ballots export's content version (see :func:`content_version`)."""
         return content_version(self.ballots)
+
+    def boundary_reviews_version(self) -> str:
+        """The boundary-reviews export's content version (see :func:`files_version`): it
+        changes when a part file is added, removed or rewritten."""
+        return export_folder_version(self.boundary_reviews, "boundary reviews export")
 
     def _listing(self, name: str, entries: list[tuple[str, str]]) -> DropListing:
         fingerprint = hashlib.sha256(repr(entries).encode()).hexdigest()[:16]

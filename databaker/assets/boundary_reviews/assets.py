@@ -1,0 +1,147 @@
+"""The boundary-reviews table: every division of every boundary review in Democracy Club's
+export, the old divisions and the new, with their areas.
+
+The export is a folder (or ``s3://`` prefix) of headerless CSV part files laid out as
+``boundary_review_id=<int>/divisionset_generation=old|new/division_type=<TYPE>/part-*.csv``
+(:func:`databaker.sources.boundary_review_parts`). What it holds, as this table reads it:
+
+- the review, the generation and the division type of a row are its folders'; the row's own
+  columns for them may be empty, and otherwise must say the same (else the row is rejected);
+- a row needs a ``division_slug`` and an area that the ballots export would accept (the same
+  WKT rules, repairs and reasons); every other field may be empty, and is kept as ``''``;
+- a division may come in several rows, pieces of its area: each is a row of the table, and
+  ``division_key`` (``<review>/<generation>/<type>/<division_slug>``) says which division it
+  is a piece of;
+- a folder without part files is an export of no reviews.
+"""
+
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+from databaker.assets.current_ballots.wkt import POLYGONAL_WKT
+from databaker.csv_records import record_pattern
+from databaker.line_reading import InputUnreadable, run_on_lines
+from databaker.rejections import REJECTED_ROWS, VALID_ROWS, RejectionLimit, publish_checked_input
+from databaker.resources import DuckDBQueryEngine, LayerStore, SqlQuery, Table
+from databaker.resources.input_locations import InputLocations, files_version
+from databaker.sources import BoundaryReviewPart, boundary_review_parts
+from databaker.staging import staging_area
+
+BOUNDARY_REVIEW_DIVISIONS_TABLE = Table.beside(__file__, "boundary_review_divisions")
+BOUNDARY_REVIEW_DIVISIONS = (
+    BOUNDARY_REVIEW_DIVISIONS_TABLE.prefix + "boundary_review_divisions.parquet"
+)
+
+DIVISIONS_QUERY = SqlQuery.beside(__file__, "boundary_review_divisions")
+
+FIELDS = 20
+"""The columns of a part file's rows (``boundary_review_divisions.duckdb.sql`` names them)."""
+MAX_LINE_BYTES = 64 << 20
+"""The longest line read as a record, in bytes: a line holds a whole geometry, which may be
+large; a longer line is a rejected row."""
+
+
+class BoundaryReviewsExportConfig(RejectionLimit):
+    source: str | None = Field(
+        default=None,
+        description="The boundary-reviews export: a folder or s3:// prefix of headerless CSV "
+        "part files under boundary_review_id=<int>/divisionset_generation=old|new/"
+        "division_type=<TYPE>/; by default the deployment's export.",
+    )
+
+
+@dg.asset(group_name="current_boundary_reviews", kinds={"duckdb", "csv", "parquet"})
+def boundary_review_divisions(
+    context: dg.AssetExecutionContext,
+    config: BoundaryReviewsExportConfig,
+    reader: DuckDBQueryEngine,
+    store: LayerStore,
+    inputs: InputLocations,
+) -> dg.MaterializeResult:
+    """Every division of every boundary review, old and new, one row per piece of its area;
+    invalid polygons repaired."""
+    source = config.source or inputs.boundary_reviews
+    if not source:
+        raise dg.Failure("no boundary reviews export is configured")
+    location, parts = boundary_review_parts(source)
+    version = files_version(part.file for part in parts)
+    with staging_area(store, context) as staging:
+        summary = _read(
+            reader,
+            parts,
+            output=store.uri_for_writing(staging + VALID_ROWS),
+            rejects_output=store.uri_for_writing(staging + REJECTED_ROWS),
+        )
+        rows_read = summary["rows"] + summary["rejected_rows"]
+        report = publish_checked_input(
+            store,
+            staging,
+            asset_name="boundary_review_divisions",
+            what=f"boundary reviews export {location}",
+            summary=summary,
+            rows=rows_read,
+            limit=config,
+            target=BOUNDARY_REVIEW_DIVISIONS,
+        )
+    # Every review a part file's folder names, whether or not any of its rows was kept: a
+    # review whose rows were all rejected is broken, not withdrawn.
+    reviews_in_export = [str(review) for review in sorted({p.boundary_review_id for p in parts})]
+    context.log.info(
+        f"{summary['boundary_reviews']} boundary reviews, {summary['divisions']} divisions in "
+        f"{summary['rows']} pieces from {len(parts)} part files; {summary['repaired']} "
+        f"repaired, {summary['rejected_rows']} rejected"
+    )
+    return dg.MaterializeResult(
+        data_version=dg.DataVersion(version),
+        metadata={
+            "boundary_reviews_source": location,
+            "boundary_reviews_version": version,
+            "boundary_reviews": summary["boundary_reviews"],
+            "divisions": summary["divisions"],
+            "rows": summary["rows"],
+            "repaired_geometries": summary["repaired"],
+            "rejected_rows": summary["rejected_rows"],
+            "rejected_rows_allowed": config.allowed(rows_read),
+            "reviews_in_export": dg.MetadataValue.json(reviews_in_export),
+            "rejected_report": dg.MetadataValue.path(report),
+            "path": dg.MetadataValue.path(store.uri(BOUNDARY_REVIEW_DIVISIONS)),
+        },
+    )
+
+
+def _read(
+    reader: DuckDBQueryEngine,
+    parts: list[BoundaryReviewPart],
+    *,
+    output: str,
+    rejects_output: str,
+) -> dict[str, Any]:
+    """Write the kept rows of every part file to ``output`` and the rejected ones to
+    ``rejects_output``; return the query's summary. The files are read in one pass, cut into
+    lines as the other inputs are (:mod:`databaker.line_reading`), each line carrying its file,
+    which the query matches with the values of that file's folders."""
+    files = [part.file.location for part in parts]
+    params = {
+        "part_files": files,
+        "review_ids": [part.boundary_review_id for part in parts],
+        "generations": [part.divisionset_generation for part in parts],
+        "division_types": [part.division_type for part in parts],
+        "record_pattern": record_pattern(FIELDS),
+        "polygonal_wkt": POLYGONAL_WKT,
+        "output": output,
+        "rejects_output": rejects_output,
+    }
+    try:
+        summary = run_on_lines(
+            reader,
+            DIVISIONS_QUERY,
+            params,
+            files=files,
+            table="review_lines_read",
+            max_line_bytes=MAX_LINE_BYTES,
+        )
+    except InputUnreadable as error:
+        raise dg.Failure(f"boundary reviews export refused: {error}") from None
+    return summary.to_pylist()[0]

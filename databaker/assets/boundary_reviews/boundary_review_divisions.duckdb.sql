@@ -1,0 +1,247 @@
+-- The boundary-reviews export read line by line: each line becomes a piece of a division's
+-- area or a rejected row with its file, line number and reason. Blank lines hold no row.
+--   review_lines_read  the export's lines, cut by databaker/line_reading.py: source_file,
+--                      line_no, raw_line (without its LF or CRLF), too_long (raw_line holds
+--                      its start); the files are headerless
+--   $part_files        every part file of the export ...
+--   $review_ids        ... the boundary_review_id its folders name ...
+--   $generations       ... its divisionset_generation (old or new) ...
+--   $division_types    ... and its division_type, in the same order
+--   $record_pattern    RFC 4180 pattern for 20 fields (databaker.csv_records.record_pattern)
+--   $polygonal_wkt     one POLYGON or MULTIPOLYGON in WKT (current_ballots.wkt.POLYGONAL_WKT)
+--   $output            parquet for the boundary_review_divisions table
+--   $rejects_output    CSV report of rejected rows
+-- Returns the counts of the kept and rejected rows and the first rejected rows.
+--
+-- The geometry rules are the ballots export's (current_ballots_parsed.duckdb.sql), with the
+-- same reasons: both exports hold the same kind of areas, drawn by the same hands.
+
+-- RFC 4180: a quoted field's content has its quotes doubled; a bare field is taken as it is.
+CREATE TEMP MACRO csv_field(quoted, bare) AS
+    CASE WHEN quoted <> '' THEN replace(quoted, '""', '"') ELSE bare END;
+
+-- What follows the geometry (matched by `pattern`, $polygonal_wkt) that a field starts with,
+-- which DuckDB's WKT reader would silently drop.
+CREATE TEMP MACRO after_geometry(wkt, pattern) AS
+    trim(wkt[length(regexp_extract(wkt, '^' || pattern, 0, 'i')) + 1:]);
+
+CREATE TEMP TABLE parts AS
+SELECT
+    unnest(CAST($part_files AS VARCHAR[])) AS source_file,
+    unnest(CAST($review_ids AS BIGINT[])) AS folder_review_id,
+    unnest(CAST($generations AS VARCHAR[])) AS folder_generation,
+    unnest(CAST($division_types AS VARCHAR[])) AS folder_division_type;
+
+-- The stream is read once, into a table that the statements below read again. A line holding
+-- a carriage return or a NUL byte is rejected whole, with its number and text.
+CREATE TEMP TABLE export_fields AS
+WITH split AS (
+    SELECT
+        source_file::VARCHAR AS source_file,
+        line_no,
+        raw_line,
+        CASE
+            WHEN too_long THEN 'line is longer than 64 MiB, the most a line may hold'
+            WHEN contains(raw_line, chr(13)) THEN 'line holds a carriage return that does not end it'
+            WHEN contains(raw_line, chr(0)) THEN 'line holds a NUL byte'
+        END AS line_fault,
+        CASE WHEN NOT too_long THEN regexp_extract(
+            raw_line, $record_pattern,
+            ['slug_q', 'slug', 'matched', 'status_q', 'status', 'latest_event_q', 'latest_event',
+             'consultation_url_q', 'consultation_url', 'legislation_title_q', 'legislation_title',
+             'effective_date_q', 'effective_date', 'review_created_q', 'review_created',
+             'review_modified_q', 'review_modified', 'organisation_name_q', 'organisation_name',
+             'organisation_official_name_q', 'organisation_official_name',
+             'organisation_gss_q', 'organisation_gss', 'divisionset_id_q', 'divisionset_id',
+             'divisionset_pmtiles_url_q', 'divisionset_pmtiles_url',
+             'division_slug_q', 'division_slug', 'division_name_q', 'division_name',
+             'division_official_identifier_q', 'division_official_identifier',
+             'division_boundary_wkt_q', 'division_boundary_wkt',
+             'boundary_review_id_q', 'boundary_review_id',
+             'divisionset_generation_q', 'divisionset_generation',
+             'division_type_q', 'division_type']
+        ) END AS f
+    FROM review_lines_read
+    -- Blank lines hold no row.
+    WHERE raw_line <> ''
+)
+SELECT
+    source_file,
+    line_no,
+    raw_line,
+    line_fault,
+    line_fault IS NULL AND f.matched = ',' AS well_formed,
+    csv_field(f.slug_q, f.slug) AS slug,
+    csv_field(f.status_q, f.status) AS status,
+    csv_field(f.latest_event_q, f.latest_event) AS latest_event,
+    csv_field(f.consultation_url_q, f.consultation_url) AS consultation_url,
+    csv_field(f.legislation_title_q, f.legislation_title) AS legislation_title,
+    csv_field(f.effective_date_q, f.effective_date) AS effective_date,
+    csv_field(f.review_created_q, f.review_created) AS review_created,
+    csv_field(f.review_modified_q, f.review_modified) AS review_modified,
+    csv_field(f.organisation_name_q, f.organisation_name) AS organisation_name,
+    csv_field(f.organisation_official_name_q, f.organisation_official_name)
+        AS organisation_official_name,
+    csv_field(f.organisation_gss_q, f.organisation_gss) AS organisation_gss,
+    csv_field(f.divisionset_id_q, f.divisionset_id) AS divisionset_id,
+    csv_field(f.divisionset_pmtiles_url_q, f.divisionset_pmtiles_url) AS divisionset_pmtiles_url,
+    csv_field(f.division_slug_q, f.division_slug) AS division_slug,
+    csv_field(f.division_name_q, f.division_name) AS division_name,
+    csv_field(f.division_official_identifier_q, f.division_official_identifier)
+        AS division_official_identifier,
+    csv_field(f.division_boundary_wkt_q, f.division_boundary_wkt) AS geometry_text,
+    csv_field(f.boundary_review_id_q, f.boundary_review_id) AS row_review_id,
+    csv_field(f.divisionset_generation_q, f.divisionset_generation) AS row_generation,
+    csv_field(f.division_type_q, f.division_type) AS row_division_type
+FROM split;
+
+CREATE TEMP TABLE judged AS
+WITH texts AS (
+    SELECT
+        e.*,
+        p.folder_review_id,
+        p.folder_generation,
+        p.folder_division_type,
+        -- EWKT's SRID prefix, in any case; an unreadable one is left to fail the grammar.
+        regexp_extract(geometry_text, '^\s*SRID=([0-9]+);', 1, 'i') AS srid,
+        regexp_replace(geometry_text, '^\s*SRID=[0-9]+;', '', 'i') AS wkt
+    FROM export_fields AS e
+    JOIN parts AS p USING (source_file)
+),
+parsed AS (
+    SELECT *, CASE WHEN well_formed THEN TRY(ST_GeomFromText(wkt)) END AS shape FROM texts
+),
+-- Each ring of the geometry's non-empty polygons. GEOS raises, rather than answer, on a ring
+-- that does not close or has fewer than 4 points, so these are checked first.
+rings AS (
+    SELECT
+        *,
+        flatten(list_transform(
+            list_filter(ST_Dump(shape), part -> NOT ST_IsEmpty(part.geom)),
+            part -> list_prepend(
+                ST_ExteriorRing(part.geom),
+                list_transform(
+                    range(1, ST_NumInteriorRings(part.geom) + 1),
+                    i -> ST_InteriorRingN(part.geom, i::INTEGER)
+                )
+            )
+        )) AS ring_list
+    FROM parsed
+),
+faults AS (
+    SELECT
+        *,
+        CASE
+            WHEN line_fault IS NOT NULL THEN line_fault
+            WHEN NOT well_formed THEN
+                'not a CSV record of 20 fields (slug,status,...,division_boundary_wkt,'
+                || 'boundary_review_id,divisionset_generation,division_type)'
+            WHEN row_review_id <> '' AND row_review_id <> folder_review_id::VARCHAR THEN
+                printf('boundary_review_id "%s" is not its folder''s, boundary_review_id=%d',
+                       row_review_id[:40], folder_review_id)
+            WHEN row_generation <> '' AND row_generation <> folder_generation THEN
+                printf('divisionset_generation "%s" is not its folder''s, divisionset_generation=%s',
+                       row_generation[:40], folder_generation)
+            WHEN row_division_type <> '' AND row_division_type <> folder_division_type THEN
+                printf('division_type "%s" is not its folder''s, division_type=%s',
+                       row_division_type[:40], folder_division_type)
+            WHEN trim(division_slug) = '' THEN 'division_slug is empty'
+            WHEN trim(geometry_text) = '' THEN 'geometry is empty'
+            WHEN srid NOT IN ('', '4326') THEN
+                printf('geometry is in SRID %s, not 4326 (lon/lat)', srid)
+            WHEN shape IS NULL THEN
+                printf('geometry is not valid WKT: "%s..."', geometry_text[:40])
+            WHEN ST_GeometryType(shape) NOT IN ('POLYGON', 'MULTIPOLYGON') THEN
+                printf('geometry is a %s, not a POLYGON or MULTIPOLYGON', ST_GeometryType(shape))
+            WHEN NOT regexp_full_match(wkt, $polygonal_wkt || '\s*', 'i') THEN
+                CASE WHEN regexp_matches(wkt, '^' || $polygonal_wkt, 'i')
+                    THEN printf(
+                        'geometry goes on after its %s ends: "%s..."',
+                        ST_GeometryType(shape), after_geometry(wkt, $polygonal_wkt)[:40]
+                    )
+                    ELSE printf('geometry is not valid WKT: "%s..."', geometry_text[:40])
+                END
+            WHEN ST_IsEmpty(shape) THEN
+                printf('geometry is an empty %s', ST_GeometryType(shape))
+            WHEN list_bool_or(list_transform(
+                    ring_list, ring -> ST_NPoints(ring) > 0 AND NOT ST_IsClosed(ring)
+                )) THEN
+                'geometry has a ring that does not close (its last point is not its first)'
+            WHEN list_min(list_transform(ring_list, ring -> ST_NPoints(ring))) < 4 THEN
+                'geometry has a ring of fewer than 4 points'
+            WHEN NOT (isfinite(ST_XMin(shape)) AND isfinite(ST_XMax(shape))
+                      AND isfinite(ST_YMin(shape)) AND isfinite(ST_YMax(shape))) THEN
+                'geometry has a coordinate that is not a finite number'
+            WHEN NOT (ST_XMin(shape) >= -10 AND ST_XMax(shape) <= 3
+                      AND ST_YMin(shape) >= 49 AND ST_YMax(shape) <= 62) THEN
+                'geometry is outside Great Britain: are the coordinates lon/lat?'
+        END AS fault
+    FROM rings
+),
+-- Only a geometry without a fault reaches GEOS; TRY turns whatever GEOS may still raise on
+-- into a geometry that could not be repaired, a rejected row like the others.
+validity AS (
+    SELECT *, CASE WHEN fault IS NULL THEN TRY(ST_IsValid(shape)) END AS shape_is_valid
+    FROM faults
+),
+repaired AS (
+    SELECT
+        *,
+        fault IS NULL AND shape_is_valid IS NOT TRUE AS repaired,
+        CASE WHEN fault IS NULL THEN
+            CASE WHEN shape_is_valid THEN shape
+                ELSE TRY(ST_CollectionExtract(ST_MakeValid(shape), 3)) END
+        END AS geometry
+    FROM validity
+)
+SELECT
+    * EXCLUDE (shape, ring_list, fault, shape_is_valid),
+    folder_review_id::VARCHAR || '/' || folder_generation || '/' || folder_division_type || '/'
+        || division_slug AS division_key,
+    coalesce(
+        fault,
+        CASE WHEN geometry IS NULL OR ST_IsEmpty(geometry) THEN
+            'geometry is invalid and could not be repaired into a polygon'
+        END
+    ) AS reason
+FROM repaired;
+
+COPY (
+    SELECT
+        folder_review_id AS boundary_review_id,
+        slug, status, latest_event, consultation_url, legislation_title, effective_date,
+        review_created, review_modified, organisation_name, organisation_official_name,
+        organisation_gss, divisionset_id, divisionset_pmtiles_url,
+        division_slug, division_name, division_official_identifier,
+        folder_generation AS divisionset_generation,
+        folder_division_type AS division_type,
+        division_key,
+        geometry,
+        repaired,
+        source_file,
+        line_no AS source_line
+    FROM judged
+    WHERE reason IS NULL
+    ORDER BY boundary_review_id, divisionset_generation, division_type, division_slug,
+        source_file, source_line
+) TO $output (FORMAT parquet, COMPRESSION zstd);
+
+COPY (
+    SELECT source_file AS file, line_no AS line, reason, raw_line[:1000] AS text
+    FROM judged
+    WHERE reason IS NOT NULL
+    ORDER BY file, line
+) TO $rejects_output (FORMAT csv, HEADER true);
+
+SELECT
+    count(*) FILTER (WHERE reason IS NULL) AS rows,
+    count(DISTINCT folder_review_id) FILTER (WHERE reason IS NULL) AS boundary_reviews,
+    count(DISTINCT division_key) FILTER (WHERE reason IS NULL) AS divisions,
+    count(*) FILTER (WHERE reason IS NULL AND repaired) AS repaired,
+    count(*) FILTER (WHERE reason IS NOT NULL) AS rejected_rows,
+    coalesce(
+        list({'file': source_file, 'line': line_no, 'reason': reason}
+             ORDER BY source_file, line_no) FILTER (WHERE reason IS NOT NULL)[:20],
+        []
+    ) AS first_rejected
+FROM judged;
