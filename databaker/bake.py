@@ -1,4 +1,4 @@
-"""A whole bake in-process: the layer job over every letter, as one run, with progress lines.
+"""A whole bake in-process: a layer's job over every letter, as one run, with progress lines.
 
 This is what ``databaker bake`` runs. It uses the same ``Definitions`` as the Dagster UI, so a
 bake from the command line and a materialisation from the UI execute identical code.
@@ -17,11 +17,11 @@ from typing import Any
 
 import dagster as dg
 
-from databaker.assets.current_elections import LAYER
-from databaker.assets.current_elections.guard_rails import OVERRIDES
+from databaker.assets import layer_named
 from databaker.definitions import Settings, build_defs
-from databaker.jobs import current_elections_layer
-from databaker.layer_versions import PublishMarker, interrupted_publish, published_manifest
+from databaker.layers import Layer
+from databaker.layers.guard_rails import overrides
+from databaker.layers.versions import PublishMarker, interrupted_publish, published_manifest
 from databaker.partitions import ALL_LETTERS
 from databaker.resources import LayerStore, LayerStoreError
 from databaker.resources.lease import LeaseBusy
@@ -56,8 +56,10 @@ class BakeResult:
 
 def bake(
     *,
+    layer: str | Layer = "current_elections",
     addressbase: str | None = None,
     ballots: str | None = None,
+    boundary_reviews: str | None = None,
     settings: Settings,
     max_rejected_rows: int = 0,
     max_rejected_share: float | None = None,
@@ -65,28 +67,40 @@ def bake(
     instance: dg.DagsterInstance | None = None,
     echo: Callable[[str], None] | None = None,
 ) -> BakeResult:
-    """Materialise every asset and check of the current-elections layer; raise ``BakeFailed``.
+    """Materialise every asset and check of ``layer`` (a layer's name, or a :class:`Layer`
+    declared elsewhere, such as a test's); raise ``BakeFailed``.
 
     Without ``addressbase`` the newest complete drop of ``settings.addressbase_drops`` is baked;
-    without ``ballots``, ``settings.ballots``. ``allow`` names guard rails to override
-    (``address_drop``, ``ballot_loss``, ``coverage_change``, ``upcoming_ballots_gone``).
+    the layer's input is the keyword its ``LayerInput.option`` names (``ballots``,
+    ``boundary_reviews``), by default the deployment's. ``allow`` names guard rails of the layer
+    to override (``address_drop``, ``ballot_loss``, ...); another name is a ``ValueError``.
     """
-    defs = build_defs(settings)
+    layer = layer_named(layer) if isinstance(layer, str) else layer
+    allowed = overrides(layer.rails)
+    unknown = sorted(set(allow) - allowed.keys())
+    if unknown:
+        raise ValueError(
+            f"the {layer.name} layer has no guard rail {', '.join(unknown)} to allow "
+            f"(it has {', '.join(sorted(allowed))})"
+        )
+    defs = build_defs(settings, layers=(layer,))
     store: LayerStore = defs.resources["store"]
-    before = _layer_state(store)
-    job = defs.resolve_job_def(current_elections_layer.name)
+    before = _layer_state(store, layer)
+    job = defs.resolve_job_def(layer.job_name)
     if echo is not None:
         job = job.with_logger_defs({"progress": _progress_logger(echo)})
     limits: dict[str, Any] = {"max_rejected_rows": max_rejected_rows}
     if max_rejected_share is not None:
         limits["max_rejected_share"] = max_rejected_share
-    run_config: dict[str, Any] = {
-        "ops": {
-            "addressbase_cleaned_raw": {"config": {"source": addressbase, **limits}},
-            "current_ballots": {"config": {"source": ballots, **limits}},
-            "current_elections_version": {"config": {OVERRIDES[name]: True for name in allow}},
-        }
+    ops: dict[str, Any] = {
+        "addressbase_cleaned_raw": {"config": {"source": addressbase, **limits}},
+        layer.version_asset_name: {"config": {allowed[name]: True for name in allow}},
     }
+    if layer.input is not None:
+        sources = {"ballots": ballots, "boundary_reviews": boundary_reviews}
+        source = sources.get(layer.input.option)
+        ops[layer.input.asset_name] = {"config": {"source": source, **limits}}
+    run_config: dict[str, Any] = {"ops": ops}
     if echo is not None:
         run_config["loggers"] = {"progress": {}}
     started = time.monotonic()
@@ -96,10 +110,10 @@ def bake(
         )
     if not result.success:
         refused = _run_refused(result)
-        after = _layer_state(store)
+        after = _layer_state(store, layer)
         raise BakeFailed(
             _failure_report(result),
-            _layer_outcome(store, before, after, untouched=refused is not None),
+            _layer_outcome(store, layer, before, after, untouched=refused is not None),
             leased=refused == LeaseBusy.__name__,
             unusable_root=refused not in (None, LeaseBusy.__name__),
             mid_publish=isinstance(after, PublishMarker),
@@ -111,8 +125,8 @@ def bake(
         }
         for event in result.get_asset_materialization_events()
     }
-    layer = str(metadata["current_elections_parquet"]["path"])
-    return BakeResult(layer=layer, seconds=time.monotonic() - started, metadata=metadata)
+    where = str(metadata[layer.published_asset_name]["path"])
+    return BakeResult(layer=where, seconds=time.monotonic() - started, metadata=metadata)
 
 
 @contextmanager
@@ -136,22 +150,22 @@ LayerState = PublishMarker | _Unreadable | str | None
 state could not be read."""
 
 
-def _layer_state(store: LayerStore) -> LayerState:
+def _layer_state(store: LayerStore, layer: Layer) -> LayerState:
     try:
-        marker = interrupted_publish(store, LAYER)
+        marker = interrupted_publish(store, layer.prefix)
         if marker is not None:
             return marker
-        published = published_manifest(store, LAYER)
+        published = published_manifest(store, layer.prefix)
     except (LayerStoreError, OSError) as error:
         return _Unreadable(str(error))
     return published.bake_id if published else None
 
 
 def _layer_outcome(
-    store: LayerStore, before: LayerState, after: LayerState, *, untouched: bool
+    store: LayerStore, layer: Layer, before: LayerState, after: LayerState, *, untouched: bool
 ) -> str:
     """What became of the published layer, in one sentence that is true."""
-    where = store.uri(LAYER)
+    where = store.uri(layer.prefix)
     if isinstance(after, PublishMarker):
         return (
             f"The layer at {where} is MID-PUBLISH: its files mix {after.mixing} (publish "

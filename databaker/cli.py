@@ -1,5 +1,6 @@
-"""The ``databaker`` command: ``generate`` synthetic inputs, ``bake`` the layer, list its
-kept ``versions`` and ``rollback`` to one of them, ``lookup`` a postcode in it.
+"""The ``databaker`` command: ``generate`` synthetic inputs, ``bake`` a layer, list its kept
+``versions`` and ``rollback`` to one of them, ``lookup`` a postcode in it, ``status`` of every
+layer. ``--layer`` names the layer (``current_elections`` by default).
 
 Every failure is one line (or a short report) on stderr and an exit code of :class:`Exit`, the
 same for every command, so that scripts and monitoring can tell the cases apart.
@@ -20,7 +21,9 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 if TYPE_CHECKING:
+    from databaker.bake import BakeResult
     from databaker.definitions import Settings
+    from databaker.layers import Layer
     from databaker.resources import LayerStore
 
 # Dagster marks backfill policies as beta; that notice is noise on a command line.
@@ -84,20 +87,34 @@ def _at_least(minimum: float, kind: Callable[[str], float] = float) -> Callable[
 
 
 def _parser() -> argparse.ArgumentParser:
-    from databaker.assets.current_elections.guard_rails import OVERRIDES
+    from databaker.assets import LAYERS
     from databaker.definitions import ENGINES
+    from databaker.layers.guard_rails import overrides
 
     parser = argparse.ArgumentParser(prog="databaker", description=__doc__)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    layer = {
+        "choices": [known.name for known in LAYERS],
+        "default": LAYERS[0].name,
+        "help": f"which layer (default: {LAYERS[0].name})",
+    }
 
-    bake = commands.add_parser("bake", help="bake the current-elections layer")
+    bake = commands.add_parser("bake", help="bake a layer (the current-elections one by default)")
+    bake.add_argument("--layer", **layer)
     bake.add_argument(
         "--addressbase",
         help="drop folder or file (default: the newest complete drop in "
         "$DATABAKER_ADDRESSBASE_DROPS, else the bundled sample)",
     )
     bake.add_argument(
-        "--ballots", help="ballots export CSV (default: $DATABAKER_BALLOTS, else the sample)"
+        "--ballots",
+        help="ballots export CSV, for current_elections (default: $DATABAKER_BALLOTS, else the "
+        "sample)",
+    )
+    bake.add_argument(
+        "--boundary-reviews",
+        help="boundary-reviews export folder, for current_boundary_reviews (default: "
+        "$DATABAKER_BOUNDARY_REVIEWS, else the sample)",
     )
     bake.add_argument(
         "--data-root",
@@ -126,9 +143,9 @@ def _parser() -> argparse.ArgumentParser:
         "--allow",
         action="append",
         default=[],
-        choices=sorted(OVERRIDES),
-        help="publish even though this guard rail fails (after reading the bake's diff); "
-        "repeat for several",
+        choices=sorted({name for known in LAYERS for name in overrides(known.rails)}),
+        help="publish even though this guard rail of the layer fails (after reading the "
+        "bake's diff); repeat for several",
     )
     lease_wait = {
         "type": _at_least(0),
@@ -139,15 +156,13 @@ def _parser() -> argparse.ArgumentParser:
     bake.add_argument("--lease-wait", **lease_wait)
     bake.set_defaults(command=_bake)
 
-    versions = commands.add_parser(
-        "versions", help="the kept bakes of the current-elections layer, oldest first"
-    )
+    versions = commands.add_parser("versions", help="the kept bakes of a layer, oldest first")
+    versions.add_argument("--layer", **layer)
     versions.add_argument("--data-root", help="as for bake")
     versions.set_defaults(command=_versions)
 
-    rollback = commands.add_parser(
-        "rollback", help="publish a kept bake of the current-elections layer again"
-    )
+    rollback = commands.add_parser("rollback", help="publish a kept bake of a layer again")
+    rollback.add_argument("--layer", **layer)
     rollback.add_argument("--to", required=True, metavar="BAKE_ID", help="as listed by versions")
     rollback.add_argument(
         "--force", action="store_true", help="publish it even though its guard rails refused it"
@@ -158,7 +173,8 @@ def _parser() -> argparse.ArgumentParser:
 
     lookup = commands.add_parser(
         "lookup",
-        help="the addresses of a postcode with their ballots, from the published layer; exits "
+        help="the addresses of a postcode with their ballots (or the layer's list), from the "
+        "published layer; exits "
         "0 when found (or the outcode has no elections), 1 when the layer has no such outcode, "
         "postcode or UPRN, 2 when the postcode is invalid, 4 when no layer is published there "
         "(no _manifest.json), 5 when a file of the layer cannot be read",
@@ -166,6 +182,7 @@ def _parser() -> argparse.ArgumentParser:
     lookup.add_argument("postcode", help="any common way of writing it: sw1a1aa, 'SW1A 1AA'")
     lookup.add_argument("--uprn", type=int, help="only this address of the postcode")
     lookup.add_argument("--json", action="store_true", help="JSON instead of a table")
+    lookup.add_argument("--layer", **layer)
     lookup.add_argument("--data-root", help="as for bake")
     lookup.set_defaults(command=_lookup)
 
@@ -174,6 +191,7 @@ def _parser() -> argparse.ArgumentParser:
         help="per layer: when it was built, from what, and whether it is fresh and checked; "
         "exits 1 if any layer is stale or failing (reads the instance at $DAGSTER_HOME)",
     )
+    status.add_argument("--layer", choices=layer["choices"], help="only this layer")
     status.set_defaults(command=_status)
 
     generate = commands.add_parser("generate", help="write a synthetic drop and ballots export")
@@ -212,21 +230,25 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _bake(args: argparse.Namespace) -> int:
+    from databaker.assets import layer_named
     from databaker.bake import BakeFailed, bake, echo_stdout
     from databaker.definitions import ConfigurationError
 
     settings = _settings(args)
+    layer = layer_named(args.layer)
     try:
         result = bake(
+            layer=layer,
             addressbase=args.addressbase,
             ballots=args.ballots,
+            boundary_reviews=args.boundary_reviews,
             settings=settings,
             max_rejected_rows=args.max_rejected_rows,
             max_rejected_share=args.max_rejected_share,
             allow=args.allow,
             echo=echo_stdout,
         )
-    except ConfigurationError as problem:
+    except (ConfigurationError, ValueError) as problem:
         print(problem, file=sys.stderr)
         return Exit.USAGE
     except BakeFailed as failure:
@@ -236,29 +258,46 @@ def _bake(args: argparse.Namespace) -> int:
         if failure.unusable_root:
             return Exit.STORE
         return Exit.MID_PUBLISH if failure.mid_publish else Exit.FAILED
-    layer = result.metadata["current_elections_parquet"]
-    version = result.metadata["current_elections_version"]
-    against = f"bake {version['baseline']}" if version["baseline"] else "nothing published"
-    raw = result.metadata["addressbase_cleaned_raw"]
-    ballots = result.metadata["current_ballots"]
-    print(
-        f"\nBaked in {result.seconds:.1f} s\n"
-        f"  addresses:          {layer['addresses']:,} ({layer['addresses_with_ballots']:,} "
-        f"with a ballot)\n"
-        f"  ballots:            {ballots['ballots']:,} in {ballots['rows']:,} pieces "
-        f"({ballots['repaired_geometries']} repaired, "
-        f"{ballots['skipped_without_geography']} without geography skipped)\n"
-        f"  outcodes written:   {layer['outcodes']:,} ({layer['empty_outcodes']:,} empty)\n"
-        f"  published:          bake {layer['bake_id']}, {layer['outcode_files_written']:,} "
-        f"files changed, {layer['outcode_files_unchanged']:,} unchanged\n"
-        f"  stale deleted:      {layer['stale_outcodes_deleted']:,}\n"
-        f"  changed:            {version['addresses_changed']:,} addresses' ballots, against "
-        f"{against}\n"
-        f"  rejected rows:      {raw['rejected_rows']:,} AddressBase, "
-        f"{ballots['rejected_rows']:,} ballots\n"
-        f"Layer: {result.layer}"
-    )
+    print(_bake_summary(layer, result))
     return 0
+
+
+def _bake_summary(layer: Layer, result: BakeResult) -> str:
+    from databaker.assets import LAYERS
+
+    published = result.metadata[layer.published_asset_name]
+    version = result.metadata[layer.version_asset_name]
+    raw = result.metadata["addressbase_cleaned_raw"]
+    against = f"bake {version['baseline']}" if version["baseline"] else "nothing published"
+    label = layer.id_label
+    with_ids = published[f"addresses_with_{label.replace(' ', '_')}s"]
+    lines = [
+        f"\nBaked {layer.name} in {result.seconds:.1f} s",
+        f"  addresses:          {published['addresses']:,} ({with_ids:,} with a {label})",
+    ]
+    rejected = f"{raw['rejected_rows']:,} AddressBase"
+    if layer.input is not None:
+        own = result.metadata[layer.input.asset_name]
+        lines.append(f"  {layer.input.summary(own)}")
+        rejected += f", {own['rejected_rows']:,} {layer.input.option.replace('_', ' ')}"
+    lines += [
+        f"  outcodes written:   {published['outcodes']:,} ({published['empty_outcodes']:,} empty)",
+        f"  published:          bake {published['bake_id']}, "
+        f"{published['outcode_files_written']:,} files changed, "
+        f"{published['outcode_files_unchanged']:,} unchanged",
+        f"  stale deleted:      {published['stale_outcodes_deleted']:,}",
+        f"  changed:            {version['addresses_changed']:,} addresses' {label}s, against "
+        f"{against}",
+        f"  rejected rows:      {rejected}",
+    ]
+    others = [known.name for known in LAYERS if known is not layer]
+    if layer is LAYERS[0] and others:
+        lines.append(
+            "The other layers bake from the same drop with one more command each: "
+            + "; ".join(f"databaker bake --layer {name}" for name in others)
+        )
+    lines.append(f"Layer: {result.layer}")
+    return "\n".join(lines)
 
 
 def _layer_store(args: argparse.Namespace) -> LayerStore:
@@ -274,8 +313,8 @@ def _layer_store(args: argparse.Namespace) -> LayerStore:
 
 
 def _versions(args: argparse.Namespace) -> int:
-    from databaker.assets.current_elections import LAYER
-    from databaker.layer_versions import (
+    from databaker.assets import layer_named
+    from databaker.layers.versions import (
         VERSIONS,
         interrupted_publish,
         kept_versions,
@@ -283,10 +322,13 @@ def _versions(args: argparse.Namespace) -> int:
         refusals,
     )
 
+    layer = layer_named(args.layer)
+    LAYER = layer.prefix
     store = _layer_store(args)
     published = published_manifest(store, LAYER)
     kept = kept_versions(store, LAYER)
     publishing = interrupted_publish(store, LAYER)
+    label = layer.input.option.replace("_", " ") if layer.input else "input"
     if not kept:
         print(f"no kept bakes under {store.uri(VERSIONS + LAYER)}")
     for version in kept:
@@ -294,8 +336,8 @@ def _versions(args: argparse.Namespace) -> int:
         refused = refusals(store, LAYER, version.bake_id)
         print(
             f"{mark} {version.bake_id}  {version.created}  {version.rows:,} addresses "
-            f"({version.rows_with_ids:,} with a ballot)  {version.outcodes:,} outcodes  "
-            f"ballots {version.ballots_version[:19]}  {version.addressbase_source}"
+            f"({version.rows_with_ids:,} with a {layer.id_label})  {version.outcodes:,} "
+            f"outcodes  {label} {version.input_version[:19]}  {version.addressbase_source}"
             + (f"  REFUSED by {', '.join(refused)}" if refused else "")
         )
     if published:
@@ -310,10 +352,11 @@ def _versions(args: argparse.Namespace) -> int:
 
 
 def _rollback(args: argparse.Namespace) -> int:
-    from databaker.assets.current_elections import LAYER
-    from databaker.layer_versions import PublishInterrupted, kept_versions, publish, refusals
+    from databaker.assets import layer_named
+    from databaker.layers.versions import PublishInterrupted, kept_versions, publish, refusals
     from databaker.resources.lease import LeaseHolder
 
+    LAYER = layer_named(args.layer).prefix
     store = _layer_store(args)
     holder = LeaseHolder(f"databaker rollback --to {args.to}")
     with store.leased(holder, notify=lambda line: print(line, file=sys.stderr)):
@@ -344,7 +387,7 @@ def _rollback(args: argparse.Namespace) -> int:
 def _lookup(args: argparse.Namespace) -> int:
     import json
 
-    from databaker.assets.current_elections import LAYER
+    from databaker.assets import layer_named
     from databaker.layer_reader import (
         Found,
         InvalidPostcode,
@@ -353,8 +396,9 @@ def _lookup(args: argparse.Namespace) -> int:
         NoLayer,
     )
 
+    layer = layer_named(args.layer)
     try:
-        reader = LayerReader(_layer_store(args).uri(LAYER))
+        reader = LayerReader(_layer_store(args).uri(layer.prefix), ids_column=layer.ids_column)
         found = reader.addresses(args.postcode)
     except InvalidPostcode as problem:
         _fail(problem)
@@ -368,35 +412,48 @@ def _lookup(args: argparse.Namespace) -> int:
     addresses = [a for a in found.addresses if args.uprn in (None, a.uprn)]
     known = found.found == Found.NO_ELECTIONS or (found.found == Found.ADDRESSES and addresses)
     if args.json:
+        label = layer.id_label.replace(" ", "_")
         answer = {
             "postcode": found.postcode,
             "found": found.found.value if args.uprn is None or addresses else "no such address",
-            "ballot_ids": sorted({i for a in addresses for i in a.ballot_ids}),
-            "addresses": [a._asdict() for a in addresses],
+            f"{label}_ids": layer.distinct_ids([i for a in addresses for i in a.ids]),
+            "addresses": [
+                {
+                    "uprn": a.uprn,
+                    "address": a.address,
+                    "postcode": a.postcode,
+                    layer.ids_column: [layer.element_as_json(i) for i in a.ids],
+                }
+                for a in addresses
+            ],
         }
-        print(json.dumps(answer, indent=1))
+        print(json.dumps(answer, indent=1, ensure_ascii=False))
     elif not known:
         what = f"no address {args.uprn} in" if found.addresses else f"{found.found.value}:"
         print(f"{found.postcode}: {what} {reader.location}")
     else:
-        print(_address_table(found.postcode, addresses))
+        print(_address_table(layer, found.postcode, addresses))
     return Exit.OK if known else Exit.FAILED
 
 
-def _address_table(postcode: str, addresses: list) -> str:
-    ballots = sorted({i for a in addresses for i in a.ballot_ids})
+def _address_table(layer: Layer, postcode: str, addresses: list) -> str:
+    label, nothing = layer.id_label, layer.nothing_here
+    separator = "; " if layer.element_text else ", "
+    ids = layer.distinct_ids([i for a in addresses for i in a.ids])
     if not addresses:
-        return f"{postcode}: no elections here"
-    rows = [("UPRN", "ADDRESS", "BALLOTS")] + [
-        (str(a.uprn), a.address, ", ".join(a.ballot_ids) or "-") for a in addresses
+        return f"{postcode}: {nothing}"
+    rows = [("UPRN", "ADDRESS", f"{label.upper()}S")] + [
+        (str(a.uprn), a.address, separator.join(map(layer.element_as_text, a.ids)) or "-")
+        for a in addresses
     ]
     width = [max(len(row[i]) for row in rows) for i in range(2)]
     lines = [f"{row[0]:<{width[0]}}  {row[1]:<{width[1]}}  {row[2]}" for row in rows]
-    head = f"{postcode}: {len(addresses)} address(es), {len(ballots)} ballot(s): "
-    return head + (", ".join(ballots) or "no elections here") + "\n" + "\n".join(lines)
+    head = f"{postcode}: {len(addresses)} address(es), {len(ids)} {label}(s): "
+    return head + (", ".join(ids) or nothing) + "\n" + "\n".join(lines)
 
 
-def _status(_args: argparse.Namespace) -> int:
+def _status(args: argparse.Namespace) -> int:
+    from databaker.assets import LAYERS, layer_named
     from databaker.status import layer_statuses
 
     if not os.environ.get("DAGSTER_HOME"):
@@ -404,7 +461,8 @@ def _status(_args: argparse.Namespace) -> int:
         return 2
     store = _layer_store(argparse.Namespace(data_root=None))
     with dg.DagsterInstance.get() as instance:
-        statuses = layer_statuses(instance, store=store)
+        layers = (layer_named(args.layer),) if args.layer else LAYERS
+        statuses = layer_statuses(instance, store=store, layers=layers)
     for layer in statuses:
         built = (
             layer.materialised_at.isoformat(timespec="seconds")
@@ -416,7 +474,7 @@ def _status(_args: argparse.Namespace) -> int:
             f"{layer.name}: {'OK' if layer.healthy else 'FAILING'}\n"
             f"  materialised:       {built}\n"
             f"  addressbase_source: {layer.addressbase_source}\n"
-            f"  ballots_version:    {layer.ballots_version}\n"
+            f"  {layer.input_version_key + ':':<20}{layer.input_version}\n"
             f"  checks:             {layer.checks}, "
             + (f"{failing} not passed" if failing else "all passed")
         )

@@ -4,9 +4,9 @@ Which resources is a matter of configuration, read from the environment here and
 
 - ``DATABAKER_DATA_ROOT``: where layers are kept, a local folder (default ``data``) or
   ``s3://bucket/prefix``;
-- ``DATABAKER_ADDRESSBASE_DROPS``: where dated AddressBase drops arrive, and
-  ``DATABAKER_BALLOTS``: the ballots export (local paths or ``s3://`` URLs; by default the
-  bundled sample);
+- ``DATABAKER_ADDRESSBASE_DROPS``: where dated AddressBase drops arrive,
+  ``DATABAKER_BALLOTS``: the ballots export, and ``DATABAKER_BOUNDARY_REVIEWS``: the
+  boundary-reviews export (local paths or ``s3://`` URLs; by default the bundled sample);
 - ``DATABAKER_SENSOR_INTERVAL_SECONDS``: how often the sensors look (default 60);
 - ``DATABAKER_LEASE_WAIT_SECONDS``: how long a run waits for another bake of the data root
   (default six hours), and ``DATABAKER_S3_LEASE_SECONDS``: how long an S3 data root's lease
@@ -27,13 +27,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from databaker.assets import all_asset_checks, all_assets
+from databaker.assets import LAYERS, assets_of
 from databaker.automation.addressbase_drops import build_addressbase_drops_sensor
-from databaker.automation.ballots_changes import (
-    build_ballots_export_sensor,
-    nightly_current_elections,
-)
-from databaker.jobs import current_elections_from_ballots, current_elections_layer
+from databaker.layers import Layer
+from databaker.layers.build import layer_definitions
 from databaker.resources import (
     AthenaQueryEngine,
     DuckDBQueryEngine,
@@ -46,7 +43,7 @@ from databaker.resources.aws import is_s3_url
 from databaker.resources.input_locations import InputLocations
 from databaker.resources.layer_store import LEASE_WAIT_SECONDS
 from databaker.resources.s3_layer_store import S3_LEASE_SECONDS
-from databaker.sources import SAMPLE_BALLOTS, SAMPLE_DROPS
+from databaker.sources import SAMPLE_BALLOTS, SAMPLE_BOUNDARY_REVIEWS, SAMPLE_DROPS
 
 DEFAULT_DATA_ROOT = "data"
 ENGINES = ("duckdb", "athena")
@@ -63,6 +60,7 @@ class Settings:
     data_root: str = DEFAULT_DATA_ROOT
     addressbase_drops: str = str(SAMPLE_DROPS)
     ballots: str = str(SAMPLE_BALLOTS)
+    boundary_reviews: str = str(SAMPLE_BOUNDARY_REVIEWS)
     sensor_interval_seconds: int = 60
     lease_wait_seconds: float = LEASE_WAIT_SECONDS
     s3_lease_seconds: float = S3_LEASE_SECONDS
@@ -77,6 +75,8 @@ class Settings:
             data_root=environ.get("DATABAKER_DATA_ROOT") or DEFAULT_DATA_ROOT,
             addressbase_drops=environ.get("DATABAKER_ADDRESSBASE_DROPS") or str(SAMPLE_DROPS),
             ballots=environ.get("DATABAKER_BALLOTS") or str(SAMPLE_BALLOTS),
+            boundary_reviews=environ.get("DATABAKER_BOUNDARY_REVIEWS")
+            or str(SAMPLE_BOUNDARY_REVIEWS),
             sensor_interval_seconds=_seconds(environ.get("DATABAKER_SENSOR_INTERVAL_SECONDS")),
             lease_wait_seconds=_duration(
                 "DATABAKER_LEASE_WAIT_SECONDS", environ, LEASE_WAIT_SECONDS, minimum=0
@@ -110,7 +110,11 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             workgroup=settings.athena_workgroup,
             output_location=settings.athena_output,
         )
-    inputs = InputLocations(addressbase_drops=settings.addressbase_drops, ballots=settings.ballots)
+    inputs = InputLocations(
+        addressbase_drops=settings.addressbase_drops,
+        ballots=settings.ballots,
+        boundary_reviews=settings.boundary_reviews,
+    )
     return {
         "store": _store(settings),
         "engine": engine,
@@ -119,17 +123,24 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     }
 
 
-def build_defs(settings: Settings | None = None) -> dg.Definitions:
+def build_defs(
+    settings: Settings | None = None, layers: tuple[Layer, ...] = LAYERS
+) -> dg.Definitions:
+    """Every layer's assets, checks, jobs, sensors and schedules, with the resources
+    ``settings`` configure."""
     settings = settings or Settings()
+    built = [layer_definitions(layer) for layer in layers]
+    assets, checks = assets_of(layers)
+    interval = settings.sensor_interval_seconds
     return dg.Definitions(
-        assets=all_assets,
-        asset_checks=all_asset_checks,
-        jobs=[current_elections_layer, current_elections_from_ballots],
+        assets=assets,
+        asset_checks=checks,
+        jobs=[job for b in built for job in b.jobs],
         sensors=[
-            build_addressbase_drops_sensor(settings.sensor_interval_seconds),
-            build_ballots_export_sensor(settings.sensor_interval_seconds),
+            build_addressbase_drops_sensor(interval, [b.full_job for b in built]),
+            *(sensor for b in built for sensor in b.sensors(interval)),
         ],
-        schedules=[nightly_current_elections],
+        schedules=[b.schedule for b in built if b.schedule is not None],
         resources=build_resources(settings),
         # Every step is one heavy query or file pass that parallelises inside its engine;
         # starting a Python process per step would cost more than it isolates. One process per

@@ -1,9 +1,11 @@
-"""Reading a published layer: the addresses of a postcode with their ballot IDs, one address by
-UPRN, and the distinct ballots of a postcode. One outcode file per question, no geometry.
+"""Reading a published layer: the addresses of a postcode with their ballot IDs (or whatever
+the layer's list column holds), one address by UPRN, and the distinct ballots of a postcode.
+One outcode file per question, no geometry.
 
 Usable without Dagster (only pyarrow): a consumer points :class:`LayerReader` at the layer's
 location, a local folder or ``s3://bucket/prefix/current_elections_parquet`` (S3 credentials
-and endpoint from the standard AWS environment).
+and endpoint from the standard AWS environment), and names its list column if the layer is
+not the current-elections one (``ids_column="boundary_reviews"``).
 
 An outcode file's rows are sorted by postcode and cut into row groups whose footer statistics
 give each group's first and last postcode, so a question decodes the footer and only the group
@@ -63,7 +65,9 @@ import pyarrow.parquet as pq
 POSTCODE = re.compile(r"[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}")
 """A UK postcode without its space: outward code (area, district), inward code (3)."""
 OUTCODE = re.compile(r"[A-Z]{1,2}[0-9][A-Z0-9]?")
-COLUMNS = ["uprn", "address", "postcode", "ballot_ids"]
+ADDRESS_COLUMNS = ["uprn", "address", "postcode"]
+IDS_COLUMN = "ballot_ids"
+"""The current-elections layer's list column, read unless another is named."""
 CACHE_BYTES = 256 << 20
 WHOLE_FILE_BYTES = 4 << 20
 """Files up to this size are read in one go; the largest outcode files are a few hundred KB."""
@@ -113,13 +117,19 @@ class Found(Enum):
 
 
 class Address(NamedTuple):
-    """One address of the layer. A named tuple, as answers are built many thousand times a
-    second; ordered by UPRN first, as a postcode's addresses are."""
+    """One address of the layer with its list (``ids``: the ballot IDs of the current-elections
+    layer). A named tuple, as answers are built many thousand times a second; ordered by UPRN
+    first, as a postcode's addresses are."""
 
     uprn: int
     address: str
     postcode: str
-    ballot_ids: tuple[str, ...]
+    ids: tuple[str, ...]
+
+    @property
+    def ballot_ids(self) -> tuple[str, ...]:
+        """The address's list, by the current-elections layer's name for it."""
+        return self.ids
 
 
 @dataclass(frozen=True)
@@ -131,7 +141,7 @@ class PostcodeLookup:
     @property
     def ballot_ids(self) -> tuple[str, ...]:
         """The distinct ballots of the postcode's addresses, sorted: a "your elections" page."""
-        return tuple(sorted({i for address in self.addresses for i in address.ballot_ids}))
+        return tuple(sorted({i for address in self.addresses for i in address.ids}))
 
 
 def normalise_postcode(text: str) -> str:
@@ -160,9 +170,15 @@ class LayerReader:
     """
 
     def __init__(
-        self, location: str, *, cache_bytes: int = CACHE_BYTES, max_age: float = MAX_AGE
+        self,
+        location: str,
+        *,
+        ids_column: str = IDS_COLUMN,
+        cache_bytes: int = CACHE_BYTES,
+        max_age: float = MAX_AGE,
     ) -> None:
         self.location = location
+        self._columns = [*ADDRESS_COLUMNS, ids_column]
         try:
             self._filesystem, path = pafs.FileSystem.from_uri(_as_uri(location))
         except (OSError, pa.ArrowException) as problem:
@@ -274,8 +290,10 @@ class LayerReader:
             for g, group in zip(footer.groups_for(postcode), cached, strict=True):
                 if group is None:
                     # A thread pool costs more than it saves on a group this small.
-                    table = opened.parquet.read_row_group(g, columns=COLUMNS, use_threads=False)
-                    group = decoded[g] = _Group.of(table)
+                    table = opened.parquet.read_row_group(
+                        g, columns=self._columns, use_threads=False
+                    )
+                    group = decoded[g] = _Group.of(table.rename_columns(_GROUP_COLUMNS))
                 groups.append(group)
             return footer, groups, decoded
 
@@ -318,7 +336,7 @@ class LayerReader:
         for _ in range(ATTEMPTS):
             try:
                 with self._filesystem.open_input_file(path) as source:
-                    opened = _Opened.of(source)
+                    opened = _Opened.of(source, self._columns)
                     found = read(opened)
                 if opened.etag is None or self._etag_of(path) == opened.etag:
                     return found
@@ -417,6 +435,8 @@ class LayerReader:
                 del self._cached_of[key[0]]
 
 
+_GROUP_COLUMNS = [*ADDRESS_COLUMNS, "ids"]
+"""A row group as cached: the layer's list column read under one name, whatever the layer's."""
 _FOOTER = -1
 """The cache key's second part for an outcode's footer; row groups count from 0."""
 
@@ -511,7 +531,7 @@ class _Group:
             map(int, part["uprn"].to_pylist()),
             part["address"].to_pylist(),
             repeat(postcode),
-            map(tuple, part["ballot_ids"].to_pylist()),
+            map(tuple, part["ids"].to_pylist()),
         )
         return tuple(sorted(found))
 
@@ -544,12 +564,13 @@ class _Opened:
     etag: bytes | None
 
     @classmethod
-    def of(cls, source: pa.NativeFile) -> _Opened:
+    def of(cls, source: pa.NativeFile, columns: list[str]) -> _Opened:
         if source.size() <= WHOLE_FILE_BYTES:
             data = source.read_buffer()
-            return cls(_parquet(pa.BufferReader(data)), hashlib.sha256(data).digest(), None)
+            parquet = _parquet(pa.BufferReader(data), columns)
+            return cls(parquet, hashlib.sha256(data).digest(), None)
         etag = _etag(source)
-        return cls(_parquet(source), object() if etag is None else etag, etag)
+        return cls(_parquet(source, columns), object() if etag is None else etag, etag)
 
 
 def _etag(source: pa.NativeFile) -> bytes | None:
@@ -557,7 +578,7 @@ def _etag(source: pa.NativeFile) -> bytes | None:
     return source.metadata().get("ETag")
 
 
-def _parquet(source: pa.NativeFile) -> pq.ParquetFile:
+def _parquet(source: pa.NativeFile, columns: list[str]) -> pq.ParquetFile:
     """The outcode file, its postcodes to be read dictionary-encoded as they are stored."""
     try:
         parquet = pq.ParquetFile(source, read_dictionary=["postcode"])
@@ -568,7 +589,7 @@ def _parquet(source: pa.NativeFile) -> pq.ParquetFile:
     if metadata.num_rows:
         # Leaf paths (``ballot_ids.list.element``): cheaper than the Arrow schema.
         names = {metadata.schema.column(i).path.split(".")[0] for i in range(metadata.num_columns)}
-        missing = [c for c in COLUMNS if c not in names]
+        missing = [c for c in columns if c not in names]
         if missing:
             raise _NotOutcodeFile(f"not an outcode file: it has no {', '.join(missing)} column")
     return parquet

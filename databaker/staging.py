@@ -20,9 +20,13 @@ from databaker.resources.query_engine import ParamValue, Query
 
 
 @contextmanager
-def staging_area(store: LayerStore, context: dg.AssetExecutionContext) -> Iterator[str]:
-    """A prefix private to this run and asset, emptied when the block ends."""
-    prefix = f"{STAGING}{context.run.run_id}/{context.asset_key.to_user_string()}/"
+def staging_area(
+    store: LayerStore, context: dg.AssetExecutionContext, purpose: str = ""
+) -> Iterator[str]:
+    """A prefix private to this run and asset (and ``purpose``, for a second area beside the
+    first), emptied when the block ends."""
+    name = context.asset_key.to_user_string() + (f".{purpose}" if purpose else "")
+    prefix = f"{STAGING}{context.run.run_id}/{name}/"
     try:
         yield prefix
     finally:

@@ -14,15 +14,11 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from databaker.assets.addressbase.checks import addressbase_uprns_are_unique
-from databaker.assets.current_elections.layer import (
-    FRESHNESS,
-    LAYER_CHECKS,
-    current_elections_parquet,
-)
-from databaker.assets.current_elections.version import LAYER
+from databaker.assets import LAYERS
 from databaker.check_gate import Checks, check_keys, check_problems
-from databaker.layer_versions import interrupted_publish
+from databaker.layers import Layer
+from databaker.layers.build import layer_definitions
+from databaker.layers.versions import interrupted_publish
 from databaker.resources import LayerStore
 
 
@@ -33,16 +29,19 @@ class PublishedLayer:
     fail_window: timedelta
     prefix: str
     """Where the layer is published in the store."""
+    input_version_key: str
+    """The metadata key of the input's version the layer was baked from."""
 
 
-PUBLISHED_LAYERS = [
-    PublishedLayer(
-        current_elections_parquet,
-        [addressbase_uprns_are_unique, *LAYER_CHECKS],
-        FRESHNESS,
-        LAYER,
-    ),
-]
+def published_layer(layer: Layer) -> PublishedLayer:
+    built = layer_definitions(layer)
+    return PublishedLayer(
+        built.published,
+        built.published_checks,
+        layer.freshness,
+        layer.prefix,
+        layer.input_version_key,
+    )
 
 
 @dataclass(frozen=True)
@@ -50,7 +49,8 @@ class LayerStatus:
     name: str
     materialised_at: datetime | None
     addressbase_source: str
-    ballots_version: str
+    input_version_key: str
+    input_version: str
     freshness_problem: str | None
     checks: int
     check_problems: list[str]
@@ -67,10 +67,13 @@ class LayerStatus:
 
 
 def layer_statuses(
-    instance: dg.DagsterInstance, now: datetime | None = None, store: LayerStore | None = None
+    instance: dg.DagsterInstance,
+    now: datetime | None = None,
+    store: LayerStore | None = None,
+    layers: tuple[Layer, ...] = LAYERS,
 ) -> list[LayerStatus]:
     now = now or datetime.now(UTC)
-    return [_status(instance, layer, now, store) for layer in PUBLISHED_LAYERS]
+    return [_status(instance, published_layer(layer), now, store) for layer in layers]
 
 
 def _publishing_problem(store: LayerStore, layer: PublishedLayer) -> str | None:
@@ -106,7 +109,8 @@ def _status(
         name=key.to_user_string(),
         materialised_at=materialised_at,
         addressbase_source=str(metadata.get("addressbase_source", "unknown")),
-        ballots_version=str(metadata.get("ballots_version", "unknown")),
+        input_version_key=layer.input_version_key,
+        input_version=str(metadata.get(layer.input_version_key, "unknown")),
         freshness_problem=freshness_problem,
         checks=len(check_keys(layer.checks)),
         check_problems=check_problems(instance, layer.checks),

@@ -10,7 +10,8 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from databaker.assets import all_asset_checks, all_assets
+from databaker.assets import assets_of
+from databaker.assets.current_elections import CURRENT_ELECTIONS
 from databaker.definitions import Settings, build_resources
 from databaker.partitions import ALL_LETTERS
 from databaker.resources import DuckDBQueryEngine, LocalLayerStore
@@ -78,7 +79,7 @@ def asset_runner(data_root: Path) -> Callable[..., dg.ExecuteInProcessResult]:
         if guard_rails is not None:
             ops["current_elections_version"] = {"config": guard_rails}
         return dg.materialize(
-            [*all_assets, *all_asset_checks],
+            [asset for part in assets_of((CURRENT_ELECTIONS,)) for asset in part],
             selection=selection,
             resources=build_resources(Settings(data_root=str(data_root))),
             run_config={"ops": ops},

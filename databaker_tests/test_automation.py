@@ -9,21 +9,22 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pytest
 
+from databaker.assets.current_elections import CURRENT_ELECTIONS
 from databaker.automation.addressbase_drops import (
     DropsCursor,
     build_addressbase_drops_sensor,
 )
-from databaker.automation.ballots_changes import (
-    BallotsCursor,
-    build_ballots_export_sensor,
-    nightly_current_elections,
-)
+from databaker.layers.automation import InputCursor as BallotsCursor
+from databaker.layers.build import layer_definitions
 from databaker.partitions import ALL_LETTERS
 from databaker.resources.input_locations import InputLocations
+from databaker.sources import SAMPLE_BOUNDARY_REVIEWS
 from databaker_tests.conftest import address_line, write_lines
 
-drops_sensor = build_addressbase_drops_sensor(60)
-ballots_sensor = build_ballots_export_sensor(60)
+CURRENT = layer_definitions(CURRENT_ELECTIONS)
+drops_sensor = build_addressbase_drops_sensor(60, [CURRENT.full_job])
+(ballots_sensor,) = CURRENT.sensors(60)
+nightly_current_elections = CURRENT.schedule
 
 
 def deliver(drops: Path, name: str, *, marker: bool = True, parts: int = 1) -> Path:
@@ -48,7 +49,11 @@ def inputs(drops, tmp_path) -> InputLocations:
     ballots = write_lines(
         tmp_path / "ballots.csv", ["election_id,division_id,geometry,source_table"]
     )
-    return InputLocations(addressbase_drops=str(drops), ballots=str(ballots))
+    return InputLocations(
+        addressbase_drops=str(drops),
+        ballots=str(ballots),
+        boundary_reviews=str(SAMPLE_BOUNDARY_REVIEWS),
+    )
 
 
 def tick(sensor: dg.SensorDefinition, inputs: InputLocations, cursor: str | None):
@@ -63,7 +68,7 @@ def test_a_new_complete_drop_is_baked_from_its_folder(drops, inputs):
     folder = deliver(drops, "2026-02-02")
     requests, cursor, _ = tick(drops_sensor, inputs, None)
     (request,) = requests
-    assert request.run_key == "addressbase-drop-2026-02-02"
+    assert request.run_key == "addressbase-drop-2026-02-02-current_elections_layer"
     source = request.run_config["ops"]["addressbase_cleaned_raw"]["config"]["source"]
     assert source == str(folder.resolve())
     assert request.tags["databaker/addressbase_drop"] == "2026-02-02"
@@ -87,7 +92,7 @@ def test_a_drop_without_a_marker_waits_until_its_listing_stops_changing(drops, i
     requests, cursor, _ = tick(drops_sensor, inputs, cursor)
     assert requests == []
     requests, cursor, _ = tick(drops_sensor, inputs, cursor)  # unchanged since the last tick
-    assert [r.run_key for r in requests] == ["addressbase-drop-2026-02-02"]
+    assert [r.run_key for r in requests] == ["addressbase-drop-2026-02-02-current_elections_layer"]
 
 
 def test_a_folder_without_csv_files_is_never_a_drop(drops, inputs):
@@ -112,7 +117,7 @@ def test_of_several_new_drops_only_the_newest_complete_one_is_baked(drops, input
     deliver(drops, "2026-03-02")
     deliver(drops, "2026-04-02", marker=False)
     requests, cursor, _ = tick(drops_sensor, inputs, None)
-    assert [r.run_key for r in requests] == ["addressbase-drop-2026-03-02"]
+    assert [r.run_key for r in requests] == ["addressbase-drop-2026-03-02-current_elections_layer"]
     assert DropsCursor.parse(cursor).unfinished.keys() == {"2026-04-02"}
 
 
@@ -136,7 +141,7 @@ def test_a_restarted_daemon_picks_up_from_the_stored_cursor(drops, inputs):
     _, stored, _ = tick(drops_sensor, inputs, None)
     deliver(drops, "2026-03-02")
     requests, _, _ = tick(drops_sensor, inputs, stored)
-    assert [r.run_key for r in requests] == ["addressbase-drop-2026-03-02"]
+    assert [r.run_key for r in requests] == ["addressbase-drop-2026-03-02-current_elections_layer"]
 
 
 def test_the_ballots_sensor_records_the_first_version_without_a_run(inputs):
@@ -193,12 +198,20 @@ def test_sensors_run_by_default():
 def test_the_bundled_sample_is_a_complete_dated_drop(tmp_path):
     from databaker.sources import SAMPLE_BALLOTS, SAMPLE_DROPS
 
-    inputs = InputLocations(addressbase_drops=str(SAMPLE_DROPS), ballots=str(SAMPLE_BALLOTS))
+    inputs = InputLocations(
+        addressbase_drops=str(SAMPLE_DROPS),
+        ballots=str(SAMPLE_BALLOTS),
+        boundary_reviews=str(SAMPLE_BOUNDARY_REVIEWS),
+    )
     drop = inputs.latest_complete_drop()
     assert (drop.name, drop.csv_files, drop.has_marker) == ("2026-01-05", 2, True)
     shutil.copytree(SAMPLE_DROPS, tmp_path / "drops")
     (tmp_path / "drops" / "2026-01-05" / "_SUCCESS").unlink()
-    empty = InputLocations(addressbase_drops=str(tmp_path / "drops"), ballots=str(SAMPLE_BALLOTS))
+    empty = InputLocations(
+        addressbase_drops=str(tmp_path / "drops"),
+        ballots=str(SAMPLE_BALLOTS),
+        boundary_reviews=str(SAMPLE_BOUNDARY_REVIEWS),
+    )
     with pytest.raises(dg.Failure, match="no complete AddressBase drop"):
         empty.latest_complete_drop()
 
@@ -212,7 +225,9 @@ def test_drops_and_the_ballots_export_on_s3_are_watched_the_same_way(s3_env):
     )
     client.put_object(Bucket=bucket, Key="ballots/current.csv", Body=b"election_id\n")
     inputs = InputLocations(
-        addressbase_drops=f"s3://{bucket}/addressbase", ballots=f"s3://{bucket}/ballots/current.csv"
+        addressbase_drops=f"s3://{bucket}/addressbase",
+        ballots=f"s3://{bucket}/ballots/current.csv",
+        boundary_reviews=f"s3://{bucket}/boundary_reviews",
     )
     requests, cursor, _ = tick(drops_sensor, inputs, None)
     assert requests == []  # no marker yet, and the listing has been seen once

@@ -7,7 +7,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from databaker.assets.current_elections.checks import joined_uprns_match_addressbase
+from databaker.assets.current_elections import CURRENT_ELECTIONS
+from databaker.layers.build import layer_definitions
 from databaker_tests.conftest import (
     address_line,
     check_evaluations,
@@ -96,6 +97,7 @@ def test_a_uprn_twice_in_the_joined_table_fails_the_uprn_check(
     (path,) = partition.iterdir()
     table = pq.read_table(path)
     pq.write_table(pa.concat_tables([table, table]), path)
+    _, joined_uprns_match_addressbase = layer_definitions(CURRENT_ELECTIONS).joined_checks
     result = joined_uprns_match_addressbase(engine=engine, store=store)
     assert not result.passed
     metadata = {key: value.value for key, value in result.metadata.items()}

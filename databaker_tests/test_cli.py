@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from databaker.cli import main
-from databaker.layer_versions import publish
-from databaker.outcode_files import _parquet_bytes
+from databaker.layers.outcode_files import _parquet_bytes
+from databaker.layers.versions import publish
 from databaker.resources import LocalLayerStore
 from databaker.resources.lease import LeaseHolder
 from databaker_tests.conftest import address_line, ballot_line, write_lines

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from databaker.assets.current_elections import LAYER
-from databaker.layer_versions import published_manifest
+from databaker.layers.versions import published_manifest
 from databaker.resources import LocalLayerStore
 from databaker_tests.conftest import (
     address_line,

@@ -33,9 +33,9 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
+from databaker.assets.current_elections import CURRENT_ELECTIONS
 from databaker.automation.addressbase_drops import DROP_TAG, DropsCursor
-from databaker.automation.ballots_changes import BALLOTS_TAG
-from databaker.jobs import LAYER_TAG
+from databaker.layers.automation import LAYER_TAG, input_version_tag
 from databaker.partitions import ALL_LETTERS
 from databaker.resources import LocalLayerStore
 from databaker.resources.input_locations import SUCCESS_MARKER, content_version
@@ -58,6 +58,7 @@ FIRST_DROP = SAMPLE_ADDRESSBASE.name
 NEW_DROP = "2026-02-02"
 DROP_AFTER_RESTART = "2026-03-02"
 LAYER = "current_elections_parquet"
+BALLOTS_TAG = input_version_tag(CURRENT_ELECTIONS)
 LAYER_JOB = "current_elections_layer"
 BALLOTS_JOB = "current_elections_from_ballots"
 BALLOTS_SENSOR = "ballots_export_changes"

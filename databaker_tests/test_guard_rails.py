@@ -11,10 +11,11 @@ import dagster as dg
 import pytest
 
 from databaker.assets.current_elections import LAYER
-from databaker.assets.current_elections.guard_rails import GuardRails, guard_rail_results
+from databaker.assets.current_elections.guard_rails import RAILS, GuardRails
 from databaker.cli import main
-from databaker.layer_diff import IdChange, LayerDiff
-from databaker.layer_versions import kept_versions, published_manifest
+from databaker.layers.diff import IdChange, LayerDiff
+from databaker.layers.guard_rails import RailInputs, rail_results
+from databaker.layers.versions import kept_versions, published_manifest
 from databaker.resources import LocalLayerStore
 from databaker_tests.conftest import (
     address_line,
@@ -270,12 +271,16 @@ def diff(**changes) -> LayerDiff:
 def results(
     found: LayerDiff, in_export=(), changed=False, **config
 ) -> dict[str, dg.AssetCheckResult]:
-    checks = guard_rail_results(
-        found,
+    checks = rail_results(
+        RAILS,
+        RailInputs(
+            diff=found,
+            ids_named=set(in_export),
+            input_changed=changed,
+            today=date(2026, 11, 27),
+            id_label="ballot",
+        ),
         GuardRails(**config),
-        ballots_in_export=set(in_export),
-        ballots_changed=changed,
-        today=date(2026, 11, 27),
     )
     return {check.check_name: check for check in checks}
 

@@ -13,9 +13,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from databaker.assets.current_elections import LAYER_COLUMNS
-from databaker.layer_diff import LayerDiff, diff_versions
-from databaker.layer_versions import Manifest, version_prefix
-from databaker.outcode_files import write_outcode_files
+from databaker.layers.diff import LayerDiff, diff_versions
+from databaker.layers.outcode_files import write_outcode_files
+from databaker.layers.versions import Manifest, version_prefix
 from databaker.resources import LocalLayerStore
 
 LAYER = "layer/"

@@ -33,7 +33,7 @@ from databaker.layer_reader import (
     ReaderStats,
     normalise_postcode,
 )
-from databaker.outcode_files import _parquet_bytes
+from databaker.layers.outcode_files import _parquet_bytes
 from databaker_tests.conftest import address_line, ballot_line, write_lines
 
 LOCAL = "local.leeds.adel.2027-05-06"
@@ -345,9 +345,9 @@ def test_an_unreadable_file_is_named_with_the_reason_after_it_was_tried_again(
     (folder / "AB1.parquet").write_bytes(b"")
     opened, open_file = [], layer_reader._Opened.of
 
-    def counted(source: pa.NativeFile) -> layer_reader._Opened:
+    def counted(source: pa.NativeFile, columns: list[str]) -> layer_reader._Opened:
         opened.append(source)
-        return open_file(source)
+        return open_file(source, columns)
 
     monkeypatch.setattr(layer_reader._Opened, "of", counted)
     with pytest.raises(LayerUnreadable) as raised:

@@ -12,8 +12,8 @@ import pytest
 from databaker.bake import bake
 from databaker.cli import main
 from databaker.definitions import Settings
-from databaker.layer_diff import DIFF, AddressChange, IdChange, LayerDiff
-from databaker.layer_versions import (
+from databaker.layers.diff import DIFF, AddressChange, IdChange, LayerDiff
+from databaker.layers.versions import (
     MANIFEST,
     PUBLISHING,
     Manifest,

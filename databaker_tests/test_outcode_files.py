@@ -7,7 +7,7 @@ import itertools
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from databaker.outcode_files import ROWS_PER_GROUP, write_outcode_files
+from databaker.layers.outcode_files import ROWS_PER_GROUP, write_outcode_files
 
 
 def parquet(table: pa.Table) -> bytes:

@@ -7,7 +7,7 @@ import pytest
 import shapely
 from shapely.geometry import MultiPolygon, Polygon, box
 
-from databaker.assets.current_elections.joined import JOIN_QUERY
+from databaker.assets.current_elections.join import JOIN_QUERY
 from databaker.resources import DuckDBQueryEngine
 from databaker.resources.point_in_area import BAND_DEGREES, AreaIndex
 

@@ -16,8 +16,8 @@ import pytest
 
 from databaker.bake import BakeFailed, bake
 from databaker.definitions import Settings
-from databaker.layer_diff import DIFF, LayerDiff
-from databaker.layer_versions import kept_versions, published_manifest, version_prefix
+from databaker.layers.diff import DIFF, LayerDiff
+from databaker.layers.versions import kept_versions, published_manifest, version_prefix
 from databaker.resources import LayerStoreError, LocalLayerStore, S3LayerStore
 from databaker.sources import SAMPLE_ADDRESSBASE, SAMPLE_BALLOTS, drop_files, export_file
 

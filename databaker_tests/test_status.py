@@ -9,14 +9,20 @@ from pathlib import Path
 
 import pytest
 
+from databaker.assets.current_elections import CURRENT_ELECTIONS
 from databaker.bake import BakeFailed, bake
 from databaker.definitions import Settings
 from databaker.resources import LocalLayerStore
-from databaker.status import layer_statuses
+from databaker.status import layer_statuses as all_layer_statuses
 from databaker_tests.conftest import address_line, write_lines
 from databaker_tests.test_bad_inputs import GOOD_ADDRESSES, GOOD_BALLOTS
 
 DATABAKER = str(Path(sys.executable).with_name("databaker"))
+
+
+def layer_statuses(*args, **kwargs):
+    """The current-elections layer's status, the one these tests bake."""
+    return all_layer_statuses(*args, layers=(CURRENT_ELECTIONS,), **kwargs)
 
 
 @pytest.fixture
@@ -40,7 +46,7 @@ def test_a_fresh_checked_layer_names_its_drop_and_ballots_version(instance, inpu
     (status,) = layer_statuses(instance)
     assert status.healthy, status.problems
     assert status.addressbase_source == str(drop.resolve())
-    assert status.ballots_version.startswith("sha256:")
+    assert status.input_version.startswith("sha256:")
     assert status.checks == 7, "three on the tables, four guard rails"
     assert datetime.now(UTC) - status.materialised_at < timedelta(minutes=5)
 

@@ -1,12 +1,35 @@
-"""Software-defined assets: one package per layer, SQL and checks beside the assets."""
+"""Software-defined assets: the AddressBase tables, then one package per layer (its input, its
+join and its guard rails), SQL and checks beside the assets. The layers baked by this
+deployment are listed in ``LAYERS``; :mod:`databaker.layers` builds each one's assets."""
 
-from databaker.assets import addressbase, current_ballots, current_elections
+from databaker.assets.current_elections import CURRENT_ELECTIONS
+from databaker.layers import Layer
 
-all_assets = [*addressbase.assets, *current_ballots.assets, *current_elections.assets]
-all_asset_checks = [
-    *addressbase.asset_checks,
-    *current_ballots.asset_checks,
-    *current_elections.asset_checks,
-]
+LAYERS: tuple[Layer, ...] = (CURRENT_ELECTIONS,)
 
-__all__ = ["all_asset_checks", "all_assets"]
+
+class UnknownLayer(KeyError):
+    """No layer of that name is baked here."""
+
+
+def layer_named(name: str, layers: tuple[Layer, ...] = LAYERS) -> Layer:
+    for layer in layers:
+        if layer.name == name:
+            return layer
+    raise UnknownLayer(
+        f"no layer {name!r}: the layers are {', '.join(known.name for known in layers)}"
+    )
+
+
+__all__ = ["LAYERS", "UnknownLayer", "assets_of", "layer_named"]
+
+
+def assets_of(layers: tuple[Layer, ...] = LAYERS) -> tuple[list, list]:
+    """Every asset and asset check of the AddressBase tables and of ``layers``."""
+    from databaker.assets import addressbase
+    from databaker.layers.build import layer_definitions
+
+    built = [layer_definitions(layer) for layer in layers]
+    assets = [*addressbase.assets, *(a for b in built for a in b.assets)]
+    checks = [*addressbase.asset_checks, *(c for b in built for c in b.joined_checks)]
+    return assets, checks

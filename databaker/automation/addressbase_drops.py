@@ -1,17 +1,20 @@
-"""The AddressBase drop sensor: bake each new, complete drop once, never an older one after it.
+"""The AddressBase drop sensor: bake every layer from each new, complete drop once, never from
+an older one after it.
 
 A drop is complete when its folder holds a ``_SUCCESS`` marker or, for producers that write
 none, when its listing is the same on two ticks in a row. The cursor remembers the newest drop
-launched and the listings of newer drops still being written; run keys are the drop names, so
-a drop is baked once even if the cursor were lost.
+launched and the listings of newer drops still being written. Each layer's whole job is
+requested for the drop (one run per layer, each under its layer's run-queue tag); run keys name
+the drop and the layer, so a drop is baked once per layer even if the cursor were lost.
 """
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import dagster as dg
 
-from databaker.jobs import current_elections_layer
+from databaker.layers.automation import AssetJob
 from databaker.partitions import ALL_LETTERS
 from databaker.resources.input_locations import DropListing, InputLocations
 
@@ -64,10 +67,14 @@ def decide(drops: list[DropListing], cursor: DropsCursor) -> DropDecision:
     )
 
 
-def build_addressbase_drops_sensor(interval_seconds: int) -> dg.SensorDefinition:
+def build_addressbase_drops_sensor(
+    interval_seconds: int, jobs: Sequence[AssetJob]
+) -> dg.SensorDefinition:
+    """The sensor, requesting each of ``jobs`` (every layer's whole job) for a new drop."""
+
     @dg.sensor(
         name="addressbase_drops",
-        job=current_elections_layer,
+        jobs=list(jobs),
         minimum_interval_seconds=interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Bakes every layer from each new, complete AddressBase drop, once.",
@@ -86,11 +93,17 @@ def build_addressbase_drops_sensor(interval_seconds: int) -> dg.SensorDefinition
                 cursor=cursor,
             )
         drop = decision.drop
-        request = dg.RunRequest(
-            run_key=f"addressbase-drop-{drop.name}",
-            run_config={"ops": {"addressbase_cleaned_raw": {"config": {"source": drop.location}}}},
-            tags={**ALL_LETTERS, DROP_TAG: drop.name},
-        )
-        return dg.SensorResult(run_requests=[request], cursor=cursor)
+        requests = [
+            dg.RunRequest(
+                run_key=f"addressbase-drop-{drop.name}-{job.name}",
+                job_name=job.name,
+                run_config={
+                    "ops": {"addressbase_cleaned_raw": {"config": {"source": drop.location}}}
+                },
+                tags={**ALL_LETTERS, DROP_TAG: drop.name},
+            )
+            for job in jobs
+        ]
+        return dg.SensorResult(run_requests=requests, cursor=cursor)
 
     return addressbase_drops

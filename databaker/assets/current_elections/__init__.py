@@ -1,34 +1,11 @@
-"""The current-elections layer: addresses joined to current ballots, baked as a version,
-compared with the published layer, and published per outcode."""
+"""The current-elections layer: addresses joined to current ballots (its declaration is in
+``layer.py``; the shared machinery in :mod:`databaker.layers` builds the rest)."""
 
-from databaker.assets.current_elections.checks import (
-    joined_has_single_addressbase_source,
-    joined_uprns_match_addressbase,
-)
-from databaker.assets.current_elections.joined import (
-    JOINED,
-    JOINED_TABLE,
-    current_ballots_joined_to_address_base,
-)
-from databaker.assets.current_elections.layer import current_elections_parquet
-from databaker.assets.current_elections.version import (
-    LAYER,
-    LAYER_COLUMNS,
-    current_elections_version,
-)
+from databaker.assets.current_elections.join import JOIN_QUERY, JOINED_TABLE
+from databaker.assets.current_elections.layer import CURRENT_ELECTIONS
 
-assets = [
-    current_ballots_joined_to_address_base,
-    current_elections_version,
-    current_elections_parquet,
-]
-asset_checks = [joined_has_single_addressbase_source, joined_uprns_match_addressbase]
+LAYER = CURRENT_ELECTIONS.prefix
+LAYER_COLUMNS = CURRENT_ELECTIONS.columns
+JOINED = JOINED_TABLE.prefix
 
-__all__ = [
-    "JOINED",
-    "JOINED_TABLE",
-    "LAYER",
-    "LAYER_COLUMNS",
-    "asset_checks",
-    "assets",
-]
+__all__ = ["CURRENT_ELECTIONS", "JOINED", "JOINED_TABLE", "JOIN_QUERY", "LAYER", "LAYER_COLUMNS"]

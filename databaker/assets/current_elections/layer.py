@@ -1,83 +1,58 @@
-"""The published current-elections layer: one parquet file per outcode."""
+"""The current-elections layer: which ballots are here? Every address with the sorted IDs of
+the ballots whose area contains it, from the ballots export."""
 
-from datetime import timedelta
+from collections.abc import Mapping
+from typing import Any
 
-import dagster as dg
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
-from databaker.asset_records import latest_metadata
-from databaker.assets.current_elections.guard_rails import RAILS
-from databaker.assets.current_elections.version import (
-    JOINED_CHECKS,
-    LAYER,
-    current_elections_version,
-)
-from databaker.check_gate import require_passed_checks
-from databaker.layer_versions import (
-    MANIFEST,
-    Manifest,
-    publish,
-    published_manifest,
-    version_prefix,
-)
+from databaker.assets.current_ballots import CURRENT_BALLOTS, CURRENT_BALLOTS_TABLE, current_ballots
+from databaker.assets.current_elections.guard_rails import RAILS, GuardRails
+from databaker.assets.current_elections.join import JOINED_TABLE, join_current_ballots
+from databaker.layers import Layer, LayerInput
 from databaker.resources import LayerStore
-
-FRESHNESS = timedelta(hours=26)
-"""A nightly rebuild plus two hours' grace."""
-LAYER_CHECKS = [*JOINED_CHECKS, *(rail.key for rail in RAILS)]
-"""Every check a published bake has passed: on the joined table, then the guard rails."""
+from databaker.resources.input_locations import InputLocations
 
 
-@dg.asset(
-    deps=[current_elections_version],
-    group_name="current_elections",
-    kinds={"parquet"},
-    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=FRESHNESS),
+def ballots_named(store: LayerStore, metadata: Mapping[str, Any]) -> set[str]:
+    """Every ballot the export names: those with an area in the ballots table, and those whose
+    every row was skipped or rejected (a broken export must not pass for a withdrawn ballot)."""
+    with store.open_input(CURRENT_BALLOTS) as source:
+        ids = pq.read_table(source, columns=["election_id"])["election_id"]
+    return set(pc.unique(ids).to_pylist()) | set(metadata.get("ballots_without_area", []))
+
+
+def ballots_summary(metadata: Mapping[str, Any]) -> str:
+    return (
+        f"ballots:            {metadata['ballots']:,} in {metadata['rows']:,} pieces "
+        f"({metadata['repaired_geometries']} repaired, "
+        f"{metadata['skipped_without_geography']} without geography skipped)"
+    )
+
+
+BALLOTS_EXPORT = LayerInput(
+    asset=current_ballots,
+    table=CURRENT_BALLOTS_TABLE,
+    label="ballots export",
+    option="ballots",
+    version_key="ballots_version",
+    version_of=InputLocations.ballots_version,
+    ids_named=ballots_named,
+    sensor_name="ballots_export_changes",
+    rebuild_job_name="current_elections_from_ballots",
+    summary=ballots_summary,
 )
-def current_elections_parquet(
-    context: dg.AssetExecutionContext, store: LayerStore
-) -> dg.MaterializeResult:
-    """The published lookup: ``<OUTCODE>.parquet`` per outcode, each address with its ballots.
 
-    Publishes the latest bake (``current_elections_version``) over the stable path, as
-    :mod:`databaker.layer_versions` describes, once its guard rails have passed.
-    """
-    require_passed_checks(context, [rail.key for rail in RAILS])
-    bake = _latest_bake(context.instance)
-    current = published_manifest(store, LAYER)
-    if (current.bake_id if current else "") not in (bake["baseline"], bake["bake_id"]):
-        raise dg.Failure(
-            f"bake {bake['bake_id']} was compared with published bake "
-            f"{bake['baseline'] or '(none)'}, but {current.bake_id if current else 'nothing'} "
-            f"is published now: bake again to compare with it"
-        )
-    manifest = Manifest.from_json(
-        store.read_bytes(version_prefix(LAYER, bake["bake_id"]) + MANIFEST)
-    )
-    published = publish(store, LAYER, manifest.bake_id)
-    context.log.info(
-        f"published bake {manifest.bake_id}: {published.written} changed, "
-        f"{published.unchanged} unchanged, deleted {len(published.deleted)} stale"
-    )
-    return dg.MaterializeResult(
-        metadata={
-            "bake_id": manifest.bake_id,
-            "addresses": manifest.rows,
-            "addresses_with_ballots": manifest.rows_with_ids,
-            "outcodes": manifest.outcodes,
-            "empty_outcodes": manifest.empty_outcodes,
-            "outcode_files_written": published.written,
-            "outcode_files_unchanged": published.unchanged,
-            "stale_outcodes_deleted": len(published.deleted),
-            "addressbase_source": manifest.addressbase_source,
-            "ballots_version": manifest.ballots_version,
-            "version": dg.MetadataValue.path(store.uri(version_prefix(LAYER, manifest.bake_id))),
-            "path": dg.MetadataValue.path(store.uri(LAYER)),
-        }
-    )
-
-
-def _latest_bake(instance: dg.DagsterInstance) -> dict[str, str]:
-    metadata = latest_metadata(instance, current_elections_version.key)
-    if not metadata:
-        raise dg.Failure("current_elections_version has not been materialised: nothing to publish")
-    return {name: str(metadata[name]) for name in ("bake_id", "baseline")}
+CURRENT_ELECTIONS = Layer(
+    name="current_elections",
+    description="the sorted, distinct IDs of the ballots whose area contains the address.",
+    ids_column="ballot_ids",
+    id_label="ballot",
+    joined=JOINED_TABLE,
+    join=join_current_ballots,
+    config=GuardRails,
+    rails=RAILS,
+    input=BALLOTS_EXPORT,
+    nothing_here="no elections here",
+)

@@ -3,7 +3,7 @@
 -- hashes, which cannot overflow for any number of addresses in Great Britain). See the DuckDB
 -- version for why AddressBase's UPRNs need no distinct count.
 --   $addressbase_partitioned  the addressbase_partitioned table
---   $joined                   the current_ballots_joined_to_address_base table
+--   $joined                   the layer's joined table
 
 WITH addressbase AS (
     SELECT

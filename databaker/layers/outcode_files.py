@@ -4,7 +4,7 @@ A layer's joined table (one row per address, partitioned by first letter, with a
 IDs) is cut into ``<OUTCODE>.parquet`` files, rows sorted by postcode then UPRN. An outcode where
 no address has any ID gets an empty parquet file (no columns, no rows): consumers read that as
 "nothing here" without looking inside. The files are written to a bake's own version, with a
-content hash each; publishing it is :mod:`databaker.layer_versions`' job.
+content hash each; publishing it is :mod:`databaker.layers.versions`' job.
 
 Work is done a letter at a time on whole columns, which bounds memory by the largest letters.
 """
@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import io
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -23,9 +24,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from databaker.concurrency import WORKERS
-from databaker.layer_versions import content_hash
+from databaker.layers.versions import content_hash
 from databaker.resources import LayerStore
 
+ElementIds: TypeAlias = Callable[[pa.Array], pa.Array]
+"""Maps distinct elements of a layer's list column to the IDs they count for."""
 LETTER_FOLDER = "first_letter="
 REPEATING_COLUMNS = ("postcode", "outcode", "addressbase_source")
 """Columns with few distinct values per file, worth dictionary-encoding (plus the IDs column)."""
@@ -62,10 +65,13 @@ def write_outcode_files(
     output_prefix: str,
     columns: list[str],
     ids_column: str,
+    element_ids: ElementIds | None = None,
     workers: int = WORKERS,
 ) -> OutcodeFiles:
     """Write the layer's files under ``output_prefix`` from the joined table under
-    ``joined_prefix``.
+    ``joined_prefix``. ``element_ids`` names the ID each distinct element of the list column
+    counts for in ``addresses_per_id`` (the element itself by default); an address's elements
+    must count for distinct IDs.
 
     Letters are cut ``workers`` at a time (reading, sorting and parquet encoding run outside
     the GIL); memory is bounded by the largest letters in flight.
@@ -76,7 +82,7 @@ def write_outcode_files(
         written = _LetterFiles(
             rows=table.num_rows,
             sources=frozenset(pc.unique(table["addressbase_source"]).drop_null().to_pylist()),
-            addresses_per_id=_addresses_per_id(table[ids_column]),
+            addresses_per_id=_addresses_per_id(table[ids_column], element_ids),
         )
         for outcode, part, with_ids in _split_by_outcode(table, ids_column):
             data = _parquet_bytes(part.select(columns) if with_ids else pa.table({}), ids_column)
@@ -113,12 +119,17 @@ class _LetterFiles:
     files: dict[str, str] = field(default_factory=dict)
 
 
-def _addresses_per_id(ids: pa.ChunkedArray) -> dict[str, int]:
-    """IDs are distinct within an address, so counting them counts addresses."""
+def _addresses_per_id(ids: pa.ChunkedArray, element_ids: ElementIds | None) -> dict[str, int]:
+    """IDs are distinct within an address, so counting them counts addresses. The work in
+    Python is per distinct element, not per address."""
     counted = pc.value_counts(pc.list_flatten(ids))
-    return dict(
-        zip(counted.field("values").to_pylist(), counted.field("counts").to_pylist(), strict=True)
-    )
+    values = counted.field("values")
+    if element_ids is not None:
+        values = element_ids(values)
+    totals: Counter[str] = Counter()
+    for value, count in zip(values.to_pylist(), counted.field("counts").to_pylist(), strict=True):
+        totals[value] += count
+    return dict(totals)
 
 
 def _keys_by_letter(store: LayerStore, prefix: str) -> dict[str, list[str]]:

@@ -1,6 +1,6 @@
 -- A few UPRNs that are in one table and not the other, to name them in a failing check.
 --   $addressbase_partitioned  folder of the addressbase_partitioned table
---   $joined                   folder of the current_ballots_joined_to_address_base table
+--   $joined                   folder of the layer's joined table
 --   $sample_size              how many UPRNs of each kind to list
 
 WITH addressbase AS (SELECT DISTINCT uprn FROM read_parquet($addressbase_partitioned || 'first_letter=*/*.parquet')),

@@ -1,5 +1,5 @@
 -- How many AddressBase drops the joined table was built from (a layer must come from one).
---   $joined       the current_ballots_joined_to_address_base table
+--   $joined       the layer's joined table
 --   $sample_size  how many sources to list
 
 WITH sources AS (

@@ -5,7 +5,7 @@
 -- uniqueness check passed or warned, and drops the identical repeats that warn. So no distinct
 -- count is needed here, the costliest part the check used to have.
 --   $addressbase_partitioned  folder of the addressbase_partitioned table
---   $joined                   folder of the current_ballots_joined_to_address_base table
+--   $joined                   folder of the layer's joined table
 
 WITH addressbase AS (
     SELECT count(*) AS rows, sum(hash(uprn)) AS checksum

@@ -30,7 +30,7 @@ from dataclasses import asdict, field
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from pydantic import ConfigDict, TypeAdapter, ValidationError
+from pydantic import AliasChoices, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
 from databaker.resources import LayerStore, LayerStoreError
@@ -59,7 +59,11 @@ class Manifest:
     bake_id: str
     created: str = ""
     addressbase_source: str = "unknown"
-    ballots_version: str = "unknown"
+    input_version: str = Field(
+        default="unknown", validation_alias=AliasChoices("input_version", "ballots_version")
+    )
+    """The content version of the layer's own input (the ballots export's, say); kept as
+    ``ballots_version`` by releases that baked one layer only."""
     rows: int = 0
     rows_with_ids: int = 0
     outcodes: int = 0

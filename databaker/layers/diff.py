@@ -29,7 +29,8 @@ from pydantic import TypeAdapter
 from pydantic.dataclasses import dataclass as record
 
 from databaker.concurrency import WORKERS
-from databaker.layer_versions import TOLERANT, Manifest
+from databaker.layers.outcode_files import ElementIds
+from databaker.layers.versions import TOLERANT, Manifest
 from databaker.resources import LayerStore
 
 DIFF = "_diff.json"
@@ -150,11 +151,14 @@ def diff_versions(
     after: Manifest,
     after_prefix: str,
     ids_column: str,
+    element_ids: ElementIds | None = None,
     sample_size: int = SAMPLE_SIZE,
     workers: int = WORKERS,
 ) -> LayerDiff:
     """Compare the files of version ``after`` (under ``after_prefix``) with those of the
-    published version ``before`` (under ``before_prefix``)."""
+    published version ``before`` (under ``before_prefix``). An address changed when its list
+    changed at all; per ID (each element's, by ``element_ids``, as in the manifest's
+    ``addresses_per_id``), the addresses that gained or lost it."""
     totals = {
         "bake_id": after.bake_id,
         "addresses_after": after.rows,
@@ -182,8 +186,10 @@ def diff_versions(
     transitions, sample = _merged(letters, sample_size)
     gained: Counter[str] = Counter()
     lost: Counter[str] = Counter()
+    id_of = _id_of_elements(transitions, element_ids)
     for (old, new), count in transitions.items():
-        old_ids, new_ids = set(_ids(old)), set(_ids(new))
+        old_ids = {id_of[element] for element in _ids(old)}
+        new_ids = {id_of[element] for element in _ids(new)}
         gained.update(dict.fromkeys(new_ids - old_ids, count))
         lost.update(dict.fromkeys(old_ids - new_ids, count))
     ids = {
@@ -224,6 +230,17 @@ def _names(names: list[str], shown: int = 10) -> str:
         return "none"
     listed = ", ".join(f"`{name}`" for name in names[:shown])
     return f"{len(names):,}: {listed}" + (", ..." if len(names) > shown else "")
+
+
+def _id_of_elements(
+    transitions: Counter[tuple[str, str]], element_ids: ElementIds | None
+) -> dict[str, str]:
+    """The ID each element of the transitions' keys counts for, in one call for all of them."""
+    elements = sorted({e for pair in transitions for key in pair for e in _ids(key)})
+    if element_ids is None:
+        return {element: element for element in elements}
+    ids = element_ids(pa.array(elements, pa.string())).to_pylist()
+    return dict(zip(elements, ids, strict=True))
 
 
 def _ids(key: str) -> list[str]:

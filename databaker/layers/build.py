@@ -1,0 +1,77 @@
+"""Everything Dagster needs of a layer, built once from its declaration."""
+
+from dataclasses import dataclass
+from functools import cache
+
+import dagster as dg
+
+from databaker.assets.addressbase import addressbase_uprns_are_unique
+from databaker.assets.addressbase import assets as addressbase_assets
+from databaker.layers.automation import (
+    AssetJob,
+    full_job,
+    input_changes_sensor,
+    nightly_schedule,
+    rebuild_job,
+)
+from databaker.layers.joined import joined_asset, joined_checks
+from databaker.layers.layer import Layer
+from databaker.layers.published import published_asset
+from databaker.layers.version import version_asset
+
+
+@dataclass(frozen=True)
+class LayerDefinitions:
+    """A layer's assets (its input's, its joined table, its version, the published layer),
+    checks, jobs, sensor and schedule."""
+
+    layer: Layer
+    joined: dg.AssetsDefinition
+    joined_checks: list[dg.AssetChecksDefinition]
+    version: dg.AssetsDefinition
+    published: dg.AssetsDefinition
+    full_job: AssetJob
+    rebuild_job: AssetJob
+    schedule: dg.ScheduleDefinition | None
+
+    @property
+    def assets(self) -> list[dg.AssetsDefinition]:
+        own = [self.layer.input.asset] if self.layer.input else []
+        return [*own, self.joined, self.version, self.published]
+
+    @property
+    def jobs(self) -> list[AssetJob]:
+        return [self.full_job, self.rebuild_job]
+
+    @property
+    def published_checks(self) -> list[dg.AssetChecksDefinition | dg.AssetCheckKey]:
+        """Every check a published bake has passed: on the AddressBase drop, on the joined
+        table, then the guard rails."""
+        rails = [rail.key(self.layer.version_asset_name) for rail in self.layer.rails]
+        return [addressbase_uprns_are_unique, *self.joined_checks, *rails]
+
+    def sensors(self, interval_seconds: int) -> list[dg.SensorDefinition]:
+        if self.layer.input is None:
+            return []
+        return [input_changes_sensor(self.layer, self.rebuild_job, interval_seconds)]
+
+
+@cache
+def layer_definitions(layer: Layer) -> LayerDefinitions:
+    """The layer's definitions, made once per layer (Dagster needs one object per asset)."""
+    joined = joined_asset(layer)
+    checks = joined_checks(layer, joined)
+    version = version_asset(layer, joined, checks)
+    published = published_asset(layer, version)
+    own = [joined, version, published]
+    rebuild = rebuild_job(layer, joined, own)
+    return LayerDefinitions(
+        layer=layer,
+        joined=joined,
+        joined_checks=checks,
+        version=version,
+        published=published,
+        full_job=full_job(layer, addressbase_assets, own),
+        rebuild_job=rebuild,
+        schedule=nightly_schedule(layer, rebuild),
+    )

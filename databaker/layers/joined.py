@@ -1,0 +1,138 @@
+"""A layer's joined table, and the checks that stop a layer being baked from a bad one.
+
+The joined table holds every address of the partitioned AddressBase once, with the layer's
+list column, split by first letter like the AddressBase tables (one letter can be rebuilt from
+the UI). Its two checks are the same for every layer: the whole table comes from one
+AddressBase drop, and it holds exactly the partitioned AddressBase's UPRNs.
+"""
+
+import dagster as dg
+
+from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED_TABLE, addressbase_partitioned
+from databaker.layers.layer import JoinRun, Layer
+from databaker.partitions import first_letter_partitions, one_run_per_backfill
+from databaker.resources import LayerStore, QueryEngine, SqlQuery
+from databaker.staging import partition_prefix, rebuild_letter_partitions, staging_area
+
+SOURCES_QUERY = SqlQuery.beside(__file__, "addressbase_source_count")
+UPRN_SETS_QUERY = SqlQuery.beside(__file__, "uprn_sets")
+UPRN_DIFFERENCES_QUERY = SqlQuery.beside(__file__, "uprn_set_differences")
+SAMPLE_SIZE = 10
+
+
+def joined_asset(layer: Layer) -> dg.AssetsDefinition:
+    """The layer's joined table, rebuilt a letter partition at a time by ``layer.join``."""
+    deps = [addressbase_partitioned, *([layer.input.asset] if layer.input else [])]
+
+    @dg.asset(
+        name=layer.joined.name,
+        deps=deps,
+        partitions_def=first_letter_partitions,
+        backfill_policy=one_run_per_backfill,
+        group_name=layer.group_name,
+        kinds={"duckdb", "parquet"},
+        description=f"Every address once, with its `{layer.ids_column}`: {layer.description}",
+    )
+    def joined(
+        context: dg.AssetExecutionContext, engine: QueryEngine, store: LayerStore
+    ) -> dg.MaterializeResult:
+        if layer.input and not store.list_keys(layer.input.table.prefix):
+            raise dg.Failure(f"{layer.input.asset_name} has not been materialised yet")
+        letters = sorted(
+            letter
+            for letter in context.partition_keys
+            if store.list_keys(partition_prefix(ADDRESSBASE_PARTITIONED_TABLE.prefix, letter))
+        )
+
+        def write(staging: str) -> None:
+            if not letters:
+                return
+            with staging_area(store, context, "scratch") as scratch:
+                layer.join(
+                    JoinRun(
+                        engine=engine,
+                        store=store,
+                        letters=letters,
+                        output=store.uri_for_writing(staging),
+                        scratch=scratch,
+                    )
+                )
+
+        rows = rebuild_letter_partitions(
+            context, store, write=write, table_prefix=layer.joined.prefix
+        )
+        context.log.info(
+            f"joined {sum(rows.values())} addresses in {len(rows)} letter partition(s)"
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "rows": sum(rows.values()),
+                "rows_per_letter": dg.MetadataValue.json(rows),
+                "path": dg.MetadataValue.path(store.uri(layer.joined.prefix)),
+            }
+        )
+
+    return joined
+
+
+def joined_checks(layer: Layer, joined: dg.AssetsDefinition) -> list[dg.AssetChecksDefinition]:
+    """The blocking checks of the layer's joined table (see the module doc)."""
+    table = layer.joined
+
+    @dg.asset_check(asset=joined, name="single_addressbase_source", blocking=True)
+    def single_addressbase_source(engine: QueryEngine, store: LayerStore) -> dg.AssetCheckResult:
+        """The whole joined table comes from exactly one AddressBase drop."""
+        if not store.list_keys(table.prefix):
+            return dg.AssetCheckResult(passed=False, description="the joined table has no rows")
+        found = engine.run(
+            SOURCES_QUERY, {"joined": table.in_store(store), "sample_size": SAMPLE_SIZE}
+        ).to_pylist()[0]
+        passed = found["sources"] == 1 and found["rows_without_source"] == 0
+        return dg.AssetCheckResult(
+            passed=passed,
+            description=None
+            if passed
+            else f"{found['sources']} AddressBase sources: {', '.join(found['source_sample'])}",
+            metadata={
+                "addressbase_sources": found["sources"],
+                "sources": dg.MetadataValue.json(found["source_sample"]),
+                "rows_without_source": found["rows_without_source"],
+            },
+        )
+
+    @dg.asset_check(asset=joined, name="uprns_match_addressbase", blocking=True)
+    def uprns_match_addressbase(engine: QueryEngine, store: LayerStore) -> dg.AssetCheckResult:
+        """The joined table holds each UPRN of the partitioned AddressBase exactly once, no more.
+
+        Equal row counts and checksums make the two UPRN multisets equal; the partitioned table
+        holds each UPRN once by construction (see `addressbase_partitioned`), so the joined one
+        does too.
+        """
+        tables = {"addressbase_partitioned": ADDRESSBASE_PARTITIONED_TABLE, "joined": table}
+        empty = [t.prefix for t in tables.values() if not store.list_keys(t.prefix)]
+        if empty:
+            return dg.AssetCheckResult(
+                passed=False, description=f"nothing to compare: no files under {', '.join(empty)}"
+            )
+        refs = {name: t.in_store(store) for name, t in tables.items()}
+        sets = engine.run(UPRN_SETS_QUERY, refs).to_pylist()[0]
+        metadata: dict = dict(sets)
+        passed = (
+            sets["addressbase_rows"] == sets["joined_rows"]
+            and sets["addressbase_checksum"] == sets["joined_checksum"]
+        )
+        description = None
+        if not passed:
+            differences = engine.run(
+                UPRN_DIFFERENCES_QUERY, {**refs, "sample_size": SAMPLE_SIZE}
+            ).to_pylist()[0]
+            metadata.update({k: dg.MetadataValue.json(v) for k, v in differences.items()})
+            description = (
+                f"joined rows {sets['joined_rows']}, AddressBase rows "
+                f"{sets['addressbase_rows']}; missing from joined: "
+                f"{differences['missing_from_joined']}; not in AddressBase: "
+                f"{differences['not_in_addressbase']}"
+            )
+        return dg.AssetCheckResult(passed=passed, description=description, metadata=metadata)
+
+    return [single_addressbase_source, uprns_match_addressbase]

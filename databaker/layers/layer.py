@@ -1,0 +1,170 @@
+"""What a layer is: the one declaration the shared machinery builds everything else from.
+
+A layer answers one question per address ("which ballots are here?", "is this ward being
+redrawn?") and is published as one parquet file per outcode, a row per address with a list
+column of answers. What differs from layer to layer is small, and is all a :class:`Layer`
+says: its own input, how it joins that input to the partitioned AddressBase and aggregates
+the answers into its list column, which IDs the list names, and its guard rails. From it,
+:func:`databaker.layers.build.layer_definitions` makes the joined table and its checks, the
+version (manifest, diff, guard rails), the published layer, the jobs, the sensor on the input
+and the nightly schedule; the command line, ``databaker status`` and the reader take the layer
+by its name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import dagster as dg
+import pyarrow as pa
+
+from databaker.layers.guard_rails import LayerConfig, Rail
+from databaker.layers.outcode_files import ElementIds
+from databaker.resources import LayerStore, QueryEngine, Table, TableRef
+from databaker.resources.input_locations import InputLocations
+
+ADDRESS_COLUMNS = ("uprn", "address", "postcode", "addressbase_source")
+"""The columns every layer carries from the partitioned AddressBase, in the order published."""
+LAYER_SUFFIX = "_parquet"
+"""A layer named ``current_elections`` is published under ``current_elections_parquet/``."""
+
+
+@dataclass(frozen=True)
+class JoinRun:
+    """What a layer's join is given: where to write, and for which letters.
+
+    The join writes ``first_letter=<L>/`` folders of parquet files under ``output`` (a URI the
+    engine can write to), one row per address of those letters with its ``ADDRESS_COLUMNS`` and
+    the layer's list column. ``scratch`` is a store prefix private to the run for intermediate
+    tables; it is emptied when the join ends.
+    """
+
+    engine: QueryEngine
+    store: LayerStore
+    letters: list[str]
+    output: str
+    scratch: str
+
+    def table(self, table: Table) -> TableRef:
+        """One of the project's tables as a query parameter."""
+        return table.in_store(self.store)
+
+    def scratch_table(self, table: Table) -> TableRef:
+        """An intermediate table kept under ``scratch`` for the length of the join."""
+        return TableRef(table.name, self.store.uri(self.scratch + table.prefix), table.declaration)
+
+    def scratch_output(self, table: Table) -> str:
+        """Where a query writes the intermediate ``table`` (see :meth:`scratch_table`)."""
+        return self.store.uri_for_writing(self.scratch + table.prefix)
+
+
+@dataclass(frozen=True)
+class LayerInput:
+    """A layer's own input: the asset that reads it into a table, and how its version is known.
+
+    A change of the input's content version rebuilds the layer (the input's sensor), and an
+    unchanged one lets the coverage guard rail hold the layer steady.
+    """
+
+    asset: dg.AssetsDefinition
+    table: Table
+    """The table the asset writes, which the layer's join reads."""
+    label: str
+    """What the input is called in texts: ``ballots export``."""
+    option: str
+    """Its name on the command line (``--ballots``) and as a keyword of ``bake``."""
+    version_key: str
+    """The metadata key of its content version, on the input asset and the layer's assets."""
+    version_of: Callable[[InputLocations], str]
+    """The deployment's input's content version now (what the sensor compares)."""
+    ids_named: Callable[[LayerStore, Mapping[str, Any]], set[str]]
+    """Every ID the input names, read from its table and its asset's latest metadata, including
+    IDs of rows it rejected: a broken row must not pass for a withdrawn ID."""
+    sensor_name: str
+    rebuild_job_name: str
+    summary: Callable[[Mapping[str, Any]], str]
+    """One line of a bake's summary from the input asset's metadata (``ballots: 12 in ...``)."""
+
+    @property
+    def asset_name(self) -> str:
+        return self.asset.key.to_user_string()
+
+
+@dataclass(frozen=True, eq=False)
+class Layer:
+    """One layer: its name, list column, input, join and guard rails (see the module doc)."""
+
+    name: str
+    description: str
+    ids_column: str
+    id_label: str
+    """What one ID of the list is called in texts: ``ballot``."""
+    joined: Table
+    """The joined table: every address with the list column, split by first letter."""
+    join: Callable[[JoinRun], None]
+    config: type[LayerConfig]
+    rails: Sequence[Rail]
+    input: LayerInput | None = None
+    element_ids: ElementIds | None = None
+    """The ID each distinct element of the list column counts for, in the manifest's
+    ``addresses_per_id`` and the diff's per-ID counts; the element itself when ``None``."""
+    element_json: Callable[[str], Any] | None = None
+    """How ``lookup --json`` shows an element (parsed, for a layer of JSON elements)."""
+    element_text: Callable[[str], str] | None = None
+    """How ``lookup`` shows an element in its table."""
+    nothing_here: str = ""
+    """What ``lookup`` says of a postcode whose addresses have empty lists."""
+    freshness: timedelta = timedelta(hours=26)
+    """How old the published layer may get: a nightly rebuild plus two hours' grace."""
+    nightly_cron: str | None = "0 1 * * *"
+    group: str = field(default="")
+
+    @property
+    def prefix(self) -> str:
+        """Where the layer is published in the store (``current_elections_parquet/``)."""
+        return f"{self.name}{LAYER_SUFFIX}/"
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns of a non-empty outcode file, in order."""
+        return [*ADDRESS_COLUMNS, self.ids_column, "outcode"]
+
+    @property
+    def group_name(self) -> str:
+        return self.group or self.name
+
+    @property
+    def version_asset_name(self) -> str:
+        return f"{self.name}_version"
+
+    @property
+    def published_asset_name(self) -> str:
+        return f"{self.name}{LAYER_SUFFIX}"
+
+    @property
+    def job_name(self) -> str:
+        return f"{self.name}_layer"
+
+    @property
+    def input_version_key(self) -> str:
+        return self.input.version_key if self.input else "input_version"
+
+    def __post_init__(self) -> None:
+        if not self.nothing_here:
+            object.__setattr__(self, "nothing_here", f"no {self.id_label}s here")
+
+    def distinct_ids(self, elements: Sequence[str]) -> list[str]:
+        """The sorted, distinct IDs that ``elements`` count for."""
+        distinct = sorted(set(elements))
+        if self.element_ids is not None and distinct:
+            distinct = self.element_ids(pa.array(distinct, pa.string())).to_pylist()
+        return sorted(set(distinct))
+
+    def element_as_json(self, element: str) -> Any:
+        return self.element_json(element) if self.element_json else element
+
+    def element_as_text(self, element: str) -> str:
+        return self.element_text(element) if self.element_text else element

@@ -1,0 +1,171 @@
+"""A layer's bake: written as a version of its own and compared with the published layer,
+which it replaces only if its guard rails pass (``<layer>_version``)."""
+
+import csv
+import io
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from databaker.asset_records import latest_metadata
+from databaker.check_gate import require_passed_checks
+from databaker.layers.diff import DIFF, diff_versions
+from databaker.layers.guard_rails import LayerConfig, RailInputs, rail_results
+from databaker.layers.layer import Layer
+from databaker.layers.outcode_files import write_outcode_files
+from databaker.layers.versions import (
+    MANIFEST,
+    Manifest,
+    complete_interrupted_publish,
+    new_bake_id,
+    prune_versions,
+    published_manifest,
+    version_prefix,
+    write_manifest,
+    write_verdicts,
+)
+from databaker.rejections import REJECTS_PREFIX, rejects_key
+from databaker.resources import LayerStore
+
+ADDRESSBASE_INPUT = "addressbase_cleaned_raw"
+"""Every layer's first input, whose report of rejected rows each version keeps."""
+
+
+def version_asset(
+    layer: Layer, joined: dg.AssetsDefinition, joined_checks: list[dg.AssetChecksDefinition]
+) -> dg.AssetsDefinition:
+    """The layer's version asset: outcode files, manifest, diff and guard-rail verdicts."""
+    config_class: type[LayerConfig] = layer.config
+
+    @dg.asset(
+        name=layer.version_asset_name,
+        deps=[joined],
+        group_name=layer.group_name,
+        kinds={"parquet"},
+        check_specs=[rail.spec(layer.version_asset_name) for rail in layer.rails],
+        description=f"This bake of the {layer.name} layer under `versions/`, with its manifest "
+        f"and its diff against the published layer; its guard rails are blocking checks.",
+    )
+    def version(
+        context: dg.AssetExecutionContext, config: config_class, store: LayerStore
+    ) -> dg.MaterializeResult:
+        completed = complete_interrupted_publish(store, layer.prefix)
+        if completed:
+            context.log.info(f"completed the interrupted publish of bake {completed.bake_id}")
+        require_passed_checks(context, joined_checks, refusing="not baking")
+        bake_id = new_bake_id(context.run.run_id)
+        prefix = version_prefix(layer.prefix, bake_id)
+        input_metadata = (
+            latest_metadata(context.instance, layer.input.asset.key) if layer.input else {}
+        )
+        try:
+            written = write_outcode_files(
+                store,
+                joined_prefix=layer.joined.prefix,
+                output_prefix=prefix,
+                columns=layer.columns,
+                ids_column=layer.ids_column,
+                element_ids=layer.element_ids,
+            )
+            manifest = Manifest(
+                bake_id=bake_id,
+                created=datetime.now(UTC).isoformat(timespec="seconds"),
+                addressbase_source=", ".join(written.sources),
+                input_version=str(input_metadata.get(layer.input_version_key, "unknown")),
+                rows=written.rows,
+                rows_with_ids=written.rows_with_ids,
+                outcodes=written.outcodes,
+                empty_outcodes=written.empty_outcodes,
+                files=written.files,
+                rejected_rows=_keep_rejection_reports(store, layer, prefix),
+                addresses_per_id=written.addresses_per_id,
+            )
+            published = published_manifest(store, layer.prefix)
+            diff = diff_versions(
+                store,
+                before=published,
+                before_prefix=_published_files(store, layer, published),
+                after=manifest,
+                after_prefix=prefix,
+                ids_column=layer.ids_column,
+                element_ids=layer.element_ids,
+            )
+            rails = RailInputs(
+                diff=diff,
+                ids_named=layer.input.ids_named(store, input_metadata) if layer.input else set(),
+                input_changed=_input_changed(published, manifest),
+                today=datetime.now(UTC).date(),
+                id_label=layer.id_label,
+            )
+            checks = rail_results(layer.rails, rails, config)
+            store.write_bytes(prefix + DIFF, diff.to_json())
+            write_verdicts(
+                store, layer.prefix, bake_id, {c.check_name: _refused(c) for c in checks}
+            )
+            write_manifest(store, layer.prefix, manifest)
+        except BaseException:
+            store.delete_prefix(prefix)
+            raise
+        pruned = prune_versions(store, layer.prefix, keep=config.kept_versions)
+        context.log.info(
+            f"bake {bake_id}: {written.outcodes} outcode files ({written.empty_outcodes} empty); "
+            f"{diff.addresses_changed} addresses' {layer.ids_column} changed against "
+            f"{diff.baseline or 'nothing published'}; pruned {len(pruned)} old version(s)"
+        )
+        label = layer.id_label.replace(" ", "_")
+        return dg.MaterializeResult(
+            metadata={
+                "bake_id": bake_id,
+                "baseline": diff.baseline or "",
+                "addresses": written.rows,
+                f"addresses_with_{label}s": written.rows_with_ids,
+                "outcodes": written.outcodes,
+                "empty_outcodes": written.empty_outcodes,
+                "addresses_changed": diff.addresses_changed,
+                f"{label}s_appearing": len(diff.ids_appearing),
+                f"{label}s_disappearing": len(diff.ids_disappearing),
+                "diff": dg.MetadataValue.md(diff.markdown(id_label=layer.id_label)),
+                "addressbase_source": manifest.addressbase_source,
+                layer.input_version_key: manifest.input_version,
+                "version": dg.MetadataValue.path(store.uri(prefix)),
+            },
+            check_results=checks,
+        )
+
+    return version
+
+
+def _refused(check: dg.AssetCheckResult) -> bool:
+    return not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+
+
+def _input_changed(published: Manifest | None, manifest: Manifest) -> bool:
+    """Whether the input differs from the published bake's; an unknown version (no record of
+    the input's materialisation) counts as changed."""
+    versions = {published.input_version if published else "unknown", manifest.input_version}
+    return len(versions) > 1 or "unknown" in versions
+
+
+def _published_files(store: LayerStore, layer: Layer, published: Manifest | None) -> str:
+    """Where the published version's files are read from: its own version (which matches its
+    manifest even after an interrupted publish), else the stable path."""
+    if published is None:
+        return layer.prefix
+    kept = version_prefix(layer.prefix, published.bake_id)
+    return kept if store.list_keys(kept + MANIFEST) else layer.prefix
+
+
+def _keep_rejection_reports(store: LayerStore, layer: Layer, version: str) -> dict[str, int]:
+    """Copy each input's report of rejected rows into the version; return how many rows each
+    input rejected."""
+    counts = {}
+    reports = set(store.list_keys(REJECTS_PREFIX))
+    for asset_name in (ADDRESSBASE_INPUT, *([layer.input.asset_name] if layer.input else [])):
+        key = rejects_key(asset_name)
+        if key not in reports:
+            continue
+        store.copy(key, f"{version}{key}")
+        rows = csv.DictReader(io.StringIO(store.read_bytes(key).decode("utf-8")))
+        # A report may also list rows skipped on purpose (the ballots' without a geography).
+        counts[asset_name] = sum(row.get("status", "rejected") == "rejected" for row in rows)
+    return counts
