@@ -25,20 +25,36 @@ from sqlglot import exp
 from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED_TABLE, ADDRESSBASE_RAW_TABLE
 from databaker.assets.addressbase.assets import PARTITIONED_QUERY, REPEATED_LETTERS_QUERY
 from databaker.assets.addressbase.checks import DUPLICATES_QUERY
+from databaker.assets.boundary_reviews import BOUNDARY_REVIEW_DIVISIONS_TABLE
 from databaker.assets.current_ballots import CURRENT_BALLOTS_TABLE
-from databaker.assets.current_elections.checks import (
-    SOURCES_QUERY,
-    UPRN_DIFFERENCES_QUERY,
-    UPRN_SETS_QUERY,
+from databaker.assets.current_boundary_reviews.join import (
+    ADDRESSES_IN_DIVISIONS,
+    DIVISIONS_JOIN,
+    REVIEWS_QUERY,
 )
-from databaker.assets.current_elections.joined import JOIN_QUERY, JOINED_TABLE
+from databaker.assets.current_boundary_reviews.join import JOINED_TABLE as REVIEWS_JOINED_TABLE
+from databaker.assets.current_elections.join import JOIN_QUERY, JOINED_TABLE
+from databaker.layers.joined import SOURCES_QUERY, UPRN_DIFFERENCES_QUERY, UPRN_SETS_QUERY
 from databaker.resources import DuckDBQueryEngine, LocalLayerStore, SqlQuery, TableRef
 from databaker.resources.athena_sql import placeholders, render, statements
 from databaker_tests.athena_statements import PACKAGE, athena_files, file_statements, unload_parts
+from databaker_tests.boundary_reviews_tables import (
+    ADDRESSES,
+    PIECES,
+    write_addresses,
+    write_divisions,
+)
 
 TABLES = {
     table.name: table
-    for table in (ADDRESSBASE_RAW_TABLE, ADDRESSBASE_PARTITIONED_TABLE, CURRENT_BALLOTS_TABLE)
+    for table in (
+        ADDRESSBASE_RAW_TABLE,
+        ADDRESSBASE_PARTITIONED_TABLE,
+        CURRENT_BALLOTS_TABLE,
+        BOUNDARY_REVIEW_DIVISIONS_TABLE,
+        ADDRESSES_IN_DIVISIONS,
+        REVIEWS_JOINED_TABLE,
+    )
 } | {"joined": JOINED_TABLE}
 SAMPLE_VALUES = {
     "letters": ["A", "L", "S"],
@@ -47,7 +63,12 @@ SAMPLE_VALUES = {
     "sample_size": 10,
 }
 # Queries that read an input line by line: the embedded reader runs them in every configuration.
-READER_ONLY = {"addressbase_cleaned_raw", "current_ballots_parsed", "current_ballots"}
+READER_ONLY = {
+    "addressbase_cleaned_raw",
+    "current_ballots_parsed",
+    "current_ballots",
+    "boundary_review_divisions",
+}
 # Athena functions used by the queries that sqlglot does not know as Trino functions, each
 # checked against the Athena (engine version 3) function list.
 ATHENA_FUNCTIONS = {
@@ -420,3 +441,61 @@ def test_both_engines_find_the_letters_with_a_repeated_uprn(store):
     expected = DuckDBQueryEngine().run(REPEATED_LETTERS_QUERY, params).to_pylist()
     assert expected == [{"first_letter": "L"}, {"first_letter": "S"}]
     assert athena_rows_in_duckdb(REPEATED_LETTERS_QUERY, params) == expected
+
+
+# ---- The boundary-reviews join, on the crafted map of boundary_reviews_tables ------------
+
+
+@pytest.fixture(scope="module")
+def reviews_store(tmp_path_factory) -> LocalLayerStore:
+    """The crafted map; its scratch table (the engine's own point-in-area join) and its joined
+    table, written by the DuckDB engine."""
+    store = LocalLayerStore(root=str(tmp_path_factory.mktemp("reviews")))
+    write_addresses(store, ADDRESSES)
+    write_divisions(store, PIECES)
+    engine = DuckDBQueryEngine()
+    engine.run(
+        DIVISIONS_JOIN,
+        {
+            **tables(store, "addressbase_partitioned", "boundary_review_divisions"),
+            "letters": ["L", "W"],
+            "output": store.uri_for_writing(ADDRESSES_IN_DIVISIONS.prefix),
+        },
+    )
+    engine.run(
+        REVIEWS_QUERY,
+        {
+            **tables(store, "addresses_in_review_divisions", "boundary_review_divisions"),
+            "letters": ["L", "W"],
+            "output": store.uri_for_writing(REVIEWS_JOINED_TABLE.prefix),
+        },
+    )
+    return store
+
+
+def test_the_divisions_join_gives_each_address_the_same_divisions(reviews_store):
+    params = {
+        **tables(reviews_store, "addressbase_partitioned", "boundary_review_divisions"),
+        "letters": ["L", "W"],
+        "output": "s3://x/",
+    }
+    athena = athena_rows_in_duckdb(DIVISIONS_JOIN.sql, params)
+    assert by_uprn(athena) == by_uprn(read_table(reviews_store, ADDRESSES_IN_DIVISIONS.prefix))
+    assert len(athena) == len(ADDRESSES)
+
+
+def test_the_reviews_query_writes_the_same_json_text(reviews_store):
+    """Byte for byte: both dialects write each element with their engine's JSON writer (here
+    DuckDB's, for the transpiled Athena query too), keys in the contract's order."""
+    params = {
+        **tables(reviews_store, "addresses_in_review_divisions", "boundary_review_divisions"),
+        "letters": ["L", "W"],
+        "output": "s3://x/",
+    }
+    athena = athena_rows_in_duckdb(REVIEWS_QUERY, params)
+    written = read_table(reviews_store, REVIEWS_JOINED_TABLE.prefix)
+    assert by_uprn(athena) == by_uprn(written)
+    elements = [e for row in written for e in row["boundary_reviews"]]
+    assert len(elements) > 10 and all(json.loads(e)["changes"] for e in elements)
+    only_w = athena_rows_in_duckdb(REVIEWS_QUERY, {**params, "letters": ["W"]})
+    assert by_uprn(only_w) == by_uprn([row for row in written if row["first_letter"] == "W"])
