@@ -201,6 +201,21 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--out", type=Path, required=True)
     generate.add_argument("--files", type=int, default=1, help="AddressBase part files")
     generate.add_argument("--gzip", action="store_true", help="write .csv.gz part files")
+    generate.add_argument(
+        "--boundary-reviews",
+        type=_at_least(0, int),
+        default=0,
+        metavar="N",
+        help="also write a boundary-reviews export of N councils' reviews (default 0: none)",
+    )
+    generate.add_argument(
+        "--boundary-review-types",
+        type=int,
+        choices=(1, 2, 3),
+        default=3,
+        metavar="K",
+        help="division types per review: wards, grouped wards, parishes (default 3)",
+    )
     generate.set_defaults(command=_generate)
     return parser
 
@@ -486,19 +501,30 @@ def _status(args: argparse.Namespace) -> int:
 def _generate(args: argparse.Namespace) -> int:
     from databaker.generate import generate
 
-    made = generate(
-        args.out,
-        addresses=args.addresses,
-        divisions=args.divisions,
-        seed=args.seed,
-        files=args.files,
-        compress=args.gzip,
-    )
+    try:
+        made = generate(
+            args.out,
+            addresses=args.addresses,
+            divisions=args.divisions,
+            seed=args.seed,
+            files=args.files,
+            compress=args.gzip,
+            boundary_reviews=args.boundary_reviews,
+            boundary_review_types=args.boundary_review_types,
+        )
+    except ValueError as problem:
+        _fail(problem)
+        return Exit.USAGE
     print(
         f"{made.addresses:,} addresses in {made.addressbase_dir}\n"
         f"{made.ballots:,} ballots ({made.divisions:,} divisions, {made.organisations:,} "
         f"organisations) in {made.ballot_rows:,} rows of {made.ballots_csv}"
     )
+    if made.boundary_reviews_dir is not None:
+        print(
+            f"{made.boundary_reviews:,} boundary reviews ({args.boundary_review_types} division "
+            f"types each) in {made.boundary_review_rows:,} rows under {made.boundary_reviews_dir}"
+        )
     return 0
 
 

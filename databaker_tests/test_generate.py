@@ -237,3 +237,242 @@ def test_bundled_sample_is_complete() -> None:
     with open(sample / "ballots.csv", newline="", encoding="utf-8") as handle:
         kinds = [r[3] for r in csv.reader(handle)][1:]
     assert kinds.count("Division") == 60 and "Organisation" in kinds and "None" in kinds
+
+
+# The boundary-reviews export (``--boundary-reviews N``).
+
+REVIEWS = 3
+REVIEW_COLUMNS = 20
+REVIEW_FOLDER = re.compile(
+    r"^boundary_review_id=(\d+)/divisionset_generation=(old|new)/division_type=([A-Z]+)"
+    r"/part-\d{5}\.csv$"
+)
+SCENARIOS = {"NO_CHANGE", "NAME_CHANGED", "BOUNDARY_CHANGED", "BOTH_CHANGED"}
+SAMPLE = Path(__file__).parents[1] / "databaker" / "sample"
+
+
+@pytest.fixture(scope="module")
+def reviewed(tmp_path_factory: pytest.TempPathFactory) -> GeneratedData:
+    return _make(tmp_path_factory.mktemp("reviewed"), boundary_reviews=REVIEWS)
+
+
+@pytest.fixture(scope="module")
+def review_rows(reviewed: GeneratedData) -> dict[tuple[str, str, str], list[list[str]]]:
+    return _review_rows(reviewed.boundary_reviews_dir)
+
+
+def _review_files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def _review_rows(root: Path) -> dict[tuple[str, str, str], list[list[str]]]:
+    """(review id, division type, generation) -> rows, checking each row's folder keys."""
+    out: dict[tuple[str, str, str], list[list[str]]] = {}
+    for name in sorted(_review_files(root)):
+        review, generation, division_type = REVIEW_FOLDER.match(name).groups()
+        with open(root / name, newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle))
+        assert rows and all(len(r) == REVIEW_COLUMNS for r in rows)
+        assert all(r[17:] == [review, generation, division_type] for r in rows)
+        out.setdefault((review, division_type, generation), []).extend(rows)
+    return out
+
+
+def _division_of(points: np.ndarray, rows: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
+    """Per point the index of the division (of ``rows``) one of whose pieces contains it,
+    or -1, and the divisions' slugs; no point may be in two divisions of one set."""
+    slugs, owner = np.unique([r[13] for r in rows], return_inverse=True)
+    pieces = shapely.from_wkt([r[16] for r in rows])
+    inside = np.column_stack([shapely.contains_xy(p, points[:, 0], points[:, 1]) for p in pieces])
+    per_division = np.zeros((len(points), len(slugs)), dtype=bool)
+    for column, division in enumerate(owner):
+        per_division[:, division] |= inside[:, column]
+    assert (per_division.sum(axis=1) <= 1).all()
+    return np.where(per_division.any(axis=1), per_division.argmax(axis=1), -1), slugs
+
+
+def _scenarios(points: np.ndarray, old: list[list[str]], new: list[list[str]]) -> dict:
+    """Scenario -> addresses, for the addresses inside an old and a new division:
+    ``name_same`` when the two divisions' slugs are equal, ``boundary_same`` when both
+    divisions hold exactly the same taking-part addresses."""
+    before, old_slugs = _division_of(points, old)
+    after, new_slugs = _division_of(points, new)
+    part = (before >= 0) & (after >= 0)
+    before, after = before[part], after[part]
+    name_same = old_slugs[before] == new_slugs[after]
+    in_old = np.bincount(before)[before]
+    in_new = np.bincount(after)[after]
+    _, pair, in_both = np.unique(
+        before * len(new_slugs) + after, return_inverse=True, return_counts=True
+    )
+    boundary_same = (in_old == in_new) & (in_new == in_both[pair])
+    labels = np.where(
+        name_same,
+        np.where(boundary_same, "NO_CHANGE", "BOUNDARY_CHANGED"),
+        np.where(boundary_same, "NAME_CHANGED", "BOTH_CHANGED"),
+    )
+    found = dict(zip(*np.unique(labels, return_counts=True), strict=True))
+    return {str(k): int(v) for k, v in found.items()} | {"taking_part": int(part.sum())}
+
+
+def _review_scenarios(
+    points: np.ndarray, rows: dict[tuple[str, str, str], list[list[str]]]
+) -> dict[tuple[str, str], dict]:
+    pairs = sorted({key[:2] for key in rows})
+    return {k: _scenarios(points, rows[(*k, "old")], rows[(*k, "new")]) for k in pairs}
+
+
+def _sample_points() -> np.ndarray:
+    drop = SAMPLE / "addressbase" / "2026-01-05" / "addressbase_cleaned"
+    text = "".join(gzip.decompress(p.read_bytes()).decode() for p in sorted(drop.glob("*.gz")))
+    return np.array(
+        [[float(v) for v in LOCATION.match(r[3]).groups()] for r in csv.reader(io.StringIO(text))]
+    )
+
+
+def test_boundary_reviews_leave_the_other_outputs_unchanged(
+    plain: GeneratedData, reviewed: GeneratedData
+) -> None:
+    for a, b in zip(_parts(plain), _parts(reviewed), strict=True):
+        assert a.read_bytes() == b.read_bytes()
+    assert reviewed.ballots_csv.read_bytes() == plain.ballots_csv.read_bytes()
+    assert plain.boundary_reviews_dir is None and plain.boundary_review_rows == 0
+    assert not (plain.addressbase_dir.parent / "boundary_reviews").exists()
+    assert reviewed.boundary_reviews == REVIEWS
+
+
+def test_boundary_reviews_are_deterministic(tmp_path: Path, reviewed: GeneratedData) -> None:
+    again = _make(tmp_path / "again", boundary_reviews=REVIEWS, files=1, compress=True)
+    files = _review_files(reviewed.boundary_reviews_dir)
+    assert _review_files(again.boundary_reviews_dir) == files
+    other = _make(tmp_path / "other", seed=SEED + 1, boundary_reviews=REVIEWS)
+    assert _review_files(other.boundary_reviews_dir) != files
+
+
+def test_boundary_reviews_layout_and_rows(
+    reviewed: GeneratedData, review_rows: dict[tuple[str, str, str], list[list[str]]]
+) -> None:
+    reviews = {key[0] for key in review_rows}
+    assert len(reviews) == REVIEWS and all(r.isdigit() and r[0] != "0" for r in reviews)
+    for review in reviews:
+        types = {key[1:] for key in review_rows if key[0] == review}
+        assert len({t for t, _ in types}) == 3
+        assert types == {(t, g) for t, _ in types for g in ("old", "new")}
+    every = [r for rows in review_rows.values() for r in rows]
+    assert len(every) == reviewed.boundary_review_rows
+    for review in reviews:
+        mine = [r for r in every if r[17] == review]
+        assert len({tuple(r[:11]) for r in mine}) == 1
+    slugs = {r[0] for r in every}
+    assert len(slugs) == REVIEWS and all(re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", s) for s in slugs)
+    assert {r[1] for r in every} <= {"CURRENT", "COMPLETED"}
+    assert all(re.fullmatch(r"[EWS]\d{8}", r[10]) for r in every)
+    assert all(re.fullmatch(r"gss:[EWS]\d{8}|unit_id:\d+", r[15]) for r in every)
+    assert all(re.fullmatch(r"|https://[^/]+/pmtiles/\d+\.pmtiles", r[12]) for r in every)
+    assert all(re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", r[13]) and r[14] for r in every)
+    assert all(r[12].endswith(f"/{r[11]}.pmtiles") for r in every if r[12])
+    assert "" in {r[4] for r in every}
+    for rows in review_rows.values():
+        assert len({r[11] for r in rows}) == 1
+    shapes = shapely.from_wkt([r[16] for r in every])
+    assert shapely.is_valid(shapes).all()
+    assert set(shapely.get_type_id(shapes)) == {3, 6}
+
+
+def test_boundary_review_divisions_come_in_pieces(
+    review_rows: dict[tuple[str, str, str], list[list[str]]],
+) -> None:
+    several = 0
+    for rows in review_rows.values():
+        pieces = shapely.from_wkt([r[16] for r in rows])
+        assert shapely.coverage_is_valid(pieces)
+        per_division = np.unique([r[13] for r in rows], return_counts=True)[1]
+        several += int((per_division > 1).sum())
+    assert several > 0
+
+
+def test_kept_divisions_are_the_old_ones_and_the_old_wards_are_the_ballots(
+    review_rows: dict[tuple[str, str, str], list[list[str]]], ballots: list[list[str]]
+) -> None:
+    kept = renamed = 0
+    for (review, division_type, generation), rows in review_rows.items():
+        if generation == "new":
+            continue
+        old: dict[tuple[str, str], list[str]] = {}
+        for r in rows:
+            old.setdefault((r[13], r[15]), []).append(r[16])
+        new: dict[tuple[str, str], list[str]] = {}
+        for r in review_rows[(review, division_type, "new")]:
+            new.setdefault((r[13], r[15]), []).append(r[16])
+        kept += sum(old.get(key) == text for key, text in new.items())
+        by_code = {code: text for (_, code), text in old.items()}
+        renamed += sum(key not in old and by_code.get(key[1]) == text for key, text in new.items())
+        assert all(by_code.get(code, text) == text for (_, code), text in new.items())
+    assert kept and renamed
+    areas = {r[1]: r[2].removeprefix("SRID=4326;") for r in ballots[1:] if r[3] == "Division"}
+    wards: dict[str, list[str]] = {}
+    for key, rows in review_rows.items():
+        for r in rows:
+            if key[2] == "old" and r[15].removeprefix("gss:") in areas:
+                wards.setdefault(r[15].removeprefix("gss:"), []).append(r[16])
+    assert wards
+    for code, texts in wards.items():
+        whole = shapely.union_all(shapely.from_wkt(texts))
+        assert shapely.equals(whole, shapely.from_wkt(areas[code]))
+
+
+def test_every_scenario_and_coverage_change(
+    points: np.ndarray, review_rows: dict[tuple[str, str, str], list[list[str]]]
+) -> None:
+    found = _review_scenarios(points, review_rows)
+    assert set().union(*found.values()) >= SCENARIOS
+    for review in {key[0] for key in review_rows}:
+        assert sum(v["taking_part"] for k, v in found.items() if k[0] == review) > 0
+    inside = {key: (_division_of(points, rows)[0] >= 0).sum() for key, rows in review_rows.items()}
+    assert any(inside[(*k, "old")] != inside[(*k, "new")] for k in found)
+
+
+def test_too_many_boundary_reviews_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="councils"):
+        _make(tmp_path, addresses=3000, divisions=6, boundary_reviews=50)
+
+
+def test_rerun_replaces_or_removes_the_reviews(tmp_path: Path) -> None:
+    first = _make(tmp_path, addresses=3000, divisions=6, boundary_reviews=1)
+    stale = tmp_path / "boundary_reviews" / "stale.csv"
+    stale.write_text("x\n")
+    again = _make(tmp_path, addresses=3000, divisions=6, boundary_reviews=1, seed=SEED + 2)
+    assert again.boundary_reviews_dir == first.boundary_reviews_dir and not stale.exists()
+    none = _make(tmp_path, addresses=3000, divisions=6)
+    assert none.boundary_reviews_dir is None
+    assert not (tmp_path / "boundary_reviews").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_failed_run_keeps_the_earlier_reviews(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = _make(tmp_path, addresses=3000, divisions=6, boundary_reviews=1)
+    before = _review_files(first.boundary_reviews_dir)
+
+    def broken(*args: object) -> object:
+        raise OSError("disk full")
+
+    monkeypatch.setattr("databaker.generate.address_lines", broken)
+    with pytest.raises(OSError, match="disk full"):
+        _make(tmp_path, addresses=3000, divisions=6, boundary_reviews=1, seed=SEED + 5)
+    assert _review_files(first.boundary_reviews_dir) == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_bundled_sample_boundary_reviews() -> None:
+    root = SAMPLE / "boundary_reviews"
+    files = _review_files(root)
+    assert sum(len(b) for b in files.values()) < 400_000
+    rows = _review_rows(root)
+    assert len({key[0] for key in rows}) == 2
+    assert all(len({k[1] for k in rows if k[0] == review}) >= 2 for review, *_ in rows)
+    found = _review_scenarios(_sample_points(), rows)
+    assert set().union(*found.values()) >= SCENARIOS
+    for review in {key[0] for key in rows}:
+        assert sum(v["taking_part"] for k, v in found.items() if k[0] == review) > 0

@@ -118,9 +118,17 @@ def _unmapped(
     return rows
 
 
-def write_ballots(path: Path, plan: Plan, divisions: int, seed: int) -> BallotSummary:
-    """Write the ballots CSV for ``plan`` to ``path``."""
-    towns = election_towns(plan, divisions, seed)
+def write_ballots(
+    path: Path,
+    plan: Plan,
+    divisions: int,
+    seed: int,
+    towns: list[ElectionTown] | None = None,
+) -> BallotSummary:
+    """Write the ballots CSV for ``plan`` to ``path``; ``towns``, when given, are
+    ``election_towns(plan, divisions, seed)`` already made (other outputs share them)."""
+    if towns is None:
+        towns = election_towns(plan, divisions, seed)
     rng = np.random.default_rng([seed, 30])
     codes = Codes(rng)
     orgs = _organisations(towns, divisions, rng, codes)

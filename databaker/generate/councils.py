@@ -35,8 +35,10 @@ class Codes:
 
 @dataclass(frozen=True)
 class Council:
-    """A council: its slug, code, whether it elects this time, and ward slugs if it does."""
+    """A council: its name, slug, code, whether it elects this time, and ward slugs if it
+    does."""
 
+    name: str
     slug: str
     code: str
     electing: bool
@@ -111,6 +113,7 @@ def election_towns(plan: Plan, divisions: int, seed: int) -> list[ElectionTown]:
             n_wards = int((geometry.council == c).sum()) if is_electing else 0
             councils.append(
                 Council(
+                    name=name,
                     slug=slugify_words(name),
                     code=codes(council_prefix),
                     electing=is_electing,
