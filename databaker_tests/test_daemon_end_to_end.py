@@ -59,6 +59,8 @@ NEW_DROP = "2026-02-02"
 DROP_AFTER_RESTART = "2026-03-02"
 LAYER = "current_elections_parquet"
 BALLOTS_TAG = input_version_tag(CURRENT_ELECTIONS)
+ELECTIONS = {LAYER_TAG: "current_elections"}
+"""Each drop is baked once per layer; most tests follow the current-elections runs."""
 LAYER_JOB = "current_elections_layer"
 BALLOTS_JOB = "current_elections_from_ballots"
 BALLOTS_SENSOR = "ballots_export_changes"
@@ -349,7 +351,7 @@ def restarted(baker: Baker) -> Iterator[Baker]:
 @pytest.fixture(scope="module")
 def first_bake(baker: Baker) -> Run:
     """The bake of the drop already there when the daemon starts, once it has succeeded."""
-    (run,) = baker.wait_for_finished_runs(1, **{DROP_TAG: FIRST_DROP})
+    (run,) = baker.wait_for_finished_runs(1, **{DROP_TAG: FIRST_DROP, **ELECTIONS})
     baker.assert_succeeded(run)
     return run
 
@@ -358,7 +360,7 @@ def first_bake(baker: Baker) -> Run:
 def second_bake(baker: Baker, first_bake: Run) -> Run:
     """The bake of a drop delivered while the daemon runs, once it has finished."""
     copy_drop(SAMPLE_ADDRESSBASE, baker.drops / NEW_DROP)
-    (run,) = baker.wait_for_finished_runs(1, **{DROP_TAG: NEW_DROP})
+    (run,) = baker.wait_for_finished_runs(1, **{DROP_TAG: NEW_DROP, **ELECTIONS})
     return run
 
 
@@ -402,7 +404,26 @@ def test_the_drop_present_at_startup_is_baked_once(baker: Baker, first_bake: Run
     assert first_bake.job_name == LAYER_JOB
     assert first_bake.tags[LAYER_TAG] == "current_elections"
     assert {key: first_bake.tags[key] for key in ALL_LETTERS} == ALL_LETTERS
-    assert [run.run_id for run in baker.runs(**{DROP_TAG: FIRST_DROP})] == [first_bake.run_id]
+    assert [run.run_id for run in baker.runs(**{DROP_TAG: FIRST_DROP, **ELECTIONS})] == [
+        first_bake.run_id
+    ]
+
+
+def test_each_drop_bakes_the_boundary_reviews_layer_too(
+    baker: Baker, first_bake: Run, second_bake: Run
+) -> None:
+    for drop in (FIRST_DROP, NEW_DROP):
+        (run,) = baker.wait_for_finished_runs(
+            1, **{DROP_TAG: drop, LAYER_TAG: "current_boundary_reviews"}
+        )
+        baker.assert_succeeded(run)
+        assert run.job_name == "current_boundary_reviews_layer"
+    layer = baker.latest_materialization("current_boundary_reviews_parquet")
+    assert layer.run_id == run.run_id
+    assert layer.metadata["addressbase_source"] == str((baker.drops / NEW_DROP).resolve())
+    assert published_sources(baker.data_root / "current_boundary_reviews_parquet") == {
+        str((baker.drops / NEW_DROP).resolve())
+    }
 
 
 def test_a_new_drop_rebuilds_the_layer_from_it(
@@ -419,8 +440,10 @@ def test_a_new_drop_rebuilds_the_layer_from_it(
     assert layer.metadata["ballots_version"] == content_version(str(baker.ballots))
     assert published_sources(baker.data_root / LAYER) == {str(new_drop.resolve())}
     # Neither drop was baked twice, and the older one was not baked again after the newer.
-    assert [r.run_id for r in baker.runs(**{DROP_TAG: FIRST_DROP})] == [first_bake.run_id]
-    assert len(baker.runs(**{DROP_TAG: NEW_DROP})) == 1
+    assert [r.run_id for r in baker.runs(**{DROP_TAG: FIRST_DROP, **ELECTIONS})] == [
+        first_bake.run_id
+    ]
+    assert len(baker.runs(**{DROP_TAG: NEW_DROP, **ELECTIONS})) == 1
 
 
 def test_a_ballots_change_rebuilds_the_layer_once(baker: Baker, first_bake: Run) -> None:
@@ -586,14 +609,15 @@ def test_after_a_daemon_restart_each_drop_still_triggers_exactly_once(
         assert again.sensor_state(BALLOTS_SENSOR)["typeSpecificData"]["lastCursor"] == (
             ballots_cursor
         )
-        assert [r.run_id for r in again.runs(**{DROP_TAG: FIRST_DROP})] == [first_bake.run_id]
-        assert [r.run_id for r in again.runs(**{DROP_TAG: NEW_DROP})] == [second_bake.run_id]
+        drop_runs_before = {r.run_id for r in again.runs(**{SENSOR_NAME_TAG: DROPS_SENSOR})}
+        assert len(drop_runs_before) == 4  # two drops, each baked once per layer
+        assert first_bake.run_id in drop_runs_before and second_bake.run_id in drop_runs_before
         assert [r.run_id for r in again.runs(**{SENSOR_NAME_TAG: BALLOTS_SENSOR})] == ballots_runs
 
         drop = again.drops / DROP_AFTER_RESTART
         delivered_at = time.time()
         copy_drop(SAMPLE_ADDRESSBASE, drop)
-        (run,) = again.wait_for_finished_runs(1, **{DROP_TAG: DROP_AFTER_RESTART})
+        (run,) = again.wait_for_finished_runs(1, **{DROP_TAG: DROP_AFTER_RESTART, **ELECTIONS})
 
         again.assert_succeeded(run)
         assert run.job_name == LAYER_JOB
@@ -604,7 +628,13 @@ def test_after_a_daemon_restart_each_drop_still_triggers_exactly_once(
         # bake and (if need be) waited for, requested nothing.
         ticks = again.wait_for_ticks(DROPS_SENSOR, 4, after=delivered_at)
         requested = [tick["runIds"] for tick in ticks if tick["runKeys"] or tick["runIds"]]
-        assert requested == [[run.run_id]], ticks
-        assert [r.run_id for r in again.runs(**{DROP_TAG: DROP_AFTER_RESTART})] == [run.run_id]
+        after_restart = again.runs(**{DROP_TAG: DROP_AFTER_RESTART})
+        assert len(requested) == 1 and sorted(requested[0]) == sorted(
+            r.run_id for r in after_restart
+        ), ticks
+        assert {r.tags[LAYER_TAG] for r in after_restart} == {
+            "current_elections",
+            "current_boundary_reviews",
+        }
         drop_runs = {r.run_id for r in again.runs(**{SENSOR_NAME_TAG: DROPS_SENSOR})}
-        assert drop_runs == {first_bake.run_id, second_bake.run_id, run.run_id}
+        assert drop_runs == drop_runs_before | {r.run_id for r in after_restart}

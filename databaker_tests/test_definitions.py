@@ -33,6 +33,10 @@ LAYER_CONTRACT = {
     "current_ballots_joined_to_address_base",
     "current_elections_version",
     "current_elections_parquet",
+    "boundary_review_divisions",
+    "current_boundary_reviews_joined_to_address_base",
+    "current_boundary_reviews_version",
+    "current_boundary_reviews_parquet",
 }
 
 
@@ -49,6 +53,12 @@ def test_the_layer_contract_assets_and_their_checks_are_defined(tmp_path):
         ("current_elections_version", "ballots_keep_their_addresses"),
         ("current_elections_version", "coverage_steady"),
         ("current_elections_version", "upcoming_ballots_kept"),
+        ("current_boundary_reviews_joined_to_address_base", "single_addressbase_source"),
+        ("current_boundary_reviews_joined_to_address_base", "uprns_match_addressbase"),
+        ("current_boundary_reviews_version", "addresses_kept"),
+        ("current_boundary_reviews_version", "reviews_keep_their_addresses"),
+        ("current_boundary_reviews_version", "coverage_steady"),
+        ("current_boundary_reviews_version", "reviews_reach_addresses"),
     }
     for spec in defs.resolve_all_asset_specs():
         assert spec.description and spec.group_name and spec.kinds, spec.key
@@ -56,7 +66,11 @@ def test_the_layer_contract_assets_and_their_checks_are_defined(tmp_path):
 
 def test_letter_tables_are_partitioned_a_to_z_and_backfill_in_one_run(tmp_path):
     graph = build_defs(Settings(data_root=str(tmp_path))).resolve_asset_graph()
-    for name in ("addressbase_partitioned", "current_ballots_joined_to_address_base"):
+    for name in (
+        "addressbase_partitioned",
+        "current_ballots_joined_to_address_base",
+        "current_boundary_reviews_joined_to_address_base",
+    ):
         node = graph.get(dg.AssetKey(name))
         assert node.partitions_def.get_partition_keys() == [chr(c) for c in range(65, 91)]
         assert node.backfill_policy == dg.BackfillPolicy.single_run()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from databaker.assets.current_elections import CURRENT_ELECTIONS
 from databaker.bake import bake
 from databaker.cli import main
 from databaker.definitions import Settings
@@ -179,7 +180,9 @@ def test_a_publish_that_finds_the_disk_full_says_the_layer_is_mid_publish(
     listed = capsys.readouterr().out.splitlines()
     assert listed[-1].startswith("! MID-PUBLISH since 20")
     assert f"the layer mixes bake {old_bake} with bake {new_bake}" in listed[-1]
-    (status,) = layer_statuses(instance, store=LocalLayerStore(root=str(data_root)))
+    (status,) = layer_statuses(
+        instance, store=LocalLayerStore(root=str(data_root)), layers=(CURRENT_ELECTIONS,)
+    )
     assert status.publishing_problem.startswith("mid-publish since 20")
     assert f"the layer mixes bake {old_bake} with bake {new_bake}" in status.publishing_problem
     assert status.publishing_problem in status.problems

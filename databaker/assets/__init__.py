@@ -2,10 +2,11 @@
 join and its guard rails), SQL and checks beside the assets. The layers baked by this
 deployment are listed in ``LAYERS``; :mod:`databaker.layers` builds each one's assets."""
 
+from databaker.assets.current_boundary_reviews import CURRENT_BOUNDARY_REVIEWS
 from databaker.assets.current_elections import CURRENT_ELECTIONS
 from databaker.layers import Layer
 
-LAYERS: tuple[Layer, ...] = (CURRENT_ELECTIONS,)
+LAYERS: tuple[Layer, ...] = (CURRENT_ELECTIONS, CURRENT_BOUNDARY_REVIEWS)
 
 
 class UnknownLayer(KeyError):

@@ -96,6 +96,7 @@ def version_asset(
                 input_changed=_input_changed(published, manifest),
                 today=datetime.now(UTC).date(),
                 id_label=layer.id_label,
+                addresses_per_id=manifest.addresses_per_id,
             )
             checks = rail_results(layer.rails, rails, config)
             store.write_bytes(prefix + DIFF, diff.to_json())
