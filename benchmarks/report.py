@@ -144,24 +144,26 @@ def write_section(path: Path, size: str, section: str, benchmark: str = "bake") 
 
 def _method_cells(row: MethodRow) -> list[str]:
     if row.outcome is not None:
-        return [row.method, "—", "—", row.outcome, "—", _size(row.peak_rss_bytes), "—"]
+        return [row.method, "—", "—", row.outcome, "—", size_text(row.peak_rss_bytes), "—"]
     rate = (row.addresses or 0) / row.wall_seconds if row.wall_seconds else 0.0
     return [
         row.method,
-        _count(row.addresses),
-        _count(row.polygons),
+        count_text(row.addresses),
+        count_text(row.polygons),
         f"{row.wall_seconds:.1f}",
         f"{rate:,.0f}",
-        _size(row.peak_rss_bytes),
+        size_text(row.peak_rss_bytes),
         row.mismatches,
     ]
 
 
-def _count(value: int | None) -> str:
+def count_text(value: int | None) -> str:
+    """A count with thousands separators; ``?`` when the run did not report it."""
     return "?" if value is None else f"{value:,}"
 
 
-def _size(value: int) -> str:
+def size_text(value: int) -> str:
+    """A memory size in MiB, or GiB from 1 GiB."""
     if value >= 1024**3:
         return f"{value / 1024**3:.2f} GiB"
     return f"{value / 1024**2:.0f} MiB"

@@ -5,6 +5,10 @@ they would only make the test flaky. The tests share one cache, so the inputs ar
 once and the read benchmark reuses the layer it baked.
 """
 
+import csv
+import io
+import json
+import re
 import shutil
 import subprocess
 import sys
@@ -12,12 +16,20 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 
+from benchmarks.inputs import MARKER, Inputs, InputSpec, ensure_inputs
+from benchmarks.layers import stage_of_step
+from benchmarks.layers_report import PUBLISHED_HEADER, RUNS_HEADER
+from benchmarks.our_bake import parse_bake
 from benchmarks.peers import PEERS
 from benchmarks.postgis import Installation, PostgisMissing
+from benchmarks.process import Measurement
 from benchmarks.read_report import RESULTS_HEADER
 from benchmarks.report import METHOD_HEADER
+from databaker.assets import layer_named
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--addresses", "3000", "--divisions", "40", "--files", "2"]
@@ -132,3 +144,171 @@ def test_the_read_benchmark_asks_postgis_the_same_questions_and_gets_the_same_an
     assert "Both engines gave the same addresses and ballot IDs for all 10 cold postcodes" in text
     assert "holding 3,000 addresses" in text
     assert "warm throughput at least 10x PostGIS's: " in text
+
+
+LAYERS_SPEC = InputSpec(3000, 60, seed=1, files=2, boundary_reviews=2)
+LAYERS_SIZE = [
+    "--addresses", "3000", "--divisions", "60", "--boundary-reviews", "2", "--files", "2",
+]  # fmt: skip
+LAYERS_MARKERS = (
+    "<!-- layers-benchmark:a3000-d60-r2:start -->",
+    "<!-- layers-benchmark:a3000-d60-r2:end -->",
+)
+
+
+@pytest.fixture(scope="module")
+def layers_inputs(cache: Path) -> Inputs:
+    """The layers benchmark's tiny inputs, generated once into the shared cache."""
+    return ensure_inputs(LAYERS_SPEC, cache)
+
+
+def run_layers_benchmark(cache: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks.layers", *LAYERS_SIZE, "--runs", "1",
+         "--cache", str(cache), *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+def published_figures(layer: Path) -> list[str]:
+    """Addresses with an ID, outcode files and empty ones, read from the published files."""
+    files = sorted(layer.glob("*.parquet"))
+    tables = [pq.read_table(f) for f in files]
+    with_ids = sum(
+        pc.sum(pc.greater(pc.list_value_length(t.column(4)), 0)).as_py()
+        for t in tables
+        if t.num_rows
+    )
+    return [f"{with_ids:,}", f"{len(files):,}", f"{sum(t.num_rows == 0 for t in tables):,}"]
+
+
+def test_the_layers_benchmark_bakes_both_layers_and_reports_the_verdict(
+    tmp_path, cache, layers_inputs
+):
+    output, work = tmp_path / "benchmarks.md", tmp_path / "work"
+    start, end = LAYERS_MARKERS
+    output.write_text(f"# Benchmarks\n\nKept.\n\n{start}\nAn older run.\n{end}\n\nKept too.\n")
+    result = run_layers_benchmark(cache, "--keep", "--work", str(work), "--output", str(output))
+    assert result.returncode == 0, result.stderr
+    assert "generating inputs" not in result.stderr
+    text = output.read_text()
+    assert (text.count(start), text.count(end), text.count("Kept")) == (1, 1, 2)
+    assert "An older run." not in text
+    assert text.index("Kept.") < text.index(start) < text.index(end) < text.index("Kept too.")
+    assert start in result.stdout
+
+    runs = table_rows(text, "| " + " | ".join(RUNS_HEADER))
+    assert [row[:2] for row in runs] == [
+        ["1", "current_elections"],
+        ["1", "current_boundary_reviews"],
+    ]
+    walls = {row[1]: float(row[2]) for row in runs}
+    assert all(float(cell) >= 0 for row in runs for cell in row[4:])
+
+    published = table_rows(text, "| " + " | ".join(PUBLISHED_HEADER))
+    assert [row[1] for row in published] == list(walls)
+    for row in published:
+        layer = work / "round1" / row[1] / f"{row[1]}_parquet"
+        assert row[2] == "3,000"
+        assert [row[3].split(" (")[0], row[4], row[5]] == published_figures(layer)
+
+    exports = layers_inputs.boundary_reviews
+    rows = sum(len(list(csv.reader(io.StringIO(p.read_text())))) for p in exports.rglob("*.csv"))
+    assert f"boundary-reviews export: 2 reviews, 3 division types each, {rows:,} rows" in text
+
+    verdict = re.search(
+        r"\*\*Verdict: the boundary-reviews bake costs not more than the current-elections bake: "
+        r"(held|NOT held)\.\*\* Best of each: `current_boundary_reviews` ([0-9.]+) s against "
+        r"`current_elections` ([0-9.]+) s",
+        text,
+    )
+    assert verdict, text
+    reviews, elections = float(verdict[2]), float(verdict[3])
+    assert (reviews, elections) == (walls["current_boundary_reviews"], walls["current_elections"])
+    if reviews != elections:
+        assert verdict[1] == ("held" if reviews < elections else "NOT held")
+
+
+def test_the_layers_benchmark_exits_1_when_a_bake_fails(tmp_path, layers_inputs):
+    cache = tmp_path / "cache"
+    shutil.copytree(layers_inputs.folder, cache / "inputs" / LAYERS_SPEC.key)
+    (cache / "inputs" / LAYERS_SPEC.key / "boundary_reviews" / "stray.csv").write_text("x\n")
+    output = tmp_path / "benchmarks.md"
+    result = run_layers_benchmark(cache, "--output", str(output))
+    assert result.returncode == 1
+    assert "failed: current_boundary_reviews (round 1)" in result.stderr
+    text = output.read_text()
+    assert "**Verdict: not measured: a bake failed (see the notes).**" in text
+    walls = [row[2] for row in table_rows(text, "| " + " | ".join(RUNS_HEADER))]
+    assert walls[1].endswith("(FAILED, exit 1)") and "FAILED" not in walls[0]
+    assert "outside its layout" in text
+
+
+def bake_output(layer: str, id_label: str, input_step: str, joined: str) -> str:
+    return f"""\
+addressbase_cleaned_raw ...
+addressbase_cleaned_raw done (2.0 s)
+{input_step} ...
+{input_step} done (3.0 s)
+addressbase_cleaned_raw_uprns_are_unique ...
+  check uprns_are_unique: passed
+addressbase_cleaned_raw_uprns_are_unique done (0.5 s)
+addressbase_partitioned ...
+addressbase_partitioned done (0.25 s)
+{joined} ...
+{joined} done (5.0 s)
+{joined}_uprns_match_addressbase ...
+  check uprns_match_addressbase: passed
+{joined}_uprns_match_addressbase done (0.75 s)
+{layer}_version ...
+  check addresses_kept: passed
+{layer}_version done (7.0 s)
+{layer}_parquet ...
+{layer}_parquet done (1.0 s)
+
+Baked {layer} in 21.5 s
+  addresses:          3,000 (1,274 with a {id_label})
+  outcodes written:   1,025 (8 empty)
+Layer: /tmp/x/{layer}_parquet/
+"""
+
+
+@pytest.mark.parametrize(
+    ("layer", "id_label", "input_step", "joined"),
+    [
+        ("current_elections", "ballot", "current_ballots",
+         "current_ballots_joined_to_address_base"),
+        ("current_boundary_reviews", "boundary review", "boundary_review_divisions",
+         "current_boundary_reviews_joined_to_address_base"),
+    ],
+)  # fmt: skip
+def test_a_bake_report_is_read_for_either_layer(layer, id_label, input_step, joined):
+    out = bake_output(layer, id_label, input_step, joined)
+    measured = Measurement(30.0, 1, 0, False, None, out, "", "proc")
+    bake = parse_bake(measured, Path("unused"), stage_of_step(layer_named(layer)))
+    assert bake.baked_seconds == 21.5
+    assert (bake.addresses, bake.with_ids, bake.outcodes, bake.empty_outcodes) == (
+        3000, 1274, 1025, 8,
+    )  # fmt: skip
+    assert bake.layer == Path(f"/tmp/x/{layer}_parquet/")
+    assert bake.stage_seconds == {
+        "drop": 2.0, "input": 3.0, "partition": 0.25, "join": 5.0, "version": 7.0,
+        "publish": 1.0, "checks": 1.25, "other": 0.0,
+    }  # fmt: skip
+
+
+def test_inputs_generated_before_boundary_reviews_are_still_reused(tmp_path):
+    """A cache folder whose marker predates the reviews' fields is complete for a spec without
+    reviews (no 30-million-address generation again), and a spec with reviews has its own."""
+    spec = InputSpec(3000, 40, 1, 2)
+    folder = tmp_path / "inputs" / "a3000-d40-s1-f2"
+    files = [f"addressbase_cleaned/addressbase_cleaned_00{i}.csv.gz" for i in range(2)]
+    files.append("ballots.csv")
+    for name in files:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(b"")
+    old = {"spec": {"addresses": 3000, "divisions": 40, "seed": 1, "files": 2}, "files": files}
+    (folder / MARKER).write_text(json.dumps(old))
+    inputs = ensure_inputs(spec, tmp_path)
+    assert (inputs.folder, inputs.generated) == (folder, False)
+    assert InputSpec(3000, 40, 1, 2, boundary_reviews=2).key == "a3000-d40-s1-f2-r2-t3"

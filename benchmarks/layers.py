@@ -1,0 +1,144 @@
+r"""Benchmark the bakes of both layers from one AddressBase drop, round after round, and report.
+
+    .venv/bin/python -m benchmarks.layers --addresses 30000000 --divisions 20000 \
+        --boundary-reviews 20
+
+Generates the inputs once (the drop, the ballots export and a boundary-reviews export), then for
+``--runs`` rounds bakes ``current_elections`` and ``current_boundary_reviews``, each with
+``databaker bake`` in a process of its own into a fresh data root, the order alternating so
+that neither layer always runs second on a warmer page cache. Writes its section of
+``docs/benchmarks.md`` with the verdict the issue asks for: the boundary-reviews bake costs no
+more than the current-elections bake of the same drop. Exits 1 if a bake failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import shutil
+import sys
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+
+from benchmarks.inputs import Inputs, InputSpec, ensure_inputs
+from benchmarks.layers_report import BENCHMARK, LayerRun, Section, render
+from benchmarks.our_bake import BakeRun, run_bake
+from benchmarks.report import write_section
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.BetaWarning)
+    from databaker.assets import layer_named
+    from databaker.assets.addressbase import addressbase_cleaned_raw, addressbase_partitioned
+    from databaker.layers import Layer
+
+LAYERS = ("current_elections", "current_boundary_reviews")
+"""Round 1 bakes them in this order, round 2 in the other, and so on."""
+
+
+def stage_of_step(layer: Layer) -> dict[str, str]:
+    """The layer's steps, by the names its bake prints, mapped to the report's stages (the
+    checks, and any step not named here, are counted by ``our_bake.stage_seconds``)."""
+    return {
+        addressbase_cleaned_raw.key.to_user_string(): "drop",
+        layer.input.asset_name: "input",
+        addressbase_partitioned.key.to_user_string(): "partition",
+        layer.joined.name: "join",
+        layer.version_asset_name: "version",
+        layer.published_asset_name: "publish",
+    }
+
+
+def bake_layer(layer: Layer, inputs: Inputs, data_root: Path) -> BakeRun:
+    return run_bake(
+        inputs,
+        data_root,
+        layer=layer.name,
+        input_option=layer.input.option,
+        stage_of_step=stage_of_step(layer),
+        log_name=layer.name,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = _parser().parse_args(argv)
+    spec = InputSpec(
+        args.addresses, args.divisions, args.seed, args.files,
+        args.boundary_reviews, args.boundary_review_types,
+    )  # fmt: skip
+    inputs = ensure_inputs(spec, args.cache)
+    work = args.work or args.cache / "runs" / "layers"
+    _say(f"inputs: {inputs.folder}; work: {work}")
+
+    runs = []
+    for round_number in range(1, args.runs + 1):
+        order = LAYERS if round_number % 2 else LAYERS[::-1]
+        for name in order:
+            _say(f"round {round_number}: baking {name} ...")
+            data_root = work / f"round{round_number}" / name
+            bake = bake_layer(layer_named(name), inputs, data_root)
+            runs.append(LayerRun(round_number, name, bake))
+            outcome = "ok" if bake.measurement.ok else f"FAILED (logs in {data_root.parent}/logs)"
+            _say(f"  {name}: {outcome} in {bake.measurement.wall_seconds:.1f} s")
+            if bake.measurement.ok and not args.keep:
+                shutil.rmtree(data_root, ignore_errors=True)
+
+    size = f"a{args.addresses}-d{args.divisions}-r{args.boundary_reviews}"
+    section = render(
+        Section(
+            size=size,
+            command=shlex.join([".venv/bin/python", "-m", "benchmarks.layers", *argv]),
+            date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            inputs=inputs,
+            runs=runs,
+        )
+    )
+    write_section(args.output, size, section, BENCHMARK)
+    print(section)
+    _say(f"wrote {args.output}")
+    failed = [f"{run.layer} (round {run.round})" for run in runs if not run.bake.measurement.ok]
+    if failed:
+        _say(f"failed: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.layers", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--addresses", type=int, required=True)
+    parser.add_argument("--divisions", type=int, required=True)
+    parser.add_argument(
+        "--boundary-reviews", type=_positive, required=True, help="reviews in the export"
+    )
+    parser.add_argument(
+        "--boundary-review-types", type=int, default=3, help="division types per review"
+    )
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--files", type=int, default=8, help="AddressBase part files")
+    parser.add_argument("--runs", type=_positive, default=2, help="rounds of both bakes")
+    parser.add_argument("--cache", type=Path, default=Path("benchmarks/.cache"))
+    parser.add_argument("--work", type=Path, help="where bakes write (default <cache>/runs/layers)")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep each bake's data root (removed once measured)"
+    )
+    parser.add_argument("--output", type=Path, default=Path("docs/benchmarks.md"))
+    return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
+    return value
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
