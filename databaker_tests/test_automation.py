@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pytest
 
+from databaker.assets import LAYERS
+from databaker.assets.current_boundary_reviews import CURRENT_BOUNDARY_REVIEWS
 from databaker.assets.current_elections import CURRENT_ELECTIONS
 from databaker.automation.addressbase_drops import (
     DropsCursor,
@@ -243,3 +245,44 @@ def test_drops_and_the_ballots_export_on_s3_are_watched_the_same_way(s3_env):
     client.put_object(Bucket=bucket, Key="ballots/current.csv", Body=b"election_id\nx\n")
     (request,) = tick(ballots_sensor, inputs, cursor)[0]
     assert request.run_key == "ballots-change-1"
+
+
+def test_the_boundary_reviews_export_sensor_rebuilds_that_layer_on_a_change(inputs, tmp_path):
+    export = tmp_path / "export"
+    shutil.copytree(SAMPLE_BOUNDARY_REVIEWS, export)
+    watched = InputLocations(
+        addressbase_drops=inputs.addressbase_drops,
+        ballots=inputs.ballots,
+        boundary_reviews=str(export),
+    )
+    reviews = layer_definitions(CURRENT_BOUNDARY_REVIEWS)
+    (sensor,) = reviews.sensors(60)
+    assert sensor.name == "boundary_reviews_export_changes"
+    assert sensor.job_name == "current_boundary_reviews_from_export"
+    assert reviews.schedule.name == "nightly_current_boundary_reviews"
+
+    requests, cursor, _ = tick(sensor, watched, None)
+    assert requests == []
+    part = next(export.rglob("part-00000.csv"))
+    part.write_bytes(part.read_bytes())  # rewritten, same content
+    assert tick(sensor, watched, cursor)[0] == []
+    extra = part.with_name("part-00009.csv")
+    extra.write_bytes(part.read_bytes().splitlines(keepends=True)[0])  # a part file added
+    (request,) = tick(sensor, watched, cursor)[0]
+    assert request.run_key == "boundary_reviews-change-1"
+    assert request.tags["databaker/boundary_reviews_version"].startswith("sha256:")
+
+
+def test_a_new_drop_requests_every_layer_s_whole_job(drops, inputs):
+    jobs = [layer_definitions(layer).full_job for layer in LAYERS]
+    sensor = build_addressbase_drops_sensor(60, jobs)
+    deliver(drops, "2026-02-02")
+    requests, _, _ = tick(sensor, inputs, None)
+    assert [(r.job_name, r.run_key) for r in requests] == [
+        ("current_elections_layer", "addressbase-drop-2026-02-02-current_elections_layer"),
+        (
+            "current_boundary_reviews_layer",
+            "addressbase-drop-2026-02-02-current_boundary_reviews_layer",
+        ),
+    ]
+    assert {r.tags["databaker/addressbase_drop"] for r in requests} == {"2026-02-02"}

@@ -163,7 +163,7 @@ def assert_wholly_from(files: dict[str, bytes], manifest: dict, bake: Bake) -> N
     assert not mixed, f"files not from bake {bake.inputs.name}: {mixed[:5]}"
     assert manifest["bake_id"] == bake.bake_id
     assert manifest["addressbase_source"] == str(bake.inputs.drop)
-    assert manifest["ballots_version"] == bake.inputs.ballots_version
+    assert manifest["input_version"] == bake.inputs.ballots_version
 
 
 @pytest.mark.parametrize("offset", LOCAL_OFFSETS)

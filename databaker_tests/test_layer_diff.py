@@ -57,7 +57,7 @@ def bake(store: LocalLayerStore, bake_id: str, addresses: Addresses) -> Manifest
         bake_id=bake_id,
         created="2026-11-27T00:00:00+00:00",
         addressbase_source="drop",
-        ballots_version="v",
+        input_version="v",
         rows=written.rows,
         rows_with_ids=written.rows_with_ids,
         outcodes=written.outcodes,

@@ -48,7 +48,7 @@ def bake_version(store: LocalLayerStore, bake_id: str, files: dict[str, bytes]) 
         bake_id=bake_id,
         created="2026-11-27T00:00:00+00:00",
         addressbase_source="/drops/2026-11-02",
-        ballots_version="sha256:0",
+        input_version="sha256:0",
         rows=len(files),
         rows_with_ids=0,
         outcodes=len(files),
@@ -244,9 +244,11 @@ def rewrite(path: Path, change: Callable[[dict], dict]) -> None:
 
 
 def older_manifest(manifest: dict) -> dict:
-    """As a release before these fields were added wrote it."""
+    """As a release before these fields were added wrote it, which baked one layer and kept
+    its input's version as ``ballots_version``."""
     added = ("rejected_rows", "addresses_per_id", "empty_outcodes")
-    return {name: value for name, value in manifest.items() if name not in added}
+    renamed = {"input_version": "ballots_version"}
+    return {renamed.get(name, name): value for name, value in manifest.items() if name not in added}
 
 
 def newer_manifest(manifest: dict) -> dict:
