@@ -492,10 +492,10 @@ def test_the_reviews_query_writes_the_same_json_text(reviews_store):
         "letters": ["L", "W"],
         "output": "s3://x/",
     }
-    athena = athena_rows_in_duckdb(REVIEWS_QUERY, params)
+    athena = athena_rows_in_duckdb(REVIEWS_QUERY.sql, params)
     written = read_table(reviews_store, REVIEWS_JOINED_TABLE.prefix)
     assert by_uprn(athena) == by_uprn(written)
     elements = [e for row in written for e in row["boundary_reviews"]]
     assert len(elements) > 10 and all(json.loads(e)["changes"] for e in elements)
-    only_w = athena_rows_in_duckdb(REVIEWS_QUERY, {**params, "letters": ["W"]})
+    only_w = athena_rows_in_duckdb(REVIEWS_QUERY.sql, {**params, "letters": ["W"]})
     assert by_uprn(only_w) == by_uprn([row for row in written if row["first_letter"] == "W"])

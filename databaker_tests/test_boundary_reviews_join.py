@@ -19,6 +19,7 @@ from databaker.assets.boundary_reviews import BOUNDARY_REVIEW_DIVISIONS_TABLE
 from databaker.assets.current_boundary_reviews.join import (
     ADDRESSES_IN_DIVISIONS,
     DIVISIONS_JOIN,
+    REVIEWS_QUERY,
     join_boundary_reviews,
 )
 from databaker.layers import JoinRun
@@ -289,6 +290,36 @@ def test_the_divisions_join_writes_what_its_sql_writes(tmp_path):
         "963/new/DIW/ynys-mon",
         "963/old/CED/leeds-north",
     ]
+
+
+def test_the_reviews_query_s_python_version_writes_what_its_sql_writes(tmp_path):
+    """The embedded engine runs the reviews query in Python (in bounded memory); its DuckDB SQL,
+    the definition, writes the same rows, text for text, for every letter or some."""
+    store = LocalLayerStore(root=str(tmp_path))
+    write_addresses(store, ADDRESSES)
+    write_divisions(store, PIECES)
+    engine = DuckDBQueryEngine()
+    engine.run(
+        DIVISIONS_JOIN,
+        {
+            "addressbase_partitioned": ADDRESSBASE_PARTITIONED_TABLE.in_store(store),
+            "boundary_review_divisions": BOUNDARY_REVIEW_DIVISIONS_TABLE.in_store(store),
+            "letters": ["L", "W"],
+            "output": store.uri_for_writing("divisions/"),
+        },
+    )
+    for letters in (["L", "W"], ["W"]):
+        params = {
+            "addresses_in_review_divisions": store.uri("divisions/"),
+            "boundary_review_divisions": BOUNDARY_REVIEW_DIVISIONS_TABLE.in_store(store),
+            "letters": letters,
+        }
+        native, sql = f"native-{len(letters)}/", f"sql-{len(letters)}/"
+        engine.run(REVIEWS_QUERY, {**params, "output": store.uri_for_writing(native)})
+        engine.run_sql(REVIEWS_QUERY.sql, {**params, "output": store.uri_for_writing(sql)})
+        written = read_table(store.uri(native))
+        assert written == read_table(store.uri(sql))
+        assert {row[-1] for row in written} == set(letters)
 
 
 def read_table(folder: str) -> list[tuple]:

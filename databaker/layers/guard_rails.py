@@ -42,6 +42,21 @@ class LayerConfig(dg.Config):
     allow_address_drop: bool = Field(default=False, description="Publish despite the drop.")
 
 
+class CoverageConfig(dg.Config):
+    """The threshold and override of :func:`coverage_steady`, for a layer that uses it."""
+
+    max_coverage_change: float = Field(
+        default=0.01,
+        ge=0,
+        le=1,
+        description="Largest change in the share of addresses with any ID (0.01: one "
+        "percentage point) while the layer's input is unchanged.",
+    )
+    allow_coverage_change: bool = Field(
+        default=False, description="Publish despite the coverage change."
+    )
+
+
 @dataclass(frozen=True)
 class RailInputs:
     """What every rail judges a bake by."""
@@ -205,9 +220,12 @@ def ids_keep_their_addresses(*, name: str, threshold: str, override: str, label:
     )
 
 
-def coverage_steady(*, threshold: str, override: str, label: str) -> Rail:
+def coverage_steady(
+    *, label: str, threshold: str = "max_coverage_change", override: str = "allow_coverage_change"
+) -> Rail:
     """With the input unchanged, the share of addresses with any ID holds steady: a drift then
-    comes from the drop (addresses moved, coordinates broken), not from the input."""
+    comes from the drop (addresses moved, coordinates broken), not from the input. The layer's
+    config takes its fields from :class:`CoverageConfig`."""
 
     def judge(rail: Rail, inputs: RailInputs, config: Any) -> dg.AssetCheckResult:
         diff, limit = inputs.diff, getattr(config, threshold)

@@ -6,6 +6,7 @@ from databaker.resources.layer_store import LayerStore, LayerStoreError, Replace
 from databaker.resources.local_layer_store import LocalLayerStore
 from databaker.resources.query_engine import (
     ContainsJoin,
+    NativeQuery,
     QueryEngine,
     QueryError,
     SqlQuery,
@@ -21,6 +22,7 @@ __all__ = [
     "LayerStore",
     "LayerStoreError",
     "LocalLayerStore",
+    "NativeQuery",
     "QueryEngine",
     "QueryError",
     "Replacement",

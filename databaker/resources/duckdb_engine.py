@@ -20,6 +20,7 @@ from databaker.resources.aws import frozen_credentials, is_s3_url, s3_client
 from databaker.resources.point_in_area import write_contains_join
 from databaker.resources.query_engine import (
     ContainsJoin,
+    NativeQuery,
     ParamValue,
     QueryEngine,
     QueryError,
@@ -117,6 +118,18 @@ class DuckDBQueryEngine(QueryEngine):
             ids_column=join.ids_column,
             repeating=join.repeating,
             workers=int(threads),
+        )
+
+    def run_native(self, query: NativeQuery, params: Mapping[str, ParamValue]) -> None:
+        """The query's Python version, given the parameters its DuckDB SQL takes."""
+        sql = query.sql
+        statements = duckdb.extract_statements(sql.text(self.dialect))
+        expected = set().union(*(s.named_parameters for s in statements)) if statements else set()
+        values = checked_params(sql.path(self.dialect), expected, params)
+        with self.connection() as conn:
+            (threads,) = conn.execute("SELECT current_setting('threads')").fetchone()
+        query.native(
+            **{name: _bindable(value) for name, value in values.items()}, workers=int(threads)
         )
 
     @contextmanager

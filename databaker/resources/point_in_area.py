@@ -136,15 +136,15 @@ def write_contains_join(
     flight. The ``repeating`` columns are read and written dictionary-encoded: a string
     repeated on every row would cost more to materialise and encode than the rest of the row.
     """
-    areas_filesystem, areas_path = _filesystem(areas)
+    areas_filesystem, areas_path = filesystem_of(areas)
     index = AreaIndex.from_arrow(
         pq.read_table(
             areas_path, columns=[area_id, "geometry"], filesystem=areas_filesystem
         ).rename_columns([area_id, "wkb"]),
         area_id,
     )
-    filesystem, points_path = _filesystem(points)
-    _, output_path = _filesystem(output)
+    filesystem, points_path = filesystem_of(points)
+    _, output_path = filesystem_of(output)
 
     def write_letter(letter: str) -> None:
         folder = f"{points_path}first_letter={letter}"
@@ -176,7 +176,7 @@ def write_contains_join(
         list(pool.map(write_letter, sorted(letters)))
 
 
-def _filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
+def filesystem_of(uri: str) -> tuple[pafs.FileSystem, str]:
     """The filesystem holding ``uri`` and the path pyarrow knows it by there."""
     if is_s3_url(uri):
         location = S3Location.parse(uri)

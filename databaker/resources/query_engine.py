@@ -12,7 +12,7 @@ declares (with that location) before the query runs.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,7 +107,18 @@ class ContainsJoin:
     repeating: tuple[str, ...] = ()
 
 
-Query = SqlQuery | ContainsJoin
+@dataclass(frozen=True)
+class NativeQuery:
+    """A query whose SQL (``sql``, one file per dialect) is the definition, which the embedded
+    engine runs as ``native`` instead: the same rows, computed on whole columns in Python
+    where DuckDB would hold too much in memory. ``native`` takes the query's parameters, tables
+    as the folders of their files, and writes what the SQL writes (it returns no rows)."""
+
+    sql: SqlQuery
+    native: Callable[..., None]
+
+
+Query = SqlQuery | ContainsJoin | NativeQuery
 
 
 def checked_params(
@@ -156,6 +167,9 @@ class QueryEngine(dg.ConfigurableResource, ABC):
         if isinstance(query, ContainsJoin):
             self.run_contains_join(query, params or {})
             return pa.table({})
+        if isinstance(query, NativeQuery):
+            self.run_native(query, params or {})
+            return pa.table({})
         return self.run_sql(query, params)
 
     @abstractmethod
@@ -165,3 +179,7 @@ class QueryEngine(dg.ConfigurableResource, ABC):
     def run_contains_join(self, join: ContainsJoin, params: Mapping[str, ParamValue]) -> None:
         """Write the join's partitions; engines without a native join run its SQL."""
         self.run_sql(join.sql, params)
+
+    def run_native(self, query: NativeQuery, params: Mapping[str, ParamValue]) -> None:
+        """Run a query with a native version; engines that do not run it natively run its SQL."""
+        self.run_sql(query.sql, params)

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from databaker.layers.guard_rails import (
     SAMPLE,
+    CoverageConfig,
     LayerConfig,
     Rail,
     RailInputs,
@@ -19,24 +20,14 @@ from databaker.layers.guard_rails import (
 )
 
 
-class GuardRails(LayerConfig):
+class GuardRails(LayerConfig, CoverageConfig):
     max_review_loss: float = Field(
         default=0.05,
         ge=0,
         le=1,
         description="Largest share of its addresses a review still in the export may lose.",
     )
-    max_coverage_change: float = Field(
-        default=0.01,
-        ge=0,
-        le=1,
-        description="Largest change in the share of addresses with a boundary review (0.01: one "
-        "percentage point) while the boundary-reviews export is unchanged.",
-    )
     allow_review_loss: bool = Field(default=False, description="Publish despite review losses.")
-    allow_coverage_change: bool = Field(
-        default=False, description="Publish despite the coverage change."
-    )
     allow_reviews_without_addresses: bool = Field(
         default=False, description="Publish although a review in the export reaches no address."
     )
@@ -69,9 +60,7 @@ REVIEWS_KEEP_ADDRESSES = ids_keep_their_addresses(
     override="allow_review_loss",
     label="boundary review",
 )
-COVERAGE_STEADY = coverage_steady(
-    threshold="max_coverage_change", override="allow_coverage_change", label="boundary review"
-)
+COVERAGE_STEADY = coverage_steady(label="boundary review")
 REVIEWS_REACH_ADDRESSES = Rail(
     "reviews_reach_addresses",
     "allow_reviews_without_addresses",

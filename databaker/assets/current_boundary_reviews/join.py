@@ -15,9 +15,10 @@ from string import ascii_uppercase
 
 from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED_TABLE
 from databaker.assets.boundary_reviews import BOUNDARY_REVIEW_DIVISIONS_TABLE
+from databaker.assets.current_boundary_reviews.review_lists import write_review_lists
 from databaker.layers import JoinRun
 from databaker.layers.layer import ADDRESS_COLUMNS
-from databaker.resources import ContainsJoin, SqlQuery, Table
+from databaker.resources import ContainsJoin, NativeQuery, SqlQuery, Table
 
 ADDRESSES_IN_DIVISIONS = Table.beside(__file__, "addresses_in_review_divisions")
 """Scratch: every address of every letter with the sorted keys of the divisions containing it."""
@@ -33,7 +34,12 @@ DIVISIONS_JOIN = ContainsJoin(
     ids_column="division_keys",
     repeating=("addressbase_source",),
 )
-REVIEWS_QUERY = SqlQuery.beside(__file__, "current_boundary_reviews_joined_to_address_base")
+REVIEWS_QUERY = NativeQuery(
+    sql=SqlQuery.beside(__file__, "current_boundary_reviews_joined_to_address_base"),
+    native=write_review_lists,
+)
+"""Each address's reviews: the SQL is the definition (Athena runs it); the embedded engine runs
+:func:`write_review_lists`, the same rows in bounded memory."""
 
 
 def join_boundary_reviews(run: JoinRun) -> None:

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from databaker.layers.guard_rails import (
     SAMPLE,
+    CoverageConfig,
     LayerConfig,
     Rail,
     RailInputs,
@@ -20,19 +21,12 @@ from databaker.layers.guard_rails import (
 )
 
 
-class GuardRails(LayerConfig):
+class GuardRails(LayerConfig, CoverageConfig):
     max_ballot_loss: float = Field(
         default=0.05,
         ge=0,
         le=1,
         description="Largest share of its addresses a ballot still in the export may lose.",
-    )
-    max_coverage_change: float = Field(
-        default=0.01,
-        ge=0,
-        le=1,
-        description="Largest change in the share of addresses with a ballot (0.01: one "
-        "percentage point) while the ballots export is unchanged.",
     )
     max_upcoming_ballots_gone: int = Field(
         default=0,
@@ -41,9 +35,6 @@ class GuardRails(LayerConfig):
         "(and so the layer) in one bake.",
     )
     allow_ballot_loss: bool = Field(default=False, description="Publish despite ballot losses.")
-    allow_coverage_change: bool = Field(
-        default=False, description="Publish despite the coverage change."
-    )
     allow_upcoming_ballots_gone: bool = Field(
         default=False, description="Publish despite upcoming ballots leaving the export."
     )
@@ -82,9 +73,7 @@ BALLOTS_KEEP_ADDRESSES = ids_keep_their_addresses(
     override="allow_ballot_loss",
     label="ballot",
 )
-COVERAGE_STEADY = coverage_steady(
-    threshold="max_coverage_change", override="allow_coverage_change", label="ballot"
-)
+COVERAGE_STEADY = coverage_steady(label="ballot")
 UPCOMING_BALLOTS_KEPT = Rail(
     "upcoming_ballots_kept",
     "allow_upcoming_ballots_gone",
