@@ -19,7 +19,13 @@ from databaker.definitions import Settings
 from databaker.layers.diff import DIFF, LayerDiff
 from databaker.layers.versions import kept_versions, published_manifest, version_prefix
 from databaker.resources import LayerStoreError, LocalLayerStore, S3LayerStore
-from databaker.sources import SAMPLE_ADDRESSBASE, SAMPLE_BALLOTS, drop_files, export_file
+from databaker.sources import (
+    SAMPLE_ADDRESSBASE,
+    SAMPLE_BALLOTS,
+    SAMPLE_BOUNDARY_REVIEWS,
+    drop_files,
+    export_file,
+)
 
 DATABAKER = str(Path(sys.executable).with_name("databaker"))
 LAYER = "current_elections_parquet/"
@@ -167,3 +173,28 @@ def test_a_rebake_on_s3_publishes_only_what_changed_with_the_same_diff_as_on_dis
     changed = len(diffs["s3"].outcodes_changed) + len(diffs["s3"].outcodes_added)
     assert rebakes["s3"]["outcode_files_written"] == changed > 0
     assert rebakes["s3"]["outcode_files_unchanged"] == 168 - changed
+
+
+def test_the_boundary_reviews_layer_bakes_on_s3_as_it_does_locally(bucket, s3_env, tmp_path):
+    """Its export, its tables (the join's scratch table included) and its layer on S3."""
+    client = s3_env.client()
+    for part in sorted(SAMPLE_BOUNDARY_REVIEWS.rglob("*.csv")):
+        key = f"boundary_reviews/{part.relative_to(SAMPLE_BOUNDARY_REVIEWS).as_posix()}"
+        client.upload_file(str(part), bucket, key)
+    inputs = {
+        "layer": "current_boundary_reviews",
+        "addressbase": f"s3://{bucket}/{DROP}",
+        "boundary_reviews": f"s3://{bucket}/boundary_reviews/",
+    }
+    bake(**inputs, settings=Settings(data_root=str(tmp_path / "local")))
+    done = bake(**inputs, settings=Settings(data_root=f"s3://{bucket}/layers"))
+
+    prefix = "current_boundary_reviews_parquet/"
+    assert done.layer == f"s3://{bucket}/layers/{prefix}"
+    on_disk = LocalLayerStore(root=str(tmp_path / "local"))
+    on_s3 = S3LayerStore(root=f"s3://{bucket}/layers")
+    keys = [key for key in on_disk.list_keys(prefix) if key.endswith(".parquet")]
+    assert len(keys) == 168
+    assert all(on_s3.read_bytes(key) == on_disk.read_bytes(key) for key in keys)
+    assert published_manifest(on_s3, prefix).addresses_per_id.keys() == {"952", "955"}
+    assert on_s3.list_keys("_staging/") == []
