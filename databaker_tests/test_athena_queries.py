@@ -68,6 +68,8 @@ READER_ONLY = {
     "current_ballots_parsed",
     "current_ballots",
     "boundary_review_divisions",
+    # Macros the two readings of areas include (`-- include area_rules`), not a query.
+    "area_rules",
 }
 # Athena functions used by the queries that sqlglot does not know as Trino functions, each
 # checked against the Athena (engine version 3) function list.

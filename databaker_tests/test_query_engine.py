@@ -75,3 +75,21 @@ def test_connection_settings_pass_through_to_duckdb(tmp_path):
     engine = DuckDBQueryEngine(connection_config={"threads": 1})
     q = query(tmp_path, "threads", "SELECT current_setting('threads') AS threads;")
     assert engine.run(q).to_pylist() == [{"threads": 1}]
+
+
+def test_an_include_line_brings_in_the_shared_definitions(tmp_path, engine):
+    """Both readings of areas include ``area_rules``: one text of the rules, the same reasons."""
+    rules = query(
+        tmp_path,
+        "rules",
+        "-- include area_rules\n"
+        "SELECT area_srid($text) AS srid, area_fault($text, area_srid($text), area_wkt($text), "
+        "TRY(ST_GeomFromText(area_wkt($text))), [], $pattern) AS fault;",
+    )
+    found = engine.run(rules, {"text": "srid=27700;POINT(1 2)", "pattern": "POLYGON"})
+    assert found.to_pylist() == [
+        {"srid": "27700", "fault": "geometry is in SRID 27700, not 4326 (lon/lat)"}
+    ]
+    missing = query(tmp_path, "missing", "-- include no_such_rules\nSELECT 1;")
+    with pytest.raises(QueryError, match=r"no_such_rules\.duckdb\.sql is missing"):
+        engine.run(missing)

@@ -11,6 +11,7 @@ declares (with that location) before the query runs.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,9 @@ import pyarrow as pa
 from databaker.resources.layer_store import LayerStore
 
 Scalar = str | int | float | bool
+SHARED_SQL = Path(__file__).resolve().parents[1]
+"""Where ``-- include <name>`` finds ``<name>.<dialect>.sql``: the package's own folder."""
+INCLUDE = re.compile(r"-- include [a-z_]+")
 
 
 class QueryError(Exception):
@@ -44,10 +48,19 @@ class SqlQuery:
         return self.folder / f"{self.name}.{dialect}.sql"
 
     def text(self, dialect: str) -> str:
+        """The query's text, each ``-- include <name>`` line replaced by the statements of
+        ``<name>.<dialect>.sql`` in the package's folder: definitions (macros) that several
+        queries share."""
         path = self.path(dialect)
         if not path.is_file():
             raise QueryError(f"query {self.name!r} has no {dialect} version: {path} is missing")
-        return path.read_text(encoding="utf-8")
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        return "".join(
+            SqlQuery(SHARED_SQL, line.split()[2]).text(dialect) + "\n"
+            if INCLUDE.fullmatch(line.strip())
+            else line
+            for line in lines
+        )
 
 
 @dataclass(frozen=True)

@@ -13,17 +13,10 @@
 --   $rejects_output    CSV report of rejected rows
 -- Returns the counts of the kept and rejected rows and the first rejected rows.
 --
--- The geometry rules are the ballots export's (current_ballots_parsed.duckdb.sql), with the
--- same reasons: both exports hold the same kind of areas, drawn by the same hands.
-
--- RFC 4180: a quoted field's content has its quotes doubled; a bare field is taken as it is.
-CREATE TEMP MACRO csv_field(quoted, bare) AS
-    CASE WHEN quoted <> '' THEN replace(quoted, '""', '"') ELSE bare END;
-
--- What follows the geometry (matched by `pattern`, $polygonal_wkt) that a field starts with,
--- which DuckDB's WKT reader would silently drop.
-CREATE TEMP MACRO after_geometry(wkt, pattern) AS
-    trim(wkt[length(regexp_extract(wkt, '^' || pattern, 0, 'i')) + 1:]);
+-- The geometry rules are the ballots export's, with the same reasons: both exports hold the
+-- same kind of areas, drawn by the same hands. They are shared: csv_field, area_srid,
+-- area_wkt, area_rings, area_fault, area_kept, area_unrepaired.
+-- include area_rules
 
 CREATE TEMP TABLE parts AS
 SELECT
@@ -102,32 +95,15 @@ WITH texts AS (
         p.folder_review_id,
         p.folder_generation,
         p.folder_division_type,
-        -- EWKT's SRID prefix, in any case; an unreadable one is left to fail the grammar.
-        regexp_extract(geometry_text, '^\s*SRID=([0-9]+);', 1, 'i') AS srid,
-        regexp_replace(geometry_text, '^\s*SRID=[0-9]+;', '', 'i') AS wkt
+        area_srid(geometry_text) AS srid,
+        area_wkt(geometry_text) AS wkt
     FROM export_fields AS e
     JOIN parts AS p USING (source_file)
 ),
 parsed AS (
     SELECT *, CASE WHEN well_formed THEN TRY(ST_GeomFromText(wkt)) END AS shape FROM texts
 ),
--- Each ring of the geometry's non-empty polygons. GEOS raises, rather than answer, on a ring
--- that does not close or has fewer than 4 points, so these are checked first.
-rings AS (
-    SELECT
-        *,
-        flatten(list_transform(
-            list_filter(ST_Dump(shape), part -> NOT ST_IsEmpty(part.geom)),
-            part -> list_prepend(
-                ST_ExteriorRing(part.geom),
-                list_transform(
-                    range(1, ST_NumInteriorRings(part.geom) + 1),
-                    i -> ST_InteriorRingN(part.geom, i::INTEGER)
-                )
-            )
-        )) AS ring_list
-    FROM parsed
-),
+rings AS (SELECT *, area_rings(shape) AS ring_list FROM parsed),
 faults AS (
     SELECT
         *,
@@ -146,40 +122,10 @@ faults AS (
                 printf('division_type "%s" is not its folder''s, division_type=%s',
                        row_division_type[:40], folder_division_type)
             WHEN trim(division_slug) = '' THEN 'division_slug is empty'
-            WHEN trim(geometry_text) = '' THEN 'geometry is empty'
-            WHEN srid NOT IN ('', '4326') THEN
-                printf('geometry is in SRID %s, not 4326 (lon/lat)', srid)
-            WHEN shape IS NULL THEN
-                printf('geometry is not valid WKT: "%s..."', geometry_text[:40])
-            WHEN ST_GeometryType(shape) NOT IN ('POLYGON', 'MULTIPOLYGON') THEN
-                printf('geometry is a %s, not a POLYGON or MULTIPOLYGON', ST_GeometryType(shape))
-            WHEN NOT regexp_full_match(wkt, $polygonal_wkt || '\s*', 'i') THEN
-                CASE WHEN regexp_matches(wkt, '^' || $polygonal_wkt, 'i')
-                    THEN printf(
-                        'geometry goes on after its %s ends: "%s..."',
-                        ST_GeometryType(shape), after_geometry(wkt, $polygonal_wkt)[:40]
-                    )
-                    ELSE printf('geometry is not valid WKT: "%s..."', geometry_text[:40])
-                END
-            WHEN ST_IsEmpty(shape) THEN
-                printf('geometry is an empty %s', ST_GeometryType(shape))
-            WHEN list_bool_or(list_transform(
-                    ring_list, ring -> ST_NPoints(ring) > 0 AND NOT ST_IsClosed(ring)
-                )) THEN
-                'geometry has a ring that does not close (its last point is not its first)'
-            WHEN list_min(list_transform(ring_list, ring -> ST_NPoints(ring))) < 4 THEN
-                'geometry has a ring of fewer than 4 points'
-            WHEN NOT (isfinite(ST_XMin(shape)) AND isfinite(ST_XMax(shape))
-                      AND isfinite(ST_YMin(shape)) AND isfinite(ST_YMax(shape))) THEN
-                'geometry has a coordinate that is not a finite number'
-            WHEN NOT (ST_XMin(shape) >= -10 AND ST_XMax(shape) <= 3
-                      AND ST_YMin(shape) >= 49 AND ST_YMax(shape) <= 62) THEN
-                'geometry is outside Great Britain: are the coordinates lon/lat?'
+            ELSE area_fault(geometry_text, srid, wkt, shape, ring_list, $polygonal_wkt)
         END AS fault
     FROM rings
 ),
--- Only a geometry without a fault reaches GEOS; TRY turns whatever GEOS may still raise on
--- into a geometry that could not be repaired, a rejected row like the others.
 validity AS (
     SELECT *, CASE WHEN fault IS NULL THEN TRY(ST_IsValid(shape)) END AS shape_is_valid
     FROM faults
@@ -188,22 +134,14 @@ repaired AS (
     SELECT
         *,
         fault IS NULL AND shape_is_valid IS NOT TRUE AS repaired,
-        CASE WHEN fault IS NULL THEN
-            CASE WHEN shape_is_valid THEN shape
-                ELSE TRY(ST_CollectionExtract(ST_MakeValid(shape), 3)) END
-        END AS geometry
+        CASE WHEN fault IS NULL THEN area_kept(shape, shape_is_valid) END AS geometry
     FROM validity
 )
 SELECT
     * EXCLUDE (shape, ring_list, fault, shape_is_valid),
     folder_review_id::VARCHAR || '/' || folder_generation || '/' || folder_division_type || '/'
         || division_slug AS division_key,
-    coalesce(
-        fault,
-        CASE WHEN geometry IS NULL OR ST_IsEmpty(geometry) THEN
-            'geometry is invalid and could not be repaired into a polygon'
-        END
-    ) AS reason
+    coalesce(fault, area_unrepaired(geometry)) AS reason
 FROM repaired;
 
 COPY (

@@ -9,14 +9,9 @@
 -- Returns the header's fields (or its first line, when that is no record of 4 fields) and the
 -- distinct election IDs of usable lines.
 
--- RFC 4180: a quoted field's content has its quotes doubled; a bare field is taken as it is.
-CREATE TEMP MACRO csv_field(quoted, bare) AS
-    CASE WHEN quoted <> '' THEN replace(quoted, '""', '"') ELSE bare END;
-
--- What follows the geometry (matched by `pattern`, $polygonal_wkt) that a field starts with,
--- which DuckDB's WKT reader would silently drop.
-CREATE TEMP MACRO after_geometry(wkt, pattern) AS
-    trim(wkt[length(regexp_extract(wkt, '^' || pattern, 0, 'i')) + 1:]);
+-- The area rules shared with the other export of areas: csv_field, area_srid, area_wkt,
+-- area_rings, area_fault, area_kept, area_unrepaired.
+-- include area_rules
 
 -- The stream is read once, into a table that the statements below read again. A line holding
 -- a carriage return or a NUL byte is rejected whole, with its number and text. A line too long
@@ -61,71 +56,20 @@ FROM split;
 
 COPY (
     WITH texts AS (
-        SELECT
-            *,
-            -- EWKT's SRID prefix, in any case; an unreadable one is left to fail the grammar.
-            regexp_extract(geometry_text, '^\s*SRID=([0-9]+);', 1, 'i') AS srid,
-            regexp_replace(geometry_text, '^\s*SRID=[0-9]+;', '', 'i') AS wkt
+        SELECT *, area_srid(geometry_text) AS srid, area_wkt(geometry_text) AS wkt
         FROM export_fields
         WHERE line_no > 1 AND well_formed AND source_table IN ('Organisation', 'Division')
     ),
     parsed AS (SELECT *, TRY(ST_GeomFromText(wkt)) AS shape FROM texts),
-    -- Each ring of the geometry's non-empty polygons. GEOS raises, rather than answer, on a
-    -- ring that does not close or has fewer than 4 points, so these are checked first.
-    rings AS (
-        SELECT
-            *,
-            flatten(list_transform(
-                list_filter(ST_Dump(shape), part -> NOT ST_IsEmpty(part.geom)),
-                part -> list_prepend(
-                    ST_ExteriorRing(part.geom),
-                    list_transform(
-                        range(1, ST_NumInteriorRings(part.geom) + 1),
-                        i -> ST_InteriorRingN(part.geom, i::INTEGER)
-                    )
-                )
-            )) AS ring_list
-        FROM parsed
-    ),
+    rings AS (SELECT *, area_rings(shape) AS ring_list FROM parsed),
     faults AS (
         SELECT
             *,
-            CASE
-                WHEN trim(election_id) = '' THEN 'election_id is empty'
-                WHEN trim(geometry_text) = '' THEN 'geometry is empty'
-                WHEN srid NOT IN ('', '4326') THEN
-                    printf('geometry is in SRID %s, not 4326 (lon/lat)', srid)
-                WHEN shape IS NULL THEN
-                    printf('geometry is not valid WKT: "%s..."', geometry_text[:40])
-                WHEN ST_GeometryType(shape) NOT IN ('POLYGON', 'MULTIPOLYGON') THEN
-                    printf('geometry is a %s, not a POLYGON or MULTIPOLYGON', ST_GeometryType(shape))
-                WHEN NOT regexp_full_match(wkt, $polygonal_wkt || '\s*', 'i') THEN
-                    CASE WHEN regexp_matches(wkt, '^' || $polygonal_wkt, 'i')
-                        THEN printf(
-                            'geometry goes on after its %s ends: "%s..."',
-                            ST_GeometryType(shape), after_geometry(wkt, $polygonal_wkt)[:40]
-                        )
-                        ELSE printf('geometry is not valid WKT: "%s..."', geometry_text[:40])
-                    END
-                WHEN ST_IsEmpty(shape) THEN
-                    printf('geometry is an empty %s', ST_GeometryType(shape))
-                WHEN list_bool_or(list_transform(
-                        ring_list, ring -> ST_NPoints(ring) > 0 AND NOT ST_IsClosed(ring)
-                    )) THEN
-                    'geometry has a ring that does not close (its last point is not its first)'
-                WHEN list_min(list_transform(ring_list, ring -> ST_NPoints(ring))) < 4 THEN
-                    'geometry has a ring of fewer than 4 points'
-                WHEN NOT (isfinite(ST_XMin(shape)) AND isfinite(ST_XMax(shape))
-                          AND isfinite(ST_YMin(shape)) AND isfinite(ST_YMax(shape))) THEN
-                    'geometry has a coordinate that is not a finite number'
-                WHEN NOT (ST_XMin(shape) >= -10 AND ST_XMax(shape) <= 3
-                          AND ST_YMin(shape) >= 49 AND ST_YMax(shape) <= 62) THEN
-                    'geometry is outside Great Britain: are the coordinates lon/lat?'
+            CASE WHEN trim(election_id) = '' THEN 'election_id is empty'
+                ELSE area_fault(geometry_text, srid, wkt, shape, ring_list, $polygonal_wkt)
             END AS fault
         FROM rings
     ),
-    -- Only a geometry without a fault reaches GEOS; TRY turns whatever GEOS may still raise on
-    -- into a geometry that could not be repaired, a rejected row like the others.
     validity AS (
         SELECT *, CASE WHEN fault IS NULL THEN TRY(ST_IsValid(shape)) END AS shape_is_valid
         FROM faults
@@ -134,23 +78,10 @@ COPY (
         SELECT
             *,
             fault IS NULL AND shape_is_valid IS NOT TRUE AS repaired,
-            CASE WHEN fault IS NULL THEN
-                CASE WHEN shape_is_valid THEN shape
-                    ELSE TRY(ST_CollectionExtract(ST_MakeValid(shape), 3)) END
-            END AS geometry
+            CASE WHEN fault IS NULL THEN area_kept(shape, shape_is_valid) END AS geometry
         FROM validity
     ),
-    judged AS (
-        SELECT
-            *,
-            coalesce(
-                fault,
-                CASE WHEN geometry IS NULL OR ST_IsEmpty(geometry) THEN
-                    'geometry is invalid and could not be repaired into a polygon'
-                END
-            ) AS reason
-        FROM repaired
-    )
+    judged AS (SELECT *, coalesce(fault, area_unrepaired(geometry)) AS reason FROM repaired)
     SELECT
         line_no, raw_line, election_id, division_id, source_table, geometry, repaired, reason,
         CASE WHEN reason IS NULL THEN 'ok' ELSE 'rejected' END AS status
