@@ -158,9 +158,9 @@ class _Divisions:
             ],
             dtype=np.int64,
         )
-        slugs = sorted(set(self.fields["division_slug"]))
+        slug_number = {slug: n for n, slug in enumerate(sorted(set(self.fields["division_slug"])))}
         self.slug = np.array(
-            [slugs.index(s) for s in self.fields["division_slug"]] if slugs else [], np.int64
+            [slug_number[slug] for slug in self.fields["division_slug"]], dtype=np.int64
         )
         firsts = table.take(
             pc.sort_indices(
