@@ -278,7 +278,6 @@ def results(
             ids_named=set(in_export),
             input_changed=changed,
             today=date(2026, 11, 27),
-            id_label="ballot",
         ),
         GuardRails(**config),
     )

@@ -67,7 +67,6 @@ class RailInputs:
     input_changed: bool
     """Whether the input's content differs from the published bake's."""
     today: date
-    id_label: str
     addresses_per_id: dict[str, int] = field(default_factory=dict)
     """How many addresses each ID reaches in this bake (its manifest's)."""
 

@@ -29,7 +29,7 @@ def joined_asset(layer: Layer) -> dg.AssetsDefinition:
         deps=deps,
         partitions_def=first_letter_partitions,
         backfill_policy=one_run_per_backfill,
-        group_name=layer.group_name,
+        group_name=layer.name,
         kinds={"duckdb", "parquet"},
         description=f"Every address once, with its `{layer.ids_column}`: {layer.description}",
     )

@@ -14,7 +14,7 @@ by its name.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -120,7 +120,6 @@ class Layer:
     freshness: timedelta = timedelta(hours=26)
     """How old the published layer may get: a nightly rebuild plus two hours' grace."""
     nightly_cron: str | None = "0 1 * * *"
-    group: str = field(default="")
 
     @property
     def prefix(self) -> str:
@@ -131,10 +130,6 @@ class Layer:
     def columns(self) -> list[str]:
         """The columns of a non-empty outcode file, in order."""
         return [*ADDRESS_COLUMNS, self.ids_column, "outcode"]
-
-    @property
-    def group_name(self) -> str:
-        return self.group or self.name
 
     @property
     def version_asset_name(self) -> str:

@@ -25,7 +25,7 @@ def published_asset(layer: Layer, version: dg.AssetsDefinition) -> dg.AssetsDefi
     @dg.asset(
         name=layer.published_asset_name,
         deps=[version],
-        group_name=layer.group_name,
+        group_name=layer.name,
         kinds={"parquet"},
         freshness_policy=dg.FreshnessPolicy.time_window(fail_window=layer.freshness),
         description=f"The published lookup: `<OUTCODE>.parquet` per outcode, each address with "

@@ -40,7 +40,7 @@ def version_asset(
     @dg.asset(
         name=layer.version_asset_name,
         deps=[joined],
-        group_name=layer.group_name,
+        group_name=layer.name,
         kinds={"parquet"},
         check_specs=[rail.spec(layer.version_asset_name) for rail in layer.rails],
         description=f"This bake of the {layer.name} layer under `versions/`, with its manifest "
@@ -95,7 +95,6 @@ def version_asset(
                 ids_named=layer.input.ids_named(store, input_metadata) if layer.input else set(),
                 input_changed=_input_changed(published, manifest),
                 today=datetime.now(UTC).date(),
-                id_label=layer.id_label,
                 addresses_per_id=manifest.addresses_per_id,
             )
             checks = rail_results(layer.rails, rails, config)
