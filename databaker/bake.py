@@ -17,7 +17,7 @@ from typing import Any
 
 import dagster as dg
 
-from databaker.assets import layer_named
+from databaker.assets import LAYERS, layer_named
 from databaker.definitions import Settings, build_defs
 from databaker.layers import Layer
 from databaker.layers.guard_rails import overrides
@@ -58,24 +58,27 @@ def bake(
     *,
     layer: str | Layer = "current_elections",
     addressbase: str | None = None,
-    ballots: str | None = None,
-    boundary_reviews: str | None = None,
     settings: Settings,
     max_rejected_rows: int = 0,
     max_rejected_share: float | None = None,
     allow: Collection[str] = (),
     instance: dg.DagsterInstance | None = None,
     echo: Callable[[str], None] | None = None,
+    **sources: str | None,
 ) -> BakeResult:
     """Materialise every asset and check of ``layer`` (a layer's name, or a :class:`Layer`
     declared elsewhere, such as a test's); raise ``BakeFailed``.
 
     Without ``addressbase`` the newest complete drop of ``settings.addressbase_drops`` is baked;
-    the layer's input is the keyword its ``LayerInput.option`` names (``ballots``,
-    ``boundary_reviews``), by default the deployment's. ``allow`` names guard rails of the layer
+    a layer's input is the keyword its ``LayerInput.option`` names (``ballots=``,
+    ``boundary_reviews=``), by default the deployment's; a keyword no layer's input has is a
+    ``TypeError``. ``allow`` names guard rails of the layer
     to override (``address_drop``, ``ballot_loss``, ...); another name is a ``ValueError``.
     """
     layer = layer_named(layer) if isinstance(layer, str) else layer
+    options = {known.input.option for known in (*LAYERS, layer) if known.input}
+    if sources.keys() - options:
+        raise TypeError(f"bake() has no input {', '.join(sorted(sources.keys() - options))}")
     allowed = overrides(layer.rails)
     unknown = sorted(set(allow) - allowed.keys())
     if unknown:
@@ -97,7 +100,6 @@ def bake(
         layer.version_asset_name: {"config": {allowed[name]: True for name in allow}},
     }
     if layer.input is not None:
-        sources = {"ballots": ballots, "boundary_reviews": boundary_reviews}
         source = sources.get(layer.input.option)
         ops[layer.input.asset_name] = {"config": {"source": source, **limits}}
     run_config: dict[str, Any] = {"ops": ops}

@@ -106,16 +106,14 @@ def _parser() -> argparse.ArgumentParser:
         help="drop folder or file (default: the newest complete drop in "
         "$DATABAKER_ADDRESSBASE_DROPS, else the bundled sample)",
     )
-    bake.add_argument(
-        "--ballots",
-        help="ballots export CSV, for current_elections (default: $DATABAKER_BALLOTS, else the "
-        "sample)",
-    )
-    bake.add_argument(
-        "--boundary-reviews",
-        help="boundary-reviews export folder, for current_boundary_reviews (default: "
-        "$DATABAKER_BOUNDARY_REVIEWS, else the sample)",
-    )
+    for known in LAYERS:
+        if known.input is not None:
+            option = known.input.option
+            bake.add_argument(
+                f"--{option.replace('_', '-')}",
+                help=f"the {known.input.label}, for {known.name} (default: "
+                f"$DATABAKER_{option.upper()}, else the bundled sample)",
+            )
     bake.add_argument(
         "--data-root",
         help="where layers are written: a folder or s3://bucket/prefix "
@@ -245,23 +243,23 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _bake(args: argparse.Namespace) -> int:
-    from databaker.assets import layer_named
+    from databaker.assets import LAYERS, layer_named
     from databaker.bake import BakeFailed, bake, echo_stdout
     from databaker.definitions import ConfigurationError
 
     settings = _settings(args)
     layer = layer_named(args.layer)
+    inputs = [known for known in LAYERS if known.input is not None]
     try:
         result = bake(
             layer=layer,
             addressbase=args.addressbase,
-            ballots=args.ballots,
-            boundary_reviews=args.boundary_reviews,
             settings=settings,
             max_rejected_rows=args.max_rejected_rows,
             max_rejected_share=args.max_rejected_share,
             allow=args.allow,
             echo=echo_stdout,
+            **{known.input.option: getattr(args, known.input.option) for known in inputs},
         )
     except (ConfigurationError, ValueError) as problem:
         print(problem, file=sys.stderr)
