@@ -1,9 +1,9 @@
 """A layer's jobs, the sensor on its input and its nightly rebuild.
 
-Every job of a layer carries the ``databaker/layer`` tag with the layer's name; the run queue
-in ``dagster_home/dagster.yaml`` runs one run per value of that tag at a time, so two bakes of
-one layer never overlap (two layers' bakes may both be running; the data root's lease then
-orders their steps) and a trigger that arrives during a bake waits in the queue.
+Every job of a layer carries the `databaker/layer` tag with the layer's name, to find its runs.
+What keeps two bakes of one layer apart is not the tag but the layer's concurrency pool
+(`databaker.concurrency`), which every run materialising any of its assets holds, however it
+was launched: a trigger that arrives during a bake waits in the queue.
 
 The input sensor compares the input's content version (SHA-256 locally, ETag on S3), never its
 modification time. Its first tick only records the version: the bake of a drop reads the
@@ -25,7 +25,7 @@ from databaker.resources.input_locations import InputLocations
 
 __all__ = ["LAYER_TAG", "AssetJob"]
 LAYER_TAG = "databaker/layer"
-"""The run tag naming the layer a run bakes: the run queue limits runs per value."""
+"""The run tag naming the layer a job bakes."""
 
 
 def layer_tags(layer: Layer) -> dict[str, str]:

@@ -9,6 +9,7 @@ AddressBase drop, and it holds exactly the partitioned AddressBase's UPRNs.
 import dagster as dg
 
 from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED_TABLE, addressbase_partitioned
+from databaker.concurrency import layer_pool
 from databaker.layers.layer import JoinRun, Layer
 from databaker.partitions import first_letter_partitions, one_run_per_backfill
 from databaker.resources import LayerStore, QueryEngine, SqlQuery
@@ -30,6 +31,7 @@ def joined_asset(layer: Layer) -> dg.AssetsDefinition:
         partitions_def=first_letter_partitions,
         backfill_policy=one_run_per_backfill,
         group_name=layer.name,
+        pool=layer_pool(layer.name),
         kinds={"duckdb", "parquet"},
         description=f"Every address once, with its `{layer.ids_column}`: {layer.description}",
     )
@@ -78,8 +80,9 @@ def joined_asset(layer: Layer) -> dg.AssetsDefinition:
 def joined_checks(layer: Layer, joined: dg.AssetsDefinition) -> list[dg.AssetChecksDefinition]:
     """The blocking checks of the layer's joined table (see the module doc)."""
     table = layer.joined
+    pool = layer_pool(layer.name)
 
-    @dg.asset_check(asset=joined, name="single_addressbase_source", blocking=True)
+    @dg.asset_check(asset=joined, name="single_addressbase_source", blocking=True, pool=pool)
     def single_addressbase_source(engine: QueryEngine, store: LayerStore) -> dg.AssetCheckResult:
         """The whole joined table comes from exactly one AddressBase drop."""
         if not store.list_keys(table.prefix):
@@ -100,7 +103,7 @@ def joined_checks(layer: Layer, joined: dg.AssetsDefinition) -> list[dg.AssetChe
             },
         )
 
-    @dg.asset_check(asset=joined, name="uprns_match_addressbase", blocking=True)
+    @dg.asset_check(asset=joined, name="uprns_match_addressbase", blocking=True, pool=pool)
     def uprns_match_addressbase(engine: QueryEngine, store: LayerStore) -> dg.AssetCheckResult:
         """The joined table holds each UPRN of the partitioned AddressBase exactly once, no more.
 

@@ -5,6 +5,7 @@ import dagster as dg
 
 from databaker.asset_records import latest_metadata
 from databaker.check_gate import require_passed_checks
+from databaker.concurrency import layer_pool
 from databaker.layers.layer import Layer
 from databaker.layers.versions import (
     MANIFEST,
@@ -26,6 +27,7 @@ def published_asset(layer: Layer, version: dg.AssetsDefinition) -> dg.AssetsDefi
         name=layer.published_asset_name,
         deps=[version],
         group_name=layer.name,
+        pool=layer_pool(layer.name),
         kinds={"parquet"},
         freshness_policy=dg.FreshnessPolicy.time_window(fail_window=layer.freshness),
         description=f"The published lookup: `<OUTCODE>.parquet` per outcode, each address with "

@@ -9,6 +9,7 @@ import dagster as dg
 
 from databaker.asset_records import latest_metadata
 from databaker.check_gate import require_passed_checks
+from databaker.concurrency import layer_pool
 from databaker.layers.diff import DIFF, diff_versions
 from databaker.layers.guard_rails import LayerConfig, RailInputs, rail_results
 from databaker.layers.layer import Layer
@@ -41,6 +42,7 @@ def version_asset(
         name=layer.version_asset_name,
         deps=[joined],
         group_name=layer.name,
+        pool=layer_pool(layer.name),
         kinds={"parquet"},
         check_specs=[rail.spec(layer.version_asset_name) for rail in layer.rails],
         description=f"This bake of the {layer.name} layer under `versions/`, with its manifest "

@@ -8,6 +8,7 @@ from pydantic import Field
 from databaker.assets.addressbase.fast_reading import DropNotReadFast, write_drop_partitions
 from databaker.assets.addressbase.line_by_line import read_line_by_line
 from databaker.check_gate import latest_evaluation, require_passed_checks
+from databaker.concurrency import ADDRESSBASE_POOL
 from databaker.line_reading import InputUnreadable
 from databaker.partitions import first_letter_partitions, one_run_per_backfill
 from databaker.rejections import (
@@ -51,7 +52,7 @@ class AddressBaseDropConfig(RejectionLimit):
     )
 
 
-@dg.asset(group_name="addressbase", kinds={"duckdb", "csv", "parquet"})
+@dg.asset(group_name="addressbase", kinds={"duckdb", "csv", "parquet"}, pool=ADDRESSBASE_POOL)
 def addressbase_cleaned_raw(
     context: dg.AssetExecutionContext,
     config: AddressBaseDropConfig,
@@ -165,6 +166,7 @@ def _refuse_without_rows(
     backfill_policy=one_run_per_backfill,
     group_name="addressbase",
     kinds={"duckdb", "parquet"},
+    pool=ADDRESSBASE_POOL,
 )
 def addressbase_partitioned(
     context: dg.AssetExecutionContext, engine: QueryEngine, store: LayerStore

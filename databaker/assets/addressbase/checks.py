@@ -9,14 +9,16 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from databaker.assets.addressbase.assets import ADDRESSBASE_RAW_TABLE, addressbase_cleaned_raw
-from databaker.concurrency import WORKERS
+from databaker.concurrency import ADDRESSBASE_POOL, WORKERS
 from databaker.resources import LayerStore, QueryEngine, SqlQuery
 
 DUPLICATES_QUERY = SqlQuery.beside(__file__, "duplicate_uprns")
 SAMPLE_SIZE = 20
 
 
-@dg.asset_check(asset=addressbase_cleaned_raw, name="uprns_are_unique", blocking=True)
+@dg.asset_check(
+    asset=addressbase_cleaned_raw, name="uprns_are_unique", blocking=True, pool=ADDRESSBASE_POOL
+)
 def addressbase_uprns_are_unique(engine: QueryEngine, store: LayerStore) -> dg.AssetCheckResult:
     """Each UPRN once: identical repeated rows only warn (they are dropped), differing ones fail.
 

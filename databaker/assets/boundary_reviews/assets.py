@@ -21,6 +21,7 @@ import dagster as dg
 from pydantic import Field
 
 from databaker.assets.current_ballots.wkt import POLYGONAL_WKT
+from databaker.concurrency import layer_pool
 from databaker.csv_records import record_pattern
 from databaker.line_reading import InputUnreadable, run_on_lines
 from databaker.rejections import REJECTED_ROWS, VALID_ROWS, RejectionLimit, publish_checked_input
@@ -52,7 +53,11 @@ class BoundaryReviewsExportConfig(RejectionLimit):
     )
 
 
-@dg.asset(group_name="current_boundary_reviews", kinds={"duckdb", "csv", "parquet"})
+@dg.asset(
+    group_name="current_boundary_reviews",
+    kinds={"duckdb", "csv", "parquet"},
+    pool=layer_pool("current_boundary_reviews"),
+)
 def boundary_review_divisions(
     context: dg.AssetExecutionContext,
     config: BoundaryReviewsExportConfig,

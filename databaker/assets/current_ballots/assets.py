@@ -7,6 +7,7 @@ from pydantic import Field
 
 from databaker.assets.current_ballots.ballot_ids import invalid_ballot_ids
 from databaker.assets.current_ballots.wkt import POLYGONAL_WKT
+from databaker.concurrency import layer_pool
 from databaker.csv_records import record_pattern
 from databaker.line_reading import InputUnreadable, run_on_lines
 from databaker.rejections import REJECTED_ROWS, VALID_ROWS, RejectionLimit, publish_checked_input
@@ -39,7 +40,11 @@ class BallotsExportConfig(RejectionLimit):
     )
 
 
-@dg.asset(group_name="current_elections", kinds={"duckdb", "csv", "parquet"})
+@dg.asset(
+    group_name="current_elections",
+    kinds={"duckdb", "csv", "parquet"},
+    pool=layer_pool("current_elections"),
+)
 def current_ballots(
     context: dg.AssetExecutionContext,
     config: BallotsExportConfig,
