@@ -18,6 +18,7 @@ from typing import Any
 import dagster as dg
 
 from databaker.assets import LAYERS, layer_named
+from databaker.concurrency import job_pools, wait_for_pools
 from databaker.definitions import Settings, build_defs
 from databaker.layers import Layer
 from databaker.layers.guard_rails import overrides
@@ -107,6 +108,12 @@ def bake(
         run_config["loggers"] = {"progress": {}}
     started = time.monotonic()
     with _instance(instance) as active:
+        wait_for_pools(
+            active,
+            job_pools(job),
+            timeout=settings.lease_wait_seconds,
+            notify=echo or logging.getLogger(__name__).info,
+        )
         result = job.execute_in_process(
             run_config=run_config, instance=active, tags=ALL_LETTERS, raise_on_error=False
         )

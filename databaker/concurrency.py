@@ -12,6 +12,10 @@ it came from the UI, a job, a sensor, the schedule or ``databaker bake``.
 """
 
 import os
+import time
+from collections.abc import Callable
+
+import dagster as dg
 
 WORKERS = min(os.cpu_count() or 1, 4)
 
@@ -22,3 +26,64 @@ ADDRESSBASE_POOL = "addressbase"
 def layer_pool(layer_name: str) -> str:
     """The pool of a layer's own assets and checks, and of its input."""
     return f"layer-{layer_name}"
+
+
+IN_PROGRESS = (
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+)
+NOTICE_SECONDS = 60.0
+"""While waiting, how often the runs waited for are named again (and whenever they change)."""
+
+
+def job_pools(job: dg.JobDefinition) -> set[str]:
+    """Every pool a run of ``job`` holds."""
+    return {node.pool for node in job.all_node_defs if node.pool}
+
+
+def runs_holding(instance: dg.DagsterInstance, pools: set[str]) -> list[dg.DagsterRun]:
+    """The runs in progress on ``instance`` that hold any of ``pools``, oldest first."""
+    runs = instance.get_runs(filters=dg.RunsFilter(statuses=list(IN_PROGRESS)))
+    holding = [
+        run
+        for run in runs
+        if run.run_op_concurrency and pools & set(run.run_op_concurrency.all_pools or ())
+    ]
+    return holding[::-1]
+
+
+def wait_for_pools(
+    instance: dg.DagsterInstance,
+    pools: set[str],
+    *,
+    timeout: float,
+    notify: Callable[[str], None],
+    poll_seconds: float = 1.0,
+) -> None:
+    """Wait until no run in progress on ``instance`` holds any of ``pools``, at most ``timeout``
+    seconds, naming the runs waited for.
+
+    This is how a run started outside the queue (``databaker bake`` with ``DAGSTER_HOME`` set,
+    which executes in its own process) takes its turn: once it has started, the queue counts
+    it as holding its pools, so runs queued meanwhile wait for it. Past the timeout it goes on
+    regardless, and meets the other run at the data root's lease.
+    """
+    deadline = time.monotonic() + timeout
+    named: tuple[str, ...] = ()
+    noticed = 0.0
+    while True:
+        holding = runs_holding(instance, pools)
+        if not holding:
+            return
+        ids = tuple(run.run_id for run in holding)
+        now = time.monotonic()
+        if now >= deadline:
+            notify(f"still waiting after {timeout:g} s: going on, the data root's lease decides")
+            return
+        if ids != named or now - noticed >= NOTICE_SECONDS:
+            runs = ", ".join(f"{run.run_id[:8]} ({run.job_name})" for run in holding)
+            shared = sorted(pools & {p for r in holding for p in r.run_op_concurrency.all_pools})
+            notify(f"waiting for run {runs} to finish: it holds pool {', '.join(shared)}")
+            named, noticed = ids, now
+        time.sleep(poll_seconds)
