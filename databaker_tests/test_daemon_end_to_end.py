@@ -66,6 +66,10 @@ BALLOTS_JOB = "current_elections_from_ballots"
 BALLOTS_SENSOR = "ballots_export_changes"
 DROPS_SENSOR = "addressbase_drops"
 SENSOR_NAME_TAG = "dagster/sensor_name"
+ASSET_JOB = "__ASSET_JOB"
+"""The job the UI launches an asset selection as."""
+QUEUE_LOOKS_SECONDS = 8
+"""Long enough for the run queue daemon to look at its queue several times."""
 FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
 TICK_FINISHED = {"SUCCESS", "SKIPPED", "FAILURE"}
 UNREACHABLE = "Unable to reach the user code server"
@@ -218,11 +222,12 @@ class Baker:
         return data["eventConnection"]["events"]
 
     def steps_span(self, run_id: str) -> tuple[float, float]:
-        """From the run's first step event to its last, in seconds since the epoch."""
+        """From the run's first step event to its last, in seconds since the epoch (leaving out
+        the events that plan its materialisations, logged when the run is created)."""
         stamps = [
             int(event["timestamp"]) / 1000
             for event in self.events_of(run_id)
-            if event.get("stepKey")
+            if event.get("stepKey") and not event["__typename"].endswith("PlannedEvent")
         ]
         return min(stamps), max(stamps)
 
@@ -296,6 +301,30 @@ class Baker:
         result = self.deployment.graphql(LAUNCH, params=params)["launchRun"]
         assert result["__typename"] == "LaunchRunSuccess", result
         return result["run"]["runId"]
+
+    def launch_assets(self, assets: list[str], tags: dict[str, str]) -> str:
+        """Materialise ``assets`` (and their checks) as the UI's "Materialize" button does: a
+        run of the implicit asset job with an asset selection, carrying no job's tags."""
+        params = {
+            "selector": {
+                "repositoryLocationName": self.deployment.location,
+                "repositoryName": REPOSITORY,
+                "jobName": ASSET_JOB,
+                "assetSelection": [{"path": [asset]} for asset in assets],
+            },
+            "mode": "default",
+            "runConfigData": {},
+            "executionMetadata": {
+                "tags": [{"key": key, "value": value} for key, value in tags.items()]
+            },
+        }
+        result = self.deployment.graphql(LAUNCH, params=params)["launchRun"]
+        assert result["__typename"] == "LaunchRunSuccess", result
+        return result["run"]["runId"]
+
+    def status_of(self, run_id: str) -> str:
+        (run,) = [r for r in self.runs() if r.run_id == run_id]
+        return run.status
 
 
 @pytest.fixture(scope="module")
@@ -499,6 +528,44 @@ def test_a_bake_with_another_queued_behind_it_still_publishes(
     baker.assert_succeeded(first)
     baker.assert_succeeded(second)
     assert baker.latest_materialization(LAYER).run_id == second.run_id
+
+
+def test_an_asset_selection_from_the_ui_waits_in_the_queue_while_a_job_bakes_its_layer(
+    baker: Baker, first_bake: Run
+) -> None:
+    """The UI's runs carry no job's tags; the layer's pool holds them back all the same. A job
+    bake of the layer is kept in progress (its run waits for the data root's lease, which a
+    third holder keeps) while the UI materialises the layer's version and published assets:
+    that run must stay queued, not start and wait at the lease, and both must then bake, one
+    after the other."""
+    marker = {"databaker_tests/launch": "ui-behind-job"}
+    holder = LeaseHolder("an operator's rollback")
+    with LocalLayerStore(root=str(baker.data_root)).leased(holder) as held:
+        waiting_for = f"waiting for the lease on {baker.data_root}, held by {held.describe()}"
+        job_run = baker.launch(BALLOTS_JOB, {**ALL_LETTERS, **marker})
+        baker.deployment.wait_for(
+            "the job's run to wait for the lease",
+            lambda: waiting_for in baker.messages_of(job_run),
+            WAIT_SECONDS,
+        )
+        ui_run = baker.launch_assets(
+            [CURRENT_ELECTIONS.version_asset_name, CURRENT_ELECTIONS.published_asset_name],
+            marker,
+        )
+        looked_until = time.monotonic() + QUEUE_LOOKS_SECONDS
+        while time.monotonic() < looked_until:
+            assert baker.status_of(job_run) == "STARTED"
+            assert baker.status_of(ui_run) == "QUEUED", "the UI's run started beside the job's"
+            time.sleep(1)
+
+    runs = {run.run_id: run for run in baker.wait_for_finished_runs(2, **marker)}
+    job, ui = runs[job_run], runs[ui_run]
+    baker.assert_succeeded(job)
+    baker.assert_succeeded(ui)
+    assert ui.job_name == ASSET_JOB and LAYER_TAG not in ui.tags
+    assert job.end is not None and ui.start is not None and job.end <= ui.start
+    assert baker.steps_span(job_run)[1] <= baker.steps_span(ui_run)[0]
+    assert baker.latest_materialization(LAYER).run_id == ui_run
 
 
 def lease_holder_named(data_root: Path) -> str:
