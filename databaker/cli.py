@@ -367,6 +367,7 @@ def _versions(args: argparse.Namespace) -> int:
 def _rollback(args: argparse.Namespace) -> int:
     from databaker.assets import layer_named
     from databaker.layers.versions import PublishInterrupted, kept_versions, publish, refusals
+    from databaker.progress import on_stream
     from databaker.resources.lease import LeaseHolder
 
     LAYER = layer_named(args.layer).prefix
@@ -385,7 +386,7 @@ def _rollback(args: argparse.Namespace) -> int:
             )
             return Exit.FAILED
         try:
-            done = publish(store, LAYER, args.to)
+            done = publish(store, LAYER, args.to, progress=on_stream(sys.stderr))
         except PublishInterrupted as problem:
             _fail(problem)
             return Exit.MID_PUBLISH
@@ -498,6 +499,7 @@ def _status(args: argparse.Namespace) -> int:
 
 def _generate(args: argparse.Namespace) -> int:
     from databaker.generate import generate
+    from databaker.progress import on_stream
 
     try:
         made = generate(
@@ -509,6 +511,7 @@ def _generate(args: argparse.Namespace) -> int:
             compress=args.gzip,
             boundary_reviews=args.boundary_reviews,
             boundary_review_types=args.boundary_review_types,
+            progress=on_stream(sys.stderr),
         )
     except ValueError as problem:
         _fail(problem)

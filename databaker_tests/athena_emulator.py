@@ -8,13 +8,14 @@ Everything goes through moto's public HTTP APIs where they exist: queued results
 (``/moto-api/static/athena/query-results``), state progression
 (``/moto-api/state-manager/set-transition``) and ``/moto-api/reset``. moto 5.2.5 lacks three
 things real Athena has and the engine relies on, so this module adds exactly those to the
-in-process server, for the duration of one test:
+in-process server, for the duration of one test (and one thing it leaves at zero):
 
 * paging of GetQueryResults: at most ``MaxResults`` rows a call (1000 by default and at most,
   as in Athena) and a ``NextToken`` for the rest; moto returns every row at once;
 * a FAILED state: moto's executions only ever succeed or are cancelled;
   :meth:`AthenaEmulator.fail_next_query` makes the next started execution end FAILED;
-* the failure's ``StateChangeReason`` and ``AthenaError`` in GetQueryExecution's ``Status``.
+* the failure's ``StateChangeReason`` and ``AthenaError`` in GetQueryExecution's ``Status``;
+* the bytes a query scanned, in its ``Statistics``: :meth:`AthenaEmulator.scan` sets them.
 
 A test module imports both fixtures to use ``athena_emulator``:
 ``from databaker_tests.athena_emulator import athena_emulator_fixture, moto_server_fixture``.
@@ -61,6 +62,7 @@ class AthenaEmulator:
 
     url: str
     _pending_failures: list[tuple[str, str]] = field(default_factory=list)
+    _statistics: dict[str, int] = field(default_factory=dict)
 
     def client(self) -> Any:
         return boto3.client("athena", endpoint_url=self.url, region_name=REGION)
@@ -85,6 +87,11 @@ class AthenaEmulator:
         """The next execution to start (whose SQL holds ``containing``) runs, then ends FAILED
         with ``reason`` (an extension)."""
         self._pending_failures.append((reason, containing))
+
+    def scan(self, scanned_bytes: int) -> None:
+        """Every execution reports ``scanned_bytes`` as its ``DataScannedInBytes`` (an
+        extension: moto reports 0)."""
+        self._statistics["DataScannedInBytes"] = scanned_bytes
 
     def executions(self) -> list[dict[str, Any]]:
         """Every execution started, as GetQueryExecution describes it.
@@ -190,7 +197,7 @@ def athena_emulator_fixture(
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
     emulator = AthenaEmulator(moto_server)
-    _add_missing_athena_behaviour(monkeypatch, emulator._pending_failures)
+    _add_missing_athena_behaviour(monkeypatch, emulator._pending_failures, emulator._statistics)
     emulator._moto_api("reset", {})
     try:
         yield emulator
@@ -200,9 +207,9 @@ def athena_emulator_fixture(
 
 
 def _add_missing_athena_behaviour(
-    monkeypatch: pytest.MonkeyPatch, failures: list[tuple[str, str]]
+    monkeypatch: pytest.MonkeyPatch, failures: list[tuple[str, str]], statistics: dict[str, int]
 ) -> None:
-    """Patch moto's Athena, served from this process, with the three behaviours it lacks."""
+    """Patch moto's Athena, served from this process, with the behaviours it lacks."""
     start = AthenaBackend.start_query_execution
     describe = AthenaResponse.get_query_execution
 
@@ -225,6 +232,7 @@ def _add_missing_athena_behaviour(
         if reason is not None and status["State"] == "FAILED":
             status["StateChangeReason"] = reason
             status["AthenaError"] = {**_USER_ERROR, "ErrorMessage": reason}
+        body["QueryExecution"]["Statistics"].update(statistics)
         return json.dumps(body)
 
     monkeypatch.setattr(AthenaBackend, "start_query_execution", start_query_execution)

@@ -299,7 +299,7 @@ def test_logs_name_each_query_and_its_states_but_never_the_credentials(
     tmp_path, athena_emulator, caplog
 ):
     athena_emulator.step_queries()
-    caplog.set_level(logging.DEBUG, logger=athena_engine.__name__)
+    caplog.set_level(logging.DEBUG, logger=athena_engine.log.name)
 
     engine().run(athena_query(tmp_path, "logged", "SELECT 1"))
 
@@ -309,3 +309,32 @@ def test_logs_name_each_query_and_its_states_but_never_the_credentials(
     assert "RUNNING" in log
     assert "SUCCEEDED" in log
     assert SECRET_ACCESS_KEY not in log
+
+
+def test_a_steps_queries_are_in_its_runs_event_log_with_their_ids_states_and_bytes_scanned(
+    tmp_path, athena_emulator
+):
+    athena_emulator.step_queries()
+    athena_emulator.scan(123_456_789)
+    query = athena_query(tmp_path, "counted", "SELECT 1 AS one")
+
+    @dg.asset
+    def counted(athena: AthenaQueryEngine) -> None:
+        athena.run(query)
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize([counted], resources={"athena": engine()}, instance=instance)
+        logged = [
+            entry.user_message
+            for entry in instance.all_logs(result.run_id)
+            if not entry.is_dagster_event and entry.step_key == "counted"
+        ]
+
+    [execution] = athena_emulator.executions()
+    query_id = execution["QueryExecutionId"]
+    where = f"{tmp_path / 'counted.athena.sql'} (statement 1)"
+    assert logged == [
+        f"{where}: started Athena query {query_id}",
+        f"{where}: Athena query {query_id} is RUNNING",
+        f"{where}: Athena query {query_id} is SUCCEEDED, 123,456,789 bytes scanned",
+    ]

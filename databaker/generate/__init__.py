@@ -20,6 +20,7 @@ from databaker.generate.councils import election_towns
 from databaker.generate.parts import PartWriter, tmp_path
 from databaker.generate.places import plan_places
 from databaker.generate.units import town_units
+from databaker.progress import Progress, silent
 
 __all__ = ["GeneratedData", "generate"]
 
@@ -50,6 +51,7 @@ def generate(
     compress: bool = False,
     boundary_reviews: int = 0,
     boundary_review_types: int = 3,
+    progress: Progress = silent,
 ) -> GeneratedData:
     """Write ``out_dir/addressbase_cleaned/addressbase_cleaned_<NNN>.csv[.gz]``,
     ``out_dir/ballots.csv`` and, with ``boundary_reviews`` > 0, that many reviews of
@@ -60,6 +62,7 @@ def generate(
 
     Everything is written under temporary names first and renamed at the end, so a failed
     or interrupted run leaves the previous outputs (or nothing) under the final names.
+    ``progress`` counts the addresses written.
 
     Raises ValueError for fewer than 4 divisions, fewer than 1 file, too few addresses,
     more reviews than the map has councils, or division types outside 1..3.
@@ -86,11 +89,15 @@ def generate(
                 reviews_tmp, plan, towns, boundary_reviews, seed, boundary_review_types
             )
         writer = PartWriter(folder, addresses, files, compress)
-        for town in plan.towns:
-            units = town_units(town, seed)
-            for index, chunk in enumerate(chunks(units)):
-                writer.write(address_lines(town, units, seed, chunk, index))
-        writer.commit()
+        parts = f"{files} part file{'s' if files > 1 else ''}"
+        with progress(f"writing {parts}", addresses, "addresses") as written:
+            for town in plan.towns:
+                units = town_units(town, seed)
+                for index, chunk in enumerate(chunks(units)):
+                    lines = address_lines(town, units, seed, chunk, index)
+                    writer.write(lines)
+                    written.advance(len(lines))
+            writer.commit()
         os.replace(ballots_tmp, ballots_csv)
         _replace_folder(reviews_tmp if reviewed else None, reviews_dir)
     except BaseException:

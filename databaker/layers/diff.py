@@ -31,6 +31,7 @@ from pydantic.dataclasses import dataclass as record
 from databaker.concurrency import WORKERS
 from databaker.layers.outcode_files import ElementIds
 from databaker.layers.versions import TOLERANT, Manifest
+from databaker.progress import Progress, logged
 from databaker.resources import LayerStore
 
 DIFF = "_diff.json"
@@ -154,11 +155,13 @@ def diff_versions(
     element_ids: ElementIds | None = None,
     sample_size: int = SAMPLE_SIZE,
     workers: int = WORKERS,
+    progress: Progress = logged,
 ) -> LayerDiff:
     """Compare the files of version ``after`` (under ``after_prefix``) with those of the
     published version ``before`` (under ``before_prefix``). An address changed when its list
     changed at all; per ID (each element's, by ``element_ids``, as in the manifest's
-    ``addresses_per_id``), the addresses that gained or lost it."""
+    ``addresses_per_id``), the addresses that gained or lost it. ``progress`` counts the
+    letters compared."""
     totals = {
         "bake_id": after.bake_id,
         "addresses_after": after.rows,
@@ -179,9 +182,14 @@ def diff_versions(
 
     def compare(keys: tuple[list[str], list[str]]) -> _Comparison:
         old, new = (_read_side(store, side, ids_column) for side in keys)
-        return _compare(old, new, sample_size)
+        compared = _compare(old, new, sample_size)
+        done.advance()
+        return compared
 
-    with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
+    with (
+        progress("comparing with the published layer", len(by_letter), "letters") as done,
+        ThreadPoolExecutor(max_workers=max(workers, 1)) as pool,
+    ):
         letters = list(pool.map(compare, by_letter.values()))
     transitions, sample = _merged(letters, sample_size)
     gained: Counter[str] = Counter()

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 
 from databaker.concurrency import WORKERS
 from databaker.layers.versions import content_hash
+from databaker.progress import Progress, logged
 from databaker.resources import LayerStore
 
 ElementIds: TypeAlias = Callable[[pa.Array], pa.Array]
@@ -67,6 +68,7 @@ def write_outcode_files(
     ids_column: str,
     element_ids: ElementIds | None = None,
     workers: int = WORKERS,
+    progress: Progress = logged,
 ) -> OutcodeFiles:
     """Write the layer's files under ``output_prefix`` from the joined table under
     ``joined_prefix``. ``element_ids`` names the ID each distinct element of the list column
@@ -74,7 +76,8 @@ def write_outcode_files(
     must count for distinct IDs.
 
     Letters are cut ``workers`` at a time (reading, sorting and parquet encoding run outside
-    the GIL); memory is bounded by the largest letters in flight.
+    the GIL); memory is bounded by the largest letters in flight. ``progress`` counts the
+    letters written.
     """
 
     def write_letter(keys: list[str]) -> _LetterFiles:
@@ -91,10 +94,15 @@ def write_outcode_files(
             written.outcodes += 1
             written.empty_outcodes += not with_ids
             written.rows_with_ids += with_ids
+        done.advance()
         return written
 
-    with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
-        letters = list(pool.map(write_letter, _keys_by_letter(store, joined_prefix).values()))
+    by_letter = _keys_by_letter(store, joined_prefix)
+    with (
+        progress("writing outcode files", len(by_letter), "letters") as done,
+        ThreadPoolExecutor(max_workers=max(workers, 1)) as pool,
+    ):
+        letters = list(pool.map(write_letter, by_letter.values()))
     return OutcodeFiles(
         outcodes=sum(letter.outcodes for letter in letters),
         empty_outcodes=sum(letter.empty_outcodes for letter in letters),

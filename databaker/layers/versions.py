@@ -33,6 +33,7 @@ from typing import TypeVar
 from pydantic import AliasChoices, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
+from databaker.progress import Progress, logged
 from databaker.resources import LayerStore, LayerStoreError
 
 MANIFEST = "_manifest.json"
@@ -175,8 +176,11 @@ def kept_versions(store: LayerStore, layer_prefix: str) -> list[Manifest]:
     return [manifest for manifest in manifests if manifest is not None]
 
 
-def publish(store: LayerStore, layer_prefix: str, bake_id: str) -> Publication:
-    """Make the layer's stable path hold version ``bake_id``, in the steps of the module doc.
+def publish(
+    store: LayerStore, layer_prefix: str, bake_id: str, progress: Progress = logged
+) -> Publication:
+    """Make the layer's stable path hold version ``bake_id``, in the steps of the module doc,
+    counting the files copied on ``progress`` (on S3, thousands of copies one after another).
 
     Raises :class:`PublishInterrupted` if a step fails once the first file has been replaced,
     saying how far it got: the layer is then mid-publish, and the marker says so to everyone.
@@ -200,9 +204,11 @@ def publish(store: LayerStore, layer_prefix: str, bake_id: str) -> Publication:
     changed = [name for name, digest in sorted(manifest.files.items()) if known.get(name) != digest]
     written = 0
     try:
-        for name in changed:
-            store.copy(source + name, layer_prefix + name)
-            written += 1
+        with progress(f"publishing bake {bake_id}", len(changed), "files copied") as copied:
+            for name in changed:
+                store.copy(source + name, layer_prefix + name)
+                written += 1
+                copied.advance()
         bookkeeping = {layer_prefix + MANIFEST, layer_prefix + PUBLISHING}
         stale = [
             key
@@ -222,7 +228,9 @@ def publish(store: LayerStore, layer_prefix: str, bake_id: str) -> Publication:
     return Publication(bake_id, written, len(manifest.files) - written, tuple(stale))
 
 
-def complete_interrupted_publish(store: LayerStore, layer_prefix: str) -> Publication | None:
+def complete_interrupted_publish(
+    store: LayerStore, layer_prefix: str, progress: Progress = logged
+) -> Publication | None:
     """Finish a publish that was interrupted (its bake passed its guard rails before it began),
     or, if that bake's version is gone, revert to the bake published before; None if the layer
     is not mid-publish. Only for a holder of the data root's lease: otherwise the marker may
@@ -233,7 +241,7 @@ def complete_interrupted_publish(store: LayerStore, layer_prefix: str) -> Public
     kept = {manifest.bake_id for manifest in kept_versions(store, layer_prefix)}
     for bake_id in (marker.bake_id, marker.previous):
         if bake_id in kept:
-            return publish(store, layer_prefix, bake_id)
+            return publish(store, layer_prefix, bake_id, progress)
     raise LayerStoreError(
         f"the layer at {store.uri(layer_prefix)} is mid-publish ({marker.mixing}), and neither "
         f"bake is kept any more: publish a kept one with `databaker rollback --to <bake id>`"

@@ -5,16 +5,20 @@ after the one before it succeeded. Parameters are checked against the whole file
 into every statement before the first one starts, so a bad value never leaves a query half run.
 A query this engine stops waiting for (timeout, interruption, an AWS error while polling) is
 stopped in Athena too, so nothing keeps scanning, and billing, after the run has given up.
+
+Each query's id, its states and the bytes it scanned (what Athena bills) are logged through
+Dagster's logger: inside a step they are in the run's event log and in ``databaker bake``'s
+output, so a slow or costly query can be found in the Athena console by its id.
 """
 
 import json
-import logging
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from time import monotonic, sleep
 from typing import Any
 
+import dagster as dg
 import pyarrow as pa
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import Field
@@ -30,7 +34,7 @@ from databaker.resources.query_engine import (
     checked_params,
 )
 
-log = logging.getLogger(__name__)
+log = dg.get_dagster_logger("athena")
 
 _FINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
 _PAGE_SIZE = 1000  # the most GetQueryResults returns per call
@@ -149,7 +153,7 @@ class AthenaQueryEngine(QueryEngine):
             request["ResultConfiguration"] = {"OutputLocation": self.output_location}
         with _aws_errors(f"{where}: StartQueryExecution failed"):
             query_id = client.start_query_execution(**request)["QueryExecutionId"]
-        log.debug("%s: started Athena query %s", where, query_id)
+        log.info("%s: started Athena query %s", where, query_id)
         where = f"{where}: Athena query {query_id}"
         execution = self._wait(client, query_id, where)
         status = execution["Status"]
@@ -172,7 +176,7 @@ class AthenaQueryEngine(QueryEngine):
                 execution = response["QueryExecution"]
                 if execution["Status"]["State"] != state:
                     state = execution["Status"]["State"]
-                    log.debug("%s is %s", where, state)
+                    log.info("%s is %s%s", where, state, _scanned(execution, state))
                 if state in _FINAL_STATES or monotonic() >= deadline:
                     break
                 sleep(min(self.poll_interval_seconds, max(deadline - monotonic(), 0.0)))
@@ -187,6 +191,14 @@ class AthenaQueryEngine(QueryEngine):
         return execution
 
 
+def _scanned(execution: Mapping[str, Any], state: str) -> str:
+    """What a query that ended scanned, as Athena counts it for billing; nothing before then."""
+    scanned = execution.get("Statistics", {}).get("DataScannedInBytes")
+    if state not in _FINAL_STATES or scanned is None:
+        return ""
+    return f", {scanned:,} bytes scanned"
+
+
 def _reason(status: Mapping[str, Any]) -> str:
     """Athena's own words for why a query ended, without repeating the same sentence twice."""
     reasons = [status.get("StateChangeReason"), status.get("AthenaError", {}).get("ErrorMessage")]
@@ -198,7 +210,7 @@ def _stop_quietly(client: Any, query_id: str) -> None:
     """Best effort: the error that ended the wait matters more than a failure to stop."""
     try:
         client.stop_query_execution(QueryExecutionId=query_id)
-        log.debug("stopped Athena query %s", query_id)
+        log.info("stopped Athena query %s", query_id)
     except Exception:
         log.warning("could not stop Athena query %s; it may still be running", query_id)
 
@@ -208,7 +220,7 @@ def _stop_after_timeout(client: Any, query_id: str) -> str:
         client.stop_query_execution(QueryExecutionId=query_id)
     except (ClientError, BotoCoreError) as error:
         return f"could not be cancelled ({aws_reason(error)})"
-    log.debug("stopped Athena query %s after its timeout", query_id)
+    log.info("stopped Athena query %s after its timeout", query_id)
     return "was cancelled"
 
 

@@ -27,6 +27,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import shapely
 
+from databaker.progress import Progress, logged
 from databaker.resources.aws import S3Location, arrow_s3_filesystem, is_s3_url
 
 BAND_DEGREES = 0.005
@@ -126,6 +127,7 @@ def write_contains_join(
     ids_column: str,
     repeating: Sequence[str] = (),
     workers: int,
+    progress: Progress = logged,
 ) -> None:
     """Write ``output/first_letter=<L>/data_0.parquet`` for each letter that has points.
 
@@ -135,6 +137,7 @@ def write_contains_join(
     writes the letters, ``workers`` at a time; memory is bounded by the largest letters in
     flight. The ``repeating`` columns are read and written dictionary-encoded: a string
     repeated on every row would cost more to materialise and encode than the rest of the row.
+    ``progress`` counts the letters joined.
     """
     areas_filesystem, areas_path = filesystem_of(areas)
     index = AreaIndex.from_arrow(
@@ -172,8 +175,12 @@ def write_contains_join(
             write_statistics=False,
         )
 
-    with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
-        list(pool.map(write_letter, sorted(letters)))
+    with (
+        progress("joining points and areas", len(letters), "letters") as joined,
+        ThreadPoolExecutor(max_workers=max(workers, 1)) as pool,
+    ):
+        for _ in pool.map(write_letter, sorted(letters)):
+            joined.advance()
 
 
 def filesystem_of(uri: str) -> tuple[pafs.FileSystem, str]:

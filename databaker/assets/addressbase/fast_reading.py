@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 from databaker.assets.addressbase.line_by_line import MAX_LINE_BYTES
 from databaker.concurrency import WORKERS
 from databaker.line_reading import InputUnreadable
+from databaker.progress import Progress, logged
 from databaker.resources import LayerStore
 from databaker.sources import opened_input
 
@@ -78,9 +79,11 @@ def write_drop_partitions(
     addressbase_source: str,
     output: str,
     workers: int = WORKERS,
+    progress: Progress = logged,
 ) -> None:
     """Write every address of the drop's ``files`` under the prefix ``output``, partitioned by
-    first letter, with the columns of the line-by-line reading.
+    first letter, with the columns of the line-by-line reading; ``progress`` counts the rows
+    read, a block at a time.
 
     Raises :class:`DropNotReadFast` (or :class:`InputUnreadable`), leaving partial files under
     ``output`` for the caller to delete.
@@ -94,11 +97,16 @@ def write_drop_partitions(
             with lock:
                 local.writers = _LetterWriters(store, output, len(writers))
                 writers.append(local.writers)
-        local.writers.add(_judged(block, addressbase_source))
+        rows = _judged(block, addressbase_source)
+        local.writers.add(rows)
+        read.advance(rows.num_rows)
 
     pending: set[Future[None]] = set()
     try:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
+        with (
+            progress(f"reading {len(files):,} file(s) of the drop", None, "rows") as read,
+            ThreadPoolExecutor(max_workers=workers) as pool,
+        ):
             for block in _blocks(files):
                 pending.add(pool.submit(write_block, block))
                 if len(pending) >= 2 * workers:
