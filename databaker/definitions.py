@@ -133,7 +133,8 @@ def build_defs(
     assets, checks = assets_of(layers)
     interval = settings.sensor_interval_seconds
     return dg.Definitions(
-        assets=assets,
+        # Each asset's page links to the code that makes it (a local file reference).
+        assets=dg.with_source_code_references(assets),
         asset_checks=checks,
         jobs=[job for b in built for job in b.jobs],
         sensors=[

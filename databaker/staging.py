@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 import dagster as dg
 import pyarrow.parquet as pq
 
+from databaker.catalog import PARTITION_ROW_COUNT, ROW_COUNT
 from databaker.resources import LayerStore, QueryEngine
 from databaker.resources.layer_store import STAGING
 from databaker.resources.query_engine import ParamValue, Query
@@ -62,6 +64,28 @@ def rebuild_letter_partitions(
                 partition_prefix(staging, letter), partition_prefix(table_prefix, letter)
             )
     return dict(sorted(rows.items()))
+
+
+def report_letter_partitions(
+    context: dg.AssetExecutionContext,
+    store: LayerStore,
+    *,
+    table_prefix: str,
+    rows: Mapping[str, int],
+    each: Mapping[str, Mapping[str, Any]] | None = None,
+) -> None:
+    """Give each letter's materialisation its own row count and folder (and its entry of
+    ``each``): a run rebuilds many letters, and a letter's page must tell of that letter alone,
+    not of the run."""
+    for letter in context.partition_keys:
+        count = rows.get(letter, 0)
+        metadata = {
+            ROW_COUNT: count,
+            PARTITION_ROW_COUNT: count,
+            "path": dg.MetadataValue.path(store.uri(partition_prefix(table_prefix, letter))),
+            **(each or {}).get(letter, {}),
+        }
+        context.add_asset_metadata(metadata, partition_key=letter)
 
 
 def query_writer(

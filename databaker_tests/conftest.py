@@ -134,6 +134,20 @@ def materialization(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, 
     return {key: value.value for key, value in metadata.items()}
 
 
+def partition_materializations(
+    result: dg.ExecuteInProcessResult, asset: str
+) -> dict[str, dict[str, Any]]:
+    """The metadata of each partition's materialisation of the asset in the run, by partition."""
+    return {
+        event.partition: {
+            key: value.value
+            for key, value in event.step_materialization_data.materialization.metadata.items()
+        }
+        for event in result.get_asset_materialization_events()
+        if event.asset_key.to_user_string() == asset
+    }
+
+
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     """One SeaweedFS for the whole test session, on 127.0.0.1, data in a temporary folder."""

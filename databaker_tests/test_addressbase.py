@@ -15,6 +15,7 @@ from databaker_tests.conftest import (
     check_evaluations,
     failure_messages,
     materialization,
+    partition_materializations,
     write_lines,
 )
 
@@ -198,10 +199,11 @@ def test_partitions_hold_each_letter_with_identical_duplicates_dropped(
         "outcode", "uprn", "address", "postcode", "longitude", "latitude", "address_type",
         "addressbase_source", "source_file", "first_letter",
     }  # fmt: skip
-    metadata = materialization(result, "addressbase_partitioned")
-    assert metadata["rows_per_letter"] == {"B": 1, "S": 2}
+    letters = partition_materializations(result, "addressbase_partitioned")
+    assert (letters["B"]["dagster/row_count"], letters["S"]["dagster/row_count"]) == (1, 2)
     # Only S holds a repeated UPRN: B's file is the raw table's, copied as it is.
-    assert metadata["letters_with_repeated_uprns"] == ["S"]
+    rewritten = [k for k, metadata in letters.items() if metadata["rewritten_for_repeated_uprns"]]
+    assert rewritten == ["S"]
     raw_b, partitioned_b = (
         next((data_root / table / "first_letter=B").iterdir()).read_bytes()
         for table in ("addressbase_cleaned_raw", "addressbase_partitioned")
@@ -417,7 +419,8 @@ def test_without_repeated_uprns_every_letter_is_copied_as_it_is(tmp_path, data_r
     result = run_assets(PARTITIONED, addressbase=drop)
     assert result.success
     assert check_evaluations(result)["uprns_are_unique"].passed
-    assert materialization(result, "addressbase_partitioned")["letters_with_repeated_uprns"] == []
+    letters = partition_materializations(result, "addressbase_partitioned")
+    assert not any(metadata["rewritten_for_repeated_uprns"] for metadata in letters.values())
     for letter in ("B", "S"):
         raw, partitioned = (
             next((data_root / table / f"first_letter={letter}").iterdir()).read_bytes()

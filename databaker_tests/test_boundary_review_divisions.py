@@ -250,6 +250,7 @@ def test_every_piece_of_every_division_is_a_row_with_its_folders_values(
         "boundary_reviews_source": str(export),
         "boundary_reviews": 2,
         "divisions": 5,
+        "dagster/row_count": 6,
         "rows": 6,
         "repaired_geometries": 1,
         "rejected_rows": 0,

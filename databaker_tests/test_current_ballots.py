@@ -325,7 +325,8 @@ def test_a_line_longer_than_64_mib_is_rejected_and_the_lines_after_keep_their_nu
     ]
     # The line names its ballot: to the guard rails, the ballot is still in the export.
     metadata = materialization(result, "current_ballots")
-    assert metadata["ballots_without_area"] == ["local.leeds.huge.2027-05-06"]
+    assert metadata["ballot_ids_without_area"] == ["local.leeds.huge.2027-05-06"]
+    assert "| local.leeds.huge.2027-05-06 |" in metadata["ballots_without_area"]
 
 
 def test_an_export_that_is_not_utf8_stops_naming_its_first_bad_line(tmp_path, run_assets):

@@ -8,7 +8,8 @@ layer's config; an operator who has looked at the diff and accepts it sets the r
 The rails every layer can use are made here (:func:`addresses_kept`,
 :func:`ids_keep_their_addresses`, :func:`coverage_steady`); a layer adds rails of its own with
 :class:`Rail` and :func:`verdict`, and declares the thresholds and overrides of all its rails
-as fields of its :class:`LayerConfig`.
+as fields of its :class:`LayerConfig`. Every verdict shows the rail's threshold beside what it
+measured, and how to override it from the command line and from the Dagster launchpad.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pydantic import Field
 
 from databaker.layers.diff import LayerDiff
 from databaker.layers.versions import KEPT_VERSIONS
+from databaker.markdown import markdown_table
 
 SAMPLE = 10
 
@@ -86,15 +88,36 @@ class Rail:
     compares: bool = True
     """Whether the rail compares the bake with the published layer (and so passes the first
     bake, when nothing is published), or judges the bake on its own."""
+    threshold: str | None = None
+    """The config field of its threshold (``max_address_drop``); ``None`` for a rail that
+    refuses at the first case found."""
 
     @property
     def short_override(self) -> str:
         """The override as the command line takes it (``bake --allow address_drop``)."""
         return self.override.removeprefix("allow_")
 
-    def spec(self, asset: str) -> dg.AssetCheckSpec:
+    def how_to_override(self, asset: str) -> str:
+        """Both ways to publish despite the rail, in markdown."""
+        return (
+            f"`databaker bake --allow {self.short_override}`, or in the Dagster launchpad "
+            f"the run config `ops: {asset}: config: {self.override}: true`"
+        )
+
+    def spec(self, asset: str, config: type[LayerConfig]) -> dg.AssetCheckSpec:
+        """The rail as a blocking check of the layer's version ``asset``, its description
+        saying what it refuses, its threshold's default, and how to override it."""
+        if self.threshold is None:
+            threshold = "Threshold: none, one case refuses."
+        else:
+            default = config.model_fields[self.threshold].default
+            threshold = f"Threshold: `{self.threshold}`, {default} unless configured."
         return dg.AssetCheckSpec(
-            self.name, asset=asset, blocking=True, description=self.description
+            self.name,
+            asset=asset,
+            blocking=True,
+            description=f"{self.description}\n\n{threshold} "
+            f"To publish despite it: {self.how_to_override(asset)}.",
         )
 
     def key(self, asset: str) -> dg.AssetCheckKey:
@@ -102,19 +125,49 @@ class Rail:
 
 
 def rail_results(
-    rails: Sequence[Rail], inputs: RailInputs, config: LayerConfig
+    rails: Sequence[Rail], inputs: RailInputs, config: LayerConfig, *, asset: str
 ) -> list[dg.AssetCheckResult]:
-    """Each rail's verdict on the bake. Nothing published yet: the rails that compare with the
+    """Each rail's verdict on the bake (a check of the layer's version ``asset``), with its
+    threshold and how to override it. Nothing published yet: the rails that compare with the
     published layer have nothing to compare, and pass."""
     first = inputs.diff.baseline is None
     return [
-        dg.AssetCheckResult(
-            check_name=rail.name, passed=True, description="first bake: nothing to compare"
+        _explained(
+            rail,
+            dg.AssetCheckResult(
+                check_name=rail.name, passed=True, description="first bake: nothing to compare"
+            )
+            if first and rail.compares
+            else rail.judge(rail, inputs, config),
+            config,
+            asset,
         )
-        if first and rail.compares
-        else rail.judge(rail, inputs, config)
         for rail in rails
     ]
+
+
+def _explained(
+    rail: Rail, result: dg.AssetCheckResult, config: LayerConfig, asset: str
+) -> dg.AssetCheckResult:
+    """The verdict with the rail's threshold in its metadata, beside what the rail measured,
+    and how to override it; a refusal says so in its description too."""
+    if rail.threshold is None:
+        threshold: dict[str, Any] = {"threshold": "none: one case refuses"}
+    else:
+        threshold = {rail.threshold: getattr(config, rail.threshold)}
+    how = rail.how_to_override(asset)
+    refused = not result.passed and result.severity == dg.AssetCheckSeverity.ERROR
+    return dg.AssetCheckResult(
+        check_name=result.check_name,
+        passed=result.passed,
+        severity=result.severity,
+        description=f"{result.description} ({how})" if refused else result.description,
+        metadata={
+            **threshold,
+            **result.metadata,
+            "how_to_override": dg.MetadataValue.md(how),
+        },
+    )
 
 
 def overrides(rails: Iterable[Rail]) -> dict[str, str]:
@@ -179,6 +232,7 @@ def addresses_kept() -> Rail:
         "allow_address_drop",
         "The bake has no fewer addresses than the published layer, beyond max_address_drop.",
         judge,
+        threshold="max_address_drop",
     )
 
 
@@ -198,6 +252,7 @@ def ids_keep_their_addresses(*, name: str, threshold: str, override: str, label:
             f"{i} lost {diff.ids[i].lost:,} of {diff.ids[i].before:,} ({s:.1%})"
             for s, i in worst[:SAMPLE]
         )
+        key = label.replace(" ", "_")
         return verdict(
             rail,
             config,
@@ -205,9 +260,15 @@ def ids_keep_their_addresses(*, name: str, threshold: str, override: str, label:
             problem=f"{len(worst):,} {label}(s) still in the export lost more than {threshold} "
             f"{limit:.0%} of their addresses: {named}",
             metadata={
-                f"{label.replace(' ', '_')}s_over_limit": len(worst),
+                f"{key}s_over_limit": len(worst),
                 "largest_loss": dg.MetadataValue.float(max(losing.values(), default=0.0)),
-                "worst": dg.MetadataValue.json({i: round(s, 4) for s, i in worst[:SAMPLE]}),
+                "worst": markdown_table(
+                    [label, "addresses before", "lost", "share lost"],
+                    (
+                        [i, diff.ids[i].before, diff.ids[i].lost, f"{s:.1%}"]
+                        for s, i in worst[:SAMPLE]
+                    ),
+                ),
             },
         )
 
@@ -216,6 +277,7 @@ def ids_keep_their_addresses(*, name: str, threshold: str, override: str, label:
         override,
         f"No {label} still in the export loses more than {threshold} of its addresses.",
         judge,
+        threshold=threshold,
     )
 
 
@@ -235,6 +297,7 @@ def coverage_steady(
             "export_changed": inputs.input_changed,
             f"share_with_{key}_before": dg.MetadataValue.float(before),
             f"share_with_{key}_after": dg.MetadataValue.float(after),
+            "change": dg.MetadataValue.float(abs(after - before)),
         }
         if inputs.input_changed:
             return dg.AssetCheckResult(
@@ -258,4 +321,5 @@ def coverage_steady(
         f"With the export unchanged, the share of addresses with a {label} moves by no more "
         f"than {threshold}.",
         judge,
+        threshold=threshold,
     )

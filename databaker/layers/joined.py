@@ -9,11 +9,19 @@ AddressBase drop, and it holds exactly the partitioned AddressBase's UPRNs.
 import dagster as dg
 
 from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED_TABLE, addressbase_partitioned
+from databaker.catalog import OWNERS
 from databaker.concurrency import layer_pool
+from databaker.layers.columns import joined_metadata
 from databaker.layers.layer import JoinRun, Layer
+from databaker.markdown import markdown_table
 from databaker.partitions import first_letter_partitions, one_run_per_backfill
 from databaker.resources import LayerStore, QueryEngine, SqlQuery
-from databaker.staging import partition_prefix, rebuild_letter_partitions, staging_area
+from databaker.staging import (
+    partition_prefix,
+    rebuild_letter_partitions,
+    report_letter_partitions,
+    staging_area,
+)
 
 SOURCES_QUERY = SqlQuery.beside(__file__, "addressbase_source_count")
 UPRN_SETS_QUERY = SqlQuery.beside(__file__, "uprn_sets")
@@ -33,6 +41,8 @@ def joined_asset(layer: Layer) -> dg.AssetsDefinition:
         group_name=layer.name,
         pool=layer_pool(layer.name),
         kinds={"duckdb", "parquet"},
+        owners=OWNERS,
+        metadata=joined_metadata(layer),
         description=f"Every address once, with its `{layer.ids_column}`: {layer.description}",
     )
     def joined(
@@ -66,13 +76,8 @@ def joined_asset(layer: Layer) -> dg.AssetsDefinition:
         context.log.info(
             f"joined {sum(rows.values())} addresses in {len(rows)} letter partition(s)"
         )
-        return dg.MaterializeResult(
-            metadata={
-                "rows": sum(rows.values()),
-                "rows_per_letter": dg.MetadataValue.json(rows),
-                "path": dg.MetadataValue.path(store.uri(layer.joined.prefix)),
-            }
-        )
+        report_letter_partitions(context, store, table_prefix=layer.joined.prefix, rows=rows)
+        return dg.MaterializeResult()
 
     return joined
 
@@ -98,7 +103,9 @@ def joined_checks(layer: Layer, joined: dg.AssetsDefinition) -> list[dg.AssetChe
             else f"{found['sources']} AddressBase sources: {', '.join(found['source_sample'])}",
             metadata={
                 "addressbase_sources": found["sources"],
-                "sources": dg.MetadataValue.json(found["source_sample"]),
+                "sources": markdown_table(
+                    ["AddressBase source"], ([s] for s in found["source_sample"])
+                ),
                 "rows_without_source": found["rows_without_source"],
             },
         )

@@ -21,12 +21,13 @@ from typing import Any
 import dagster as dg
 import pyarrow as pa
 
+from databaker.catalog import ADDRESS_TABLE_COLUMNS
 from databaker.layers.guard_rails import LayerConfig, Rail
 from databaker.layers.outcode_files import ElementIds
 from databaker.resources import LayerStore, QueryEngine, Table, TableRef
 from databaker.resources.input_locations import InputLocations
 
-ADDRESS_COLUMNS = ("uprn", "address", "postcode", "addressbase_source")
+ADDRESS_COLUMNS = tuple(column.name for column in ADDRESS_TABLE_COLUMNS)
 """The columns every layer carries from the partitioned AddressBase, in the order published."""
 LAYER_SUFFIX = "_parquet"
 """A layer named ``current_elections`` is published under ``current_elections_parquet/``."""
@@ -87,6 +88,9 @@ class LayerInput:
     rebuild_job_name: str
     summary: Callable[[Mapping[str, Any]], str]
     """One line of a bake's summary from the input asset's metadata (``ballots: 12 in ...``)."""
+    ids_from: Sequence[str] = ()
+    """The columns of the input's table that the layer's list column is made from (with each
+    address's location), as the UI's column lineage shows them."""
 
     @property
     def asset_name(self) -> str:
@@ -117,6 +121,8 @@ class Layer:
     """How ``lookup`` shows an element in its table."""
     nothing_here: str = ""
     """What ``lookup`` says of a postcode whose addresses have empty lists."""
+    ids_column_description: str = ""
+    """What the list column holds, as the UI describes the column (``description`` if empty)."""
     freshness: timedelta = timedelta(hours=26)
     """How old the published layer may get: a nightly rebuild plus two hours' grace."""
     nightly_cron: str | None = "0 1 * * *"
@@ -150,6 +156,8 @@ class Layer:
     def __post_init__(self) -> None:
         if not self.nothing_here:
             object.__setattr__(self, "nothing_here", f"no {self.id_label}s here")
+        if not self.ids_column_description:
+            object.__setattr__(self, "ids_column_description", self.description)
 
     def distinct_ids(self, elements: Sequence[str]) -> list[str]:
         """The sorted, distinct IDs that ``elements`` count for."""

@@ -57,6 +57,8 @@ class OutcodeFiles:
     """Each file's name (``<OUTCODE>.parquet``) and the SHA-256 of its content."""
     addresses_per_id: dict[str, int]
     """How many addresses each ID covers."""
+    rows_in_files: int = 0
+    """The rows the files hold: ``rows`` but for the addresses of empty outcode files."""
 
 
 def write_outcode_files(
@@ -94,6 +96,7 @@ def write_outcode_files(
             written.outcodes += 1
             written.empty_outcodes += not with_ids
             written.rows_with_ids += with_ids
+            written.rows_in_files += part.num_rows if with_ids else 0
         done.advance()
         return written
 
@@ -108,6 +111,7 @@ def write_outcode_files(
         empty_outcodes=sum(letter.empty_outcodes for letter in letters),
         rows=sum(letter.rows for letter in letters),
         rows_with_ids=sum(letter.rows_with_ids for letter in letters),
+        rows_in_files=sum(letter.rows_in_files for letter in letters),
         sources=tuple(sorted(set().union(*(letter.sources for letter in letters)))),
         files=dict(sorted(kv for letter in letters for kv in letter.files.items())),
         addresses_per_id=dict(
@@ -124,6 +128,7 @@ class _LetterFiles:
     outcodes: int = 0
     empty_outcodes: int = 0
     rows_with_ids: int = 0
+    rows_in_files: int = 0
     files: dict[str, str] = field(default_factory=dict)
 
 

@@ -1,12 +1,17 @@
 """A published layer: one parquet file per outcode at ``<layer>_parquet/``, which consumers
 read; the latest version, once its guard rails have passed."""
 
+from typing import Any
+
 import dagster as dg
 
 from databaker.asset_records import latest_metadata
+from databaker.catalog import OWNERS, ROW_COUNT
 from databaker.check_gate import require_passed_checks
 from databaker.concurrency import layer_pool
+from databaker.layers.columns import outcode_files_metadata
 from databaker.layers.layer import Layer
+from databaker.layers.version import bake_files
 from databaker.layers.versions import (
     MANIFEST,
     Manifest,
@@ -15,6 +20,7 @@ from databaker.layers.versions import (
     version_prefix,
 )
 from databaker.resources import LayerStore
+from databaker.staging import parquet_rows
 
 
 def published_asset(layer: Layer, version: dg.AssetsDefinition) -> dg.AssetsDefinition:
@@ -30,6 +36,8 @@ def published_asset(layer: Layer, version: dg.AssetsDefinition) -> dg.AssetsDefi
         pool=layer_pool(layer.name),
         kinds={"parquet"},
         freshness_policy=dg.FreshnessPolicy.time_window(fail_window=layer.freshness),
+        owners=OWNERS,
+        metadata=outcode_files_metadata(layer, version.key, outcode_from="outcode"),
         description=f"The published lookup: `<OUTCODE>.parquet` per outcode, each address with "
         f"its `{layer.ids_column}`. The latest bake of `{layer.version_asset_name}`, "
         f"published once its guard rails have passed.",
@@ -56,6 +64,7 @@ def published_asset(layer: Layer, version: dg.AssetsDefinition) -> dg.AssetsDefi
         return dg.MaterializeResult(
             metadata={
                 "bake_id": manifest.bake_id,
+                ROW_COUNT: _rows_in_files(store, layer, manifest, bake["rows_in_files"]),
                 "addresses": manifest.rows,
                 f"addresses_with_{label}s": manifest.rows_with_ids,
                 "outcodes": manifest.outcodes,
@@ -69,14 +78,25 @@ def published_asset(layer: Layer, version: dg.AssetsDefinition) -> dg.AssetsDefi
                     store.uri(version_prefix(layer.prefix, manifest.bake_id))
                 ),
                 "path": dg.MetadataValue.path(store.uri(layer.prefix)),
+                "manifest": dg.MetadataValue.path(store.uri(layer.prefix + MANIFEST)),
+                **bake_files(store, version_prefix(layer.prefix, manifest.bake_id), manifest),
             }
         )
 
     return published
 
 
-def _latest_bake(instance: dg.DagsterInstance, key: dg.AssetKey) -> dict[str, str]:
+def _latest_bake(instance: dg.DagsterInstance, key: dg.AssetKey) -> dict[str, Any]:
     metadata = latest_metadata(instance, key)
     if not metadata:
         raise dg.Failure(f"{key.to_user_string()} has not been materialised: nothing to publish")
-    return {name: str(metadata[name]) for name in ("bake_id", "baseline")}
+    bake = {name: str(metadata[name]) for name in ("bake_id", "baseline")}
+    return {**bake, "rows_in_files": metadata.get(ROW_COUNT)}
+
+
+def _rows_in_files(store: LayerStore, layer: Layer, manifest: Manifest, counted: int | None) -> int:
+    """The rows of the published files: as the bake counted them, or, for a bake whose count
+    was not recorded (by an older release), from the files' footers."""
+    if counted is not None:
+        return counted
+    return sum(parquet_rows(store, layer.prefix + name) for name in manifest.files)

@@ -8,8 +8,10 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from databaker.asset_records import latest_metadata
+from databaker.catalog import OWNERS, ROW_COUNT
 from databaker.check_gate import require_passed_checks
 from databaker.concurrency import layer_pool
+from databaker.layers.columns import outcode_files_metadata
 from databaker.layers.diff import DIFF, diff_versions
 from databaker.layers.guard_rails import LayerConfig, RailInputs, rail_results
 from databaker.layers.layer import Layer
@@ -25,6 +27,7 @@ from databaker.layers.versions import (
     write_manifest,
     write_verdicts,
 )
+from databaker.markdown import short_version
 from databaker.rejections import REJECTS_PREFIX, rejects_key
 from databaker.resources import LayerStore
 
@@ -44,7 +47,9 @@ def version_asset(
         group_name=layer.name,
         pool=layer_pool(layer.name),
         kinds={"parquet"},
-        check_specs=[rail.spec(layer.version_asset_name) for rail in layer.rails],
+        check_specs=[rail.spec(layer.version_asset_name, layer.config) for rail in layer.rails],
+        owners=OWNERS,
+        metadata=outcode_files_metadata(layer, joined.key),
         description=f"This bake of the {layer.name} layer under `versions/`, with its manifest "
         f"and its diff against the published layer; its guard rails are blocking checks.",
     )
@@ -99,7 +104,7 @@ def version_asset(
                 today=datetime.now(UTC).date(),
                 addresses_per_id=manifest.addresses_per_id,
             )
-            checks = rail_results(layer.rails, rails, config)
+            checks = rail_results(layer.rails, rails, config, asset=layer.version_asset_name)
             store.write_bytes(prefix + DIFF, diff.to_json())
             write_verdicts(
                 store, layer.prefix, bake_id, {c.check_name: _refused(c) for c in checks}
@@ -119,6 +124,7 @@ def version_asset(
             metadata={
                 "bake_id": bake_id,
                 "baseline": diff.baseline or "",
+                ROW_COUNT: written.rows_in_files,
                 "addresses": written.rows,
                 f"addresses_with_{label}s": written.rows_with_ids,
                 "outcodes": written.outcodes,
@@ -128,13 +134,29 @@ def version_asset(
                 f"{label}s_disappearing": len(diff.ids_disappearing),
                 "diff": dg.MetadataValue.md(diff.markdown(id_label=layer.id_label)),
                 "addressbase_source": manifest.addressbase_source,
-                layer.input_version_key: manifest.input_version,
+                layer.input_version_key: short_version(manifest.input_version),
                 "version": dg.MetadataValue.path(store.uri(prefix)),
+                "manifest": dg.MetadataValue.path(store.uri(prefix + MANIFEST)),
+                **bake_files(store, prefix, manifest),
             },
             check_results=checks,
         )
 
     return version
+
+
+def bake_files(store: LayerStore, version: str, manifest: Manifest) -> dict[str, dg.MetadataValue]:
+    """Links to what a kept bake holds beside its outcode files: its diff against the layer it
+    was compared with, and the inputs' reports of rejected rows."""
+    return {
+        "diff_json": dg.MetadataValue.path(store.uri(version + DIFF)),
+        **{
+            f"rejected_report_{asset}": dg.MetadataValue.path(
+                store.uri(version + rejects_key(asset))
+            )
+            for asset in manifest.rejected_rows
+        },
+    }
 
 
 def _refused(check: dg.AssetCheckResult) -> bool:

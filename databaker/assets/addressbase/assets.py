@@ -7,6 +7,19 @@ from pydantic import Field
 
 from databaker.assets.addressbase.fast_reading import DropNotReadFast, write_drop_partitions
 from databaker.assets.addressbase.line_by_line import read_line_by_line
+from databaker.catalog import (
+    ADDRESS,
+    ADDRESSBASE_SOURCE,
+    FIRST_LETTER,
+    OUTCODE,
+    OWNERS,
+    POSTCODE,
+    ROW_COUNT,
+    UPRN,
+    column_lineage,
+    copied_from,
+    table_schema,
+)
 from databaker.check_gate import latest_evaluation, require_passed_checks
 from databaker.concurrency import ADDRESSBASE_POOL
 from databaker.line_reading import InputUnreadable
@@ -32,6 +45,7 @@ from databaker.staging import (
     parquet_rows,
     partition_prefix,
     rebuild_letter_partitions,
+    report_letter_partitions,
     staging_area,
 )
 
@@ -43,6 +57,29 @@ ADDRESSBASE_PARTITIONED = ADDRESSBASE_PARTITIONED_TABLE.prefix
 PARTITIONED_QUERY = SqlQuery.beside(__file__, "addressbase_partitioned")
 REPEATED_LETTERS_QUERY = SqlQuery.beside(__file__, "letters_with_repeated_uprns")
 
+ADDRESSBASE_COLUMNS = (
+    UPRN,
+    ADDRESS,
+    POSTCODE,
+    OUTCODE,
+    dg.TableColumn(
+        "longitude",
+        "double",
+        description="The address's longitude (WGS 84), from the drop's "
+        "`location` (`SRID=4326;POINT(<lon> <lat>)`).",
+    ),
+    dg.TableColumn(
+        "latitude", "double", description="The address's latitude (WGS 84), from `location`."
+    ),
+    dg.TableColumn(
+        "address_type", "string", description="The address's type as the drop gives it (`RD04`)."
+    ),
+    ADDRESSBASE_SOURCE,
+    dg.TableColumn("source_file", "string", description="The drop's file the row was read from."),
+    FIRST_LETTER,
+)
+"""The AddressBase tables' columns: the drop's fields, validated, with the outcode."""
+
 
 class AddressBaseDropConfig(RejectionLimit):
     source: str | None = Field(
@@ -52,7 +89,13 @@ class AddressBaseDropConfig(RejectionLimit):
     )
 
 
-@dg.asset(group_name="addressbase", kinds={"duckdb", "csv", "parquet"}, pool=ADDRESSBASE_POOL)
+@dg.asset(
+    group_name="addressbase",
+    kinds={"duckdb", "csv", "parquet"},
+    pool=ADDRESSBASE_POOL,
+    owners=OWNERS,
+    metadata=table_schema(ADDRESSBASE_COLUMNS),
+)
 def addressbase_cleaned_raw(
     context: dg.AssetExecutionContext,
     config: AddressBaseDropConfig,
@@ -90,6 +133,7 @@ def addressbase_cleaned_raw(
         metadata={
             "addressbase_source": addressbase_source,
             "files": len(files),
+            ROW_COUNT: summary["valid_rows"],
             "rows": summary["valid_rows"],
             "rejected_rows": summary["rejected_rows"],
             "rejected_rows_allowed": config.allowed(rows_read),
@@ -167,6 +211,13 @@ def _refuse_without_rows(
     group_name="addressbase",
     kinds={"duckdb", "parquet"},
     pool=ADDRESSBASE_POOL,
+    owners=OWNERS,
+    metadata={
+        **table_schema(ADDRESSBASE_COLUMNS),
+        **column_lineage(
+            copied_from(addressbase_cleaned_raw.key, [c.name for c in ADDRESSBASE_COLUMNS])
+        ),
+    },
 )
 def addressbase_partitioned(
     context: dg.AssetExecutionContext, engine: QueryEngine, store: LayerStore
@@ -206,12 +257,14 @@ def addressbase_partitioned(
         f"wrote {sum(rows.values())} addresses in {len(rows)} letter partition(s); "
         f"rewritten for repeated UPRNs: {', '.join(rewritten) or 'none'}"
     )
-    return dg.MaterializeResult(
-        metadata={
-            "rows": sum(rows.values()),
-            "rows_per_letter": dg.MetadataValue.json(rows),
-            "letters_without_addresses": sorted(set(context.partition_keys) - rows.keys()),
-            "letters_with_repeated_uprns": dg.MetadataValue.json(rewritten),
-            "path": dg.MetadataValue.path(store.uri(ADDRESSBASE_PARTITIONED)),
-        }
+    report_letter_partitions(
+        context,
+        store,
+        table_prefix=ADDRESSBASE_PARTITIONED,
+        rows=rows,
+        each={
+            letter: {"rewritten_for_repeated_uprns": letter in rewritten}
+            for letter in context.partition_keys
+        },
     )
+    return dg.MaterializeResult()

@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 
 from databaker.assets.addressbase.assets import ADDRESSBASE_RAW_TABLE, addressbase_cleaned_raw
 from databaker.concurrency import ADDRESSBASE_POOL, WORKERS
+from databaker.markdown import markdown_table
 from databaker.resources import LayerStore, QueryEngine, SqlQuery
 
 DUPLICATES_QUERY = SqlQuery.beside(__file__, "duplicate_uprns")
@@ -81,8 +82,8 @@ def _result(found: dict) -> dg.AssetCheckResult:
         "identical_duplicate_uprns": found["identical_uprns"],
         "identical_rows_dropped": found["identical_rows_dropped"],
         "differing_duplicate_uprns": found["differing_uprns"],
-        "differing_sample": dg.MetadataValue.json(differing),
-        "identical_sample": dg.MetadataValue.json(identical),
+        "differing_sample": _table(differing),
+        "identical_sample": _table(identical),
     }
     if found["differing_uprns"]:
         listed = "; ".join(
@@ -106,6 +107,13 @@ def _result(found: dict) -> dg.AssetCheckResult:
             metadata=metadata,
         )
     return dg.AssetCheckResult(passed=True, metadata=metadata)
+
+
+def _table(duplicates: list[dict]) -> dg.MarkdownMetadataValue:
+    return markdown_table(
+        ["UPRN", "letters", "files"],
+        ([d["uprn"], ", ".join(d["letters"]), ", ".join(d["files"])] for d in duplicates),
+    )
 
 
 def _describe(duplicate: dict) -> dict:

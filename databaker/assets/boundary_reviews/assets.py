@@ -21,6 +21,7 @@ import dagster as dg
 from pydantic import Field
 
 from databaker.assets.current_ballots.wkt import POLYGONAL_WKT
+from databaker.catalog import OWNERS, ROW_COUNT, table_schema
 from databaker.concurrency import layer_pool
 from databaker.csv_records import record_pattern
 from databaker.line_reading import InputUnreadable, run_on_lines
@@ -43,6 +44,45 @@ MAX_LINE_BYTES = 64 << 20
 """The longest line read as a record, in bytes: a line holds a whole geometry, which may be
 large; a longer line is a rejected row."""
 
+COLUMNS = tuple(
+    dg.TableColumn(name, kind, description=description)
+    for name, kind, description in (
+        ("boundary_review_id", "int64", "The review's ID, from its `boundary_review_id=` folder."),
+        ("slug", "string", "The review's slug."),
+        ("status", "string", "The review's status."),
+        ("latest_event", "string", "The review's latest event."),
+        ("consultation_url", "string", "The review's consultation page."),
+        ("legislation_title", "string", "The legislation that makes the new divisions."),
+        ("effective_date", "string", "When the new divisions take effect (`2027-05-06`)."),
+        ("review_created", "string", "When the review was created."),
+        ("review_modified", "string", "When the review was last modified."),
+        ("organisation_name", "string", "The council under review."),
+        ("organisation_official_name", "string", "The council's official name."),
+        ("organisation_gss", "string", "The council's GSS code (`E07000123`)."),
+        ("divisionset_id", "string", "The divisionset the division belongs to."),
+        ("divisionset_pmtiles_url", "string", "The divisionset's map tiles (PMTiles)."),
+        ("division_slug", "string", "The division's slug; a row without one is rejected."),
+        ("division_name", "string", "The division's name."),
+        ("division_official_identifier", "string", "The division's official identifier."),
+        (
+            "divisionset_generation",
+            "string",
+            "`old` or `new`: the divisionset before or after the review, from the folder.",
+        ),
+        ("division_type", "string", "The division type (`DIW`), from the `division_type=` folder."),
+        (
+            "division_key",
+            "string",
+            "The division the piece is part of: `<review>/<generation>/<type>/<division_slug>`.",
+        ),
+        ("geometry", "binary", "A polygon piece of the division as WKB, in lon/lat (EPSG:4326)."),
+        ("repaired", "bool", "Whether the piece was an invalid polygon, repaired."),
+        ("source_file", "string", "The part file the row was read from."),
+        ("source_line", "int64", "The part file's line the row comes from."),
+    )
+)
+"""The table's columns; a field the export leaves empty is `''`."""
+
 
 class BoundaryReviewsExportConfig(RejectionLimit):
     source: str | None = Field(
@@ -57,6 +97,8 @@ class BoundaryReviewsExportConfig(RejectionLimit):
     group_name="current_boundary_reviews",
     kinds={"duckdb", "csv", "parquet"},
     pool=layer_pool("current_boundary_reviews"),
+    owners=OWNERS,
+    metadata=table_schema(COLUMNS),
 )
 def boundary_review_divisions(
     context: dg.AssetExecutionContext,
@@ -105,6 +147,7 @@ def boundary_review_divisions(
             "boundary_reviews_version": version,
             "boundary_reviews": summary["boundary_reviews"],
             "divisions": summary["divisions"],
+            ROW_COUNT: summary["rows"],
             "rows": summary["rows"],
             "repaired_geometries": summary["repaired"],
             "rejected_rows": summary["rejected_rows"],

@@ -7,9 +7,11 @@ from pydantic import Field
 
 from databaker.assets.current_ballots.ballot_ids import invalid_ballot_ids
 from databaker.assets.current_ballots.wkt import POLYGONAL_WKT
+from databaker.catalog import OWNERS, ROW_COUNT, table_schema
 from databaker.concurrency import layer_pool
 from databaker.csv_records import record_pattern
 from databaker.line_reading import InputUnreadable, run_on_lines
+from databaker.markdown import markdown_table
 from databaker.rejections import REJECTED_ROWS, VALID_ROWS, RejectionLimit, publish_checked_input
 from databaker.resources import DuckDBQueryEngine, LayerStore, SqlQuery, Table
 from databaker.resources.input_locations import InputLocations, content_version
@@ -22,6 +24,11 @@ CURRENT_BALLOTS = CURRENT_BALLOTS_TABLE.prefix + "current_ballots.parquet"
 PARSED_QUERY = SqlQuery.beside(__file__, "current_ballots_parsed")
 BALLOTS_QUERY = SqlQuery.beside(__file__, "current_ballots")
 
+WITHOUT_AREA = "ballot_ids_without_area"
+"""The metadata key of the ballots that no usable line gives an area, as a list: the layer's
+guard rails count them as still in the export (a broken line must not pass for a withdrawn
+ballot)."""
+
 MAX_LINE_BYTES = 64 << 20
 """The longest line read as a record, in bytes: a line holds a whole geometry, which may be
 large; a longer line is a rejected row."""
@@ -29,6 +36,33 @@ large; a longer line is a rejected row."""
 HEADERS = (
     ("election_id", "division_id", "geometry", "source_table"),
     ("election_id", "geography_id", "geography_text", "source_table"),
+)
+
+COLUMNS = (
+    dg.TableColumn(
+        "election_id",
+        "string",
+        description="The ballot's ID, valid by Democracy Club's `uk-election-ids`.",
+    ),
+    dg.TableColumn(
+        "division_id",
+        "string",
+        description="The export's ID of the ballot's area (its `division_id` or `geography_id`).",
+    ),
+    dg.TableColumn(
+        "source_table", "string", description="The kind of area: `Division` or `Organisation`."
+    ),
+    dg.TableColumn(
+        "geometry",
+        "binary",
+        description="A polygon piece of the ballot's area as WKB, in lon/lat (EPSG:4326).",
+    ),
+    dg.TableColumn(
+        "repaired",
+        "bool",
+        description="Whether the piece was an invalid polygon, repaired by `ST_MakeValid`.",
+    ),
+    dg.TableColumn("source_line", "int64", description="The export's line the piece comes from."),
 )
 
 
@@ -44,6 +78,8 @@ class BallotsExportConfig(RejectionLimit):
     group_name="current_elections",
     kinds={"duckdb", "csv", "parquet"},
     pool=layer_pool("current_elections"),
+    owners=OWNERS,
+    metadata=table_schema(COLUMNS),
 )
 def current_ballots(
     context: dg.AssetExecutionContext,
@@ -95,6 +131,7 @@ def current_ballots(
             "ballots_source": export,
             "ballots_version": version,
             "ballots": summary["ballots"],
+            ROW_COUNT: summary["rows"],
             "rows": summary["rows"],
             "division_rows": summary["division_rows"],
             "organisation_rows": summary["organisation_rows"],
@@ -102,8 +139,14 @@ def current_ballots(
             "skipped_without_geography": summary["skipped_without_geography"],
             "rejected_rows": summary["rejected_rows"],
             "rejected_rows_allowed": config.allowed(rows_read),
-            "invalid_ballot_ids": dg.MetadataValue.json(invalid),
-            "ballots_without_area": dg.MetadataValue.json(summary["ballots_without_area"]),
+            "invalid_ballot_ids": markdown_table(
+                ["election_id", "why it is no ballot ID"], sorted(invalid.items())
+            ),
+            "ballots_without_area": markdown_table(
+                ["ballot named on no usable line"],
+                ([ballot] for ballot in summary["ballots_without_area"]),
+            ),
+            WITHOUT_AREA: dg.MetadataValue.json(summary["ballots_without_area"]),
             "rejected_report": dg.MetadataValue.path(report),
             "path": dg.MetadataValue.path(store.uri(CURRENT_BALLOTS)),
         },

@@ -18,6 +18,7 @@ from databaker.layers.guard_rails import (
     overrides,
     verdict,
 )
+from databaker.markdown import markdown_table
 
 
 class GuardRails(LayerConfig, CoverageConfig):
@@ -48,7 +49,9 @@ def _reviews_reach_addresses(rail: Rail, inputs: RailInputs, config: Any) -> dg.
         f"{', '.join(unreached[:SAMPLE])}{', ...' if len(unreached) > SAMPLE else ''}",
         metadata={
             "reviews_in_export": len(inputs.ids_named),
-            "reviews_without_addresses": dg.MetadataValue.json(unreached[:SAMPLE]),
+            "reviews_without_addresses": markdown_table(
+                ["boundary review reaching no address"], ([r] for r in unreached[:SAMPLE])
+            ),
         },
     )
 

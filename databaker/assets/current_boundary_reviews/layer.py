@@ -68,6 +68,22 @@ BOUNDARY_REVIEWS_EXPORT = LayerInput(
     sensor_name="boundary_reviews_export_changes",
     rebuild_job_name="current_boundary_reviews_from_export",
     summary=export_summary,
+    ids_from=(
+        "boundary_review_id",
+        "consultation_url",
+        "legislation_title",
+        "effective_date",
+        "organisation_name",
+        "organisation_official_name",
+        "organisation_gss",
+        "divisionset_generation",
+        "divisionset_pmtiles_url",
+        "division_type",
+        "division_slug",
+        "division_name",
+        "division_official_identifier",
+        "geometry",
+    ),
 )
 
 CURRENT_BOUNDARY_REVIEWS = Layer(
@@ -84,4 +100,9 @@ CURRENT_BOUNDARY_REVIEWS = Layer(
     element_json=json.loads,
     element_text=change_text,
     nothing_here="no boundary reviews here",
+    ids_column_description="One compact JSON object per boundary review redrawing a division "
+    "the address lies in (inside a division of its old divisionset and one of the new), "
+    "ordered by review ID: the review's details and, per division type, the old and new "
+    "division and the change (`NO_CHANGE`, `NAME_CHANGED`, `BOUNDARY_CHANGED`, "
+    "`BOTH_CHANGED`); `[]` for an address in no review, never null.",
 )

@@ -19,6 +19,7 @@ from databaker.layers.guard_rails import (
     overrides,
     verdict,
 )
+from databaker.markdown import markdown_table
 
 
 class GuardRails(LayerConfig, CoverageConfig):
@@ -53,7 +54,12 @@ def _upcoming_ballots_gone(rail: Rail, inputs: RailInputs, config: Any) -> dg.As
         problem=f"{len(gone):,} ballot(s) whose polling day is still ahead left the export, more "
         f"than max_upcoming_ballots_gone {config.max_upcoming_ballots_gone}: "
         f"{', '.join(gone[:SAMPLE])}{', ...' if len(gone) > SAMPLE else ''}",
-        metadata={"upcoming_ballots_gone": len(gone), "gone": dg.MetadataValue.json(gone[:SAMPLE])},
+        metadata={
+            "upcoming_ballots_gone": len(gone),
+            "gone": markdown_table(
+                ["ballot", "polling day"], ([b, _polling_day_text(b)] for b in gone[:SAMPLE])
+            ),
+        },
     )
 
 
@@ -64,6 +70,11 @@ def _polling_day(ballot: str) -> date:
         return date.fromisoformat(ballot.rsplit(".", 1)[-1])
     except ValueError:
         return date.max
+
+
+def _polling_day_text(ballot: str) -> str:
+    day = _polling_day(ballot)
+    return "unknown, taken to be ahead" if day == date.max else day.isoformat()
 
 
 ADDRESSES_KEPT = addresses_kept()
@@ -80,6 +91,7 @@ UPCOMING_BALLOTS_KEPT = Rail(
     "No more than max_upcoming_ballots_gone ballots whose polling day is still ahead leave the "
     "export: a truncated export loses whole ballots, which the other rails take for withdrawn.",
     _upcoming_ballots_gone,
+    threshold="max_upcoming_ballots_gone",
 )
 RAILS = (ADDRESSES_KEPT, BALLOTS_KEEP_ADDRESSES, COVERAGE_STEADY, UPCOMING_BALLOTS_KEPT)
 OVERRIDES = overrides(RAILS)

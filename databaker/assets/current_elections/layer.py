@@ -8,6 +8,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from databaker.assets.current_ballots import CURRENT_BALLOTS, CURRENT_BALLOTS_TABLE, current_ballots
+from databaker.assets.current_ballots.assets import WITHOUT_AREA
 from databaker.assets.current_elections.guard_rails import RAILS, GuardRails
 from databaker.assets.current_elections.join import JOINED_TABLE, join_current_ballots
 from databaker.layers import Layer, LayerInput
@@ -17,10 +18,12 @@ from databaker.resources.input_locations import InputLocations
 
 def ballots_named(store: LayerStore, metadata: Mapping[str, Any]) -> set[str]:
     """Every ballot the export names: those with an area in the ballots table, and those whose
-    every row was skipped or rejected (a broken export must not pass for a withdrawn ballot)."""
+    every row was skipped or rejected (a broken export must not pass for a withdrawn ballot).
+    A release before this one kept that list as ``ballots_without_area``."""
     with store.open_input(CURRENT_BALLOTS) as source:
         ids = pq.read_table(source, columns=["election_id"])["election_id"]
-    return set(pc.unique(ids).to_pylist()) | set(metadata.get("ballots_without_area", []))
+    without_area = metadata.get(WITHOUT_AREA, metadata.get("ballots_without_area", []))
+    return set(pc.unique(ids).to_pylist()) | set(without_area)
 
 
 def ballots_summary(metadata: Mapping[str, Any]) -> str:
@@ -42,6 +45,7 @@ BALLOTS_EXPORT = LayerInput(
     sensor_name="ballots_export_changes",
     rebuild_job_name="current_elections_from_ballots",
     summary=ballots_summary,
+    ids_from=("election_id", "geometry"),
 )
 
 CURRENT_ELECTIONS = Layer(
@@ -55,4 +59,7 @@ CURRENT_ELECTIONS = Layer(
     rails=RAILS,
     input=BALLOTS_EXPORT,
     nothing_here="no elections here",
+    ids_column_description="The sorted, distinct IDs of every ballot whose area contains the "
+    "address (`ST_Contains`: a point on a boundary is in neither area); `[]` where none does, "
+    "never null.",
 )

@@ -1,0 +1,62 @@
+"""A layer's tables as the UI shows them before their first bake: their columns, described
+(the address columns once, in `databaker.catalog`; the list column in the layer's
+declaration), and which column of which table each one is made from."""
+
+from typing import Any
+
+import dagster as dg
+
+from databaker.catalog import (
+    ADDRESS_TABLE_COLUMNS,
+    FIRST_LETTER,
+    column_lineage,
+    copied_from,
+    table_schema,
+)
+from databaker.layers.layer import Layer
+
+ADDRESSBASE_PARTITIONED = dg.AssetKey("addressbase_partitioned")
+LOCATION = ("longitude", "latitude")
+"""The AddressBase columns that place an address in or out of an area."""
+ADDRESS_NAMES = [column.name for column in ADDRESS_TABLE_COLUMNS]
+
+OUTCODE_OF_FILE = dg.TableColumn(
+    "outcode",
+    "string",
+    description="The file's outcode: the part of every row's postcode before the space.",
+)
+
+
+def list_column(layer: Layer) -> dg.TableColumn:
+    return dg.TableColumn(
+        layer.ids_column, "list<string>", description=layer.ids_column_description
+    )
+
+
+def joined_metadata(layer: Layer) -> dict[str, Any]:
+    """The joined table: the partitioned AddressBase's address columns and the list column,
+    made from the input's columns and each address's location."""
+    made_from = copied_from(ADDRESSBASE_PARTITIONED, [*ADDRESS_NAMES, FIRST_LETTER.name])
+    from_input = (
+        [(layer.input.asset.key, name) for name in layer.input.ids_from] if layer.input else []
+    )
+    made_from[layer.ids_column] = [
+        *from_input,
+        *((ADDRESSBASE_PARTITIONED, name) for name in LOCATION),
+    ]
+    return {
+        **table_schema([*ADDRESS_TABLE_COLUMNS, list_column(layer), FIRST_LETTER]),
+        **column_lineage(made_from),
+    }
+
+
+def outcode_files_metadata(
+    layer: Layer, made_from: dg.AssetKey, *, outcode_from: str = "postcode"
+) -> dict[str, Any]:
+    """A layer's outcode files (a version, the published layer), whose columns are
+    ``layer.columns``: copied from the table ``made_from``, the outcode from its column
+    ``outcode_from`` (cut from the joined table's postcode, copied from a version's files)."""
+    lineage = copied_from(made_from, [*ADDRESS_NAMES, layer.ids_column])
+    lineage[OUTCODE_OF_FILE.name] = [(made_from, outcode_from)]
+    columns = [*ADDRESS_TABLE_COLUMNS, list_column(layer), OUTCODE_OF_FILE]
+    return {**table_schema(columns), **column_lineage(lineage)}
