@@ -240,3 +240,19 @@ def test_a_markdown_table_keeps_a_cell_holding_a_bar_whole():
     table = markdown_table(["ID", "addresses"], [["a|b", 1234]]).value
     assert table.splitlines() == ["| ID | addresses |", "|---|---:|", "| a\\|b | 1,234 |"]
     assert markdown_table(["ID"], []).value == "none"
+
+
+def test_the_table_keys_are_dagsters_own():
+    """The keys the UI shows in their places are those of Dagster's `TableMetadataSet` (not
+    exported at the top level in this release, hence read from where it is defined)."""
+    from dagster._core.definitions.metadata import TableMetadataSet
+
+    from databaker.catalog import COLUMN_LINEAGE, COLUMN_SCHEMA, PARTITION_ROW_COUNT, ROW_COUNT
+
+    dagsters = TableMetadataSet(
+        row_count=1,
+        partition_row_count=1,
+        column_schema=dg.TableSchema(columns=[]),
+        column_lineage=dg.TableColumnLineage(deps_by_column={}),
+    )
+    assert set(dict(dagsters)) == {ROW_COUNT, PARTITION_ROW_COUNT, COLUMN_SCHEMA, COLUMN_LINEAGE}
