@@ -20,6 +20,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -29,6 +30,7 @@ from pydantic import TypeAdapter
 from pydantic.dataclasses import dataclass as record
 
 from databaker.concurrency import WORKERS
+from databaker.layers import sampling
 from databaker.layers.outcode_files import ElementIds
 from databaker.layers.versions import TOLERANT, Manifest
 from databaker.progress import Progress, logged
@@ -38,6 +40,12 @@ DIFF = "_diff.json"
 SAMPLE_SIZE = 20
 SEPARATOR = "\x1f"
 """Joins an address's IDs into its key; IDs never contain it."""
+IDS_CHANGED, FIRST_IDS, NO_IDS_NOW = 0, 1, 2
+"""How an address of :data:`CHANGES` changed: other IDs; IDs where it had none; none now."""
+CHANGES = pa.schema([("uprn", pa.int64()), ("change", pa.int8())])
+"""The changed addresses a comparison keeps: :mod:`databaker.layers.sampling`'s sample of
+them (all, up to its size), each with how it changed; for the bake's pictures."""
+_RANKED_CHANGES = CHANGES.append(pa.field("rank", pa.uint64()))
 
 
 @record(frozen=True, config=TOLERANT)
@@ -144,7 +152,12 @@ class LayerDiff:
 _LAYER_DIFF = TypeAdapter(LayerDiff)
 
 
-def diff_versions(
+def diff_versions(store: LayerStore, **comparison: Any) -> LayerDiff:
+    """The diff of :func:`compare_versions`, without the changed addresses."""
+    return compare_versions(store, **comparison)[0]
+
+
+def compare_versions(
     store: LayerStore,
     *,
     before: Manifest | None,
@@ -156,19 +169,21 @@ def diff_versions(
     sample_size: int = SAMPLE_SIZE,
     workers: int = WORKERS,
     progress: Progress = logged,
-) -> LayerDiff:
+) -> tuple[LayerDiff, pa.Table]:
     """Compare the files of version ``after`` (under ``after_prefix``) with those of the
     published version ``before`` (under ``before_prefix``). An address changed when its list
     changed at all; per ID (each element's, by ``element_ids``, as in the manifest's
     ``addresses_per_id``), the addresses that gained or lost it. ``progress`` counts the
-    letters compared."""
+    letters compared. Returns the diff and a sample of the changed addresses (:data:`CHANGES`).
+    """
     totals = {
         "bake_id": after.bake_id,
         "addresses_after": after.rows,
         "with_ids_after": after.rows_with_ids,
     }
     if before is None:
-        return LayerDiff(baseline=None, addresses_before=0, with_ids_before=0, **totals)
+        first = LayerDiff(baseline=None, addresses_before=0, with_ids_before=0, **totals)
+        return first, CHANGES.empty_table()
     added = sorted(after.files.keys() - before.files.keys())
     removed = sorted(before.files.keys() - after.files.keys())
     changed = sorted(
@@ -191,7 +206,7 @@ def diff_versions(
         ThreadPoolExecutor(max_workers=max(workers, 1)) as pool,
     ):
         letters = list(pool.map(compare, by_letter.values()))
-    transitions, sample = _merged(letters, sample_size)
+    transitions, sample, changes = _merged(letters, sample_size)
     gained: Counter[str] = Counter()
     lost: Counter[str] = Counter()
     id_of = _id_of_elements(transitions, element_ids)
@@ -223,7 +238,7 @@ def diff_versions(
         outcodes_changed=_outcodes(changed),
         sample=sample,
         **totals,
-    )
+    ), changes
 
 
 def _row(label: str, before: int, after: int) -> str:
@@ -288,6 +303,8 @@ class _Comparison:
     transitions: Counter[tuple[str, str]]
     """``(key before, key after)``: how many addresses went from the one to the other."""
     sample: list[AddressChange]
+    changes: pa.Table
+    """The letter's share of the sample of changed addresses, with their ranks."""
     before_only: pa.Table
     """Changed rows whose UPRN is not on the other side; counted as going to no IDs until a
     UPRN is found on the other side of another letter."""
@@ -324,6 +341,9 @@ def _compare(old: pa.Table, new: pa.Table, sample_size: int) -> _Comparison:
     changed = changed.filter(real)
     old_codes, new_codes = old_codes[real], new_codes[real]
     transitions = _transitions(old_codes, new_codes, names)
+    change = np.where(
+        blank[old_codes], FIRST_IDS, np.where(blank[new_codes], NO_IDS_NOW, IDS_CHANGED)
+    )
     first = pc.sort_indices(changed["uprn"])[:sample_size]
     postcodes = pc.coalesce(
         new["postcode"].take(changed["row_new"].take(first)),
@@ -342,7 +362,11 @@ def _compare(old: pa.Table, new: pa.Table, sample_size: int) -> _Comparison:
     lonely_old = pc.drop_null(changed["row_old"].filter(pc.is_null(changed["row_new"])))
     lonely_new = pc.drop_null(changed["row_new"].filter(pc.is_null(changed["row_old"])))
     return _Comparison(
-        transitions, sample, _set_aside(old, lonely_old), _set_aside(new, lonely_new)
+        transitions,
+        sample,
+        _ranked_changes(changed["uprn"], change),
+        _set_aside(old, lonely_old),
+        _set_aside(new, lonely_new),
     )
 
 
@@ -383,13 +407,25 @@ def _transitions(old_codes: np.ndarray, new_codes: np.ndarray, names: list[str])
     return transitions
 
 
-def _merged(letters: list[_Comparison], sample_size: int) -> tuple[Counter, list[AddressChange]]:
+def _ranked_changes(uprns: pa.ChunkedArray | pa.Array, change: np.ndarray) -> pa.Table:
+    """The sample of these changed addresses (ranked as :mod:`databaker.layers.sampling`)."""
+    ranked = pa.table(
+        {"uprn": uprns, "change": change.astype(np.int8), "rank": sampling.uprn_ranks(uprns)},
+        schema=_RANKED_CHANGES,
+    )
+    return sampling.sampled(ranked)
+
+
+def _merged(
+    letters: list[_Comparison], sample_size: int
+) -> tuple[Counter, list[AddressChange], pa.Table]:
     """The letters' transitions and samples, corrected for UPRNs that moved between letters:
     each was counted as losing its IDs in one letter and gaining them in another."""
     transitions = sum((c.transitions for c in letters), Counter())
     sample = [a for c in letters for a in c.sample]
+    changes = pa.concat_tables([_RANKED_CHANGES.empty_table()] + [c.changes for c in letters])
     if not letters:
-        return transitions, sample
+        return transitions, sample, CHANGES.empty_table()
     old = pa.concat_tables([c.before_only for c in letters])
     new = pa.concat_tables([c.after_only for c in letters])
     old = _plain(old.filter(pc.is_in(old["uprn"], value_set=new["uprn"].combine_chunks())))
@@ -411,8 +447,19 @@ def _merged(letters: list[_Comparison], sample_size: int) -> tuple[Counter, list
             AddressChange(uprn, postcode, _ids(old_key), _ids(new_key))
             for uprn, postcode, old_key, new_key in zip(*columns.to_pydict().values(), strict=True)
         ]
+        # A moved address was set aside only with IDs on both sides: it changed them, or not.
+        # (One that did not leaves its letter's share, and so the sample, a little short.)
+        changes = pa.concat_tables(
+            [
+                changes.filter(
+                    pc.invert(pc.is_in(changes["uprn"], value_set=moved["uprn"].combine_chunks()))
+                ),
+                _ranked_changes(moving["uprn"], np.full(moving.num_rows, IDS_CHANGED)),
+            ]
+        )
     transitions = Counter({t: n for t, n in transitions.items() if n > 0})
-    return transitions, sorted(sample, key=lambda a: a.uprn)[:sample_size]
+    changes = sampling.sampled(changes).drop_columns("rank")
+    return transitions, sorted(sample, key=lambda a: a.uprn)[:sample_size], changes
 
 
 def _plain(table: pa.Table) -> pa.Table:

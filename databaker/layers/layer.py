@@ -22,6 +22,7 @@ import dagster as dg
 import pyarrow as pa
 
 from databaker.catalog import ADDRESS_TABLE_COLUMNS
+from databaker.layers.areas import Areas
 from databaker.layers.guard_rails import LayerConfig, Rail
 from databaker.layers.outcode_files import ElementIds
 from databaker.resources import LayerStore, QueryEngine, Table, TableRef
@@ -88,6 +89,9 @@ class LayerInput:
     rebuild_job_name: str
     summary: Callable[[Mapping[str, Any]], str]
     """One line of a bake's summary from the input asset's metadata (``ballots: 12 in ...``)."""
+    areas: Callable[[LayerStore], Areas] | None = None
+    """The input's areas, each piece with the ID it counts for (read from its table), which
+    the bake's coverage map outlines; ``None``: the map shows addresses only."""
     ids_from: Sequence[str] = ()
     """The columns of the input's table that the layer's list column is made from (with each
     address's location), as the UI's column lineage shows them."""

@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from databaker.concurrency import WORKERS
+from databaker.layers.sampling import sampled, uprn_ranks
 from databaker.layers.versions import content_hash
 from databaker.progress import Progress, logged
 from databaker.resources import LayerStore
@@ -31,6 +32,8 @@ from databaker.resources import LayerStore
 ElementIds: TypeAlias = Callable[[pa.Array], pa.Array]
 """Maps distinct elements of a layer's list column to the IDs they count for."""
 LETTER_FOLDER = "first_letter="
+ADDRESS_SAMPLE = pa.schema([("uprn", pa.string()), ("ids", pa.int32())])
+_RANKED_SAMPLE = ADDRESS_SAMPLE.append(pa.field("rank", pa.uint64()))
 REPEATING_COLUMNS = ("postcode", "outcode", "addressbase_source")
 """Columns with few distinct values per file, worth dictionary-encoding (plus the IDs column)."""
 ROWS_PER_GROUP = 1024
@@ -59,6 +62,9 @@ class OutcodeFiles:
     """How many addresses each ID covers."""
     rows_in_files: int = 0
     """The rows the files hold: ``rows`` but for the addresses of empty outcode files."""
+    address_sample: pa.Table = field(default_factory=lambda: ADDRESS_SAMPLE.empty_table())
+    """The addresses of :mod:`databaker.layers.sampling`'s sample: ``uprn`` (as in the joined
+    table) and ``ids``, how many IDs it has; for the bake's pictures."""
 
 
 def write_outcode_files(
@@ -88,6 +94,7 @@ def write_outcode_files(
             rows=table.num_rows,
             sources=frozenset(pc.unique(table["addressbase_source"]).drop_null().to_pylist()),
             addresses_per_id=_addresses_per_id(table[ids_column], element_ids),
+            address_sample=_sample_of(table, ids_column),
         )
         for outcode, part, with_ids in _split_by_outcode(table, ids_column):
             data = _parquet_bytes(part.select(columns) if with_ids else pa.table({}), ids_column)
@@ -117,6 +124,11 @@ def write_outcode_files(
         addresses_per_id=dict(
             sorted(sum((Counter(letter.addresses_per_id) for letter in letters), Counter()).items())
         ),
+        address_sample=sampled(
+            pa.concat_tables(
+                [_RANKED_SAMPLE.empty_table()] + [letter.address_sample for letter in letters]
+            )
+        ).drop_columns("rank"),
     )
 
 
@@ -125,6 +137,7 @@ class _LetterFiles:
     rows: int
     sources: frozenset[str]
     addresses_per_id: dict[str, int]
+    address_sample: pa.Table
     outcodes: int = 0
     empty_outcodes: int = 0
     rows_with_ids: int = 0
@@ -143,6 +156,19 @@ def _addresses_per_id(ids: pa.ChunkedArray, element_ids: ElementIds | None) -> d
     for value, count in zip(values.to_pylist(), counted.field("counts").to_pylist(), strict=True):
         totals[value] += count
     return dict(totals)
+
+
+def _sample_of(table: pa.Table, ids_column: str) -> pa.Table:
+    """The letter's share of the sample, its lowest-ranked addresses with their ranks (the
+    whole sample is among them): whole-column operations, no pass per address."""
+    ranked = pa.table(
+        {
+            "uprn": table["uprn"],
+            "ids": pc.list_value_length(table[ids_column]),
+            "rank": uprn_ranks(table["uprn"]),
+        }
+    )
+    return sampled(ranked).cast(_RANKED_SAMPLE)
 
 
 def _keys_by_letter(store: LayerStore, prefix: str) -> dict[str, list[str]]:

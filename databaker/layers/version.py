@@ -12,10 +12,11 @@ from databaker.catalog import OWNERS, ROW_COUNT
 from databaker.check_gate import require_passed_checks
 from databaker.concurrency import layer_pool
 from databaker.layers.columns import outcode_files_metadata
-from databaker.layers.diff import DIFF, diff_versions
+from databaker.layers.diff import DIFF, compare_versions
 from databaker.layers.guard_rails import LayerConfig, RailInputs, rail_results
 from databaker.layers.layer import Layer
 from databaker.layers.outcode_files import write_outcode_files
+from databaker.layers.overview import overview
 from databaker.layers.versions import (
     MANIFEST,
     Manifest,
@@ -88,7 +89,7 @@ def version_asset(
                 addresses_per_id=written.addresses_per_id,
             )
             published = published_manifest(store, layer.prefix)
-            diff = diff_versions(
+            diff, changes = compare_versions(
                 store,
                 before=published,
                 before_prefix=_published_files(store, layer, published),
@@ -120,6 +121,7 @@ def version_asset(
             f"{diff.baseline or 'nothing published'}; pruned {len(pruned)} old version(s)"
         )
         label = layer.id_label.replace(" ", "_")
+        pictures = overview(context.log, store, layer, written, rails.ids_named, diff, changes)
         return dg.MaterializeResult(
             metadata={
                 "bake_id": bake_id,
@@ -138,6 +140,7 @@ def version_asset(
                 "version": dg.MetadataValue.path(store.uri(prefix)),
                 "manifest": dg.MetadataValue.path(store.uri(prefix + MANIFEST)),
                 **bake_files(store, prefix, manifest),
+                **pictures,
             },
             check_results=checks,
         )

@@ -18,6 +18,7 @@ from databaker.assets.boundary_reviews import (
 from databaker.assets.current_boundary_reviews.guard_rails import RAILS, GuardRails
 from databaker.assets.current_boundary_reviews.join import JOINED_TABLE, join_boundary_reviews
 from databaker.layers import Layer, LayerInput
+from databaker.layers.areas import Areas, read_areas
 from databaker.resources import LayerStore
 from databaker.resources.input_locations import InputLocations
 
@@ -37,6 +38,12 @@ def reviews_named(store: LayerStore, metadata: Mapping[str, Any]) -> set[str]:
         ids = pq.read_table(source, columns=["boundary_review_id"])["boundary_review_id"]
     kept = {str(review) for review in pc.unique(ids).to_pylist()}
     return kept | {str(review) for review in metadata.get("reviews_in_export", [])}
+
+
+def review_areas(store: LayerStore) -> Areas:
+    """Every piece of every division of every review, old and new, by review ID (as
+    :func:`review_ids` gives it)."""
+    return read_areas(store, BOUNDARY_REVIEW_DIVISIONS, "boundary_review_id")
 
 
 def export_summary(metadata: Mapping[str, Any]) -> str:
@@ -68,6 +75,7 @@ BOUNDARY_REVIEWS_EXPORT = LayerInput(
     sensor_name="boundary_reviews_export_changes",
     rebuild_job_name="current_boundary_reviews_from_export",
     summary=export_summary,
+    areas=review_areas,
     ids_from=(
         "boundary_review_id",
         "consultation_url",

@@ -12,6 +12,7 @@ from databaker.assets.current_ballots.assets import WITHOUT_AREA
 from databaker.assets.current_elections.guard_rails import RAILS, GuardRails
 from databaker.assets.current_elections.join import JOINED_TABLE, join_current_ballots
 from databaker.layers import Layer, LayerInput
+from databaker.layers.areas import Areas, read_areas
 from databaker.resources import LayerStore
 from databaker.resources.input_locations import InputLocations
 
@@ -24,6 +25,11 @@ def ballots_named(store: LayerStore, metadata: Mapping[str, Any]) -> set[str]:
         ids = pq.read_table(source, columns=["election_id"])["election_id"]
     without_area = metadata.get(WITHOUT_AREA, metadata.get("ballots_without_area", []))
     return set(pc.unique(ids).to_pylist()) | set(without_area)
+
+
+def ballot_areas(store: LayerStore) -> Areas:
+    """Every piece of every ballot's area, by election ID."""
+    return read_areas(store, CURRENT_BALLOTS, "election_id")
 
 
 def ballots_summary(metadata: Mapping[str, Any]) -> str:
@@ -45,6 +51,7 @@ BALLOTS_EXPORT = LayerInput(
     sensor_name="ballots_export_changes",
     rebuild_job_name="current_elections_from_ballots",
     summary=ballots_summary,
+    areas=ballot_areas,
     ids_from=("election_id", "geometry"),
 )
 
