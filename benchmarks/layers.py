@@ -17,22 +17,16 @@ import argparse
 import shlex
 import shutil
 import sys
-import warnings
 from datetime import UTC, datetime
 from pathlib import Path
-
-import dagster as dg
 
 from benchmarks.inputs import Inputs, InputSpec, ensure_inputs
 from benchmarks.layers_report import BENCHMARK, LayerRun, Section, render
 from benchmarks.our_bake import BakeRun, run_bake
 from benchmarks.report import write_section
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", dg.BetaWarning)
-    from databaker.assets import layer_named
-    from databaker.assets.addressbase import addressbase_cleaned_raw, addressbase_partitioned
-    from databaker.layers import Layer
+from databaker.assets import layer_named
+from databaker.assets.addressbase import addressbase_cleaned_raw, addressbase_partitioned
+from databaker.layers import Layer
 
 LAYERS = ("current_elections", "current_boundary_reviews")
 """Round 1 bakes them in this order, round 2 in the other, and so on."""

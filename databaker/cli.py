@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import warnings
 from collections.abc import Callable
 from dataclasses import replace
 from enum import IntEnum
@@ -25,9 +24,6 @@ if TYPE_CHECKING:
     from databaker.definitions import Settings
     from databaker.layers import Layer
     from databaker.resources import LayerStore
-
-# Dagster marks backfill policies as beta; that notice is noise on a command line.
-warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 
 class Exit(IntEnum):

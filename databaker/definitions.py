@@ -21,7 +21,8 @@ Which resources is a matter of configuration, read from the environment here and
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,8 +134,7 @@ def build_defs(
     assets, checks = assets_of(layers)
     interval = settings.sensor_interval_seconds
     return dg.Definitions(
-        # Each asset's page links to the code that makes it (a local file reference).
-        assets=dg.with_source_code_references(assets),
+        assets=_with_code_references(assets),
         asset_checks=checks,
         jobs=[job for b in built for job in b.jobs],
         sensors=[
@@ -149,6 +149,26 @@ def build_defs(
         # last (the store is set up once per run): a step per process would take it per step.
         executor=dg.in_process_executor,
     )
+
+
+_CODE_REFERENCES_BETA = (
+    r"(Function `with_source_code_references`"
+    r"|Class `(LocalFileCodeReference|CodeReferencesMetadataValue)`) is currently in beta"
+)
+
+
+def _with_code_references(
+    assets: Sequence[dg.AssetsDefinition],
+) -> Sequence[dg.AssetsDefinition]:
+    """Each asset with a link, on its page, to the code that makes it (a local file reference).
+
+    Code references are beta in Dagster 1.13, with no stable API to use instead, and each use
+    warns so: once per asset, in every process that loads the code (the webserver's, the
+    daemon's, each run's). Those warnings alone are silenced, for this call alone.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", _CODE_REFERENCES_BETA, dg.BetaWarning)
+        return dg.with_source_code_references(assets)
 
 
 def _seconds(text: str | None) -> int:

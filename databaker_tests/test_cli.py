@@ -1,6 +1,7 @@
 """The ``databaker`` command as a user runs it: exit codes and what it prints."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -58,6 +59,7 @@ def test_bake_prints_progress_a_summary_and_where_the_layer_is(tmp_path):
     assert result.stdout.strip().splitlines()[-1] == f"Layer: {layer}/"
     assert "addressbase_cleaned_raw done" in result.stdout
     assert "addresses:          1 (1 with a ballot)" in result.stdout
+    assert not re.search(r"\b[A-Z][a-z]\w*Warning\b", result.stderr), result.stderr
     assert pq.read_table(layer / "LS1.parquet").column("ballot_ids").to_pylist() == [
         ["local.leeds.city.2027-05-06"]
     ]

@@ -14,7 +14,7 @@ from databaker.concurrency import layer_pool
 from databaker.layers.columns import joined_metadata
 from databaker.layers.layer import JoinRun, Layer
 from databaker.markdown import markdown_table
-from databaker.partitions import first_letter_partitions, one_run_per_backfill
+from databaker.partitions import letter_partitioned_asset
 from databaker.resources import LayerStore, QueryEngine, SqlQuery
 from databaker.staging import (
     partition_prefix,
@@ -33,11 +33,9 @@ def joined_asset(layer: Layer) -> dg.AssetsDefinition:
     """The layer's joined table, rebuilt a letter partition at a time by ``layer.join``."""
     deps = [addressbase_partitioned, *([layer.input.asset] if layer.input else [])]
 
-    @dg.asset(
+    @letter_partitioned_asset(
         name=layer.joined.name,
         deps=deps,
-        partitions_def=first_letter_partitions,
-        backfill_policy=one_run_per_backfill,
         group_name=layer.name,
         pool=layer_pool(layer.name),
         kinds={"duckdb", "parquet"},

@@ -23,7 +23,7 @@ from databaker.catalog import (
 from databaker.check_gate import latest_evaluation, require_passed_checks
 from databaker.concurrency import ADDRESSBASE_POOL
 from databaker.line_reading import InputUnreadable
-from databaker.partitions import first_letter_partitions, one_run_per_backfill
+from databaker.partitions import letter_partitioned_asset
 from databaker.rejections import (
     NO_REJECTED_ROWS,
     REJECTED_ROWS,
@@ -204,10 +204,8 @@ def _refuse_without_rows(
     )
 
 
-@dg.asset(
+@letter_partitioned_asset(
     deps=[addressbase_cleaned_raw],
-    partitions_def=first_letter_partitions,
-    backfill_policy=one_run_per_backfill,
     group_name="addressbase",
     kinds={"duckdb", "parquet"},
     pool=ADDRESSBASE_POOL,
