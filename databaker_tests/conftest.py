@@ -15,6 +15,7 @@ from databaker.assets.current_elections import CURRENT_ELECTIONS
 from databaker.definitions import Settings, build_resources
 from databaker.partitions import ALL_LETTERS
 from databaker.resources import DuckDBQueryEngine, LocalLayerStore
+from databaker_tests.artefacts import report_artefacts
 from databaker_tests.s3_server import S3Server, seaweedfs
 
 
@@ -163,3 +164,7 @@ def s3_env(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
     for name, value in s3_server.environment().items():
         monkeypatch.setenv(name, value)
     return s3_server
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    report_artefacts(terminalreporter)

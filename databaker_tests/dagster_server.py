@@ -1,4 +1,4 @@
-"""A real Dagster deployment for tests: ``dagster dev`` (webserver, daemon, code server).
+"""A real Dagster deployment for tests: ``dg dev`` (webserver, daemon, code server).
 
 The deployment runs in its own process group, so stopping it stops everything it started: the
 webserver, the daemon, the code server and any run workers and step processes still running.
@@ -43,7 +43,7 @@ class DeploymentError(AssertionError):
 
 @dataclass(frozen=True)
 class DagsterDeployment:
-    """A running ``dagster dev`` and the GraphQL endpoint of its webserver."""
+    """A running ``dg dev`` and the GraphQL endpoint of its webserver."""
 
     url: str
     process: subprocess.Popen
@@ -78,7 +78,7 @@ class DagsterDeployment:
         while True:
             if self.process.poll() is not None:
                 raise DeploymentError(
-                    f"dagster dev exited with {self.process.returncode} while waiting for "
+                    f"dg dev exited with {self.process.returncode} while waiting for "
                     f"{what}:\n{self.log_tail()}"
                 )
             result = condition()
@@ -106,7 +106,7 @@ def free_port() -> int:
 def dagster_dev(
     dagster_home: Path, environment: Mapping[str, str], log: Path
 ) -> Iterator[DagsterDeployment]:
-    """Run ``dagster dev`` for the repository's workspace until the block ends, then stop it all.
+    """Run ``dg dev`` for the repository's workspace until the block ends, then stop it all.
 
     ``environment`` is added to a copy of this process's environment from which every
     ``DAGSTER_*`` and ``DATABAKER_*`` variable has been removed, so the deployment sees only the
@@ -120,10 +120,10 @@ def dagster_dev(
     }
     env.update(environment)
     env["DAGSTER_HOME"] = str(dagster_home)
-    dagster = Path(sys.executable).with_name("dagster")
+    dg = Path(sys.executable).with_name("dg")
     command = [
         sys.executable, "-c", _WITH_INTERRUPTS,
-        str(dagster), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port),
+        str(dg), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port),
     ]  # fmt: skip
     with log.open("wb") as output:
         process = subprocess.Popen(
