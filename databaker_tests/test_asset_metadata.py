@@ -256,3 +256,12 @@ def test_the_table_keys_are_dagsters_own():
         column_lineage=dg.TableColumnLineage(deps_by_column={}),
     )
     assert set(dict(dagsters)) == {ROW_COUNT, PARTITION_ROW_COUNT, COLUMN_SCHEMA, COLUMN_LINEAGE}
+
+
+@pytest.mark.parametrize("layer", LAYERS, ids=lambda layer: layer.name)
+def test_the_published_layer_shows_the_coverage_map_of_the_bake_it_published(baked, layer):
+    _, result = baked
+    version = materialization(result, layer.version_asset_name)
+    published = materialization(result, layer.published_asset_name)
+    assert "data:image/png;base64," in published["coverage_map"]
+    assert published["coverage_map"] == version["coverage_map"]

@@ -292,19 +292,7 @@ def test_the_published_layer_page_shows_its_row_count(
     assert shown.group(1) == f"{rows:,}"
 
 
-COVERAGE_MAP_NOT_PUBLISHED = pytest.mark.xfail(
-    raises=AssertionError,
-    strict=True,
-    reason="WAITS FOR the coverage map on the published layer's page: the pictures feature "
-    "(2dd6f17) puts it on the version's page only",
-)
-"""Remove when the published layer shows the map too: the test then passes and, strict, fails
-the suite until this mark goes."""
-
-
-@pytest.mark.parametrize(
-    "asset", [VERSION, pytest.param(PUBLISHED, marks=COVERAGE_MAP_NOT_PUBLISHED)]
-)
+@pytest.mark.parametrize("asset", [VERSION, PUBLISHED])
 def test_the_layer_pages_show_its_coverage_map(
     ui: UI, launched: list[dict[str, Any]], asset: str
 ) -> None:

@@ -37,6 +37,8 @@ COUNT_COLOURS = ("#b4b4b4", "#3b528b", "#21918c", "#5ec962", "#b5de2b", "#fde725
 CHANGE_COLOURS = {IDS_CHANGED: "#ff7f0e", FIRST_IDS: "#1f77b4", NO_IDS_NOW: "#d62728"}
 COVERAGE_CELL = CELL // 2
 CHANGES_CELL = CELL
+COVERAGE_MAP = "coverage_map"
+"""The metadata key of the coverage map, on the version and on the published layer."""
 
 
 def overview(
@@ -74,7 +76,7 @@ def overview(
     outlines = None
     try:
         outlines = Shapes.of(areas.geometries, frame) if areas else None
-        metadata["coverage_map"] = _coverage(layer, written, per_id, areas, outlines, frame, sample)
+        metadata[COVERAGE_MAP] = _coverage(layer, written, per_id, areas, outlines, frame, sample)
     except Exception as error:
         log.warning(f"the coverage map was left out: drawing it failed: {error!r}")
     if diff.baseline is not None and diff.addresses_changed:

@@ -11,6 +11,7 @@ from databaker.check_gate import require_passed_checks
 from databaker.concurrency import layer_pool
 from databaker.layers.columns import outcode_files_metadata
 from databaker.layers.layer import Layer
+from databaker.layers.overview import COVERAGE_MAP
 from databaker.layers.version import bake_files
 from databaker.layers.versions import (
     MANIFEST,
@@ -80,6 +81,12 @@ def published_asset(layer: Layer, version: dg.AssetsDefinition) -> dg.AssetsDefi
                 "path": dg.MetadataValue.path(store.uri(layer.prefix)),
                 "manifest": dg.MetadataValue.path(store.uri(layer.prefix + MANIFEST)),
                 **bake_files(store, version_prefix(layer.prefix, manifest.bake_id), manifest),
+                # The bake's picture, drawn by the version step, shown where the layer is.
+                **(
+                    {COVERAGE_MAP: dg.MetadataValue.md(bake["coverage_map"])}
+                    if bake["coverage_map"]
+                    else {}
+                ),
             }
         )
 
@@ -91,7 +98,11 @@ def _latest_bake(instance: dg.DagsterInstance, key: dg.AssetKey) -> dict[str, An
     if not metadata:
         raise dg.Failure(f"{key.to_user_string()} has not been materialised: nothing to publish")
     bake = {name: str(metadata[name]) for name in ("bake_id", "baseline")}
-    return {**bake, "rows_in_files": metadata.get(ROW_COUNT)}
+    return {
+        **bake,
+        "rows_in_files": metadata.get(ROW_COUNT),
+        "coverage_map": metadata.get(COVERAGE_MAP),
+    }
 
 
 def _rows_in_files(store: LayerStore, layer: Layer, manifest: Manifest, counted: int | None) -> int:
