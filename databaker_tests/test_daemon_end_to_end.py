@@ -503,41 +503,15 @@ def test_a_ballots_change_rebuilds_the_layer_once(baker: Baker, first_bake: Run)
     assert [r.run_id for r in baker.runs(**{SENSOR_NAME_TAG: BALLOTS_SENSOR})] == [run.run_id]
 
 
-@pytest.fixture(scope="module")
-def two_launches(baker: Baker, first_bake: Run) -> list[Run]:
-    """Two runs of one layer launched back to back, as two operators clicking at once would;
-    returned once both have finished, in the order they started."""
-    marker = {"databaker_tests/launch": "two-at-once"}
-    launched = [baker.launch(BALLOTS_JOB, {**ALL_LETTERS, **marker}) for _ in range(2)]
-    runs = baker.wait_for_finished_runs(2, **marker)
-    assert sorted(run.run_id for run in runs) == sorted(launched)
-    assert all(run.tags[LAYER_TAG] == "current_elections" for run in runs)
-    return sorted(runs, key=lambda run: run.start or 0.0)
-
-
-def test_two_launches_for_the_same_layer_do_not_overlap(two_launches: list[Run]) -> None:
-    first, second = two_launches
-    assert first.start is not None and first.end is not None and second.start is not None
-    assert first.end <= second.start, "the second bake started before the first one ended"
-
-
-def test_a_bake_with_another_queued_behind_it_still_publishes(
-    baker: Baker, two_launches: list[Run]
-) -> None:
-    first, second = two_launches
-    baker.assert_succeeded(first)
-    baker.assert_succeeded(second)
-    assert baker.latest_materialization(LAYER).run_id == second.run_id
-
-
 def test_an_asset_selection_from_the_ui_waits_in_the_queue_while_a_job_bakes_its_layer(
     baker: Baker, first_bake: Run
 ) -> None:
-    """The UI's runs carry no job's tags; the layer's pool holds them back all the same. A job
-    bake of the layer is kept in progress (its run waits for the data root's lease, which a
-    third holder keeps) while the UI materialises the layer's version and published assets:
-    that run must stay queued, not start and wait at the lease, and both must then bake, one
-    after the other."""
+    """Two bakes of one layer never overlap, whichever door they come through. The UI's runs
+    carry no job's tags; the layer's pool holds them back all the same. A job bake of the layer
+    is kept in progress (its run waits for the data root's lease, which a third holder keeps)
+    while the UI materialises the layer's version and published assets: that run must stay
+    queued, not start and wait at the lease; both must then bake, one after the other, and the
+    one queued behind still publishes."""
     marker = {"databaker_tests/launch": "ui-behind-job"}
     holder = LeaseHolder("an operator's rollback")
     with LocalLayerStore(root=str(baker.data_root)).leased(holder) as held:

@@ -24,8 +24,6 @@ from dagster._core.instance.config import PoolGranularity
 from databaker.assets import LAYERS
 from databaker.concurrency import ADDRESSBASE_POOL, job_pools, layer_pool, runs_holding
 from databaker.definitions import build_defs
-from databaker.resources import LocalLayerStore
-from databaker.resources.lease import LeaseHolder
 from databaker.sources import SAMPLE_ADDRESSBASE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,38 +101,38 @@ class ShellBake:
 def test_a_bake_from_a_shell_waits_for_a_run_of_its_layer_in_progress_before_starting_its_own(
     tmp_path: Path,
 ):
-    """The first bake is held in progress (its run started, waiting for the data root's lease,
-    which a third holder keeps). A second bake set off meanwhile must not start its run: it
-    waits for the first run, naming it and the pool they share, and asks for the lease only
-    once the first bake has finished."""
+    """A run of the layer's rebuild job is in progress on the instance (as the daemon would
+    have launched it). A bake set off meanwhile must not start its run: it waits, naming that
+    run and the pool they share, and asks for the data root's lease only once the run has
+    ended. (The daemon's side, with real runs on both ends, is in test_daemon_end_to_end.)"""
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    data_root = tmp_path / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "DATABAKER_"))}
     env["DAGSTER_HOME"] = str(home)
-    bakes = [ShellBake(name, data_root, tmp_path / f"{name}.log", env) for name in "AB"]
-    first, second = bakes
-    for bake in bakes:
-        bake.wait_for("ready")
+    bake = ShellBake("A", tmp_path / "data", tmp_path / "bake.log", env)
+    bake.wait_for("ready")
+    job = build_defs().get_repository_def().get_job("current_elections_from_ballots")
 
-    with LocalLayerStore(root=str(data_root)).leased(LeaseHolder("an operator's rollback")):
-        first.go()
-        first.wait_for("waiting for the lease on")
-        second.go()
-        assert second.wait_for("waiting for run", "asking for the lease") == "waiting for run"
-        time.sleep(2)
-        assert "asking for the lease" not in second.log.read_text()
-    for bake in bakes:
-        bake.finish()
-
-    lines = second.log.read_text().splitlines()
-    waiting = next(line for line in lines if "waiting for run" in line)
-    assert "current_elections_layer" in waiting and layer_pool("current_elections") in waiting
-    assert first.stamped("current_elections_parquet done") < second.stamped("asking for the lease")
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        runs = instance.get_runs()
-    assert len(runs) == 2 and all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
+        running = instance.create_run_for_job(job, status=dg.DagsterRunStatus.STARTED)
+        bake.go()
+        assert bake.wait_for("waiting for run", "asking for the lease") == "waiting for run"
+        time.sleep(1.5)
+        assert "asking for the lease" not in bake.log.read_text()
+        ended = time.time()
+        instance.report_run_canceled(running)
+    bake.finish()
+
+    waiting = next(line for line in bake.log.read_text().splitlines() if "waiting for run" in line)
+    assert running.run_id[:8] in waiting and "current_elections_from_ballots" in waiting
+    assert layer_pool("current_elections") in waiting
+    assert ended < bake.stamped("asking for the lease")
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        (baked,) = [run for run in instance.get_runs() if run.run_id != running.run_id]
+    assert (
+        baked.status == dg.DagsterRunStatus.SUCCESS and baked.job_name == "current_elections_layer"
+    )
 
 
 @pytest.mark.parametrize("status", ["STARTED", "SUCCESS"])

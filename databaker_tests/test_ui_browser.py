@@ -315,6 +315,7 @@ def test_the_layer_pages_show_its_coverage_map(
     )
     assert widths, "no PNG in the coverage entry"
     assert all(width > 0 for width in widths), f"a PNG the browser could not decode: {widths}"
+    page.wait_for_timeout(500)  # the dialog fades in: a screenshot at once shows it see-through
     ui.screenshot(f"5-coverage-map-{asset}")
 
 
