@@ -17,6 +17,7 @@ from databaker.assets.boundary_reviews import (
 )
 from databaker.assets.current_boundary_reviews.guard_rails import RAILS, GuardRails
 from databaker.assets.current_boundary_reviews.join import JOINED_TABLE, join_boundary_reviews
+from databaker.assets.current_boundary_reviews.review_lists import DETAILS, DIVISION_FIELDS
 from databaker.layers import Layer, LayerInput
 from databaker.layers.areas import Areas, read_areas
 from databaker.resources import LayerStore
@@ -78,18 +79,10 @@ BOUNDARY_REVIEWS_EXPORT = LayerInput(
     areas=review_areas,
     ids_from=(
         "boundary_review_id",
-        "consultation_url",
-        "legislation_title",
-        "effective_date",
-        "organisation_name",
-        "organisation_official_name",
-        "organisation_gss",
+        *DETAILS,
         "divisionset_generation",
-        "divisionset_pmtiles_url",
         "division_type",
-        "division_slug",
-        "division_name",
-        "division_official_identifier",
+        *DIVISION_FIELDS,
         "geometry",
     ),
 )
