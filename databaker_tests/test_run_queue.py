@@ -10,10 +10,8 @@ takes its turn itself.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
+import threading
 import time
 from pathlib import Path
 
@@ -22,9 +20,9 @@ import pytest
 from dagster._core.instance.config import PoolGranularity
 
 from databaker.assets import LAYERS
+from databaker.bake import bake
 from databaker.concurrency import ADDRESSBASE_POOL, job_pools, layer_pool, runs_holding
-from databaker.definitions import build_defs
-from databaker.sources import SAMPLE_ADDRESSBASE
+from databaker.definitions import Settings, build_defs
 
 ROOT = Path(__file__).resolve().parents[1]
 WAIT_SECONDS = 300
@@ -56,83 +54,52 @@ def test_the_instance_admits_one_run_per_pool_counting_whole_runs(tmp_path: Path
     assert config.pool_config.default_pool_limit == 1
 
 
-class ShellBake:
-    """``databaker bake`` in its own process, set off on demand; its output lines stamped."""
-
-    def __init__(self, name: str, data_root: Path, log: Path, env: dict[str, str]) -> None:
-        self.name = name
-        self.log = log
-        self.output = log.open("w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "databaker_tests.bake_on_signal", "--",
-             "--addressbase", str(SAMPLE_ADDRESSBASE), "--data-root", str(data_root)],
-            stdin=subprocess.PIPE, stdout=self.output, stderr=subprocess.STDOUT, env=env,
-        )  # fmt: skip
-
-    def wait_for(self, *texts: str) -> str:
-        """The first of ``texts`` the bake prints (waiting until it prints one of them)."""
-        deadline = time.monotonic() + WAIT_SECONDS
-        while True:
-            output = self.log.read_text()
-            found = [(output.index(text), text) for text in texts if text in output]
-            if found:
-                return min(found)[1]
-            assert self.process.poll() is None, f"bake {self.name} exited:\n{output}"
-            assert time.monotonic() < deadline, f"bake {self.name} printed none of {texts}"
-            time.sleep(0.05)
-
-    def go(self) -> None:
-        self.process.stdin.write(b"go\n")
-        self.process.stdin.close()
-
-    def finish(self) -> None:
-        self.process.wait(timeout=WAIT_SECONDS)
-        self.output.close()
-        assert self.process.returncode == 0, self.log.read_text()
-
-    def stamped(self, text: str) -> float:
-        for line in self.log.read_text().splitlines():
-            stamp, _, rest = line.partition(" ")
-            if text in rest and stamp.replace(".", "").isdigit():
-                return float(stamp)
-        raise AssertionError(f"bake {self.name} never printed {text!r}:\n{self.log.read_text()}")
-
-
-def test_a_bake_from_a_shell_waits_for_a_run_of_its_layer_in_progress_before_starting_its_own(
-    tmp_path: Path,
+def test_a_bake_with_dagster_home_set_waits_for_a_run_of_its_layer_in_progress(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     """A run of the layer's rebuild job is in progress on the instance (as the daemon would
-    have launched it). A bake set off meanwhile must not start its run: it waits, naming that
-    run and the pool they share, and asks for the data root's lease only once the run has
-    ended. (The daemon's side, with real runs on both ends, is in test_daemon_end_to_end.)"""
+    have launched it). A bake set off meanwhile (``databaker bake`` with ``DAGSTER_HOME`` set,
+    which runs outside the queue) must not start its run: it waits, naming that run and the
+    pool they share, and starts only once that run has ended. (The daemon's side, with real
+    runs on both ends, is in test_daemon_end_to_end.)"""
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "DATABAKER_"))}
-    env["DAGSTER_HOME"] = str(home)
-    bake = ShellBake("A", tmp_path / "data", tmp_path / "bake.log", env)
-    bake.wait_for("ready")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
     job = build_defs().get_repository_def().get_job("current_elections_from_ballots")
-
     with dg.DagsterInstance.from_config(str(home)) as instance:
         running = instance.create_run_for_job(job, status=dg.DagsterRunStatus.STARTED)
-        bake.go()
-        assert bake.wait_for("waiting for run", "asking for the lease") == "waiting for run"
-        time.sleep(1.5)
-        assert "asking for the lease" not in bake.log.read_text()
-        ended = time.time()
-        instance.report_run_canceled(running)
-    bake.finish()
+    said: list[str] = []
+    ended: list[float] = []
+    baked = threading.Event()
 
-    waiting = next(line for line in bake.log.read_text().splitlines() if "waiting for run" in line)
+    def end_the_run_once_the_bake_waits() -> None:
+        while not any("waiting for run" in line for line in said):
+            if baked.wait(0.05):
+                return
+        time.sleep(1.5)
+        with dg.DagsterInstance.from_config(str(home)) as other:
+            ended.append(time.time())
+            other.report_run_canceled(running)
+
+    ender = threading.Thread(target=end_the_run_once_the_bake_waits, daemon=True)
+    ender.start()
+    bake(settings=Settings(data_root=str(tmp_path / "data")), echo=said.append)
+    baked.set()
+    ender.join(timeout=WAIT_SECONDS)
+
+    waiting = next((line for line in said if "waiting for run" in line), "(never waited)")
     assert running.run_id[:8] in waiting and "current_elections_from_ballots" in waiting
     assert layer_pool("current_elections") in waiting
-    assert ended < bake.stamped("asking for the lease")
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        (baked,) = [run for run in instance.get_runs() if run.run_id != running.run_id]
-    assert (
-        baked.status == dg.DagsterRunStatus.SUCCESS and baked.job_name == "current_elections_layer"
-    )
+        (record,) = [
+            record
+            for record in instance.get_run_records()
+            if record.dagster_run.run_id != running.run_id
+        ]
+    assert record.dagster_run.status == dg.DagsterRunStatus.SUCCESS
+    assert record.dagster_run.job_name == "current_elections_layer"
+    assert ended and record.start_time is not None and ended[0] <= record.start_time
 
 
 @pytest.mark.parametrize("status", ["STARTED", "SUCCESS"])
