@@ -10,6 +10,7 @@ takes its turn itself.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import threading
 import time
@@ -20,9 +21,11 @@ import pytest
 from dagster._core.instance.config import PoolGranularity
 
 from databaker.assets import LAYERS
+from databaker.assets.current_elections import CURRENT_ELECTIONS
 from databaker.bake import bake
 from databaker.concurrency import ADDRESSBASE_POOL, job_pools, layer_pool, runs_holding
 from databaker.definitions import Settings, build_defs
+from databaker.layers.build import layer_definitions
 
 ROOT = Path(__file__).resolve().parents[1]
 WAIT_SECONDS = 300
@@ -111,3 +114,15 @@ def test_runs_holding_names_only_runs_in_progress(status: str):
         others = runs_holding(instance, {layer_pool("current_boundary_reviews")})
     assert [r.run_id for r in holding] == ([run.run_id] if status == "STARTED" else [])
     assert others == []
+
+
+def test_a_layer_whose_input_is_outside_its_pool_is_refused_at_definition():
+    @dg.asset(name="ballots_without_a_pool")
+    def unpooled() -> None: ...
+
+    stray = dataclasses.replace(
+        CURRENT_ELECTIONS,
+        input=dataclasses.replace(CURRENT_ELECTIONS.input, asset=unpooled),
+    )
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match="layer_pool"):
+        layer_definitions(stray)

@@ -7,6 +7,7 @@ import dagster as dg
 
 from databaker.assets.addressbase import addressbase_uprns_are_unique
 from databaker.assets.addressbase import assets as addressbase_assets
+from databaker.concurrency import layer_pool
 from databaker.layers.automation import (
     AssetJob,
     full_job,
@@ -58,7 +59,18 @@ class LayerDefinitions:
 
 @cache
 def layer_definitions(layer: Layer) -> LayerDefinitions:
-    """The layer's definitions, made once per layer (Dagster needs one object per asset)."""
+    """The layer's definitions, made once per layer (Dagster needs one object per asset).
+
+    The layer's input asset must be in the layer's pool, as its own assets are: otherwise a
+    run materialising the input alone would not wait for a bake of the layer.
+    """
+    if layer.input is not None:
+        pools = {node.pool for node in layer.input.asset.node_def.iterate_node_defs()}
+        if pools != {layer_pool(layer.name)}:
+            raise dg.DagsterInvalidDefinitionError(
+                f"{layer.input.asset_name}, the {layer.name} layer's input, is in pool(s) "
+                f"{sorted(map(str, pools))}: give it pool=layer_pool({layer.name!r})"
+            )
     joined = joined_asset(layer)
     checks = joined_checks(layer, joined)
     version = version_asset(layer, joined, checks)
