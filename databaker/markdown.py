@@ -21,16 +21,22 @@ def markdown_table(
     Columns of numbers (or of shares written as `5.0%`) are right-aligned, whole numbers
     written with thousands separators; a `|` in a cell is escaped so that it cannot split it.
     """
+    lines = table_lines(headers, rows)
+    return dg.MetadataValue.md("\n".join(lines) if lines else empty)
+
+
+def table_lines(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
+    """The lines of a markdown table as :func:`markdown_table` writes it, for a longer text
+    that holds it; no lines when there is no row."""
     rows = [list(row) for row in rows]
     if not rows:
-        return dg.MetadataValue.md(empty)
+        return []
     numeric = [all(_is_number(row[i]) for row in rows) for i in range(len(headers))]
-    lines = [
+    return [
         "| " + " | ".join(headers) + " |",
         "|" + "|".join("---:" if right else "---" for right in numeric) + "|",
         *("| " + " | ".join(_cell(value) for value in row) + " |" for row in rows),
     ]
-    return dg.MetadataValue.md("\n".join(lines))
 
 
 def short_version(version: str) -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from databaker.markdown import table_lines
+
 SHOWN = 10
 """IDs in each of the tables of fewest and most addresses."""
 NONE_SHOWN = 50
@@ -59,9 +61,7 @@ class AddressesPerId:
                 "",
                 f"**{id_label.capitalize()}s reaching no address** (often a bad polygon)",
                 "",
-                f"| {id_label} |",
-                "|---|",
-                *(f"| `{i}` |" for i in self.reaching_none[:NONE_SHOWN]),
+                *table_lines([id_label], ([f"`{i}`"] for i in self.reaching_none[:NONE_SHOWN])),
             ]
             if len(self.reaching_none) > NONE_SHOWN:
                 lines.append(f"\n({len(self.reaching_none) - NONE_SHOWN:,} more)")
@@ -75,7 +75,5 @@ def _table(title: str, id_label: str, rows: list[tuple[str, int]]) -> list[str]:
         "",
         f"**{title}**",
         "",
-        f"| {id_label} | addresses |",
-        "|---|---:|",
-        *(f"| `{i}` | {n:,} |" for i, n in rows),
+        *table_lines([id_label, "addresses"], ([f"`{i}`", n] for i, n in rows)),
     ]
