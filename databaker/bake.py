@@ -6,6 +6,7 @@ bake from the command line and a materialisation from the UI execute identical c
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -25,6 +26,7 @@ from databaker.layers.guard_rails import overrides
 from databaker.layers.versions import PublishMarker, interrupted_publish, published_manifest
 from databaker.partitions import ALL_LETTERS
 from databaker.resources import LayerStore, LayerStoreError
+from databaker.resources.every_election import is_every_election_url
 from databaker.resources.lease import LeaseBusy
 
 
@@ -72,9 +74,10 @@ def bake(
 
     Without ``addressbase`` the newest complete drop of ``settings.addressbase_drops`` is baked;
     a layer's input is the keyword its ``LayerInput.option`` names (``ballots=``,
-    ``boundary_reviews=``), by default the deployment's; a keyword no layer's input has is a
-    ``TypeError``. ``allow`` names guard rails of the layer
-    to override (``address_drop``, ``ballot_loss``, ...); another name is a ``ValueError``.
+    ``boundary_reviews=``), by default the deployment's, and may be EveryElection's database
+    (a ``postgresql://`` URL), which the bake exports from first; a keyword no layer's input
+    has is a ``TypeError``. ``allow`` names guard rails of the layer to override
+    (``address_drop``, ``ballot_loss``, ...); another name is a ``ValueError``.
     """
     layer = layer_named(layer) if isinstance(layer, str) else layer
     options = {known.input.option for known in (*LAYERS, layer) if known.input}
@@ -87,6 +90,11 @@ def bake(
             f"the {layer.name} layer has no guard rail {', '.join(unknown)} to allow "
             f"(it has {', '.join(sorted(allowed))})"
         )
+    source = sources.get(layer.input.option) if layer.input is not None else None
+    if is_every_election_url(source) and layer.input is not None:
+        # EE's database is a source as the deployment's own: the graph gains its export.
+        settings = dataclasses.replace(settings, **{layer.input.option: source})
+        source = None
     defs = build_defs(settings, layers=(layer,))
     store: LayerStore = defs.resources["store"]
     before = _layer_state(store, layer)
@@ -101,7 +109,6 @@ def bake(
         layer.version_asset_name: {"config": {allowed[name]: True for name in allow}},
     }
     if layer.input is not None:
-        source = sources.get(layer.input.option)
         ops[layer.input.asset_name] = {"config": {"source": source, **limits}}
     run_config: dict[str, Any] = {"ops": ops}
     if echo is not None:

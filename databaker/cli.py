@@ -107,8 +107,14 @@ def _parser() -> argparse.ArgumentParser:
             option = known.input.option
             bake.add_argument(
                 f"--{option.replace('_', '-')}",
-                help=f"the {known.input.label}, for {known.name} (default: "
-                f"$DATABAKER_{option.upper()}, else the bundled sample)",
+                help=f"the {known.input.label}, for {known.name}: a file, an s3:// URL"
+                + (
+                    ", or EveryElection's database as postgresql://user@host:port/db "
+                    "(password from PGPASSWORD or a pgpass file)"
+                    if known.input.export
+                    else ""
+                )
+                + f" (default: $DATABAKER_{option.upper()}, else the bundled sample)",
             )
     bake.add_argument(
         "--data-root",

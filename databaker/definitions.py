@@ -7,6 +7,14 @@ Which resources is a matter of configuration, read from the environment here and
 - ``DATABAKER_ADDRESSBASE_DROPS``: where dated AddressBase drops arrive,
   ``DATABAKER_BALLOTS``: the ballots export, and ``DATABAKER_BOUNDARY_REVIEWS``: the
   boundary-reviews export (local paths or ``s3://`` URLs; by default the bundled sample);
+  either export may instead be EveryElection's database, a ``postgresql://`` URL (its password
+  from ``PGPASSWORD``, a pgpass file or the URL; never shown); for a boundary-reviews export
+  taken from it, ``DATABAKER_BOUNDARY_REVIEW_STATUSES`` (default ``CURRENT``) or
+  ``DATABAKER_BOUNDARY_REVIEW_IDS`` (comma-separated) select the reviews;
+- ``DATABAKER_EE_EVENTS_QUEUE``: the SQS queue URL of EveryElection's change events, which
+  rebuild the layers whose input comes from its database, and
+  ``DATABAKER_EE_EVENTS_QUIET_SECONDS``: how long a burst of events must be quiet before the
+  rebuild (default 300);
 - ``DATABAKER_SENSOR_INTERVAL_SECONDS``: how often the sensors look (default 60);
 - ``DATABAKER_LEASE_WAIT_SECONDS``: how long a run waits for another bake of the data root
   (default six hours), and ``DATABAKER_S3_LEASE_SECONDS``: how long an S3 data root's lease
@@ -31,7 +39,8 @@ import dagster as dg
 from databaker.assets import LAYERS, assets_of
 from databaker.automation.addressbase_drops import build_addressbase_drops_sensor
 from databaker.layers import Layer
-from databaker.layers.build import layer_definitions
+from databaker.layers.build import LayerDefinitions, layer_definitions
+from databaker.partitions import ALL_LETTERS
 from databaker.resources import (
     AthenaQueryEngine,
     DuckDBQueryEngine,
@@ -41,12 +50,14 @@ from databaker.resources import (
     S3LayerStore,
 )
 from databaker.resources.aws import is_s3_url
+from databaker.resources.every_election import is_every_election_url
 from databaker.resources.input_locations import InputLocations
 from databaker.resources.layer_store import LEASE_WAIT_SECONDS
 from databaker.resources.s3_layer_store import S3_LEASE_SECONDS
 from databaker.sources import SAMPLE_BALLOTS, SAMPLE_BOUNDARY_REVIEWS, SAMPLE_DROPS
 
 DEFAULT_DATA_ROOT = "data"
+EVENTS_QUIET_SECONDS = 300.0
 ENGINES = ("duckdb", "athena")
 
 
@@ -62,7 +73,11 @@ class Settings:
     addressbase_drops: str = str(SAMPLE_DROPS)
     ballots: str = str(SAMPLE_BALLOTS)
     boundary_reviews: str = str(SAMPLE_BOUNDARY_REVIEWS)
+    boundary_review_statuses: tuple[str, ...] = ("CURRENT",)
+    boundary_review_ids: tuple[int, ...] = ()
     sensor_interval_seconds: int = 60
+    events_queue: str | None = None
+    events_quiet_seconds: float = EVENTS_QUIET_SECONDS
     lease_wait_seconds: float = LEASE_WAIT_SECONDS
     s3_lease_seconds: float = S3_LEASE_SECONDS
     engine: str = "duckdb"
@@ -78,7 +93,15 @@ class Settings:
             ballots=environ.get("DATABAKER_BALLOTS") or str(SAMPLE_BALLOTS),
             boundary_reviews=environ.get("DATABAKER_BOUNDARY_REVIEWS")
             or str(SAMPLE_BOUNDARY_REVIEWS),
+            boundary_review_statuses=tuple(
+                _listed(environ.get("DATABAKER_BOUNDARY_REVIEW_STATUSES")) or ("CURRENT",)
+            ),
+            boundary_review_ids=_review_ids(environ.get("DATABAKER_BOUNDARY_REVIEW_IDS")),
             sensor_interval_seconds=_seconds(environ.get("DATABAKER_SENSOR_INTERVAL_SECONDS")),
+            events_queue=environ.get("DATABAKER_EE_EVENTS_QUEUE") or None,
+            events_quiet_seconds=_duration(
+                "DATABAKER_EE_EVENTS_QUIET_SECONDS", environ, EVENTS_QUIET_SECONDS, minimum=0
+            ),
             lease_wait_seconds=_duration(
                 "DATABAKER_LEASE_WAIT_SECONDS", environ, LEASE_WAIT_SECONDS, minimum=0
             ),
@@ -115,6 +138,8 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         addressbase_drops=settings.addressbase_drops,
         ballots=settings.ballots,
         boundary_reviews=settings.boundary_reviews,
+        boundary_review_statuses=list(settings.boundary_review_statuses),
+        boundary_review_ids=list(settings.boundary_review_ids),
     )
     return {
         "store": _store(settings),
@@ -130,9 +155,11 @@ def build_defs(
     """Every layer's assets, checks, jobs, sensors and schedules, with the resources
     ``settings`` configure."""
     settings = settings or Settings()
-    built = [layer_definitions(layer) for layer in layers]
-    assets, checks = assets_of(layers)
+    from_database = layers_from_database(settings, layers)
+    built = [layer_definitions(layer, layer.name in from_database) for layer in layers]
+    assets, checks = assets_of(layers, from_database)
     interval = settings.sensor_interval_seconds
+
     return dg.Definitions(
         assets=_with_code_references(assets),
         asset_checks=checks,
@@ -140,6 +167,7 @@ def build_defs(
         sensors=[
             build_addressbase_drops_sensor(interval, [b.full_job for b in built]),
             *(sensor for b in built for sensor in b.sensors(interval)),
+            *_events_sensors(settings, built),
         ],
         schedules=[b.schedule for b in built if b.schedule is not None],
         resources=build_resources(settings),
@@ -149,6 +177,42 @@ def build_defs(
         # last (the store is set up once per run): a step per process would take it per step.
         executor=dg.in_process_executor,
     )
+
+
+def _events_sensors(
+    settings: Settings, built: Sequence[LayerDefinitions]
+) -> list[dg.SensorDefinition]:
+    """The sensor on EveryElection's change events, for the layers whose input comes from its
+    database, when a queue is configured."""
+    exported = [b for b in built if b.from_database and b.layer.input and b.layer.input.export]
+    if not settings.events_queue or not exported:
+        return []
+    from databaker.automation.every_election_events import (
+        EventTarget,
+        build_every_election_events_sensor,
+    )
+
+    targets = [
+        EventTarget(b.layer.name, b.layer.input.export.events, b.rebuild_job, ALL_LETTERS)
+        for b in exported
+        if b.layer.input and b.layer.input.export
+    ]
+    sensor = build_every_election_events_sensor(
+        settings.events_queue,
+        settings.events_quiet_seconds,
+        settings.sensor_interval_seconds,
+        targets,
+    )
+    return [sensor]
+
+
+def layers_from_database(settings: Settings, layers: tuple[Layer, ...] = LAYERS) -> set[str]:
+    """The layers whose input the settings locate in EveryElection's database."""
+    return {
+        layer.name
+        for layer in layers
+        if layer.input and is_every_election_url(getattr(settings, layer.input.option, ""))
+    }
 
 
 _CODE_REFERENCES_BETA = (
@@ -169,6 +233,19 @@ def _with_code_references(
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", _CODE_REFERENCES_BETA, dg.BetaWarning)
         return dg.with_source_code_references(assets)
+
+
+def _listed(text: str | None) -> list[str]:
+    return [item.strip() for item in (text or "").split(",") if item.strip()]
+
+
+def _review_ids(text: str | None) -> tuple[int, ...]:
+    items = _listed(text)
+    if not all(item.isdigit() for item in items):
+        raise ConfigurationError(
+            f"DATABAKER_BOUNDARY_REVIEW_IDS must list review IDs, 955,963, not {text!r}"
+        )
+    return tuple(int(item) for item in items)
 
 
 def _seconds(text: str | None) -> int:
@@ -212,6 +289,12 @@ def _store(settings: Settings) -> LayerStore:
 def _problems(settings: Settings) -> list[str]:
     if settings.engine not in ENGINES:
         return [f"DATABAKER_ENGINE is {settings.engine!r}; use one of {', '.join(ENGINES)}"]
+    if settings.events_queue and not layers_from_database(settings):
+        return [
+            "DATABAKER_EE_EVENTS_QUEUE is set, but no input comes from EveryElection's "
+            "database: set DATABAKER_BALLOTS or DATABAKER_BOUNDARY_REVIEWS to its "
+            "postgresql:// URL, or unset the queue"
+        ]
     if "://" in settings.data_root and not is_s3_url(settings.data_root):
         return [f"DATABAKER_DATA_ROOT {settings.data_root!r}: use a local path or s3:// URL"]
     if settings.engine != "athena":

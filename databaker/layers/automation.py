@@ -33,11 +33,13 @@ def layer_tags(layer: Layer) -> dict[str, str]:
 
 
 def full_job(
-    layer: Layer, addressbase: Sequence[dg.AssetsDefinition], own: Sequence[dg.AssetsDefinition]
+    layer: Layer,
+    addressbase: Sequence[dg.AssetsDefinition],
+    inputs: Sequence[dg.AssetsDefinition],
+    own: Sequence[dg.AssetsDefinition],
 ) -> AssetJob:
-    """The whole layer from an AddressBase drop: the AddressBase tables, its input, its own
-    assets."""
-    inputs = [layer.input.asset] if layer.input else []
+    """The whole layer from an AddressBase drop: the AddressBase tables, its input (exported
+    first when it comes from EE's database), its own assets."""
     return dg.define_asset_job(
         layer.job_name,
         selection=dg.AssetSelection.assets(*addressbase, *inputs, *own),
@@ -48,10 +50,11 @@ def full_job(
 
 
 def rebuild_job(
-    layer: Layer, joined: dg.AssetsDefinition, own: Sequence[dg.AssetsDefinition]
+    layer: Layer, inputs: Sequence[dg.AssetsDefinition], own: Sequence[dg.AssetsDefinition]
 ) -> AssetJob:
     """The layer rebuilt on the AddressBase already partitioned: from its input when it has
-    one (what the input sensor and the nightly schedule run)."""
+    one, exported first when it comes from EE's database (what the input sensor, EE's change
+    events and the nightly schedule run)."""
     if layer.input is None:
         return dg.define_asset_job(
             f"{layer.name}_from_addressbase",
@@ -61,7 +64,7 @@ def rebuild_job(
         )
     return dg.define_asset_job(
         layer.input.rebuild_job_name,
-        selection=dg.AssetSelection.assets(layer.input.asset, *own),
+        selection=dg.AssetSelection.assets(*inputs, *own),
         description=f"Rebuild the {layer.name} layer from the {layer.input.label}, on the "
         f"AddressBase already partitioned.",
         tags=layer_tags(layer),

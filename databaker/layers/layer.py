@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from databaker.catalog import ADDRESS_TABLE_COLUMNS
 from databaker.layers.areas import Areas
+from databaker.layers.exported import DatabaseExport
 from databaker.layers.guard_rails import LayerConfig, Rail
 from databaker.layers.outcode_files import ElementIds
 from databaker.resources import LayerStore, QueryEngine, Table, TableRef
@@ -95,6 +96,9 @@ class LayerInput:
     ids_from: Sequence[str] = ()
     """The columns of the input's table that the layer's list column is made from (with each
     address's location), as the UI's column lineage shows them."""
+    export: DatabaseExport | None = None
+    """How the input is exported from EveryElection's database, when a deployment names that
+    database as its location; ``None``: the input is only ever a delivered file."""
 
     @property
     def asset_name(self) -> str:

@@ -77,10 +77,23 @@ class InputLocations(dg.ConfigurableResource):
     addressbase_drops: str = Field(
         description="Folder or s3:// prefix holding one dated folder per AddressBase drop."
     )
-    ballots: str = Field(description="The ballots export: a CSV file path or s3:// URL.")
+    ballots: str = Field(
+        description="The ballots export: a CSV file path or s3:// URL, or EveryElection's "
+        "database (postgresql://), which the ballots_export asset exports from."
+    )
     boundary_reviews: str = Field(
         description="The boundary-reviews export: a folder or s3:// prefix of part files "
         "under boundary_review_id=/divisionset_generation=/division_type= folders.",
+    )
+    boundary_review_statuses: list[str] = Field(
+        default=["CURRENT"],
+        description="With the boundary-reviews export taken from EveryElection's database: "
+        "the statuses of the reviews it holds (EE's CURRENT, COMPLETED).",
+    )
+    boundary_review_ids: list[int] = Field(
+        default=[],
+        description="With the boundary-reviews export taken from EveryElection's database: "
+        "exactly these reviews, by ID, whatever their status; empty: select by status.",
     )
 
     def list_drops(self) -> list[DropListing]:

@@ -27,6 +27,7 @@ from databaker.csv_records import record_pattern
 from databaker.line_reading import InputUnreadable, run_on_lines
 from databaker.rejections import REJECTED_ROWS, VALID_ROWS, RejectionLimit, publish_checked_input
 from databaker.resources import DuckDBQueryEngine, LayerStore, SqlQuery, Table
+from databaker.resources.every_election import is_every_election_url
 from databaker.resources.input_locations import InputLocations, files_version
 from databaker.sources import BoundaryReviewPart, boundary_review_parts
 from databaker.staging import staging_area
@@ -112,6 +113,12 @@ def boundary_review_divisions(
     source = config.source or inputs.boundary_reviews
     if not source:
         raise dg.Failure("no boundary reviews export is configured")
+    if is_every_election_url(source):
+        from databaker.assets.boundary_reviews.from_every_election import (
+            BOUNDARY_REVIEWS_FROM_EVERY_ELECTION,
+        )
+
+        source = BOUNDARY_REVIEWS_FROM_EVERY_ELECTION.location_read(store, source, inputs)
     location, parts = boundary_review_parts(source)
     version = files_version(part.file for part in parts)
     with staging_area(store, context) as staging:

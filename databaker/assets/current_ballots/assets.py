@@ -14,6 +14,7 @@ from databaker.line_reading import InputUnreadable, run_on_lines
 from databaker.markdown import markdown_table
 from databaker.rejections import REJECTED_ROWS, VALID_ROWS, RejectionLimit, publish_checked_input
 from databaker.resources import DuckDBQueryEngine, LayerStore, SqlQuery, Table
+from databaker.resources.every_election import is_every_election_url
 from databaker.resources.input_locations import InputLocations, content_version
 from databaker.sources import export_file
 from databaker.staging import staging_area
@@ -89,7 +90,14 @@ def current_ballots(
     inputs: InputLocations,
 ) -> dg.MaterializeResult:
     """Every current ballot's area, one row per polygon piece; invalid polygons repaired."""
-    export = export_file(config.source or inputs.ballots)
+    source = config.source or inputs.ballots
+    if is_every_election_url(source):
+        from databaker.assets.current_ballots.from_every_election import (
+            BALLOTS_FROM_EVERY_ELECTION,
+        )
+
+        source = BALLOTS_FROM_EVERY_ELECTION.location_read(store, source, inputs)
+    export = export_file(source)
     version = content_version(export)
     with staging_area(store, context) as staging:
         parsed = _parse(reader, export, store.uri_for_writing(staging + "parsed.parquet"))
