@@ -32,6 +32,7 @@ S3_SCHEME = "s3://"
 _RETRIES = Config(retries={"mode": "standard", "max_attempts": 5})
 _SETTINGS = (
     "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
+    "AWS_ENDPOINT_URL_SQS",
     "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
     "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE",
 )  # fmt: skip
@@ -99,6 +100,16 @@ def s3_client(region_name: str | None = None, endpoint_url: str | None = None) -
         return aws_session(region_name).client("s3", endpoint_url=endpoint_url, config=_RETRIES)
 
     return _shared("s3", region_name, endpoint_url, make=make)
+
+
+def sqs_client(region_name: str | None = None) -> Any:
+    """A boto3 SQS client (for EE's change events), on the standard AWS environment
+    (``AWS_ENDPOINT_URL_SQS`` or ``AWS_ENDPOINT_URL`` to point it elsewhere)."""
+
+    def make() -> Any:
+        return aws_session(region_name).client("sqs", config=_RETRIES)
+
+    return _shared("sqs", region_name, make=make)
 
 
 def s3_objects(client: Any, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
