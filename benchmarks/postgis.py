@@ -20,7 +20,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -153,16 +153,19 @@ class Cluster:
         return Load(**marker["load"])
 
     @contextmanager
-    def running(self) -> Iterator[Server]:
-        """The cluster's server, started on a free loopback port (created first if need be)."""
+    def running(self, settings: Mapping[str, str] | None = None) -> Iterator[Server]:
+        """The cluster's server, started on a free loopback port (created first if need be),
+        with ``settings`` in place of the lookup service's where given (a test server's small
+        memory, say)."""
         if not (self.data / "PG_VERSION").is_file():
             self._create()
         elif self._is_running():
             # Left behind by a run that was killed: its port and settings are not ours.
             self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
         port = _free_port()
-        settings = {**SERVER_SETTINGS, "port": str(port), "unix_socket_directories": ""}
-        options = " ".join(f"-c {name}={value}" for name, value in settings.items())
+        loopback = {"port": str(port), "unix_socket_directories": ""}
+        chosen = {**SERVER_SETTINGS, **(settings or {}), **loopback}
+        options = " ".join(f"-c {name}={value}" for name, value in chosen.items())
         log = self.folder / "server.log"
         self._run("pg_ctl", "-D", str(self.data), "-l", str(log), "-w", "-o", options, "start")
         try:

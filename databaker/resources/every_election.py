@@ -66,6 +66,8 @@ class EveryElectionDatabase:
             raise EveryElectionUnavailable(f"{self.shown} is not a valid PostgreSQL URL") from None
         conninfo.setdefault("application_name", APPLICATION_NAME)
         conninfo.setdefault("connect_timeout", CONNECT_TIMEOUT_SECONDS)
+        # The exports are UTF-8 files, whatever the URL or PGCLIENTENCODING ask for.
+        conninfo["client_encoding"] = "UTF8"
         try:
             connection = psycopg.connect(**conninfo, autocommit=True)
         except psycopg.OperationalError as error:
