@@ -158,7 +158,6 @@ CREATE TABLE elections_election (
     replaces_id integer REFERENCES elections_election (id) DEFERRABLE INITIALLY DEFERRED,
     tags jsonb NOT NULL DEFAULT '{}'
 );
-CREATE INDEX ON elections_election (poll_open_date);
 CREATE INDEX ON elections_election (current);
 CREATE INDEX ON elections_election (current_status);
 CREATE INDEX ON elections_election (group_type);
