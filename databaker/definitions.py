@@ -38,6 +38,10 @@ import dagster as dg
 
 from databaker.assets import LAYERS, assets_of
 from databaker.automation.addressbase_drops import build_addressbase_drops_sensor
+from databaker.automation.every_election_events import (
+    EventTarget,
+    build_every_election_events_sensor,
+)
 from databaker.layers import Layer
 from databaker.layers.build import LayerDefinitions, layer_definitions
 from databaker.partitions import ALL_LETTERS
@@ -187,11 +191,6 @@ def _events_sensors(
     exported = [b for b in built if b.from_database and b.layer.input and b.layer.input.export]
     if not settings.events_queue or not exported:
         return []
-    from databaker.automation.every_election_events import (
-        EventTarget,
-        build_every_election_events_sensor,
-    )
-
     targets = [
         EventTarget(b.layer.name, b.layer.input.export.events, b.rebuild_job, ALL_LETTERS)
         for b in exported

@@ -38,6 +38,7 @@ from benchmarks.postgis import USER, Cluster, Installation, PostgisMissing
 
 SKIP_REASON = "PostgreSQL with PostGIS is not installed: apt-get install postgresql-15-postgis-3"
 SCHEMA = Path(__file__).with_name("every_election_schema.sql")
+LOAD_BALLOTS = Path(__file__).with_name("ballots_into_every_election.sql").read_text()
 TEMPLATE = "every_election_template"
 OWNER = USER
 BAKER = "baker"
@@ -292,6 +293,23 @@ class EveryElectionDb:
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
+
+    def load_ballots_export(self, export: Path, poll_open_date: datetime.date) -> None:
+        """Put a ballots export's ballots and areas into EE's tables, as EE would hold them
+        (``ballots_into_every_election.sql``), every ballot Approved on ``poll_open_date``: the
+        export taken from EE then names the same ballots with the same pieces."""
+        with self.owner() as conn, conn.transaction(), export.open("rb") as rows:
+            conn.execute(
+                "CREATE TEMP TABLE export_rows (election_id text, division_id text,"
+                " geometry text, source_table text) ON COMMIT DROP"
+            )
+            with conn.cursor().copy(
+                "COPY export_rows FROM STDIN (FORMAT csv, HEADER true)"
+            ) as copy:
+                while block := rows.read(1 << 20):
+                    copy.write(block)
+            psycopg.ClientCursor(conn).execute(LOAD_BALLOTS, {"poll_open_date": poll_open_date})
+            conn.execute("DROP TABLE area_pieces")
 
     def reader(self, columns: Mapping[str, Sequence[str]]) -> str:
         """The URL of a new role that may SELECT only ``columns`` (by table) here."""

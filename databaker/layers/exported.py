@@ -13,8 +13,6 @@ SHA-256 of what it wrote, so a rebuild after an event that changed nothing the l
 finds its input unchanged.
 """
 
-from __future__ import annotations
-
 import datetime
 import hashlib
 import json

@@ -20,6 +20,9 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from databaker.assets.boundary_reviews.from_every_election import (
+    BOUNDARY_REVIEWS_FROM_EVERY_ELECTION,
+)
 from databaker.assets.current_ballots.wkt import POLYGONAL_WKT
 from databaker.catalog import OWNERS, ROW_COUNT, table_schema
 from databaker.concurrency import layer_pool
@@ -114,10 +117,6 @@ def boundary_review_divisions(
     if not source:
         raise dg.Failure("no boundary reviews export is configured")
     if is_every_election_url(source):
-        from databaker.assets.boundary_reviews.from_every_election import (
-            BOUNDARY_REVIEWS_FROM_EVERY_ELECTION,
-        )
-
         source = BOUNDARY_REVIEWS_FROM_EVERY_ELECTION.location_read(store, source, inputs)
     location, parts = boundary_review_parts(source)
     version = files_version(part.file for part in parts)

@@ -6,6 +6,7 @@ import dagster as dg
 from pydantic import Field
 
 from databaker.assets.current_ballots.ballot_ids import invalid_ballot_ids
+from databaker.assets.current_ballots.from_every_election import BALLOTS_FROM_EVERY_ELECTION
 from databaker.assets.current_ballots.wkt import POLYGONAL_WKT
 from databaker.catalog import OWNERS, ROW_COUNT, table_schema
 from databaker.concurrency import layer_pool
@@ -92,10 +93,6 @@ def current_ballots(
     """Every current ballot's area, one row per polygon piece; invalid polygons repaired."""
     source = config.source or inputs.ballots
     if is_every_election_url(source):
-        from databaker.assets.current_ballots.from_every_election import (
-            BALLOTS_FROM_EVERY_ELECTION,
-        )
-
         source = BALLOTS_FROM_EVERY_ELECTION.location_read(store, source, inputs)
     export = export_file(source)
     version = content_version(export)

@@ -15,6 +15,9 @@ from databaker.assets.boundary_reviews import (
     BOUNDARY_REVIEW_DIVISIONS_TABLE,
     boundary_review_divisions,
 )
+from databaker.assets.boundary_reviews.from_every_election import (
+    BOUNDARY_REVIEWS_FROM_EVERY_ELECTION,
+)
 from databaker.assets.current_boundary_reviews.guard_rails import RAILS, GuardRails
 from databaker.assets.current_boundary_reviews.join import JOINED_TABLE, join_boundary_reviews
 from databaker.assets.current_boundary_reviews.review_lists import DETAILS, DIVISION_FIELDS
@@ -85,6 +88,7 @@ BOUNDARY_REVIEWS_EXPORT = LayerInput(
         *DIVISION_FIELDS,
         "geometry",
     ),
+    export=BOUNDARY_REVIEWS_FROM_EVERY_ELECTION,
 )
 
 CURRENT_BOUNDARY_REVIEWS = Layer(
