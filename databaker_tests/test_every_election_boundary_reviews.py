@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import datetime
 import io
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,11 +23,18 @@ from databaker.assets.boundary_reviews.from_every_election import (
     PMTILES_BASE_URL,
     write_boundary_reviews_export,
 )
+from databaker.bake import bake
+from databaker.definitions import Settings
 from databaker.layers.exported import ExportFiles, ExportRequest
 from databaker.resources import DuckDBQueryEngine, LocalLayerStore
 from databaker.resources.every_election import EveryElectionDatabase
 from databaker.resources.input_locations import InputLocations
-from databaker.sources import SAMPLE_BALLOTS, SAMPLE_BOUNDARY_REVIEWS, SAMPLE_DROPS
+from databaker.sources import (
+    SAMPLE_ADDRESSBASE,
+    SAMPLE_BALLOTS,
+    SAMPLE_BOUNDARY_REVIEWS,
+    SAMPLE_DROPS,
+)
 from databaker_tests.conftest import failure_messages
 from databaker_tests.every_election_db import (
     EveryElectionDb,
@@ -421,3 +429,43 @@ def test_the_bundled_samples_reviews_loaded_into_ee_export_to_the_same_divisions
         assert exported_fields == fields, key
         assert exported_pieces >= pieces, key
         assert exported_area == pytest.approx(area, rel=1e-9), key
+
+
+def reviews_by_address(data_root: Path) -> dict[str, list[dict]]:
+    """Each address's reviews in the published layer, without what names a divisionset (its
+    map tiles' URL): EE holds one divisionset per review and generation, the sample one per
+    division type."""
+    found = {}
+    for path in sorted((data_root / "current_boundary_reviews_parquet").glob("*.parquet")):
+        table = pq.read_table(path)
+        if not table.num_columns:
+            continue
+        for uprn, elements in zip(
+            table["uprn"].to_pylist(), table["boundary_reviews"].to_pylist(), strict=True
+        ):
+            reviews = [json.loads(element) for element in elements]
+            for review in reviews:
+                for change in review["changes"]:
+                    del change["old_divisionset_pmtiles_url"], change["new_divisionset_pmtiles_url"]
+            found[uprn] = reviews
+    return found
+
+
+def test_the_layer_baked_from_ee_is_the_one_the_same_reviews_give_as_files(
+    every_election, tmp_path
+):
+    load_sample(every_election)
+    settings = {"addressbase": str(SAMPLE_ADDRESSBASE), "layer": "current_boundary_reviews"}
+    reviews = (952, 955)
+
+    bake(**settings, settings=Settings(data_root=str(tmp_path / "from_files")))
+    baked = bake(
+        **settings,
+        settings=Settings(data_root=str(tmp_path / "from_ee"), boundary_review_ids=reviews),
+        boundary_reviews=every_election.url,
+    )
+
+    assert baked.metadata["boundary_reviews_export"]["boundary_reviews"] == 2
+    from_ee = reviews_by_address(tmp_path / "from_ee")
+    assert from_ee == reviews_by_address(tmp_path / "from_files")
+    assert sum(bool(reviews) for reviews in from_ee.values()) > 100

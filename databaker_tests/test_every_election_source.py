@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from databaker.cli import main
@@ -79,7 +80,11 @@ def test_a_wrong_password_stops_the_bake_at_the_export_without_showing_it(
 
 def test_the_graph_exports_the_ballots_only_when_they_come_from_every_election() -> None:
     from_file = build_defs(Settings()).resolve_asset_graph()
-    from_ee = build_defs(Settings(ballots="postgresql://baker@127.0.0.1/ee")).resolve_asset_graph()
+    defs = build_defs(Settings(ballots="postgresql://baker@127.0.0.1/ee"))
+    from_ee = defs.resolve_asset_graph()
+    # An input of the op, not only an edge of the graph: a run exports before it reads.
+    reading = defs.get_assets_def(dg.AssetKey("current_ballots"))
+    assert dg.AssetKey("ballots_export") in reading.keys_by_input_name.values()
 
     assert "ballots_export" not in {key.to_user_string() for key in from_file.get_all_asset_keys()}
     (export,) = [k for k in from_ee.get_all_asset_keys() if k.to_user_string() == "ballots_export"]

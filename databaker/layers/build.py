@@ -107,14 +107,10 @@ def _input_assets(layer: Layer, from_database: bool) -> list[dg.AssetsDefinition
     if not from_database:
         return [layer.input.asset]
     export = layer.input.export
-    if export is None:
+    if export is None or layer.input.asset_after is None:
         raise dg.DagsterInvalidDefinitionError(
             f"the {layer.name} layer's {layer.input.label} cannot come from EveryElection's "
             f"database: only from a file or an s3:// URL"
         )
     exported = export_asset(export)
-    reading = dg.map_asset_specs(
-        lambda spec: spec.replace_attributes(deps=[*spec.deps, dg.AssetDep(exported.key)]),
-        [layer.input.asset],
-    )[0]
-    return [exported, reading]
+    return [exported, layer.input.asset_after([exported.key])]

@@ -99,6 +99,9 @@ class LayerInput:
     export: DatabaseExport | None = None
     """How the input is exported from EveryElection's database, when a deployment names that
     database as its location; ``None``: the input is only ever a delivered file."""
+    asset_after: Callable[[Sequence[dg.AssetKey]], dg.AssetsDefinition] | None = None
+    """The input asset made again with upstream assets (the export's), which it runs after:
+    a dependency must be declared where the asset is defined for a run to order its steps."""
 
     @property
     def asset_name(self) -> str:

@@ -15,6 +15,7 @@ The export is a folder (or ``s3://`` prefix) of headerless CSV part files laid o
 - a folder without part files is an export of no reviews.
 """
 
+from collections.abc import Sequence
 from typing import Any
 
 import dagster as dg
@@ -97,14 +98,24 @@ class BoundaryReviewsExportConfig(RejectionLimit):
     )
 
 
-@dg.asset(
-    group_name="current_boundary_reviews",
-    kinds={"duckdb", "csv", "parquet"},
-    pool=layer_pool("current_boundary_reviews"),
-    owners=OWNERS,
-    metadata=table_schema(COLUMNS),
-)
-def boundary_review_divisions(
+def boundary_review_divisions_asset(
+    upstream: Sequence[dg.AssetKey] = (),
+) -> dg.AssetsDefinition:
+    """The asset of the boundary-reviews table; ``upstream``: the asset that writes the
+    boundary-reviews export it reads, when that is taken from EveryElection's database
+    (:mod:`databaker.layers.exported`)."""
+    return dg.asset(
+        name="boundary_review_divisions",
+        deps=upstream,
+        group_name="current_boundary_reviews",
+        kinds={"duckdb", "csv", "parquet"},
+        pool=layer_pool("current_boundary_reviews"),
+        owners=OWNERS,
+        metadata=table_schema(COLUMNS),
+    )(_boundary_review_divisions)
+
+
+def _boundary_review_divisions(
     context: dg.AssetExecutionContext,
     config: BoundaryReviewsExportConfig,
     reader: DuckDBQueryEngine,
@@ -163,6 +174,9 @@ def boundary_review_divisions(
             "path": dg.MetadataValue.path(store.uri(BOUNDARY_REVIEW_DIVISIONS)),
         },
     )
+
+
+boundary_review_divisions = boundary_review_divisions_asset()
 
 
 def _read(

@@ -1,5 +1,6 @@
 """The ballots table: every current ballot's area, parsed from the ballots export."""
 
+from collections.abc import Sequence
 from typing import Any
 
 import dagster as dg
@@ -76,14 +77,22 @@ class BallotsExportConfig(RejectionLimit):
     )
 
 
-@dg.asset(
-    group_name="current_elections",
-    kinds={"duckdb", "csv", "parquet"},
-    pool=layer_pool("current_elections"),
-    owners=OWNERS,
-    metadata=table_schema(COLUMNS),
-)
-def current_ballots(
+def current_ballots_asset(upstream: Sequence[dg.AssetKey] = ()) -> dg.AssetsDefinition:
+    """The asset of the ballots table; ``upstream``: the asset that writes the ballots export
+    it reads, when that is taken from EveryElection's database (:mod:`databaker.layers.exported`).
+    """
+    return dg.asset(
+        name="current_ballots",
+        deps=upstream,
+        group_name="current_elections",
+        kinds={"duckdb", "csv", "parquet"},
+        pool=layer_pool("current_elections"),
+        owners=OWNERS,
+        metadata=table_schema(COLUMNS),
+    )(_current_ballots)
+
+
+def _current_ballots(
     context: dg.AssetExecutionContext,
     config: BallotsExportConfig,
     reader: DuckDBQueryEngine,
@@ -156,6 +165,9 @@ def current_ballots(
             "path": dg.MetadataValue.path(store.uri(CURRENT_BALLOTS)),
         },
     )
+
+
+current_ballots = current_ballots_asset()
 
 
 def _parse(reader: DuckDBQueryEngine, export: str, output: str) -> dict[str, Any]:

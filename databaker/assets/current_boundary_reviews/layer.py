@@ -15,6 +15,7 @@ from databaker.assets.boundary_reviews import (
     BOUNDARY_REVIEW_DIVISIONS_TABLE,
     boundary_review_divisions,
 )
+from databaker.assets.boundary_reviews.assets import boundary_review_divisions_asset
 from databaker.assets.boundary_reviews.from_every_election import (
     BOUNDARY_REVIEWS_FROM_EVERY_ELECTION,
 )
@@ -89,6 +90,7 @@ BOUNDARY_REVIEWS_EXPORT = LayerInput(
         "geometry",
     ),
     export=BOUNDARY_REVIEWS_FROM_EVERY_ELECTION,
+    asset_after=boundary_review_divisions_asset,
 )
 
 CURRENT_BOUNDARY_REVIEWS = Layer(

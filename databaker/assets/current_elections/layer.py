@@ -8,7 +8,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from databaker.assets.current_ballots import CURRENT_BALLOTS, CURRENT_BALLOTS_TABLE, current_ballots
-from databaker.assets.current_ballots.assets import WITHOUT_AREA
+from databaker.assets.current_ballots.assets import WITHOUT_AREA, current_ballots_asset
 from databaker.assets.current_ballots.from_every_election import BALLOTS_FROM_EVERY_ELECTION
 from databaker.assets.current_elections.guard_rails import RAILS, GuardRails
 from databaker.assets.current_elections.join import JOINED_TABLE, join_current_ballots
@@ -55,6 +55,7 @@ BALLOTS_EXPORT = LayerInput(
     areas=ballot_areas,
     ids_from=("election_id", "geometry"),
     export=BALLOTS_FROM_EVERY_ELECTION,
+    asset_after=current_ballots_asset,
 )
 
 CURRENT_ELECTIONS = Layer(
