@@ -26,6 +26,7 @@ import itertools
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,13 +176,13 @@ def grant_columns(
         )
 
 
-@pytest.fixture(scope="session", name="every_election_server")
-def every_election_server_fixture() -> Iterator[EveryElectionServer]:
-    """PostgreSQL with PostGIS on 127.0.0.1 for the session, its template database made."""
-    try:
-        installation = Installation.find(None)
-    except PostgisMissing:
-        pytest.skip(SKIP_REASON)
+@contextmanager
+def every_election_server(
+    settings: Mapping[str, str] = SERVER_SETTINGS,
+) -> Iterator[EveryElectionServer]:
+    """A new server with PostGIS on 127.0.0.1 and its template database, in a temporary folder
+    removed afterwards; ``PostgisMissing`` where PostgreSQL or PostGIS is not installed."""
+    installation = Installation.find(None)
     folder = Path(tempfile.mkdtemp(prefix="databaker-every-election-"))
     try:
         # The server runs as nobody when the tests run as root: it must reach the folder.
@@ -190,12 +191,23 @@ def every_election_server_fixture() -> Iterator[EveryElectionServer]:
         hba.write_text(HBA)
         hba.chmod(0o644)
         cluster = Cluster(installation, folder / "cluster")
-        with cluster.running({**SERVER_SETTINGS, "hba_file": str(hba)}) as server:
-            every_election = EveryElectionServer(server.port)
-            every_election.create_template()
-            yield every_election
+        with cluster.running({**settings, "hba_file": str(hba)}) as server:
+            started = EveryElectionServer(server.port)
+            started.create_template()
+            yield started
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", name="every_election_server")
+def every_election_server_fixture() -> Iterator[EveryElectionServer]:
+    """PostgreSQL with PostGIS on 127.0.0.1 for the session, its template database made."""
+    try:
+        Installation.find(None)
+    except PostgisMissing:
+        pytest.skip(SKIP_REASON)
+    with every_election_server() as server:
+        yield server
 
 
 @pytest.fixture(name="every_election")
