@@ -293,6 +293,13 @@ def _bake_summary(layer: Layer, result: BakeResult) -> str:
     rejected = f"{raw['rejected_rows']:,} AddressBase"
     if layer.input is not None:
         own = result.metadata[layer.input.asset_name]
+        export = layer.input.export
+        if export is not None and export.asset_name in result.metadata:
+            taken = result.metadata[export.asset_name]
+            lines.append(
+                f"  exported:           {export.label} from {taken['source']} as of "
+                f"{taken['as_of']}, {taken['bytes'] / 1e6:,.1f} MB in {taken['seconds']:.1f} s"
+            )
         lines.append(f"  {layer.input.summary(own)}")
         rejected += f", {own['rejected_rows']:,} {layer.input.option.replace('_', ' ')}"
     lines += [

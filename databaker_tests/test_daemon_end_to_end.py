@@ -83,6 +83,8 @@ class Baker(DeploymentClient):
     data_root: Path
     home: Path
     environment: dict[str, str]
+    stopped_at: float | None = None
+    """When the deployment this one restarted had stopped (see :func:`restarted`)."""
 
 
 @pytest.fixture(scope="module")
@@ -125,13 +127,16 @@ def restarted(baker: Baker) -> Iterator[Baker]:
 
     The deployment is stopped as the fixture's teardown stops it (SIGTERM to its whole process
     group), so the daemon keeps only what it stored in ``DAGSTER_HOME``: runs, ticks, cursors.
-    The new deployment is stopped when the block ends.
+    The new deployment is stopped when the block ends. Its ``stopped_at`` is taken once the old
+    one has stopped: a tick the old daemon began before that is left unfinished, and the new
+    daemon closes it without a skip reason.
     """
     stop_process_group(baker.deployment.process)
     assert_stopped(baker.deployment)
+    stopped_at = time.time()
     log = baker.deployment.log.with_name("dagster-dev-restarted.log")
     with dagster_dev(baker.home, baker.environment, log) as deployment:
-        yield dataclasses.replace(baker, deployment=deployment)
+        yield dataclasses.replace(baker, deployment=deployment, stopped_at=stopped_at)
     assert_stopped(deployment)
 
 
@@ -389,10 +394,10 @@ def test_after_a_daemon_restart_each_drop_still_triggers_exactly_once(
     assert DropsCursor.parse(drops_cursor).launched == NEW_DROP
     ballots_runs = [run.run_id for run in baker.runs(**{SENSOR_NAME_TAG: BALLOTS_SENSOR})]
 
-    stopped_at = time.time()
     with restarted(baker) as again:
-        drops_ticks = again.wait_for_ticks(DROPS_SENSOR, 3, after=stopped_at)
-        again.wait_for_ticks(BALLOTS_SENSOR, 3, after=stopped_at)
+        assert again.stopped_at is not None
+        drops_ticks = again.wait_for_ticks(DROPS_SENSOR, 3, after=again.stopped_at)
+        again.wait_for_ticks(BALLOTS_SENSOR, 3, after=again.stopped_at)
 
         for tick in drops_ticks:
             assert tick["status"] == "SKIPPED", f"{tick}"

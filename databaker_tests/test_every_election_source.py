@@ -61,6 +61,7 @@ def test_a_layer_baked_from_every_election_is_the_one_its_ballots_give_as_a_file
     sample_ballots = {line.split(",", 1)[0] for line in SAMPLE_BALLOTS.read_text().splitlines()}
     assert {line.split(",", 1)[0] for line in exported} == sample_ballots
     assert BAKER_PASSWORD not in printed.out + printed.err
+    assert f"exported:           ballots export from {without_password} as of " in printed.out
 
 
 def test_a_wrong_password_stops_the_bake_at_the_export_without_showing_it(
