@@ -27,15 +27,12 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
 import dagster as dg
-from moto.server import ThreadedMotoServer
 
 from benchmarks.inputs import InputSpec, ensure_inputs
 from benchmarks.machine import describe_machine
@@ -44,7 +41,8 @@ from databaker.bake import bake
 from databaker.definitions import Settings
 from databaker.layers.versions import published_manifest
 from databaker.resources import LocalLayerStore
-from databaker_tests.dagster_server import ROOT, dagster_dev, free_port
+from databaker_tests.athena_emulator import running_moto_server
+from databaker_tests.dagster_server import ROOT, dagster_dev
 from databaker_tests.deployment_client import DeploymentClient
 from databaker_tests.every_election_db import (
     BAKER_PASSWORD,
@@ -129,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     work = (args.cache / "runs" / "event_to_layer").resolve()
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    with every_election_server(SERVER_SETTINGS) as server, moto() as endpoint:
+    with every_election_server(SERVER_SETTINGS) as server, running_moto_server() as endpoint:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
         database = EveryElectionDb(server, server.new_database())
         started = time.perf_counter()
         database.load_ballots_export(inputs.ballots, datetime.date.today() + datetime.timedelta(30))
@@ -317,18 +316,6 @@ def write_section(output: Path, section: str) -> None:
     temporary = output.with_suffix(".tmp")
     temporary.write_text(text)
     temporary.replace(output)
-
-
-@contextmanager
-def moto() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
 
 
 def _keys() -> dict[str, str]:

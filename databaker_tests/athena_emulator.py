@@ -26,6 +26,7 @@ import os
 import socket
 import urllib.request
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -172,6 +173,13 @@ def free_port() -> int:
 @pytest.fixture(scope="module", name="moto_server")
 def moto_server_fixture() -> Iterator[str]:
     """moto in server mode on a free loopback port, for the tests of one module."""
+    with running_moto_server() as url:
+        yield url
+
+
+@contextmanager
+def running_moto_server() -> Iterator[str]:
+    """moto in server mode on a free loopback port until the block ends; its URL."""
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
