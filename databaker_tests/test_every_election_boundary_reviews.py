@@ -469,3 +469,17 @@ def test_the_layer_baked_from_ee_is_the_one_the_same_reviews_give_as_files(
     from_ee = reviews_by_address(tmp_path / "from_ee")
     assert from_ee == reviews_by_address(tmp_path / "from_files")
     assert sum(bool(reviews) for reviews in from_ee.values()) > 100
+
+
+def test_an_export_of_no_reviews_bakes_a_layer_of_empty_outcode_files(every_election, tmp_path):
+    baked = bake(
+        addressbase=str(SAMPLE_ADDRESSBASE),
+        layer="current_boundary_reviews",
+        settings=Settings(data_root=str(tmp_path)),
+        boundary_reviews=every_election.url,
+    )
+
+    assert baked.metadata["boundary_reviews_export"]["files"] == 0
+    assert baked.metadata["boundary_review_divisions"]["rows"] == 0
+    files = list((tmp_path / "current_boundary_reviews_parquet").glob("*.parquet"))
+    assert files and all(pq.read_table(path).num_columns == 0 for path in files)

@@ -40,6 +40,9 @@ from databaker.resources.input_locations import InputLocations
 from databaker.staging import staging_area
 
 EXPORTS_PREFIX = "every_election/"
+EXPORTED_MARKER = "_SUCCESS"
+"""Written with every export, so that an export of nothing (no reviews selected) is still an
+export, which the readers pass over as they do a producer's marker."""
 LONDON = ZoneInfo("Europe/London")
 
 
@@ -73,19 +76,10 @@ class ExportFiles:
     def open(self, relative: str) -> Iterator[BinaryIO]:
         if relative in self.written:
             raise ValueError(f"{relative} is written twice in one export")
-        digest = hashlib.sha256()
-        size = 0
         with self.store.open_output(self.staging + relative) as out:
-
-            class Hashing:
-                def write(self, block: bytes | memoryview) -> int:
-                    nonlocal size
-                    digest.update(block)
-                    size += len(block)
-                    return out.write(block)
-
-            yield Hashing()  # type: ignore[misc]
-        self.written[relative] = (digest.hexdigest(), size)
+            writer = _HashingWriter(out)
+            yield writer  # type: ignore[misc]
+        self.written[relative] = (writer.digest.hexdigest(), writer.size)
 
     @property
     def version(self) -> str:
@@ -95,6 +89,20 @@ class ExportFiles:
     @property
     def bytes(self) -> int:
         return sum(size for _, size in self.written.values())
+
+
+class _HashingWriter:
+    """Writes blocks on to ``out``, keeping their SHA-256 and size."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self.out = out
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, block: bytes | memoryview) -> int:
+        self.digest.update(block)
+        self.size += len(block)
+        return self.out.write(block)
 
 
 @dataclass(frozen=True)
@@ -145,7 +153,7 @@ class DatabaseExport:
                 f"{self.asset_name} asset exports; it is {redacted(self.configured(inputs))}"
             )
         key = self.prefix + self.reads
-        if not store.list_keys(self.prefix):
+        if self.prefix + EXPORTED_MARKER not in store.list_keys(self.prefix):
             raise dg.Failure(
                 f"no {self.label} has been exported from {redacted(source)} yet: materialise "
                 f"{self.asset_name} first (the layer's jobs do)"
@@ -186,6 +194,7 @@ def export_asset(export: DatabaseExport) -> dg.AssetsDefinition:
                     counts = dict(export.write(snapshot, files, ExportRequest(as_of, inputs)))
             except EveryElectionUnavailable as error:
                 raise dg.Failure(f"{export.label} not exported: {error}") from None
+            store.write_bytes(staging + EXPORTED_MARKER, b"")
             store.replace_prefix(staging, export.prefix)
         seconds = time.monotonic() - started
         context.log.info(
