@@ -54,7 +54,7 @@ from databaker.resources import (
     S3LayerStore,
 )
 from databaker.resources.aws import is_s3_url
-from databaker.resources.every_election import is_every_election_url
+from databaker.resources.every_election import conninfo_password, is_every_election_url
 from databaker.resources.input_locations import InputLocations
 from databaker.resources.layer_store import LEASE_WAIT_SECONDS
 from databaker.resources.s3_layer_store import S3_LEASE_SECONDS
@@ -140,8 +140,8 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         )
     inputs = InputLocations(
         addressbase_drops=settings.addressbase_drops,
-        ballots=settings.ballots,
-        boundary_reviews=settings.boundary_reviews,
+        ballots=_secret_free(settings.ballots, "DATABAKER_BALLOTS"),
+        boundary_reviews=_secret_free(settings.boundary_reviews, "DATABAKER_BOUNDARY_REVIEWS"),
         boundary_review_statuses=list(settings.boundary_review_statuses),
         boundary_review_ids=list(settings.boundary_review_ids),
     )
@@ -232,6 +232,22 @@ def _with_code_references(
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", _CODE_REFERENCES_BETA, dg.BetaWarning)
         return dg.with_source_code_references(assets)
+
+
+def _secret_free(location: str, variable: str) -> str | dg.EnvVar:
+    """A location as the resource's configuration; one holding a password (EveryElection's
+    database, ``postgresql://user:password@...``) by its environment variable instead.
+
+    Dagster shows a resource's configuration in the UI and stores it in every run's snapshot;
+    for an ``EnvVar`` it shows and stores the variable's name, and reads the value when the
+    resource starts. A location given otherwise (``databaker bake --ballots``) is put in this
+    process's environment under that name first.
+    """
+    if not is_every_election_url(location) or conninfo_password(location) is None:
+        return location
+    if os.environ.get(variable) != location:
+        os.environ[variable] = location
+    return dg.EnvVar(variable)
 
 
 def _listed(text: str | None) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -164,6 +165,17 @@ def s3_env(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
     for name, value in s3_server.environment().items():
         monkeypatch.setenv(name, value)
     return s3_server
+
+
+@pytest.fixture(autouse=True)
+def _input_locations_restored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test leaves the inputs' variables as it found them: a bake given EveryElection's
+    URL with its password puts it there (``definitions._secret_free``)."""
+    for name in ("DATABAKER_BALLOTS", "DATABAKER_BOUNDARY_REVIEWS"):
+        original = os.environ.get(name)
+        monkeypatch.setenv(name, original or "")
+        if original is None:
+            monkeypatch.delenv(name)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._serdes import serialize_value
 
 from databaker.cli import main
 from databaker.definitions import ConfigurationError, Settings, build_defs, build_resources
@@ -99,3 +100,16 @@ def test_an_events_queue_without_a_database_source_is_refused() -> None:
 
     with pytest.raises(ConfigurationError, match="no input comes from EveryElection's database"):
         build_resources(Settings(events_queue=queue))
+
+
+def test_a_password_in_the_url_is_neither_shown_nor_stored_with_the_runs() -> None:
+    url = "postgresql://baker:not-for-the-ui@127.0.0.1:5432/every_election"
+
+    # As the command line gives it: the UI and every run's snapshot show the variable's name.
+    job = build_defs(Settings(ballots=url)).resolve_job_def("current_elections_layer")
+
+    snapshot = serialize_value(job.get_job_snapshot())
+    assert "not-for-the-ui" not in snapshot
+    assert "DATABAKER_BALLOTS" in snapshot
+    inputs = build_resources(Settings(ballots=url))["inputs"]
+    assert inputs.process_config_and_initialize().ballots == url
