@@ -11,8 +11,10 @@ import dagster as dg
 import pytest
 from dagster._serdes import serialize_value
 
+from databaker.bake import bake
 from databaker.cli import main
 from databaker.definitions import ConfigurationError, Settings, build_defs, build_resources
+from databaker.resources import S3LayerStore
 from databaker.sources import SAMPLE_ADDRESSBASE, SAMPLE_BALLOTS
 from databaker_tests.every_election_db import (
     BAKER_PASSWORD,
@@ -20,6 +22,7 @@ from databaker_tests.every_election_db import (
     every_election_fixture,  # noqa: F401
     every_election_server_fixture,  # noqa: F401
 )
+from databaker_tests.s3_server import S3Server
 
 LAYER = "current_elections_parquet"
 EXPORT = "every_election/ballots_export/ballots.csv"
@@ -113,3 +116,26 @@ def test_a_password_in_the_url_is_neither_shown_nor_stored_with_the_runs() -> No
     assert "DATABAKER_BALLOTS" in snapshot
     inputs = build_resources(Settings(ballots=url))["inputs"]
     assert inputs.process_config_and_initialize().ballots == url
+
+
+def test_the_export_goes_to_an_s3_data_root_and_bakes_what_it_bakes_on_disk(
+    every_election: EveryElectionDb, s3_env: S3Server, tmp_path: Path
+) -> None:
+    every_election.load_ballots_export(
+        SAMPLE_BALLOTS, datetime.date.today() + datetime.timedelta(days=30)
+    )
+    root = f"s3://{s3_env.new_bucket()}/layers"
+    common = {"addressbase": str(SAMPLE_ADDRESSBASE), "ballots": every_election.url}
+
+    on_s3 = bake(settings=Settings(data_root=root), **common)
+    on_disk = bake(settings=Settings(data_root=str(tmp_path)), **common)
+
+    s3_store = S3LayerStore(root=root)
+    assert s3_store.read_bytes(EXPORT) == (tmp_path / EXPORT).read_bytes()
+    files = [key for key in s3_store.list_keys(LAYER) if key.endswith(".parquet")]
+    assert len(files) == on_disk.metadata[LAYER]["outcodes"] == 168
+    assert all(s3_store.read_bytes(key) == (tmp_path / key).read_bytes() for key in files)
+    assert (
+        on_s3.metadata["ballots_export"]["export_version"]
+        == (on_disk.metadata["ballots_export"]["export_version"])
+    )
