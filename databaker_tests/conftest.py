@@ -180,35 +180,3 @@ def _input_locations_restored(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     report_artefacts(terminalreporter)
-
-
-LONGEST_FIRST = (
-    "test_daemon_end_to_end.py",
-    "test_s3_bake.py",
-    "test_killed_bakes.py",
-    "test_concurrent_bakes.py",
-    "test_benchmarks.py",
-    "test_guard_rails.py",
-    "test_cli.py",
-    "test_status.py",
-    "test_current_ballots.py",
-    "test_lease.py",
-    "test_ui_browser.py",
-    "test_every_election_end_to_end.py",
-    "test_fast_reading.py",
-    "test_addressbase.py",
-    "test_checks.py",
-    "test_every_election_source.py",
-    "test_layer_reader.py",
-)
-"""The modules that take longest, longest first (by ``--durations`` on CI's two cores)."""
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Start the longest modules first. With ``--dist loadscope --no-loadscope-reorder`` a
-    module runs whole on one worker, given out in collection order: a long one given out late
-    runs on alone at the end while the other workers sit idle (xdist's own reordering, by
-    number of tests, put the daemon's eight long tests late). Tests keep their order within a
-    module."""
-    rank = {name: position for position, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
