@@ -44,7 +44,7 @@ from databaker_tests.every_election_db import (
 __all__ = ["every_election_server_fixture", "moto_server_fixture"]
 
 QUIET_SECONDS = 3
-SENSOR_INTERVAL_SECONDS = 1
+SENSOR_INTERVAL_SECONDS = 2
 REGION = "eu-west-2"
 JOB = "current_elections_from_ballots"
 FROM_EVENTS = {"dagster/sensor_name": SENSOR_NAME}
