@@ -203,15 +203,7 @@ def one_round(
     ballot: str,
     ward: str,
 ) -> Round:
-    database.execute(
-        "INSERT INTO elections_election (election_id, election_type_id, poll_open_date,"
-        " current_status, division_geography_id)"
-        " SELECT %s, 1, DATE '2027-03-04', 'Approved', g.id"
-        " FROM organisations_divisiongeography AS g"
-        " JOIN organisations_organisationdivision AS d ON d.id = g.division_id"
-        " WHERE d.official_identifier = %s",
-        (ballot, ward),
-    )
+    database.add_ballot_in_division(ballot, ward, datetime.date(2027, 3, 4))
     before = {r["runId"] for r in runs(client)}
     sent = time.time()
     queue.send_message(

@@ -163,7 +163,6 @@ def build_defs(
     built = [layer_definitions(layer, layer.name in from_database) for layer in layers]
     assets, checks = assets_of(layers, from_database)
     interval = settings.sensor_interval_seconds
-
     return dg.Definitions(
         assets=_with_code_references(assets),
         asset_checks=checks,

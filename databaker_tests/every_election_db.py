@@ -210,18 +210,26 @@ def every_election_server_fixture() -> Iterator[EveryElectionServer]:
         yield server
 
 
+@contextmanager
+def fresh_database(server: EveryElectionServer) -> Iterator[EveryElectionDb]:
+    """A new EE database (the template's empty tables and grants), dropped when the block
+    ends."""
+    name = server.new_database()
+    database = EveryElectionDb(server, name)
+    try:
+        yield database
+    finally:
+        database.close()
+        server.drop_database(name)
+
+
 @pytest.fixture(name="every_election")
 def every_election_fixture(
     every_election_server: EveryElectionServer,
 ) -> Iterator[EveryElectionDb]:
     """A fresh EE database for this test, dropped after it."""
-    name = every_election_server.new_database()
-    database = EveryElectionDb(every_election_server, name)
-    try:
+    with fresh_database(every_election_server) as database:
         yield database
-    finally:
-        database.close()
-        every_election_server.drop_database(name)
 
 
 @dataclass(frozen=True)
@@ -322,6 +330,20 @@ class EveryElectionDb:
                     copy.write(block)
             psycopg.ClientCursor(conn).execute(LOAD_BALLOTS, {"poll_open_date": poll_open_date})
             conn.execute("DROP TABLE area_pieces")
+
+    def add_ballot_in_division(
+        self, election_id: str, division: str, poll_open_date: datetime.date
+    ) -> None:
+        """An Approved ballot (a by-election, say) in the area of the division whose official
+        identifier is ``division``."""
+        self.execute(
+            "INSERT INTO elections_election (election_id, election_type_id, poll_open_date,"
+            " current_status, division_geography_id)"
+            " SELECT %s, 1, %s, 'Approved', g.id FROM organisations_divisiongeography AS g"
+            " JOIN organisations_organisationdivision AS d ON d.id = g.division_id"
+            " WHERE d.official_identifier = %s",
+            (election_id, poll_open_date, division),
+        )
 
     def reader(self, columns: Mapping[str, Sequence[str]]) -> str:
         """The URL of a new role that may SELECT only ``columns`` (by table) here."""

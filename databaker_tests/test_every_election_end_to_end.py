@@ -39,6 +39,7 @@ from databaker_tests.every_election_db import (
     EveryElectionDb,
     EveryElectionServer,
     every_election_server_fixture,
+    fresh_database,
 )
 
 __all__ = ["every_election_server_fixture", "moto_server_fixture"]
@@ -74,14 +75,8 @@ class EventBaker(DeploymentClient):
     def announce(self, election_id: str) -> None:
         """A by-election is added in EE, then EE sends its event, as EE's ``send_event`` does
         once the change is saved."""
-        division = BY_ELECTIONS[election_id]
-        self.every_election.execute(
-            "INSERT INTO elections_election (election_id, election_type_id, poll_open_date,"
-            " current_status, division_geography_id)"
-            " SELECT %s, 1, %s, 'Approved', g.id FROM organisations_divisiongeography AS g"
-            " JOIN organisations_organisationdivision AS d ON d.id = g.division_id"
-            " WHERE d.official_identifier = %s",
-            (election_id, datetime.date(2027, 3, 4), division),
+        self.every_election.add_ballot_in_division(
+            election_id, BY_ELECTIONS[election_id], datetime.date(2027, 3, 4)
         )
         self.queue.send_message(
             QueueUrl=self.queue_url,
@@ -138,12 +133,9 @@ def every_election_module(
     every_election_server: EveryElectionServer,
 ) -> Iterator[EveryElectionDb]:
     """A database of the module's own, holding the sample's ballots (polling in 30 days)."""
-    name = every_election_server.new_database()
-    database = EveryElectionDb(every_election_server, name)
-    database.load_ballots_export(SAMPLE_BALLOTS, datetime.date.today() + datetime.timedelta(30))
-    yield database
-    database.close()
-    every_election_server.drop_database(name)
+    with fresh_database(every_election_server) as database:
+        database.load_ballots_export(SAMPLE_BALLOTS, datetime.date.today() + datetime.timedelta(30))
+        yield database
 
 
 @pytest.fixture(scope="module")

@@ -165,6 +165,20 @@ def why_delete(
     return None
 
 
+def sort_out(
+    messages: Iterable[QueuedMessage], cursor: EventsCursor, targets: Sequence[EventTarget]
+) -> tuple[list[QueuedMessage], list[tuple[QueuedMessage, str]]]:
+    """The messages to keep, and those that can go with why (:func:`why_delete`)."""
+    kept, deletions = [], []
+    for message in messages:
+        reason = why_delete(message, cursor, targets)
+        if reason is None:
+            kept.append(message)
+        else:
+            deletions.append((message, reason))
+    return kept, deletions
+
+
 @dataclass(frozen=True)
 class Decision:
     """What a tick does: the runs to request, the messages to delete (and why), the messages
@@ -230,13 +244,7 @@ def decide(
         layers[target.layer] = replace(state, requested=asked)
         requests.append(_request(target, asked))
     cursor = EventsCursor(layers)
-    deletions, kept = [], []
-    for message in unique:
-        reason = why_delete(message, cursor, targets)
-        if reason is None:
-            kept.append(message)
-        else:
-            deletions.append((message, reason))
+    kept, deletions = sort_out(unique, cursor, targets)
     return Decision(requests, deletions, kept, cursor, waiting)
 
 
@@ -353,13 +361,8 @@ def _drain(
         if not batch:
             break
         received += len(batch)
-        deletions = []
-        for message in batch:
-            reason = why_delete(message, cursor, targets)
-            if reason is None:
-                held.append(message)
-            else:
-                deletions.append((message, reason))
+        kept, deletions = sort_out(batch, cursor, targets)
+        held.extend(kept)
         _log_deletions(log, deletions)
         for failure in queue.delete([message for message, _ in deletions]):
             log.warning(f"SQS refused to delete {failure.message_id}: {failure.reason}")
