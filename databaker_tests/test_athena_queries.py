@@ -267,14 +267,14 @@ def athena_rows_in_duckdb(query: SqlQuery, params: dict) -> list[dict]:
     parsing, a 64-bit hash).
     """
     with DuckDBQueryEngine().connection() as conn:
-        conn.execute("SET enable_geoparquet_conversion = false")
-        conn.execute("CREATE MACRO ST_GeomFromBinary(wkb) AS ST_GeomFromWKB(wkb)")
-        conn.execute("CREATE MACRO xxhash64(data) AS hash(data)")
-        conn.execute("CREATE MACRO from_big_endian_64(number) AS number")
+        conn.execute("SET SESSION enable_geoparquet_conversion = false")
+        conn.execute("CREATE TEMP MACRO ST_GeomFromBinary(wkb) AS ST_GeomFromWKB(wkb)")
+        conn.execute("CREATE TEMP MACRO xxhash64(data) AS hash(data)")
+        conn.execute("CREATE TEMP MACRO from_big_endian_64(number) AS number")
         for value in params.values():
             if isinstance(value, TableRef):
                 conn.execute(
-                    f'CREATE VIEW "{value.name}" AS SELECT * FROM read_parquet('
+                    f'CREATE TEMP VIEW "{value.name}" AS SELECT * FROM read_parquet('
                     f"'{value.location}**/*.parquet', hive_partitioning = true)"
                 )
         *_, last = statements(query.text("athena"))

@@ -60,6 +60,25 @@ def test_each_query_gets_a_fresh_connection(tmp_path, engine):
         engine.run(query(tmp_path, "use", "SELECT * FROM leftover;"))
 
 
+def test_what_a_query_sets_for_itself_never_reaches_the_next(tmp_path, engine):
+    """The queries share one database per process (spatial is loaded once), never a session."""
+    setting = "SELECT current_setting('preserve_insertion_order') AS preserved;"
+    assert engine.run(query(tmp_path, "before", setting)).to_pylist() == [{"preserved": True}]
+    engine.run(
+        query(
+            tmp_path,
+            "sets",
+            "CREATE TEMP MACRO twice(x) AS 2 * x;\nSET VARIABLE answer = 42;\n"
+            "SET SESSION preserve_insertion_order = false;\nSELECT twice(getvariable('answer'));",
+        )
+    )
+    with pytest.raises(QueryError, match="twice"):
+        engine.run(query(tmp_path, "macro", "SELECT twice(1);"))
+    variable = query(tmp_path, "variable", "SELECT getvariable('answer') AS answer;")
+    assert engine.run(variable).to_pylist() == [{"answer": None}]
+    assert engine.run(query(tmp_path, "after", setting)).to_pylist() == [{"preserved": True}]
+
+
 def test_spatial_is_loaded_and_extensions_are_never_downloaded(tmp_path, engine):
     q = query(
         tmp_path,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import importlib
+import os
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,9 @@ from databaker.resources.query_engine import (
 # Extensions come from their PyPI wheels; DuckDB must never fetch one at run time.
 _OFFLINE = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 
+_NOTHING_KEPT = {"enable_external_file_cache": False}
+"""The database outlives its queries, so it keeps no blocks of the files they read."""
+
 MEMORY_LIMIT = "3GB"
 """DuckDB's share of a bake's memory: beyond it, DuckDB spills to its temporary directory.
 DuckDB's own default (80% of RAM) would leave nothing for the Python side of a bake."""
@@ -51,11 +57,20 @@ def extension_path(name: str) -> Path:
     return candidates[0]
 
 
+_databases: dict[tuple[Any, ...], duckdb.DuckDBPyConnection] = {}
+_opening = threading.Lock()
+_open_databases = ExitStack()
+atexit.register(_open_databases.close)
+
+
 class DuckDBQueryEngine(QueryEngine):
     """Runs ``<name>.duckdb.sql`` files on an embedded DuckDB, one fresh connection per query.
 
     A fresh connection keeps queries independent of each other, as they are on a distributed
-    engine: temporary tables never leak from one query into the next.
+    engine: temporary tables, macros, variables and session settings never leak from one query
+    into the next. The connections are made on one database per process and configuration,
+    opened once with its extensions loaded: loading spatial costs about 0.2 s, which a bake
+    paid on every query when each query opened a database of its own.
     """
 
     database: str = Field(
@@ -134,14 +149,10 @@ class DuckDBQueryEngine(QueryEngine):
 
     @contextmanager
     def connection(self, *, s3: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection with spatial loaded, extension downloads disabled, and ``s3://`` access
-        through httpfs when ``s3`` is set."""
-        resource = DuckDBResource(
-            database=self.database,
-            connection_config={**_OFFLINE, **_spilling(), **self.connection_config},
-        )
-        with resource.get_connection() as conn:
-            conn.execute(f"LOAD {_literal(str(extension_path('spatial')))}")
+        """A new connection, with spatial loaded, extension downloads disabled, and ``s3://``
+        access through httpfs when ``s3`` is set (the secret renewed from the AWS chain)."""
+        conn = self._database().cursor()
+        try:
             if s3:
                 conn.execute(f"LOAD {_literal(str(extension_path('httpfs')))}")
                 try:
@@ -151,6 +162,21 @@ class DuckDBQueryEngine(QueryEngine):
                         f"could not give DuckDB access to S3: {type(error).__name__}"
                     ) from None
             yield conn
+        finally:
+            conn.close()
+
+    def _database(self) -> duckdb.DuckDBPyConnection:
+        """This process's database for this configuration, opened through dagster-duckdb's
+        resource on first use, with spatial loaded; it stays open until the process exits."""
+        config = {**_OFFLINE, **_NOTHING_KEPT, **_spilling(), **self.connection_config}
+        key = (os.getpid(), self.database, repr(sorted(config.items())))
+        with _opening:
+            if key not in _databases:
+                resource = DuckDBResource(database=self.database, connection_config=config)
+                database = _open_databases.enter_context(resource.get_connection())
+                database.execute(f"LOAD {_literal(str(extension_path('spatial')))}")
+                _databases[key] = database
+            return _databases[key]
 
 
 def _spilling() -> dict[str, str]:
@@ -202,7 +228,7 @@ def _s3_secret_statement() -> str:
         f"{name} {str(value).lower() if isinstance(value, bool) else _literal(value)}"
         for name, value in options.items()
     )
-    return f"CREATE TEMPORARY SECRET databaker_s3 (TYPE s3, {settings})"
+    return f"CREATE OR REPLACE TEMPORARY SECRET databaker_s3 (TYPE s3, {settings})"
 
 
 def _literal(text: str) -> str:

@@ -23,7 +23,7 @@ CREATE TEMP TABLE drop_lines AS
 SELECT source_file, line_no, raw_line, too_long FROM drop_lines_read;
 
 -- Lines carry their numbers: nothing below needs rows in order, so DuckDB may write in parallel.
-SET preserve_insertion_order = false;
+SET SESSION preserve_insertion_order = false;
 
 CREATE TEMP VIEW line_fields AS
 WITH split AS (
