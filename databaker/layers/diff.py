@@ -183,7 +183,7 @@ def compare_versions(
     }
     if before is None:
         first = LayerDiff(baseline=None, addresses_before=0, with_ids_before=0, **totals)
-        return first, CHANGES.empty_table()
+        return first, pa.Table.from_batches([], schema=CHANGES)
     added = sorted(after.files.keys() - before.files.keys())
     removed = sorted(before.files.keys() - after.files.keys())
     changed = sorted(
@@ -275,7 +275,7 @@ def _outcodes(names: Iterable[str]) -> list[str]:
 
 
 _SIDE = pa.schema([("uprn", pa.int64()), ("postcode", pa.string()), ("key", pa.string())])
-_EMPTY_SIDE = _SIDE.empty_table()
+_EMPTY_SIDE = pa.Table.from_batches([], schema=_SIDE)
 
 
 def _read_side(store: LayerStore, keys: list[str], ids_column: str) -> pa.Table:
@@ -423,9 +423,11 @@ def _merged(
     each was counted as losing its IDs in one letter and gaining them in another."""
     transitions = sum((c.transitions for c in letters), Counter())
     sample = [a for c in letters for a in c.sample]
-    changes = pa.concat_tables([_RANKED_CHANGES.empty_table()] + [c.changes for c in letters])
+    changes = pa.concat_tables(
+        [pa.Table.from_batches([], schema=_RANKED_CHANGES)] + [c.changes for c in letters]
+    )
     if not letters:
-        return transitions, sample, CHANGES.empty_table()
+        return transitions, sample, pa.Table.from_batches([], schema=CHANGES)
     old = pa.concat_tables([c.before_only for c in letters])
     new = pa.concat_tables([c.after_only for c in letters])
     old = _plain(old.filter(pc.is_in(old["uprn"], value_set=new["uprn"].combine_chunks())))

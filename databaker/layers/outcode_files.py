@@ -62,7 +62,9 @@ class OutcodeFiles:
     """How many addresses each ID covers."""
     rows_in_files: int = 0
     """The rows the files hold: ``rows`` but for the addresses of empty outcode files."""
-    address_sample: pa.Table = field(default_factory=lambda: ADDRESS_SAMPLE.empty_table())
+    address_sample: pa.Table = field(
+        default_factory=lambda: pa.Table.from_batches([], schema=ADDRESS_SAMPLE)
+    )
     """The addresses of :mod:`databaker.layers.sampling`'s sample: ``uprn`` (as in the joined
     table) and ``ids``, how many IDs it has; for the bake's pictures."""
 
@@ -126,7 +128,8 @@ def write_outcode_files(
         ),
         address_sample=sampled(
             pa.concat_tables(
-                [_RANKED_SAMPLE.empty_table()] + [letter.address_sample for letter in letters]
+                [pa.Table.from_batches([], schema=_RANKED_SAMPLE)]
+                + [letter.address_sample for letter in letters]
             )
         ).drop_columns("rank"),
     )

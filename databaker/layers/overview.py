@@ -216,4 +216,6 @@ def _locations(store: LayerStore, uprns: pa.Array) -> pa.Table:
     schema = pa.schema(
         [("uprn", pa.string()), ("longitude", pa.float64()), ("latitude", pa.float64())]
     )
-    return pa.concat_tables([schema.empty_table(), *(p.cast(schema) for p in parts)])
+    return pa.concat_tables(
+        [pa.Table.from_batches([], schema=schema), *(p.cast(schema) for p in parts)]
+    )
