@@ -51,18 +51,22 @@ def rebuild_letter_partitions(
     ``write`` gets a staging prefix to fill with ``first_letter=<L>/`` folders of parquet files
     (DuckDB's ``COPY ... PARTITION_BY``, Athena's ``UNLOAD ... partitioned_by``, or copies).
     Rows are counted from the parquet footers, which every engine writes. A letter left empty
-    empties its partition.
+    empties its partition. Letters are replaced as many at a time as the store keeps requests
+    in flight, each whole.
     """
     rows: dict[str, int] = {}
     with staging_area(store, context) as staging:
         write(staging)
-        for letter in context.partition_keys:
+
+        def replace(letter: str) -> None:
             staged = store.list_keys(partition_prefix(staging, letter))
             if staged:
                 rows[letter] = sum(parquet_rows(store, key) for key in staged)
             store.replace_prefix(
                 partition_prefix(staging, letter), partition_prefix(table_prefix, letter)
             )
+
+        store.for_each(replace, list(context.partition_keys))
     return dict(sorted(rows.items()))
 
 

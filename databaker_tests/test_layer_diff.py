@@ -175,13 +175,13 @@ def test_unchanged_outcode_files_are_not_read(store, monkeypatch):
     old = bake(store, "1", OLD)
     new = bake(store, "2", {**OLD, 2: ("AB1 1AB", frozenset({"local.a"}))})
     opened: list[str] = []
-    original = LocalLayerStore.open_input
+    original = LocalLayerStore.read_bytes
 
     def counted(self, key):
         opened.append(key.rsplit("/", 1)[1])
         return original(self, key)
 
-    monkeypatch.setattr(LocalLayerStore, "open_input", counted)
+    monkeypatch.setattr(LocalLayerStore, "read_bytes", counted)
     found = diff(store, old, new)
     assert sorted(opened) == ["AB1.parquet", "AB1.parquet"]
     assert found.addresses_changed == 1 and found.ids["parl.x"].lost == 1

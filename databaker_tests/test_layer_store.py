@@ -96,3 +96,54 @@ def test_uris_end_in_the_key_and_folders_keep_their_slash(any_store):
     assert any_store.uri("layer/A1.parquet").endswith("/layer/A1.parquet")
     assert any_store.uri("layer/").endswith("/layer/")
     assert any_store.uri_for_writing("staging/folder/").endswith("/staging/folder/")
+
+
+def test_folders_are_named_without_listing_their_objects(any_store):
+    for key in ["versions/b2/A1.parquet", "versions/b1/_manifest.json", "versions/b1/x/y", "v"]:
+        any_store.write_bytes(key, b"-")
+    any_store.write_bytes("versions/loose.json", b"-")
+    assert any_store.list_folders("versions/") == ["b1", "b2"]
+    assert any_store.list_folders("versions/b1") == ["x"]
+    assert any_store.list_folders("nothing/") == []
+    assert any_store.exists("versions/b1/_manifest.json")
+    assert not any_store.exists("versions/b2/_manifest.json")
+    assert not any_store.exists("versions/b1")
+
+
+def test_many_objects_are_written_read_and_copied_each_whole(any_store):
+    keys = [f"staged/{n:03}.parquet" for n in range(60)]
+    with any_store.writes() as write:
+        for n, key in enumerate(keys):
+            write(key, bytes([n]) * (n + 1))
+    assert any_store.list_keys("staged/") == keys
+    assert list(any_store.read_all(keys[::-1])) == [bytes([n]) * (n + 1) for n in range(59, -1, -1)]
+    counted = []
+    any_store.copy_all([(key, "layer/" + key[7:]) for key in keys], lambda: counted.append(1))
+    assert len(counted) == 60
+    assert [any_store.read_bytes("layer/" + key[7:]) for key in keys] == list(
+        any_store.read_all(keys)
+    )
+    any_store.move_all([(key, "moved/" + key[7:]) for key in keys])
+    assert any_store.list_keys("staged/") == []
+    assert len(any_store.list_keys("moved/")) == 60
+
+
+def test_a_failed_copy_stops_the_rest_and_counts_only_the_copies_made(any_store):
+    keys = [f"staged/{n:03}.parquet" for n in range(40)]
+    with any_store.writes() as write:
+        for key in keys:
+            write(key, b"x")
+    pairs = [(key, "layer/" + key[7:]) for key in keys]
+    pairs.insert(5, ("staged/missing.parquet", "layer/missing.parquet"))
+    counted = []
+    with pytest.raises(LayerStoreError, match="missing"):
+        any_store.copy_all(pairs, lambda: counted.append(1))
+    assert len(counted) == len(any_store.list_keys("layer/")) < len(pairs)
+
+
+def test_a_failed_write_among_many_is_raised(any_store):
+    with pytest.raises(LayerStoreError, match="invalid store key"), any_store.writes() as write:
+        write("layer/A1.parquet", b"a")
+        write("../escape", b"x")
+        for n in range(30):
+            write(f"layer/B{n}.parquet", b"b")

@@ -279,10 +279,12 @@ _EMPTY_SIDE = pa.Table.from_batches([], schema=_SIDE)
 
 
 def _read_side(store: LayerStore, keys: list[str], ids_column: str) -> pa.Table:
-    """The rows of ``keys`` as ``(uprn, postcode, key)``; an empty outcode file has none."""
+    """The rows of ``keys`` as ``(uprn, postcode, key)``; an empty outcode file has none.
+
+    Outcode files are small: each is read whole, in one request, the store reading ahead."""
     tables = []
-    for key in keys:
-        with store.open_input(key) as source:
+    for data in store.read_all(keys):
+        with pa.BufferReader(data) as source:
             parquet = pq.ParquetFile(source)
             if parquet.schema_arrow.names:
                 table = parquet.read(columns=["uprn", "postcode", ids_column])

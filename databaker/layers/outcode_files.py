@@ -86,8 +86,8 @@ def write_outcode_files(
     must count for distinct IDs.
 
     Letters are cut ``workers`` at a time (reading, sorting and parquet encoding run outside
-    the GIL); memory is bounded by the largest letters in flight. ``progress`` counts the
-    letters written.
+    the GIL); memory is bounded by the largest letters in flight. The files go to the store as
+    many at a time as it keeps requests in flight. ``progress`` counts the letters cut.
     """
 
     def write_letter(keys: list[str]) -> _LetterFiles:
@@ -100,7 +100,7 @@ def write_outcode_files(
         )
         for outcode, part, with_ids in _split_by_outcode(table, ids_column):
             data = _parquet_bytes(part.select(columns) if with_ids else pa.table({}), ids_column)
-            store.write_bytes(f"{output_prefix}{outcode}.parquet", data)
+            write(f"{output_prefix}{outcode}.parquet", data)
             written.files[f"{outcode}.parquet"] = content_hash(data)
             written.outcodes += 1
             written.empty_outcodes += not with_ids
@@ -112,6 +112,7 @@ def write_outcode_files(
     by_letter = _keys_by_letter(store, joined_prefix)
     with (
         progress("writing outcode files", len(by_letter), "letters") as done,
+        store.writes() as write,
         ThreadPoolExecutor(max_workers=max(workers, 1)) as pool,
     ):
         letters = list(pool.map(write_letter, by_letter.values()))

@@ -182,6 +182,8 @@ def publish(
     """Make the layer's stable path hold version ``bake_id``, in the steps of the module doc,
     counting the files copied on ``progress`` (on S3, thousands of copies one after another).
 
+    The files are copied as many at a time as the store keeps requests in flight.
+
     Raises :class:`PublishInterrupted` if a step fails once the first file has been replaced,
     saying how far it got: the layer is then mid-publish, and the marker says so to everyone.
     """
@@ -203,12 +205,16 @@ def publish(
     store.write_bytes(layer_prefix + PUBLISHING, marker.to_json())
     changed = [name for name, digest in sorted(manifest.files.items()) if known.get(name) != digest]
     written = 0
+
+    def counted() -> None:
+        nonlocal written
+        written += 1
+        copied.advance()
+
     try:
         with progress(f"publishing bake {bake_id}", len(changed), "files copied") as copied:
-            for name in changed:
-                store.copy(source + name, layer_prefix + name)
-                written += 1
-                copied.advance()
+            pairs = [(source + name, layer_prefix + name) for name in changed]
+            store.copy_all(pairs, counted)
         bookkeeping = {layer_prefix + MANIFEST, layer_prefix + PUBLISHING}
         stale = [
             key
@@ -258,19 +264,22 @@ def prune_versions(store: LayerStore, layer_prefix: str, keep: int = KEPT_VERSIO
     marker = interrupted_publish(store, layer_prefix)
     keep_ids = set(complete[-keep:])
     keep_ids |= {m.bake_id for m in (published, marker) if m is not None}
-    base = VERSIONS + layer_prefix
-    all_ids = sorted({key[len(base) :].split("/", 1)[0] for key in store.list_keys(base)})
-    doomed = [bake_id for bake_id in all_ids if bake_id not in keep_ids]
+    doomed = [bake_id for bake_id in _bake_ids(store, layer_prefix) if bake_id not in keep_ids]
     for bake_id in doomed:
         store.delete_prefix(version_prefix(layer_prefix, bake_id))
     return doomed
 
 
+def _bake_ids(store: LayerStore, layer_prefix: str) -> list[str]:
+    """Every version of the layer, complete or not, oldest first (bake IDs sort by time): the
+    folders' names, not their thousands of files."""
+    return store.list_folders(VERSIONS + layer_prefix)
+
+
 def _manifest_keys(store: LayerStore, layer_prefix: str) -> list[str]:
-    """The manifests of the layer's complete versions, oldest first (bake IDs sort by time)."""
-    base = VERSIONS + layer_prefix
-    keys = store.list_keys(base)
-    return [k for k in keys if k.count("/", len(base)) == 1 and k.endswith("/" + MANIFEST)]
+    """The manifests of the layer's complete versions, oldest first."""
+    keys = [version_prefix(layer_prefix, i) + MANIFEST for i in _bake_ids(store, layer_prefix)]
+    return [key for key in keys if store.exists(key)]
 
 
 def _read(store: LayerStore, key: str, schema: TypeAdapter[T]) -> T | None:

@@ -93,13 +93,38 @@ def aws_session(region_name: str | None = None) -> boto3.session.Session:
     return _shared("session", region_name, make=make)
 
 
+S3_CONNECTIONS = 10
+"""Requests one S3 client has in flight at most: botocore's connection pool, which
+dagster-aws's resource leaves at its default. Stores that copy or write many objects keep this
+many going at once."""
+
+
 def s3_client(region_name: str | None = None, endpoint_url: str | None = None) -> Any:
-    """A boto3 S3 client; with no overrides boto3 applies the standard AWS environment."""
+    """A boto3 S3 client made by dagster-aws's ``S3Resource`` (standard retries, 5 attempts);
+    with no overrides it applies the standard AWS environment, ``AWS_REGION`` included."""
 
     def make() -> Any:
-        return aws_session(region_name).client("s3", endpoint_url=endpoint_url, config=_RETRIES)
+        # Imported here: dagster-aws brings 0.7 s of imports that only S3 work needs.
+        from dagster_aws.s3 import S3Resource
+
+        region = region_name or aws_session().region_name
+        return S3Resource(
+            region_name=region, endpoint_url=endpoint_url, max_attempts=5
+        ).get_client()
 
     return _shared("s3", region_name, endpoint_url, make=make)
+
+
+def s3_requests(region_name: str | None = None, endpoint_url: str | None = None) -> Any:
+    """A semaphore of :data:`S3_CONNECTIONS` slots for the requests of :func:`s3_client`'s
+    client with the same settings, however many threads share it: a request beyond its pool
+    would open a connection of its own, and log a warning when dropping it."""
+    return _shared(
+        "s3-requests",
+        region_name,
+        endpoint_url,
+        make=lambda: threading.BoundedSemaphore(S3_CONNECTIONS),
+    )
 
 
 def sqs_client(region_name: str | None = None) -> Any:

@@ -12,10 +12,15 @@ other bake of the root, and gives it back when the run ends. Every write is fenc
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import islice
+from typing import TypeVar
 
 import dagster as dg
 import pyarrow as pa
@@ -27,6 +32,10 @@ STAGING = "_staging/"
 """Work in progress of the runs, one prefix each: only the lease's holder is running, so on
 taking the lease whatever is there was left by a bake that died."""
 LEASE_WAIT_SECONDS = 6 * 3600.0
+
+T = TypeVar("T")
+_worker = threading.local()
+"""``busy`` in the threads of :meth:`LayerStore.for_each`."""
 
 
 class LayerStoreError(Exception):
@@ -125,6 +134,15 @@ class LayerStore(dg.ConfigurableResource, ABC):
         """Every object key under ``prefix``, sorted; empty if there is none."""
 
     @abstractmethod
+    def list_folders(self, prefix: str) -> list[str]:
+        """The names of the folders right under ``prefix`` (the next part of the keys under it
+        that go deeper), sorted: one listing of names, however many objects they hold."""
+
+    @abstractmethod
+    def exists(self, key: str) -> bool:
+        """Whether the object is there."""
+
+    @abstractmethod
     def read_bytes(self, key: str) -> bytes:
         """The object's content; ``LayerStoreError`` if it does not exist."""
 
@@ -160,6 +178,122 @@ class LayerStore(dg.ConfigurableResource, ABC):
         self.confirm_lease()
         self._copy(source, target)
 
+    def copy_all(
+        self, pairs: Sequence[tuple[str, str]], copied: Callable[[], None] | None = None
+    ) -> None:
+        """Copy each ``(source, target)`` as :meth:`copy` does, :meth:`in_flight` at a time,
+        calling ``copied`` after each. On a failure no further copy starts; the error is raised
+        once those under way have ended, so ``copied`` has counted every copy made."""
+
+        def copy(pair: tuple[str, str]) -> None:
+            self.copy(*pair)
+
+        self.for_each(copy, pairs, copied)
+
+    def move_all(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Move each ``(source, target)`` as :meth:`move` does, :meth:`in_flight` at a time."""
+
+        def move(pair: tuple[str, str]) -> None:
+            self.move(*pair)
+
+        self.for_each(move, pairs)
+
+    @contextmanager
+    def writes(self) -> Iterator[Callable[[str, bytes], None]]:
+        """A ``write(key, data)`` for many objects, each written whole as by
+        :meth:`write_bytes`, :meth:`in_flight` at a time while the caller goes on (from one
+        thread or several). Every write has ended when the block ends; the first failure is
+        raised then, or by a later ``write``, and no write starts after it."""
+        if self.in_flight() <= 1:
+            yield self.write_bytes
+            return
+        failures: list[BaseException] = []
+        slots = threading.BoundedSemaphore(2 * self.in_flight())
+
+        def write_one(key: str, data: bytes) -> None:
+            try:
+                if not failures:
+                    self.write_bytes(key, data)
+            except BaseException as error:
+                failures.append(error)
+            finally:
+                slots.release()
+
+        with ThreadPoolExecutor(self.in_flight()) as pool:
+
+            def write(key: str, data: bytes) -> None:
+                if failures:
+                    raise failures[0]
+                slots.acquire()
+                pool.submit(write_one, key, data)
+
+            try:
+                yield write
+            except BaseException as error:
+                failures.append(error)
+                raise
+        if failures:
+            raise failures[0]
+
+    def read_all(self, keys: Sequence[str]) -> Iterator[bytes]:
+        """Each object's content, in the order of ``keys``, read :meth:`in_flight` at a time
+        ahead of the caller."""
+        if self.in_flight() <= 1:
+            yield from (self.read_bytes(key) for key in keys)
+            return
+        remaining = iter(keys)
+        with ThreadPoolExecutor(self.in_flight()) as pool:
+            first = islice(remaining, 2 * self.in_flight())
+            ahead = deque(pool.submit(self.read_bytes, key) for key in first)
+            while ahead:
+                data = ahead.popleft().result()
+                ahead.extend(pool.submit(self.read_bytes, key) for key in islice(remaining, 1))
+                yield data
+
+    def in_flight(self) -> int:
+        """How many requests this store keeps going at once in :meth:`copy_all`,
+        :meth:`move_all`, :meth:`writes` and :meth:`read_all`: 1 where a request does not wait
+        on a network."""
+        return 1
+
+    def for_each(
+        self,
+        action: Callable[[T], None],
+        items: Sequence[T],
+        done: Callable[[], None] | None = None,
+    ) -> None:
+        """``action`` on every item, :meth:`in_flight` at a time; ``done`` after each that
+        succeeded. The first failure cancels what has not started and is raised once the
+        actions under way have ended. Called from an action, it works through its items in
+        that action's thread."""
+        if self.in_flight() <= 1 or len(items) <= 1 or getattr(_worker, "busy", False):
+            for item in items:
+                action(item)
+                if done is not None:
+                    done()
+            return
+
+        def work(item: T) -> None:
+            _worker.busy = True
+            action(item)
+
+        failure: BaseException | None = None
+        with ThreadPoolExecutor(self.in_flight()) as pool:
+            futures = [pool.submit(work, item) for item in items]
+            for future in as_completed(futures):
+                if future.cancelled():
+                    continue
+                problem = future.exception()
+                if problem is None:
+                    if done is not None:
+                        done()
+                elif failure is None:
+                    failure = problem
+                    for waiting in futures:
+                        waiting.cancel()
+        if failure is not None:
+            raise failure
+
     @abstractmethod
     def _open_output(self, key: str) -> pa.NativeFile: ...
 
@@ -190,8 +324,7 @@ class LayerStore(dg.ConfigurableResource, ABC):
         source, target = as_prefix(source), as_prefix(target)
         staged = self.list_keys(source)
         written = [target + key[len(source) :] for key in staged]
-        for old, new in zip(staged, written, strict=True):
-            self.move(old, new)
+        self.move_all(list(zip(staged, written, strict=True)))
         keep = set(written)
         stale = [key for key in self.list_keys(target) if key not in keep]
         self.delete(stale)

@@ -47,6 +47,15 @@ class LocalLayerStore(LayerStore):
             if path.is_file() and not path.name.startswith(".tmp-")
         )
 
+    def list_folders(self, prefix: str) -> list[str]:
+        base = self._path(as_prefix(prefix), prefix=True)
+        if not base.is_dir():
+            return []
+        return sorted(path.name for path in base.iterdir() if path.is_dir())
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
     def read_bytes(self, key: str) -> bytes:
         path = self._path(key)
         try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -11,11 +11,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import Field, PrivateAttr
 
 from databaker.resources.aws import (
+    S3_CONNECTIONS,
     S3Location,
     arrow_s3_filesystem,
     aws_reason,
     s3_client,
     s3_objects,
+    s3_requests,
 )
 from databaker.resources.layer_store import LayerStore, LayerStoreError, as_prefix, check_key
 from databaker.resources.lease import LEASE_PREFIX, Lease, LeaseHolder
@@ -63,7 +65,7 @@ class S3LayerStore(LayerStore):
     def list_keys(self, prefix: str) -> list[str]:
         base = self._key(as_prefix(prefix), prefix=True)
         root = self._root_key
-        with self._errors(f"listing {prefix!r}"):
+        with self._request(f"listing {prefix!r}"):
             keys = [
                 item["Key"][len(root) :]
                 for item in s3_objects(self._s3, self._location.bucket, base)
@@ -71,8 +73,31 @@ class S3LayerStore(LayerStore):
             ]
         return sorted(keys)
 
+    def list_folders(self, prefix: str) -> list[str]:
+        base = self._key(as_prefix(prefix), prefix=True)
+        pages = self._s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self._location.bucket, Prefix=base, Delimiter="/"
+        )
+        with self._request(f"listing the folders of {prefix!r}"):
+            names = [
+                common["Prefix"][len(base) :].rstrip("/")
+                for page in pages
+                for common in page.get("CommonPrefixes", [])
+            ]
+        return sorted(names)
+
+    def exists(self, key: str) -> bool:
+        with self._request(f"looking for {key!r}"):
+            try:
+                self._s3.head_object(Bucket=self._location.bucket, Key=self._key(key))
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+                    return False
+                raise
+        return True
+
     def read_bytes(self, key: str) -> bytes:
-        with self._errors(f"reading {key!r}"):
+        with self._request(f"reading {key!r}"):
             try:
                 response = self._s3.get_object(Bucket=self._location.bucket, Key=self._key(key))
             except self._s3.exceptions.NoSuchKey:
@@ -95,14 +120,14 @@ class S3LayerStore(LayerStore):
             raise LayerStoreError(f"{self.uri(key)}: {error}") from error
 
     def _write_bytes(self, key: str, data: bytes) -> None:
-        with self._errors(f"writing {key!r}"):
+        with self._request(f"writing {key!r}"):
             self._s3.put_object(Bucket=self._location.bucket, Key=self._key(key), Body=data)
 
     def _delete(self, keys: Iterable[str]) -> None:
         objects = [{"Key": self._key(key)} for key in keys]
         for start in range(0, len(objects), _DELETE_BATCH):
             batch = objects[start : start + _DELETE_BATCH]
-            with self._errors("deleting objects"):
+            with self._request("deleting objects"):
                 response = self._s3.delete_objects(
                     Bucket=self._location.bucket, Delete={"Objects": batch, "Quiet": True}
                 )
@@ -113,16 +138,31 @@ class S3LayerStore(LayerStore):
                 raise LayerStoreError(f"could not delete from {self.root}: {failed}")
 
     def _move(self, source: str, target: str) -> None:
-        bucket = self._location.bucket
-        origin = self._key(source)
-        with self._errors(f"moving {source!r} to {target!r}"):
-            self._s3.copy({"Bucket": bucket, "Key": origin}, bucket, self._key(target))
-            self._s3.delete_object(Bucket=bucket, Key=origin)
+        self._copy(source, target)
+        with self._request(f"moving {source!r} to {target!r}"):
+            self._s3.delete_object(Bucket=self._location.bucket, Key=self._key(source))
 
     def _copy(self, source: str, target: str) -> None:
+        """One server-side CopyObject; the managed, multipart copy only for an object too large
+        for one (over 5 GB), as it first asks for the object's size."""
         bucket = self._location.bucket
-        with self._errors(f"copying {source!r} to {target!r}"):
-            self._s3.copy({"Bucket": bucket, "Key": self._key(source)}, bucket, self._key(target))
+        origin = {"Bucket": bucket, "Key": self._key(source)}
+        with self._request(f"copying {source!r} to {target!r}"):
+            try:
+                self._s3.copy_object(CopySource=origin, Bucket=bucket, Key=self._key(target))
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") != "InvalidRequest":
+                    raise
+                self._s3.copy(origin, bucket, self._key(target))
+
+    def move_all(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Every copy first, then the sources deleted a thousand a request: a move on S3 is a
+        copy and a delete anyway."""
+        self.copy_all(pairs)
+        self.delete([source for source, _ in pairs])
+
+    def in_flight(self) -> int:
+        return S3_CONNECTIONS
 
     @property
     def _location(self) -> S3Location:
@@ -147,9 +187,13 @@ class S3LayerStore(LayerStore):
         return self._client
 
     @contextmanager
-    def _errors(self, doing: str) -> Iterator[None]:
-        """Turn boto errors into ``LayerStoreError`` naming the operation, never the credentials."""
-        try:
-            yield
-        except (ClientError, BotoCoreError) as error:
-            raise LayerStoreError(f"{self.root}: {doing} failed: {aws_reason(error)}") from error
+    def _request(self, doing: str) -> Iterator[None]:
+        """One request (or listing) to S3, holding one of the client's connection slots while
+        it lasts; boto errors become ``LayerStoreError`` naming the operation, never the
+        credentials."""
+        with s3_requests(self.region_name, self.endpoint_url):
+            try:
+                yield
+            except (ClientError, BotoCoreError) as error:
+                message = f"{self.root}: {doing} failed: {aws_reason(error)}"
+                raise LayerStoreError(message) from error
