@@ -151,7 +151,9 @@ class DuckDBQueryEngine(QueryEngine):
     def connection(self, *, s3: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """A new connection, with spatial loaded, extension downloads disabled, and ``s3://``
         access through httpfs when ``s3`` is set (the secret renewed from the AWS chain)."""
-        conn = self._database().cursor()
+        database = self._database()
+        with _opening:
+            conn = database.cursor()
         try:
             if s3:
                 conn.execute(f"LOAD {_literal(str(extension_path('httpfs')))}")
