@@ -20,16 +20,30 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from benchmarks import s3_store_report
 from benchmarks.inputs import MARKER, Inputs, InputSpec, ensure_inputs
 from benchmarks.layers import stage_of_step
 from benchmarks.layers_report import PUBLISHED_HEADER, RUNS_HEADER
-from benchmarks.our_bake import parse_bake
+from benchmarks.our_bake import parse_bake, run_bake
 from benchmarks.peers import PEERS
 from benchmarks.postgis import Installation, PostgisMissing
 from benchmarks.process import Measurement
 from benchmarks.read_report import RESULTS_HEADER
 from benchmarks.report import METHOD_HEADER
+from benchmarks.s3_store import changed_export, rollback_restored
+from benchmarks.s3_store_report import StoreRun, over_target, parse_rollback, round_table
 from databaker.assets import layer_named
+from databaker.layers.versions import (
+    Manifest,
+    content_hash,
+    kept_versions,
+    publish,
+    published_manifest,
+    version_prefix,
+    write_manifest,
+)
+from databaker.progress import silent
+from databaker.resources import LocalLayerStore
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--addresses", "3000", "--divisions", "40", "--files", "2"]
@@ -312,3 +326,231 @@ def test_inputs_generated_before_boundary_reviews_are_still_reused(tmp_path):
     inputs = ensure_inputs(spec, tmp_path)
     assert (inputs.folder, inputs.generated) == (folder, False)
     assert InputSpec(3000, 40, 1, 2, boundary_reviews=2).key == "a3000-d40-s1-f2-r2-t3"
+
+
+FLOORS = [
+    "inflate (zlib)", "inflate (ISA-L)", "parse", "inflate + parse (Arrow gzip)",
+    "inflate + parse (ISA-L)", "encode outcode files", "write outcode files", "ballots WKT",
+]  # fmt: skip
+
+
+def test_the_floors_command_measures_a_floor_for_every_stage(tmp_path, cache):
+    inputs = ensure_inputs(InputSpec(3000, 40, 1, 2), cache)
+    bake = run_bake(inputs, tmp_path / "data")
+    assert bake.measurement.ok, bake.measurement.stderr
+    result = run_benchmark(
+        "benchmarks.floors", "--cache", str(cache), "--data-root", str(tmp_path / "data"),
+        "--scratch", str(tmp_path / "scratch"), "--repeat", "1",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = table_rows(result.stdout, "| floor | what it does | wall s | CPU s | MB/s or rows/s |")
+    assert [row[0] for row in rows] == FLOORS
+    for name, _, wall, cpu, rate in rows:
+        assert float(wall) > 0 and float(cpu) > 0, name
+        assert float(rate.split(" MB/s")[0].replace(",", "")) > 0, name
+    parsed = {row[0]: row[4] for row in rows}
+    assert parsed["parse"].endswith(" rows/s") and parsed["ballots WKT"].endswith(" geometries/s")
+    assert list((tmp_path / "scratch").iterdir()) == [], "the written files are removed"
+
+
+S3_STORE_MARKERS = (
+    "<!-- s3-store-benchmark:a3000-d40:start -->",
+    "<!-- s3-store-benchmark:a3000-d40:end -->",
+)
+LAYER = "current_elections_parquet/"
+
+
+def seconds_in(cell: str) -> float:
+    """The first ``<x> s`` of a cell."""
+    return float(re.search(r"([0-9.]+) s\b", cell)[1])
+
+
+def test_the_s3_store_benchmark_runs_each_step_on_both_stores_and_the_rollback_restores(
+    tmp_path, cache
+):
+    output, work = tmp_path / "benchmarks.md", tmp_path / "work"
+    result = run_benchmark(
+        "benchmarks.s3_store", "--rounds", "1", "--keep", "--work", str(work),
+        "--cache", str(cache), "--output", str(output),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    text = output.read_text()
+    start, end = S3_STORE_MARKERS
+    assert (text.count(start), text.count(end)) == (1, 1)
+    assert start in result.stdout
+    rows = {row[0]: row[1:] for row in table_rows(text, "| " + " | ".join(s3_store_report.HEADER))}
+    assert list(rows) == list(s3_store_report.STEPS)
+
+    # What the local store holds after the rollback, read here: the first bake, published
+    # again byte for byte, and the rebake's version beside it.
+    store = LocalLayerStore(root=str(work / "round1" / "local"))
+    first, rebake = kept_versions(store, LAYER)
+    assert published_manifest(store, LAYER) == first
+    published = (work / "round1" / "local" / LAYER).glob("*.parquet")
+    assert {path.name: content_hash(path.read_bytes()) for path in published} == first.files
+    rebaked = sum(first.files.get(name) != digest for name, digest in rebake.files.items())
+    rolled_back = sum(rebake.files.get(name) != digest for name, digest in first.files.items())
+    assert rebaked and rolled_back
+
+    files = len(first.files)
+    for local_or_s3 in (0, 1):
+        assert rows["first bake: publish"][local_or_s3].startswith(f"{files:,} files in ")
+        assert rows["rebake: publish"][local_or_s3].startswith(f"{rebaked:,} file")
+        assert f"; {rolled_back:,} file" in rows["rollback: wall"][local_or_s3]
+    for step in ("first bake: wall", "rebake: wall", "rollback: wall"):
+        local, s3, ratio = rows[step]
+        assert float(ratio) == pytest.approx(seconds_in(s3) / seconds_in(local), rel=0.05)
+    local, s3, ratio = rows["first bake: publish"]
+    if seconds_in(local) > 0:
+        assert float(ratio) == pytest.approx(seconds_in(s3) / seconds_in(local))
+    else:
+        assert ratio == "— (local under 0.1 s)"
+
+    assert "round 1, local: the rollback restored the first bake's published files: yes" in text
+    assert "round 1, S3: the rollback restored the first bake's published files: yes" in text
+    assert (
+        f"round 1: the first bakes published the same {files:,} files (names and SHA-256) on "
+        "both stores: yes"
+    ) in text
+    changed = (work / "ballots-changed.csv").read_text()
+    assert (
+        changed.startswith("election_id,")
+        and len(changed) < (cache / "inputs" / "a3000-d40-s1-f2" / "ballots.csv").stat().st_size
+    )
+
+
+BALLOTS = """\
+election_id,division_id,geometry,source_table
+local.b.y.2027-05-06,E3,"SRID=4326;POLYGON((0 0,3 0,3 3,0 0))",Division
+local.a.x.2027-05-06,E1,"SRID=4326;POLYGON((0 0,1 0,1 1,0 0))",Division
+parl.c.2027-05-06,,,None
+local.c.z.2027-05-06,E4,"SRID=4326;POLYGON((0 0,4 0,4 4,0 0))",Division
+local.a.x.2027-05-06,E2,"SRID=4326;POLYGON((0 0,2 0,2 2,0 0))",Division
+mayor.d.2027-05-06,E5,"SRID=4326;POLYGON((0 0,5 0,5 5,0 0))",Organisation
+"""
+
+
+def test_the_changed_ballots_export_leaves_out_whole_ballots_evenly_spaced_by_id(tmp_path):
+    ballots = tmp_path / "ballots.csv"
+    ballots.write_text(BALLOTS)
+    lines = BALLOTS.splitlines(keepends=True)
+
+    # Four ballots with an area (parl.c has none), in ID order: local.a.x, local.b.y,
+    # local.c.z, mayor.d. Two of them evenly spaced: the first and the third.
+    two = changed_export(ballots, tmp_path / "two.csv", 2)
+    assert two.left_out == ("local.a.x.2027-05-06", "local.c.z.2027-05-06")
+    assert (two.ballots, two.rows, two.rows_kept) == (4, 6, 3)
+    assert two.path.read_text() == "".join(lines[i] for i in (0, 1, 3, 6))
+
+    one = changed_export(ballots, tmp_path / "one.csv")
+    assert one.left_out == ("local.a.x.2027-05-06",), "one in 50, at least one"
+    assert one.path.read_text() == "".join(lines[i] for i in (0, 1, 3, 4, 6))
+
+    with pytest.raises(SystemExit, match="--drop-ballots must be from 1 to 3"):
+        changed_export(ballots, tmp_path / "all.csv", 4)
+
+
+def crafted_version(store: LocalLayerStore, bake_id: str, files: dict[str, bytes]) -> Manifest:
+    for name, data in files.items():
+        store.write_bytes(version_prefix(LAYER, bake_id) + name, data)
+    manifest = Manifest(bake_id=bake_id, files={n: content_hash(d) for n, d in files.items()})
+    write_manifest(store, LAYER, manifest)
+    return manifest
+
+
+def test_the_rollback_check_says_yes_only_for_the_first_bakes_files_byte_for_byte(tmp_path):
+    store = LocalLayerStore(root=str(tmp_path / "data"))
+    first = crafted_version(
+        store, "20260101T000000Z-aaaaaaaa", {"AB1.parquet": b"a1", "CD2.parquet": b"c2"}
+    )
+    crafted_version(
+        store, "20260102T000000Z-bbbbbbbb", {"AB1.parquet": b"b1", "CD2.parquet": b"c2"}
+    )
+    publish(store, LAYER, "20260101T000000Z-aaaaaaaa", silent)
+    publish(store, LAYER, "20260102T000000Z-bbbbbbbb", silent)
+    assert (
+        rollback_restored(store, LAYER, first) == "no: bake 20260102T000000Z-bbbbbbbb is published"
+    )
+
+    publish(store, LAYER, "20260101T000000Z-aaaaaaaa", silent)
+    assert rollback_restored(store, LAYER, first) == "yes"
+
+    store.write_bytes(LAYER + "EF3.parquet", b"stray")
+    assert rollback_restored(store, LAYER, first) == "no: 0 file(s) missing, 1 not the first bake's"
+    store.delete([LAYER + "EF3.parquet", LAYER + "CD2.parquet"])
+    assert rollback_restored(store, LAYER, first) == "no: 1 file(s) missing, 0 not the first bake's"
+
+    store.write_bytes(LAYER + "CD2.parquet", b"c2")
+    store.write_bytes(LAYER + "AB1.parquet", b"b1")
+    assert rollback_restored(store, LAYER, first) == (
+        "no: 1 file(s) differ from the first bake's (AB1.parquet first)"
+    )
+
+
+def crafted_bake(writing: float, diff: float | None, files: int, publishing: float) -> str:
+    bake_id = "20260101T000000Z-aaaaaaaa"
+    compared = (
+        f"  current_elections_version: comparing with the published layer: 26 of 26 letters "
+        f"(100%, {diff} s)\n"
+        if diff is not None
+        else ""
+    )
+    return (
+        "current_elections_version ...\n"
+        "  current_elections_version: writing outcode files: 13 of 26 letters (50%, 0.3 s)\n"
+        "  current_elections_version: writing outcode files: 26 of 26 letters "
+        f"(100%, {writing} s)\n"
+        f"{compared}"
+        "current_elections_version done (9.0 s)\n"
+        "current_elections_parquet ...\n"
+        f"  current_elections_parquet: publishing bake {bake_id}: {files} of {files} files copied "
+        f"(100%, {publishing} s)\n"
+        "current_elections_parquet done (1.0 s)\n\n"
+        "Baked current_elections in 20.0 s\n"
+        f"  published:          bake {bake_id}, {files:,} files changed, 0 unchanged\n"
+    )
+
+
+def crafted_run(store: str, wall: float, first: str, rebake: str, rollback: str) -> StoreRun:
+    def measured(stdout: str = "", stderr: str = "", code: int = 0) -> Measurement:
+        return Measurement(wall, 1, code, False, None, stdout, stderr, "proc")
+
+    return StoreRun(
+        round=1,
+        store=store,
+        root="unused",
+        first=s3_store_report.parse_bake(measured(first)),
+        rebake=s3_store_report.parse_bake(measured(rebake, code=0 if rebake else 1)),
+        rollback=parse_rollback(measured(stderr=rollback)),
+    )
+
+
+def test_the_s3_store_report_puts_each_step_beside_the_other_stores_and_names_those_over_2x():
+    rollback = "publishing bake x: 7 of 7 files copied (100%, 0.2 s)\n"
+    local = crafted_run("local", 10.0, crafted_bake(1.0, None, 2000, 0.2),
+                        crafted_bake(1.0, 0.5, 7, 0.0), rollback)  # fmt: skip
+    s3 = crafted_run("S3", 15.0, crafted_bake(1.5, None, 2000, 3.9),
+                     "", rollback)  # fmt: skip
+    assert local.first.bake_id == "20260101T000000Z-aaaaaaaa"
+    assert (local.first.writing_seconds, local.first.diff_seconds) == (1.0, None)
+    assert local.rebake.diff_seconds == 0.5
+
+    rows = {row[0]: row[1:] for row in table_rows(round_table(local, s3), "| step |")}
+    assert rows["first bake: wall"] == ["10.0 s", "15.0 s", "1.50"]
+    assert rows["first bake: writing outcode files"] == ["1.0 s", "1.5 s", "1.50"]
+    assert rows["first bake: publish"] == [
+        "2,000 files in 0.2 s, 10,000 files/s",
+        "2,000 files in 3.9 s, 513 files/s",
+        "19.50",
+    ]
+    assert rows["rebake: wall"] == ["10.0 s", "FAILED (exit 1)", "—"]
+    assert rows["rebake: diff"] == ["0.5 s", "—", "—"]
+    assert rows["rebake: publish"][0] == "7 files in 0.0 s"
+    assert rows["rollback: wall"] == [
+        "10.0 s; 7 files copied back in 0.2 s, 35 files/s",
+        "15.0 s; 7 files copied back in 0.2 s, 35 files/s",
+        "1.50",
+    ]
+    assert over_target([local, s3]) == [
+        "round 1, first bake: publish: 19.50x (S3 3.9 s, local 0.2 s), over the 2x target"
+    ]
