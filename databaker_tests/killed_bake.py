@@ -1,5 +1,6 @@
 """A ``databaker`` command that, at the N-th call of one layer-store operation on a key containing
-a given text, is killed as ``kill -9`` would kill it, or finds the disk full.
+a given text (starting with it, for a text written ``^text``), is killed as ``kill -9`` would
+kill it, or finds the disk full.
 
     python -m databaker_tests.killed_bake [--disk-full] METHOD TEXT N -- <command and arguments>
 
@@ -23,8 +24,8 @@ def fail_at(method: str, text: str, count: int, *, disk_full: bool = False) -> N
 
     def failing(self: LocalLayerStore, key: str, *args: object) -> object:
         nonlocal calls
-        target = args[0] if method in ("copy", "move") else key
-        if text in str(target):
+        target = str(args[0] if method in ("copy", "move") else key)
+        if target.startswith(text[1:]) if text.startswith("^") else text in target:
             calls += 1
             if calls == count and disk_full:
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), self.uri(str(target)))

@@ -88,7 +88,8 @@ KILL_POINTS = {
     "reading the drop": (("open_output", "valid/", 1), False),
     "replacing the joined table": (("move", "current_ballots_joined_to_address_base/", 2), False),
     "writing the version": (("write_bytes", "versions/", 40), False),
-    "publishing, midway": (("copy", f"{LAYER}/", 25), True),
+    # The layer's own files, not a version's (a rebake copies unchanged files into its version).
+    "publishing, midway": (("copy", f"^{LAYER}/", 25), True),
     "publishing, before the manifest": (("write_bytes", f"{LAYER}/_manifest.json", 1), True),
 }
 

@@ -3,11 +3,19 @@
 import hashlib
 import io
 import itertools
+import json
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from databaker.layers.outcode_files import ROWS_PER_GROUP, write_outcode_files
+from databaker.layers import outcode_files
+from databaker.layers.outcode_files import (
+    ROW_DIGESTS,
+    ROWS_PER_GROUP,
+    EarlierFiles,
+    rows_digest,
+    write_outcode_files,
+)
 
 
 def parquet(table: pa.Table) -> bytes:
@@ -88,3 +96,58 @@ def test_a_large_outcode_is_cut_into_row_groups_a_reader_can_skip_by_postcode(st
     ordered = sorted(postcodes)
     bounds = [0, ROWS_PER_GROUP, 2 * ROWS_PER_GROUP, n]
     assert ranges == [(ordered[a], ordered[b - 1]) for a, b in itertools.pairwise(bounds)]
+
+
+def test_files_whose_rows_did_not_change_are_copied_from_the_earlier_version(store, monkeypatch):
+    """A rebake encodes only the outcodes whose rows changed; the others are the earlier
+    version's files, so the result is byte for byte what encoding every outcode gives."""
+    first = joined(
+        ["1", "2", "3"],
+        ["LS6 1AA", "LS6 1AB", "LS7 2BB"],
+        [["local.leeds.a.2027-05-06"], [], ["local.leeds.b.2027-05-06"]],
+    )
+    second = joined(
+        ["1", "2", "3"],
+        ["LS6 1AA", "LS6 1AB", "LS7 2BB"],
+        [["local.leeds.a.2027-05-06"], [], ["local.leeds.c.2027-05-06"]],
+    )
+    columns = {"columns": ["uprn", "postcode", "ballot_ids"], "ids_column": "ballot_ids"}
+    store.write_bytes("joined/first_letter=L/part.parquet", first)
+    store.write_bytes("joined/first_letter=S/part.parquet", joined(["4"], ["S1 2BB"], [[]]))
+    before = write_outcode_files(store, joined_prefix="joined/", output_prefix="v1/", **columns)
+    store.write_bytes("v1/" + ROW_DIGESTS, json.dumps(before.row_digests).encode())
+    store.write_bytes("joined/first_letter=L/part.parquet", second)
+    encoded: list[int] = []
+    original = outcode_files._parquet_bytes
+    monkeypatch.setattr(
+        outcode_files,
+        "_parquet_bytes",
+        lambda t, ids: encoded.append(t.num_rows) or original(t, ids),
+    )
+    earlier = EarlierFiles.kept(store, "v1/", before.files)
+    after = write_outcode_files(
+        store, joined_prefix="joined/", output_prefix="v2/", earlier=earlier, **columns
+    )
+    assert (after.reused, encoded) == (2, [1])
+    fresh = write_outcode_files(store, joined_prefix="joined/", output_prefix="v3/", **columns)
+    assert after.files == fresh.files and after.row_digests == fresh.row_digests
+    assert after.files["LS6.parquet"] == before.files["LS6.parquet"]
+    assert after.files["LS7.parquet"] != before.files["LS7.parquet"]
+    for name in fresh.files:
+        assert store.read_bytes("v2/" + name) == store.read_bytes("v3/" + name)
+
+
+def test_a_version_without_row_digests_is_not_reused(store):
+    """Versions written before row digests were kept are read again, never trusted."""
+    store.write_bytes("v1/LS6.parquet", b"whatever")
+    assert EarlierFiles.kept(store, "v1/", {"LS6.parquet": "0" * 64}) is None
+    store.write_bytes("v1/" + ROW_DIGESTS, b"not json")
+    assert EarlierFiles.kept(store, "v1/", {"LS6.parquet": "0" * 64}) is None
+
+
+def test_equal_rows_have_one_digest_whatever_table_they_were_cut_from():
+    ids = pa.list_(pa.string())
+    whole = pa.table({"uprn": ["1", "2", "3"], "ballot_ids": pa.array([["a"], [], ["b"]], ids)})
+    alone = pa.table({"uprn": ["2", "3"], "ballot_ids": pa.array([[], ["b"]], ids)})
+    assert rows_digest(whole.slice(1, 2)) == rows_digest(alone)
+    assert rows_digest(whole.slice(0, 2)) != rows_digest(alone)

@@ -6,12 +6,20 @@ no address has any ID gets an empty parquet file (no columns, no rows): consumer
 "nothing here" without looking inside. The files are written to a bake's own version, with a
 content hash each; publishing it is :mod:`databaker.layers.versions`' job.
 
+Each file's rows also get a digest, kept beside the version's manifest (``ROW_DIGESTS``). A
+file's bytes follow from its rows and from how they are encoded (``ENCODING``), so a later bake
+whose rows for an outcode have the same digest copies the earlier version's file instead of
+encoding it again: a rebake from a changed ballots export on the same drop encodes only the
+outcodes whose rows changed.
+
 Work is done a letter at a time on whole columns, which bounds memory by the largest letters.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -27,7 +35,7 @@ from databaker.concurrency import WORKERS
 from databaker.layers.sampling import sampled, uprn_ranks
 from databaker.layers.versions import content_hash
 from databaker.progress import Progress, logged
-from databaker.resources import LayerStore
+from databaker.resources import LayerStore, LayerStoreError
 
 ElementIds: TypeAlias = Callable[[pa.Array], pa.Array]
 """Maps distinct elements of a layer's list column to the IDs they count for."""
@@ -41,6 +49,11 @@ ROWS_PER_GROUP = 1024
 postcode statistics are written, so a reader looking up one postcode decodes one group (or two)
 rather than the whole file: at 1,024 rows that costs about a third of reading a large outcode
 whole, for files a tenth larger."""
+ROW_DIGESTS = "_row_digests.json"
+"""Beside a version's manifest: the digest of each outcode file's rows, by file name."""
+ENCODING = f"outcode files 1, pyarrow {pa.__version__}"
+"""What a row digest is taken under, with the rows: the number goes up whenever
+:func:`_parquet_bytes` changes how it writes, so that no file of another encoding is reused."""
 READ_AS_DICTIONARY = ("addressbase_source",)
 """Columns read dictionary-encoded: one value for a whole bake, which would otherwise be
 materialised once per row. Sort keys (``postcode``) must stay plain strings."""
@@ -67,6 +80,11 @@ class OutcodeFiles:
     )
     """The addresses of :mod:`databaker.layers.sampling`'s sample: ``uprn`` (as in the joined
     table) and ``ids``, how many IDs it has; for the bake's pictures."""
+    row_digests: dict[str, str] = field(default_factory=dict)
+    """Each file's rows' digest (under ``ENCODING``), by file name: what ``ROW_DIGESTS``
+    keeps."""
+    reused: int = 0
+    """Files copied from the earlier version, their rows unchanged, rather than encoded."""
 
 
 def write_outcode_files(
@@ -77,6 +95,7 @@ def write_outcode_files(
     columns: list[str],
     ids_column: str,
     element_ids: ElementIds | None = None,
+    earlier: EarlierFiles | None = None,
     workers: int = WORKERS,
     progress: Progress = logged,
 ) -> OutcodeFiles:
@@ -87,7 +106,9 @@ def write_outcode_files(
 
     Letters are cut ``workers`` at a time (reading, sorting and parquet encoding run outside
     the GIL); memory is bounded by the largest letters in flight. The files go to the store as
-    many at a time as it keeps requests in flight. ``progress`` counts the letters cut.
+    many at a time as it keeps requests in flight. A file whose rows have the digest the
+    ``earlier`` version's file of that name has is copied from it, not encoded. ``progress``
+    counts the letters cut.
     """
 
     def write_letter(keys: list[str]) -> _LetterFiles:
@@ -99,9 +120,17 @@ def write_outcode_files(
             address_sample=_sample_of(table, ids_column),
         )
         for outcode, part, with_ids in _split_by_outcode(table, ids_column):
-            data = _parquet_bytes(part.select(columns) if with_ids else pa.table({}), ids_column)
-            write(f"{output_prefix}{outcode}.parquet", data)
-            written.files[f"{outcode}.parquet"] = content_hash(data)
+            name = f"{outcode}.parquet"
+            rows = part.select(columns) if with_ids else pa.table({})
+            digest = rows_digest(rows)
+            if earlier is not None and earlier.reusable(name, digest):
+                written.reused.append((earlier.prefix + name, output_prefix + name))
+                written.files[name] = earlier.files[name]
+            else:
+                data = _parquet_bytes(rows, ids_column)
+                write(output_prefix + name, data)
+                written.files[name] = content_hash(data)
+            written.row_digests[name] = digest
             written.outcodes += 1
             written.empty_outcodes += not with_ids
             written.rows_with_ids += with_ids
@@ -116,6 +145,7 @@ def write_outcode_files(
         ThreadPoolExecutor(max_workers=max(workers, 1)) as pool,
     ):
         letters = list(pool.map(write_letter, by_letter.values()))
+    store.copy_all([pair for letter in letters for pair in letter.reused])
     return OutcodeFiles(
         outcodes=sum(letter.outcodes for letter in letters),
         empty_outcodes=sum(letter.empty_outcodes for letter in letters),
@@ -133,7 +163,47 @@ def write_outcode_files(
                 + [letter.address_sample for letter in letters]
             )
         ).drop_columns("rank"),
+        row_digests=dict(sorted(kv for letter in letters for kv in letter.row_digests.items())),
+        reused=sum(len(letter.reused) for letter in letters),
     )
+
+
+def rows_digest(rows: pa.Table) -> str:
+    """SHA-256 of ``ENCODING`` and the rows as Arrow's IPC stream writes them, once copied
+    into buffers of their own: a slice's buffers keep its parent's offsets, so equal rows
+    sliced from different tables would otherwise be written differently."""
+    own = rows.take(np.arange(rows.num_rows)).combine_chunks()
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, own.schema) as stream:
+        stream.write_table(own)
+    digest = hashlib.sha256(ENCODING.encode())
+    digest.update(sink.getvalue())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class EarlierFiles:
+    """A complete version whose files a bake may reuse: where they are, their SHA-256 and
+    their rows' digests, by file name."""
+
+    prefix: str
+    files: dict[str, str]
+    row_digests: dict[str, str]
+
+    @classmethod
+    def kept(cls, store: LayerStore, prefix: str, files: dict[str, str]) -> EarlierFiles | None:
+        """The version under ``prefix`` with its manifest's ``files``; None when it has no
+        row digests (a version written before they were kept) or they cannot be read."""
+        try:
+            digests = json.loads(store.read_bytes(prefix + ROW_DIGESTS))
+        except (LayerStoreError, ValueError):
+            return None
+        if not isinstance(digests, dict):
+            return None
+        return cls(prefix, files, digests)
+
+    def reusable(self, name: str, digest: str) -> bool:
+        return name in self.files and self.row_digests.get(name) == digest
 
 
 @dataclass
@@ -147,6 +217,8 @@ class _LetterFiles:
     rows_with_ids: int = 0
     rows_in_files: int = 0
     files: dict[str, str] = field(default_factory=dict)
+    row_digests: dict[str, str] = field(default_factory=dict)
+    reused: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _addresses_per_id(ids: pa.ChunkedArray, element_ids: ElementIds | None) -> dict[str, int]:

@@ -3,6 +3,7 @@ which it replaces only if its guard rails pass (``<layer>_version``)."""
 
 import csv
 import io
+import json
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -15,7 +16,7 @@ from databaker.layers.columns import outcode_files_metadata
 from databaker.layers.diff import DIFF, compare_versions
 from databaker.layers.guard_rails import LayerConfig, RailInputs, rail_results
 from databaker.layers.layer import Layer
-from databaker.layers.outcode_files import write_outcode_files
+from databaker.layers.outcode_files import ROW_DIGESTS, EarlierFiles, write_outcode_files
 from databaker.layers.overview import overview
 from databaker.layers.versions import (
     MANIFEST,
@@ -66,6 +67,7 @@ def version_asset(
         input_metadata = (
             latest_metadata(context.instance, layer.input.asset.key) if layer.input else {}
         )
+        published = published_manifest(store, layer.prefix)
         try:
             written = write_outcode_files(
                 store,
@@ -74,7 +76,9 @@ def version_asset(
                 columns=layer.columns,
                 ids_column=layer.ids_column,
                 element_ids=layer.element_ids,
+                earlier=_earlier_files(store, layer, published),
             )
+            store.write_bytes(prefix + ROW_DIGESTS, json.dumps(written.row_digests).encode())
             manifest = Manifest(
                 bake_id=bake_id,
                 created=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -88,7 +92,6 @@ def version_asset(
                 rejected_rows=_keep_rejection_reports(store, layer, prefix),
                 addresses_per_id=written.addresses_per_id,
             )
-            published = published_manifest(store, layer.prefix)
             diff, changes = compare_versions(
                 store,
                 before=published,
@@ -116,7 +119,8 @@ def version_asset(
             raise
         pruned = prune_versions(store, layer.prefix, keep=config.kept_versions)
         context.log.info(
-            f"bake {bake_id}: {written.outcodes} outcode files ({written.empty_outcodes} empty); "
+            f"bake {bake_id}: {written.outcodes} outcode files ({written.empty_outcodes} empty, "
+            f"{written.reused} unchanged since the published bake and copied from it); "
             f"{diff.addresses_changed} addresses' {layer.ids_column} changed against "
             f"{diff.baseline or 'nothing published'}; pruned {len(pruned)} old version(s)"
         )
@@ -180,6 +184,17 @@ def _published_files(store: LayerStore, layer: Layer, published: Manifest | None
         return layer.prefix
     kept = version_prefix(layer.prefix, published.bake_id)
     return kept if store.list_keys(kept + MANIFEST) else layer.prefix
+
+
+def _earlier_files(
+    store: LayerStore, layer: Layer, published: Manifest | None
+) -> EarlierFiles | None:
+    """The published bake's own version, whose files a bake whose rows are the same reuses."""
+    if published is None:
+        return None
+    return EarlierFiles.kept(
+        store, version_prefix(layer.prefix, published.bake_id), published.files
+    )
 
 
 def _keep_rejection_reports(store: LayerStore, layer: Layer, version: str) -> dict[str, int]:
