@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks.agreement import cross_check
+from benchmarks.console import say
 from benchmarks.inputs import InputSpec, ensure_inputs
 from benchmarks.machine import describe_machine
 from benchmarks.methods import from_bake, from_peer
@@ -42,19 +43,19 @@ def main(argv: list[str] | None = None) -> int:
     spec = InputSpec(args.addresses, args.divisions, args.seed, args.files)
     inputs = ensure_inputs(spec, args.cache)
     work = args.work or args.cache / "runs"
-    _say(f"inputs: {inputs.folder}; work: {work}")
+    say(f"inputs: {inputs.folder}; work: {work}")
 
-    _say("running databaker bake ...")
+    say("running databaker bake ...")
     bake = run_bake(inputs, work / "databaker")
     methods = [from_bake(bake)]
     for name in peers:
-        _say(f"running peer {name} ...")
+        say(f"running peer {name} ...")
         methods.append(from_peer(run_peer(PEERS[name], inputs, work / name, args.peer_timeout)))
     for method in methods:
         seconds = method.measurement.wall_seconds
-        _say(f"  {method.name}: {method.outcome or 'ok'} in {seconds:.1f} s")
+        say(f"  {method.name}: {method.outcome or 'ok'} in {seconds:.1f} s")
 
-    _say(f"cross-checking ({args.sample} sampled addresses, and every address) ...")
+    say(f"cross-checking ({args.sample} sampled addresses, and every address) ...")
     agreement = cross_check(inputs, methods, work, args.sample, args.seed)
     rows = method_rows(methods, agreement)
     size = f"a{args.addresses}-d{args.divisions}"
@@ -74,14 +75,14 @@ def main(argv: list[str] | None = None) -> int:
     print(methods_table(rows))
     print()
     print(markdown_table(("stage", "seconds"), [(s, f"{v:.1f}") for s, v in report.stages]))
-    _say(f"wrote {args.output}")
+    say(f"wrote {args.output}")
 
     failed = [m.name for m in methods if m.outcome and not m.measurement.timed_out]
     if failed:
-        _say(f"failed: {', '.join(failed)} (logs under {work / 'logs'})")
+        say(f"failed: {', '.join(failed)} (logs under {work / 'logs'})")
     unexplained = unexplained_mismatches(agreement)
     if unexplained:
-        _say(f"{unexplained} mismatches not on a boundary: see the examples above")
+        say(f"{unexplained} mismatches not on a boundary: see the examples above")
     return 1 if failed or unexplained else 0
 
 
@@ -120,10 +121,6 @@ def _command_line(argv: list[str]) -> str:
     except ValueError:
         shown = python
     return shlex.join([str(shown), "-m", "benchmarks.bake", *argv])
-
-
-def _say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from benchmarks.console import positive, say
 from benchmarks.inputs import Inputs, InputSpec, ensure_inputs
 from benchmarks.layers_report import BENCHMARK, LayerRun, Section, render
 from benchmarks.our_bake import BakeRun, run_bake
@@ -65,18 +66,18 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     inputs = ensure_inputs(spec, args.cache)
     work = args.work or args.cache / "runs" / "layers"
-    _say(f"inputs: {inputs.folder}; work: {work}")
+    say(f"inputs: {inputs.folder}; work: {work}")
 
     runs = []
     for round_number in range(1, args.runs + 1):
         order = LAYERS if round_number % 2 else LAYERS[::-1]
         for name in order:
-            _say(f"round {round_number}: baking {name} ...")
+            say(f"round {round_number}: baking {name} ...")
             data_root = work / f"round{round_number}" / name
             bake = bake_layer(layer_named(name), inputs, data_root)
             runs.append(LayerRun(round_number, name, bake))
             outcome = "ok" if bake.measurement.ok else f"FAILED (logs in {data_root.parent}/logs)"
-            _say(f"  {name}: {outcome} in {bake.measurement.wall_seconds:.1f} s")
+            say(f"  {name}: {outcome} in {bake.measurement.wall_seconds:.1f} s")
             if bake.measurement.ok and not args.keep:
                 shutil.rmtree(data_root, ignore_errors=True)
 
@@ -92,10 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     write_section(args.output, size, section, BENCHMARK)
     print(section)
-    _say(f"wrote {args.output}")
+    say(f"wrote {args.output}")
     failed = [f"{run.layer} (round {run.round})" for run in runs if not run.bake.measurement.ok]
     if failed:
-        _say(f"failed: {', '.join(failed)}")
+        say(f"failed: {', '.join(failed)}")
     return 1 if failed else 0
 
 
@@ -106,14 +107,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--addresses", type=int, required=True)
     parser.add_argument("--divisions", type=int, required=True)
     parser.add_argument(
-        "--boundary-reviews", type=_positive, required=True, help="reviews in the export"
+        "--boundary-reviews", type=positive, required=True, help="reviews in the export"
     )
     parser.add_argument(
         "--boundary-review-types", type=int, default=3, help="division types per review"
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--files", type=int, default=8, help="AddressBase part files")
-    parser.add_argument("--runs", type=_positive, default=2, help="rounds of both bakes")
+    parser.add_argument("--runs", type=positive, default=2, help="rounds of both bakes")
     parser.add_argument("--cache", type=Path, default=Path("benchmarks/.cache"))
     parser.add_argument("--work", type=Path, help="where bakes write (default <cache>/runs/layers)")
     parser.add_argument(
@@ -121,17 +122,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--output", type=Path, default=Path("docs/benchmarks.md"))
     return parser
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
-    return value
-
-
-def _say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

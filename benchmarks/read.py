@@ -19,6 +19,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from benchmarks.console import say
 from benchmarks.inputs import Inputs, InputSpec, ensure_inputs
 from benchmarks.lookups import Latencies, cold_postcodes, disagreements
 from benchmarks.our_bake import run_bake
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     cold = cold_postcodes(layer.folder, args.lookups, rng)
     recent = cold[-args.warm_set :]
     warm = rng.choices(recent, k=args.warm_lookups)
-    _say(f"layer: {layer.folder} ({layer.rows:,} addresses); {len(cold)} cold postcodes")
+    say(f"layer: {layer.folder} ({layer.rows:,} addresses); {len(cold)} cold postcodes")
 
     cluster, postgis = None, None
     if installation is not None:
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     rounds: dict[tuple[str, str], list[Latencies]] = defaultdict(list)
     mismatched: set[str] = set()
     for number in range(1, args.rounds + 1):
-        _say(f"round {number} of {args.rounds} ...")
+        say(f"round {number} of {args.rounds} ...")
         ours = reader_round(layer.folder, cold, warm)
         engines = [ours] if cluster is None else [ours, postgis_round(cluster, cold, warm)]
         for measured in engines:
@@ -82,9 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     write_section(args.output, size, render(run), BENCHMARK)
     print(results_table(results))
-    _say(f"wrote {args.output}")
+    say(f"wrote {args.output}")
     if mismatched:
-        _say(f"{len(mismatched)} postcodes answered differently, e.g. {sorted(mismatched)[:5]}")
+        say(f"{len(mismatched)} postcodes answered differently, e.g. {sorted(mismatched)[:5]}")
         return 1
     return 0
 
@@ -95,7 +96,7 @@ def _loaded(cluster: Cluster, inputs: Inputs) -> PostgisSetup:
     loaded_now = load is None
     with cluster.running() as server:
         if load is None:
-            _say(f"loading PostGIS in {cluster.folder} ...")
+            say(f"loading PostGIS in {cluster.folder} ...")
             load = server.load(inputs, cluster)
         version = server.versions()
     return PostgisSetup(version, load, loaded_now)
@@ -108,7 +109,7 @@ def _baked_layer(inputs: Inputs, work: Path, rebake: bool) -> Layer:
     folder = data / "current_elections_parquet"
     baked_seconds = None
     if rebake or not _published_from(folder, inputs):
-        _say(f"baking {inputs.folder} into {data} ...")
+        say(f"baking {inputs.folder} into {data} ...")
         bake = run_bake(inputs, data)
         if bake.measurement.returncode != 0:
             raise RuntimeError(f"the bake failed: see {data.parent / 'logs' / 'databaker'}")
@@ -158,10 +159,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def _command_line(argv: list[str]) -> str:
     return shlex.join([".venv/bin/python", "-m", "benchmarks.read", *argv])
-
-
-def _say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from importlib import metadata
 from pathlib import Path
 from unittest import mock
 
+from benchmarks.console import positive, say
 from benchmarks.inputs import Inputs, InputSpec, databaker_command, ensure_inputs
 from benchmarks.process import Measurement, run_measured
 from benchmarks.report import write_section
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     work = (args.work or args.cache / "runs" / "s3-store").resolve()
     work.mkdir(parents=True, exist_ok=True)
     changed = changed_export(inputs.ballots, work / "ballots-changed.csv", args.drop_ballots)
-    _say(
+    say(
         f"inputs: {inputs.folder}; work: {work}; the rebake leaves out "
         f"{len(changed.left_out):,} of {changed.ballots:,} ballots"
     )
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     write_section(args.output, size, section, BENCHMARK)
     print(section)
-    _say(f"wrote {args.output}")
+    say(f"wrote {args.output}")
     return exit_status(runs, work)
 
 
@@ -103,10 +104,10 @@ def exit_status(runs: list[StoreRun], work: Path) -> int:
     else 0."""
     failed = [f"{run.store} (round {run.round})" for run in runs if run.failed]
     if failed:
-        _say(f"failed: {', '.join(failed)} (logs under {work})")
+        say(f"failed: {', '.join(failed)} (logs under {work})")
     wrong = [check.text for check in checks(runs) if not check.ok]
     for text in wrong:
-        _say(f"check failed: {text}")
+        say(f"check failed: {text}")
     return 1 if failed or wrong else 0
 
 
@@ -131,11 +132,11 @@ def run_rounds(
                     shutil.rmtree(root, ignore_errors=True)
                 else:
                     root, env = f"s3://{bucket}/round{number}", on_s3 | server.environment()
-                _say(f"round {number}: {store} ({root}) ...")
+                say(f"round {number}: {store} ({root}) ...")
                 run = run_store(number, store, root, inputs, changed, env, work)
                 runs.append(run)
                 outcome = "FAILED" if run.failed else f"rollback restored: {run.restored}"
-                _say(f"  {store}: {outcome}")
+                say(f"  {store}: {outcome}")
                 if store == LOCAL and not run.failed and not keep:
                     shutil.rmtree(root, ignore_errors=True)
     if not keep:
@@ -258,14 +259,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--divisions", type=int, required=True)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--files", type=int, default=8, help="AddressBase part files")
-    parser.add_argument("--rounds", type=_positive, default=2, help="rounds on both stores")
+    parser.add_argument("--rounds", type=positive, default=2, help="rounds on both stores")
     parser.add_argument("--cache", type=Path, default=Path("benchmarks/.cache"))
     parser.add_argument(
         "--work", type=Path, help="where the data roots, SeaweedFS's data and the logs go "
         "(default <cache>/runs/s3-store)"
     )  # fmt: skip
     parser.add_argument(
-        "--drop-ballots", type=_positive, metavar="K",
+        "--drop-ballots", type=positive, metavar="K",
         help=f"ballots the rebake's export leaves out (default: one in {EVERY})",
     )  # fmt: skip
     parser.add_argument(
@@ -274,17 +275,6 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument("--output", type=Path, default=Path("docs/benchmarks.md"))
     return parser
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
-    return value
-
-
-def _say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":
