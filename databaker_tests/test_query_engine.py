@@ -1,5 +1,7 @@
 """The DuckDB engine runs named .sql files with bound, validated parameters, offline."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -94,6 +96,22 @@ def test_connection_settings_pass_through_to_duckdb(tmp_path):
     engine = DuckDBQueryEngine(connection_config={"threads": 1})
     q = query(tmp_path, "threads", "SELECT current_setting('threads') AS threads;")
     assert engine.run(q).to_pylist() == [{"threads": 1}]
+
+
+def test_a_database_file_is_free_for_other_processes_between_queries(tmp_path):
+    """Only the in-memory database is kept open for the process; a file stays DuckDB's usual
+    one-process-at-a-time resource, held for a query alone."""
+    database = tmp_path / "engine.duckdb"
+    engine = DuckDBQueryEngine(database=str(database))
+    spatial = query(tmp_path, "spatial", "SELECT ST_AsText(ST_Point(1, 2)) AS point;")
+    assert engine.run(spatial).to_pylist() == [{"point": "POINT (1 2)"}]
+    other = subprocess.run(
+        [sys.executable, "-c", f"import duckdb; duckdb.connect({str(database)!r}).close()"],
+        capture_output=True,
+        text=True,
+    )
+    assert other.returncode == 0, other.stderr
+    assert engine.run(spatial).to_pylist() == [{"point": "POINT (1 2)"}]
 
 
 def test_an_include_line_brings_in_the_shared_definitions(tmp_path, engine):

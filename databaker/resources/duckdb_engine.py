@@ -151,34 +151,42 @@ class DuckDBQueryEngine(QueryEngine):
     def connection(self, *, s3: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """A new connection, with spatial loaded, extension downloads disabled, and ``s3://``
         access through httpfs when ``s3`` is set (the secret renewed from the AWS chain)."""
-        database = self._database()
-        with _opening:
-            conn = database.cursor()
-        try:
-            if s3:
-                conn.execute(f"LOAD {_literal(str(extension_path('httpfs')))}")
-                try:
-                    conn.execute(_s3_secret_statement())
-                except duckdb.Error as error:
-                    raise QueryError(
-                        f"could not give DuckDB access to S3: {type(error).__name__}"
-                    ) from None
-            yield conn
-        finally:
-            conn.close()
+        with self._database() as database:
+            with _opening:
+                conn = database.cursor()
+            try:
+                if s3:
+                    conn.execute(f"LOAD {_literal(str(extension_path('httpfs')))}")
+                    try:
+                        conn.execute(_s3_secret_statement())
+                    except duckdb.Error as error:
+                        raise QueryError(
+                            f"could not give DuckDB access to S3: {type(error).__name__}"
+                        ) from None
+                yield conn
+            finally:
+                conn.close()
 
-    def _database(self) -> duckdb.DuckDBPyConnection:
-        """This process's database for this configuration, opened through dagster-duckdb's
-        resource on first use, with spatial loaded; it stays open until the process exits."""
+    @contextmanager
+    def _database(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The database to connect to, opened through dagster-duckdb's resource with spatial
+        loaded. In memory (the default) it is this process's for this configuration, opened
+        on first use and kept until the process exits; a database file is opened for the query
+        alone, so that other processes may open it between queries, as before."""
         config = {**_OFFLINE, **_NOTHING_KEPT, **_spilling(), **self.connection_config}
-        key = (os.getpid(), self.database, repr(sorted(config.items())))
+        resource = DuckDBResource(database=self.database, connection_config=config)
+        if self.database != ":memory:":
+            with resource.get_connection() as database:
+                database.execute(f"LOAD {_literal(str(extension_path('spatial')))}")
+                yield database
+            return
+        key = (os.getpid(), repr(sorted(config.items())))
         with _opening:
             if key not in _databases:
-                resource = DuckDBResource(database=self.database, connection_config=config)
                 database = _open_databases.enter_context(resource.get_connection())
                 database.execute(f"LOAD {_literal(str(extension_path('spatial')))}")
                 _databases[key] = database
-            return _databases[key]
+        yield _databases[key]
 
 
 def _spilling() -> dict[str, str]:
