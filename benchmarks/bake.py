@@ -97,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--cache", type=Path, default=Path("benchmarks/.cache"))
     parser.add_argument("--work", type=Path, help="where methods write (default <cache>/runs)")
     parser.add_argument(
-        "--peers", default="duckdb,geopandas", help=f"comma-separated: {', '.join(PEERS)}; or none"
+        "--peers", default=",".join(PEERS), help=f"comma-separated: {', '.join(PEERS)}; or none"
     )
     parser.add_argument("--peer-timeout", type=float, help="seconds before a peer is stopped")
     parser.add_argument("--sample", type=int, default=2000, help="addresses checked by shapely")

@@ -22,6 +22,11 @@ PEERS = {
     peer.name: peer
     for peer in (
         Peer("duckdb", "benchmarks.peers.duckdb_spatial", "DuckDB spatial (one SQL script)"),
+        Peer(
+            "duckdb_bare",
+            "benchmarks.peers.duckdb_bare",
+            "DuckDB spatial, bare (no rules, no checks)",
+        ),
         Peer("geopandas", "benchmarks.peers.geopandas_sjoin", "GeoPandas sjoin"),
     )
 }
