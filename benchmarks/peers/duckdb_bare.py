@@ -12,14 +12,7 @@ still give every address the same ballots. Run: ``python -m benchmarks.peers.duc
 
 from __future__ import annotations
 
-import argparse
-import json
-import shutil
-from pathlib import Path
-
-import duckdb
-
-from benchmarks.peers.duckdb_spatial import spatial_extension
+from benchmarks.peers.duckdb_spatial import run_script
 
 SQL = r"""
 CREATE TEMP TABLE addresses AS
@@ -66,32 +59,7 @@ COPY (
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--addressbase", type=Path, required=True, help="drop folder")
-    parser.add_argument("--ballots", type=Path, required=True, help="ballots export CSV")
-    parser.add_argument("--out", type=Path, required=True, help="folder for the outcode files")
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args(argv)
-    drop = sorted(str(p) for p in args.addressbase.rglob("*") if p.name.endswith((".csv", ".gz")))
-    shutil.rmtree(args.out, ignore_errors=True)
-    spill = args.out.with_name(f".{args.out.name}-spill")
-    config = {
-        "threads": args.threads,
-        "temp_directory": str(spill),
-        "autoinstall_known_extensions": False,
-        "autoload_known_extensions": False,
-    }
-    with duckdb.connect(config=config) as conn:
-        conn.execute("LOAD '" + str(spatial_extension()).replace("'", "''") + "'")
-        values = {"drop": drop, "ballots": str(args.ballots), "out": str(args.out)}
-        for statement in duckdb.extract_statements(SQL):
-            conn.execute(statement, {name: values[name] for name in statement.named_parameters})
-        addresses, polygons = conn.execute(
-            "SELECT (SELECT count(*) FROM addresses), (SELECT count(*) FROM ballots)"
-        ).fetchone()
-    shutil.rmtree(spill, ignore_errors=True)
-    print(json.dumps({"addresses": addresses, "polygons": polygons}))
-    return 0
+    return run_script(argv, __doc__.split("\n\n")[0], SQL)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -57,8 +58,17 @@ def spatial_extension() -> Path:
     return root / f"v{duckdb.__version__}" / "spatial.duckdb_extension"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def run_script(
+    argv: list[str] | None,
+    description: str,
+    sql: str,
+    define: Callable[[duckdb.DuckDBPyConnection, list[str], str], None] | None = None,
+) -> int:
+    """A DuckDB peer's command: parse its arguments, run ``sql`` (after ``define``, given the
+    drop's files and the export) with ``$drop``, ``$ballots`` and ``$out`` bound where it uses
+    them, and print the JSON line the harness reads. The script must leave the tables
+    ``addresses`` and ``ballots``."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--addressbase", type=Path, required=True, help="drop folder")
     parser.add_argument("--ballots", type=Path, required=True, help="ballots export CSV")
     parser.add_argument("--out", type=Path, required=True, help="folder for the outcode files")
@@ -74,18 +84,28 @@ def main(argv: list[str] | None = None) -> int:
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,
     }
+    values = {"drop": drop, "ballots": str(args.ballots), "out": str(args.out)}
     with duckdb.connect(config=config) as conn:
         conn.execute("LOAD '" + str(spatial_extension()).replace("'", "''") + "'")
-        define_valid_addresses(conn, drop)
-        define_ballot_areas(conn, str(args.ballots))
-        for statement in duckdb.extract_statements(SQL):
-            conn.execute(statement, {"out": str(args.out)} if statement.named_parameters else {})
+        if define is not None:
+            define(conn, drop, str(args.ballots))
+        for statement in duckdb.extract_statements(sql):
+            conn.execute(statement, {name: values[name] for name in statement.named_parameters})
         addresses, polygons = conn.execute(
             "SELECT (SELECT count(*) FROM addresses), (SELECT count(*) FROM ballots)"
         ).fetchone()
     shutil.rmtree(spill, ignore_errors=True)
     print(json.dumps({"addresses": addresses, "polygons": polygons}))
     return 0
+
+
+def _define_rules(conn: duckdb.DuckDBPyConnection, drop: list[str], ballots: str) -> None:
+    define_valid_addresses(conn, drop)
+    define_ballot_areas(conn, ballots)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_script(argv, __doc__.split("\n\n")[0], SQL, _define_rules)
 
 
 if __name__ == "__main__":
