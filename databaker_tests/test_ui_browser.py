@@ -185,6 +185,10 @@ def ui(
             browser.close()
 
 
+ENDED = ("SUCCESS", "FAILURE", "CANCELED")
+"""The statuses of a run that has ended."""
+
+
 @pytest.fixture(scope="module")
 def launched(ui: UI) -> list[dict[str, Any]]:
     """The layer launched as the README says, by clicking: Jobs, the layer's job,
@@ -208,7 +212,8 @@ def launched(ui: UI) -> list[dict[str, Any]]:
         look, up to half a minute later)."""
         found = ui.deployment.graphql(BACKFILL, backfillId=backfill)["partitionBackfillOrError"]
         runs = found["runs"]
-        if not runs or found["unfinishedRuns"]:
+        # A run the daemon has just created is NOT_STARTED, and not among the unfinished ones.
+        if not runs or found["unfinishedRuns"] or any(r["status"] not in ENDED for r in runs):
             return None
         covered = set().union(*(letters_of(run) for run in runs))
         done = found["status"] != "REQUESTED" or covered == set(ALL_LETTER_KEYS)
