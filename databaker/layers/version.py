@@ -183,7 +183,7 @@ def _published_files(store: LayerStore, layer: Layer, published: Manifest | None
     if published is None:
         return layer.prefix
     kept = version_prefix(layer.prefix, published.bake_id)
-    return kept if store.list_keys(kept + MANIFEST) else layer.prefix
+    return kept if store.exists(kept + MANIFEST) else layer.prefix
 
 
 def _earlier_files(
