@@ -151,3 +151,23 @@ def test_equal_rows_have_one_digest_whatever_table_they_were_cut_from():
     alone = pa.table({"uprn": ["2", "3"], "ballot_ids": pa.array([[], ["b"]], ids)})
     assert rows_digest(whole.slice(1, 2)) == rows_digest(alone)
     assert rows_digest(whole.slice(0, 2)) != rows_digest(alone)
+
+
+def test_row_digests_do_not_depend_on_how_the_joined_table_is_split_into_files(store):
+    """An engine may write a letter as one file or several (Athena's ``UNLOAD`` does): the same
+    rows must get the same digests, or an unchanged outcode would be encoded again."""
+    uprns = ["5", "1", "4", "2", "3"]
+    postcodes = ["LS6 1AB", "LS6 1AA", "LS7 2BB", "LS6 1AA", "LS7 2BA"]
+    ballots = [["local.leeds.a.2027-05-06"], [], ["local.leeds.b.2027-05-06"], [], []]
+    columns = {"columns": ["uprn", "postcode", "ballot_ids"], "ids_column": "ballot_ids"}
+    store.write_bytes("one/first_letter=L/part.parquet", joined(uprns, postcodes, ballots))
+    for part, rows in enumerate((slice(0, 2), slice(2, 3), slice(3, 5))):
+        store.write_bytes(
+            f"three/first_letter=L/part-{part}.parquet",
+            joined(uprns[rows], postcodes[rows], ballots[rows]),
+        )
+    whole = write_outcode_files(store, joined_prefix="one/", output_prefix="v1/", **columns)
+    pieces = write_outcode_files(store, joined_prefix="three/", output_prefix="v2/", **columns)
+    assert whole.row_digests == pieces.row_digests
+    assert whole.row_digests["LS6.parquet"] != whole.row_digests["LS7.parquet"]
+    assert whole.files == pieces.files

@@ -122,7 +122,7 @@ def write_outcode_files(
         for outcode, part, with_ids in _split_by_outcode(table, ids_column):
             name = f"{outcode}.parquet"
             rows = part.select(columns) if with_ids else pa.table({})
-            digest = rows_digest(rows)
+            digest = _own_rows_digest(rows)
             if earlier is not None and earlier.reusable(name, digest):
                 written.reused.append((earlier.prefix + name, output_prefix + name))
                 written.files[name] = earlier.files[name]
@@ -170,9 +170,14 @@ def write_outcode_files(
 
 def rows_digest(rows: pa.Table) -> str:
     """SHA-256 of ``ENCODING`` and the rows as Arrow's IPC stream writes them, once copied
-    into buffers of their own: a slice's buffers keep its parent's offsets, so equal rows
-    sliced from different tables would otherwise be written differently."""
-    own = rows.take(np.arange(rows.num_rows)).combine_chunks()
+    into buffers of their own: a slice's buffers keep its parent's offsets and bytes, so equal
+    rows sliced from different tables would otherwise be written differently."""
+    return _own_rows_digest(rows.take(np.arange(rows.num_rows)))
+
+
+def _own_rows_digest(rows: pa.Table) -> str:
+    """:func:`rows_digest` of rows whose buffers hold them alone, as ``take`` leaves them."""
+    own = rows.combine_chunks()
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, own.schema) as stream:
         stream.write_table(own)
@@ -266,24 +271,29 @@ def _read_parquet(store: LayerStore, keys: list[str]) -> pa.Table:
 
 
 def _split_by_outcode(table: pa.Table, ids_column: str) -> Iterator[tuple[str, pa.Table, int]]:
-    """Yield ``(outcode, rows, rows with IDs)`` per outcode, rows sorted by postcode then UPRN.
+    """Yield ``(outcode, rows, rows with IDs)`` per outcode, rows sorted by postcode then UPRN,
+    with an ``outcode`` column; each outcode's rows are a table of their own, whose buffers hold
+    those rows only (as :func:`_own_rows_digest` needs them).
 
     Postcodes are canonical (``OUTCODE INW``, a three-character inward code), so sorting by
     postcode also groups each outcode's rows together: a space sorts before any letter or digit.
+    Each outcode's rows are taken from the letter's table in one gather: sorting the whole letter
+    first would copy every row once more.
     """
-    table = table.sort_by([("postcode", "ascending"), ("uprn", "ascending")])
     if table.num_rows == 0:
         return
+    table = table.combine_chunks()
     table = table.append_column("outcode", pc.utf8_slice_codeunits(table["postcode"], 0, -4))
-    codes = pc.dictionary_encode(table["outcode"]).combine_chunks()
+    order = pc.sort_indices(table, [("postcode", "ascending"), ("uprn", "ascending")])
+    codes = pc.dictionary_encode(table["outcode"].take(order)).combine_chunks()
     starts = np.concatenate([[0], np.flatnonzero(np.diff(codes.indices.to_numpy())) + 1])
     ends = np.append(starts[1:], table.num_rows)
     has_ids = pc.list_value_length(table[ids_column]).to_numpy(zero_copy_only=False) > 0
-    with_ids = np.add.reduceat(has_ids.astype(np.int64), starts)
+    with_ids = np.add.reduceat(has_ids[order.to_numpy()].astype(np.int64), starts)
     # Sorted input: dictionary entries are in order of first appearance, one per run.
     names = codes.dictionary.to_pylist()
     for name, start, end, count in zip(names, starts, ends, with_ids, strict=True):
-        yield name, table.slice(start, end - start), int(count)
+        yield name, table.take(order.slice(start, end - start)), int(count)
 
 
 def _parquet_bytes(table: pa.Table, ids: str) -> bytes:
