@@ -19,6 +19,7 @@ from typing import Any
 import dagster as dg
 
 from databaker.assets import LAYERS, layer_named
+from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED
 from databaker.concurrency import job_pools, wait_for_pools
 from databaker.definitions import Settings, build_defs
 from databaker.layers import Layer
@@ -61,6 +62,7 @@ def bake(
     *,
     layer: str | Layer = "current_elections",
     addressbase: str | None = None,
+    keep_addressbase: bool = False,
     settings: Settings,
     max_rejected_rows: int = 0,
     max_rejected_share: float | None = None,
@@ -73,6 +75,8 @@ def bake(
     declared elsewhere, such as a test's); raise ``BakeFailed``.
 
     Without ``addressbase`` the newest complete drop of ``settings.addressbase_drops`` is baked;
+    with ``keep_addressbase`` no drop is read: the layer is rebuilt on the AddressBase tables
+    already in the data root, as the input's sensor does when only the input changed;
     a layer's input is the keyword its ``LayerInput.option`` names (``ballots=``,
     ``boundary_reviews=``), by default the deployment's, and may be EveryElection's database
     (a ``postgresql://`` URL), which the bake exports from first; a keyword no layer's input
@@ -90,6 +94,8 @@ def bake(
             f"the {layer.name} layer has no guard rail {', '.join(unknown)} to allow "
             f"(it has {', '.join(sorted(allowed))})"
         )
+    if keep_addressbase and addressbase is not None:
+        raise ValueError("a bake reads an AddressBase drop or keeps the one baked, not both")
     source = sources.get(layer.input.option) if layer.input is not None else None
     if is_every_election_url(source) and layer.input is not None:
         # EE's database is a source as the deployment's own: the graph gains its export.
@@ -97,17 +103,20 @@ def bake(
         source = None
     defs = build_defs(settings, layers=(layer,))
     store: LayerStore = defs.resources["store"]
+    if keep_addressbase:
+        _require_kept_addressbase(store)
     before = _layer_state(store, layer)
-    job = defs.resolve_job_def(layer.job_name)
+    job = defs.resolve_job_def(layer.rebuild_job_name if keep_addressbase else layer.job_name)
     if echo is not None:
         job = job.with_logger_defs({"progress": _progress_logger(echo)})
     limits: dict[str, Any] = {"max_rejected_rows": max_rejected_rows}
     if max_rejected_share is not None:
         limits["max_rejected_share"] = max_rejected_share
     ops: dict[str, Any] = {
-        "addressbase_cleaned_raw": {"config": {"source": addressbase, **limits}},
         layer.version_asset_name: {"config": {allowed[name]: True for name in allow}},
     }
+    if not keep_addressbase:
+        ops["addressbase_cleaned_raw"] = {"config": {"source": addressbase, **limits}}
     if layer.input is not None:
         ops[layer.input.asset_name] = {"config": {"source": source, **limits}}
     run_config: dict[str, Any] = {"ops": ops}
@@ -143,6 +152,14 @@ def bake(
     }
     where = str(metadata[layer.published_asset_name]["path"])
     return BakeResult(layer=where, seconds=time.monotonic() - started, metadata=metadata)
+
+
+def _require_kept_addressbase(store: LayerStore) -> None:
+    if not store.list_keys(ADDRESSBASE_PARTITIONED):
+        raise ValueError(
+            f"no AddressBase is baked in {store.uri(ADDRESSBASE_PARTITIONED)}: "
+            "bake from a drop first"
+        )
 
 
 @contextmanager

@@ -102,6 +102,12 @@ def _parser() -> argparse.ArgumentParser:
         help="drop folder or file (default: the newest complete drop in "
         "$DATABAKER_ADDRESSBASE_DROPS, else the bundled sample)",
     )
+    bake.add_argument(
+        "--keep-addressbase",
+        action="store_true",
+        help="read no drop: rebuild the layer on the AddressBase already baked in the data "
+        "root, as the input's sensor does when only the layer's input changed",
+    )
     for known in LAYERS:
         if known.input is not None:
             option = known.input.option
@@ -256,6 +262,7 @@ def _bake(args: argparse.Namespace) -> int:
         result = bake(
             layer=layer,
             addressbase=args.addressbase,
+            keep_addressbase=args.keep_addressbase,
             settings=settings,
             max_rejected_rows=args.max_rejected_rows,
             max_rejected_share=args.max_rejected_share,
@@ -282,7 +289,7 @@ def _bake_summary(layer: Layer, result: BakeResult) -> str:
 
     published = result.metadata[layer.published_asset_name]
     version = result.metadata[layer.version_asset_name]
-    raw = result.metadata["addressbase_cleaned_raw"]
+    raw = result.metadata.get("addressbase_cleaned_raw")
     against = f"bake {version['baseline']}" if version["baseline"] else "nothing published"
     label = layer.id_label
     with_ids = published[f"addresses_with_{label.replace(' ', '_')}s"]
@@ -290,7 +297,9 @@ def _bake_summary(layer: Layer, result: BakeResult) -> str:
         f"\nBaked {layer.name} in {result.seconds:.1f} s",
         f"  addresses:          {published['addresses']:,} ({with_ids:,} with a {label})",
     ]
-    rejected = f"{raw['rejected_rows']:,} AddressBase"
+    if raw is None:
+        lines.append(f"  AddressBase:        kept as baked, {version['addressbase_source']}")
+    rejected = [f"{raw['rejected_rows']:,} AddressBase"] if raw else []
     if layer.input is not None:
         own = result.metadata[layer.input.asset_name]
         export = layer.input.export
@@ -301,7 +310,7 @@ def _bake_summary(layer: Layer, result: BakeResult) -> str:
                 f"{taken['as_of']}, {taken['bytes'] / 1e6:,.1f} MB in {taken['seconds']:.1f} s"
             )
         lines.append(f"  {layer.input.summary(own)}")
-        rejected += f", {own['rejected_rows']:,} {layer.input.option.replace('_', ' ')}"
+        rejected.append(f"{own['rejected_rows']:,} {layer.input.option.replace('_', ' ')}")
     lines += [
         f"  outcodes written:   {published['outcodes']:,} ({published['empty_outcodes']:,} empty)",
         f"  published:          bake {published['bake_id']}, "
@@ -310,13 +319,13 @@ def _bake_summary(layer: Layer, result: BakeResult) -> str:
         f"  stale deleted:      {published['stale_outcodes_deleted']:,}",
         f"  changed:            {version['addresses_changed']:,} addresses' {label}s, against "
         f"{against}",
-        f"  rejected rows:      {rejected}",
+        f"  rejected rows:      {', '.join(rejected) or 'none read'}",
     ]
     others = [known.name for known in LAYERS if known is not layer]
     if layer is LAYERS[0] and others:
         lines.append(
             "The other layers bake from the same drop with one more command each: "
-            + "; ".join(f"databaker bake --layer {name}" for name in others)
+            + "; ".join(f"databaker bake --layer {name} --keep-addressbase" for name in others)
         )
     lines.append(f"Layer: {result.layer}")
     return "\n".join(lines)

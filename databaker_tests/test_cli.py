@@ -77,6 +77,35 @@ def test_bake_exits_non_zero_naming_the_bad_line(tmp_path):
     assert not (tmp_path / "out" / "current_elections_parquet").exists()
 
 
+def test_a_bake_that_keeps_the_addressbase_reads_no_drop_and_takes_the_new_ballots(tmp_path):
+    """The nightly case from the command line: only the ballots changed, so the drop is not
+    read again. Its file is changed on disk here; the layer shows the drop as first baked."""
+    drop, ballots = inputs(tmp_path)
+    root = ["--data-root", "out"]
+    first = run("bake", "--addressbase", str(drop), "--ballots", str(ballots), *root, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    write_lines(drop / "part.csv", [address_line("1", "1 Briggate", "LS1 6AA", -1.0, 52.0)])
+    ward = "POLYGON((-1.55 53.79,-1.53 53.79,-1.53 53.8,-1.55 53.8,-1.55 53.79))"
+    with ballots.open("a") as export:
+        export.write(ballot_line("local.leeds.ward.2027-05-06", "E05002", ward, "Division") + "\n")
+    again = run("bake", "--keep-addressbase", "--ballots", str(ballots), *root, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "addressbase_cleaned_raw" not in again.stdout
+    assert f"AddressBase:        kept as baked, {drop}" in again.stdout
+    assert "changed:            1 addresses' ballots" in again.stdout
+    layer = pq.read_table(tmp_path / "out" / "current_elections_parquet" / "LS1.parquet")
+    assert layer.column("ballot_ids").to_pylist() == [
+        ["local.leeds.city.2027-05-06", "local.leeds.ward.2027-05-06"]
+    ]
+
+
+def test_keeping_the_addressbase_needs_one_baked_and_no_drop_named(tmp_path, capsys):
+    assert main(["bake", "--keep-addressbase", "--data-root", str(tmp_path / "none")]) == 2
+    assert "no AddressBase is baked in" in capsys.readouterr().err
+    assert main(["bake", "--keep-addressbase", "--addressbase", str(tmp_path)]) == 2
+    assert "reads an AddressBase drop or keeps the one baked, not both" in capsys.readouterr().err
+
+
 def test_generate_writes_a_drop_and_an_export_that_bake_accepts(tmp_path):
     made = run(
         "generate", "--addresses", "3000", "--divisions", "12", "--seed", "7", "--out", "gen",

@@ -57,13 +57,13 @@ def rebuild_job(
     events and the nightly schedule run)."""
     if layer.input is None:
         return dg.define_asset_job(
-            f"{layer.name}_from_addressbase",
+            layer.rebuild_job_name,
             selection=dg.AssetSelection.assets(*own),
             description=f"Rebuild the {layer.name} layer on the AddressBase already partitioned.",
             tags=layer_tags(layer),
         )
     return dg.define_asset_job(
-        layer.input.rebuild_job_name,
+        layer.rebuild_job_name,
         selection=dg.AssetSelection.assets(*inputs, *own),
         description=f"Rebuild the {layer.name} layer from the {layer.input.label}, on the "
         f"AddressBase already partitioned.",

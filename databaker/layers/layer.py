@@ -161,6 +161,11 @@ class Layer:
         return f"{self.name}_layer"
 
     @property
+    def rebuild_job_name(self) -> str:
+        """The job that rebuilds the layer on the AddressBase already partitioned."""
+        return self.input.rebuild_job_name if self.input else f"{self.name}_from_addressbase"
+
+    @property
     def input_version_key(self) -> str:
         return self.input.version_key if self.input else "input_version"
 
