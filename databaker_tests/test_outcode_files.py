@@ -7,6 +7,7 @@ import json
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from databaker.layers import outcode_files
 from databaker.layers.outcode_files import (
@@ -171,3 +172,20 @@ def test_row_digests_do_not_depend_on_how_the_joined_table_is_split_into_files(s
     assert whole.row_digests == pieces.row_digests
     assert whole.row_digests["LS6.parquet"] != whole.row_digests["LS7.parquet"]
     assert whole.files == pieces.files
+
+
+@pytest.mark.parametrize(
+    "uprns",
+    [
+        ["9", "10", "100", "1000", "99", "100000000000", "999999999999", "1", "90", "910"],
+        ["9", "10", "x7", "1000", "99", "100000000000", "999999999999", "1", "90", "910"],
+        ["9", "10", "100", "1000", "99", "1000000000000", "999999999999", "1", "90", "910"],
+    ],
+    ids=["digits", "not digits: sorted as text", "13 digits: sorted as text"],
+)
+def test_rows_are_ordered_by_postcode_then_uprn_as_text(uprns):
+    """UPRNs compare as text, where "10" comes before "9", as in a file sorted by any reader."""
+    postcodes = ["LS6 1AB", "LS6 1AA", "LS6 1AB", "LS6 1AA", "LS10 1AA"] * 2
+    table = pa.table({"uprn": uprns, "postcode": postcodes})
+    expected = sorted(range(len(uprns)), key=lambda i: (postcodes[i], uprns[i]))
+    assert outcode_files._postcode_then_uprn(table).tolist() == expected
