@@ -25,7 +25,6 @@ or a check found the layer wrong (each command's output is kept under ``--work``
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import shlex
 import shutil
@@ -36,6 +35,7 @@ from importlib import metadata
 from pathlib import Path
 from unittest import mock
 
+from benchmarks.changed_ballots import EVERY, ChangedExport, changed_export
 from benchmarks.console import positive, say
 from benchmarks.inputs import Inputs, InputSpec, databaker_command, ensure_inputs
 from benchmarks.process import Measurement, run_measured
@@ -44,7 +44,6 @@ from benchmarks.s3_store_report import (
     BENCHMARK,
     LOCAL,
     S3,
-    ChangedExport,
     Section,
     StoreRun,
     checks,
@@ -60,8 +59,6 @@ from databaker_tests.s3_server import seaweedfs
 
 STORES = (LOCAL, S3)
 """Round 1 runs on local disk first, round 2 on S3 first, and so on."""
-EVERY = 50
-"""By default the changed export leaves out one ballot in this many."""
 LAYER = CURRENT_ELECTIONS.prefix
 NOT_FOR_SEAWEEDFS = ("AWS_PROFILE", "AWS_SESSION_TOKEN")
 """AWS variables of the caller's that would sign SeaweedFS's requests with another identity."""
@@ -217,38 +214,6 @@ def rollback_restored(store: LayerStore, layer: str, first: Manifest) -> str:
     if wrong:
         return f"no: {len(wrong):,} file(s) differ from the first bake's ({wrong[0]} first)"
     return "yes"
-
-
-def changed_export(ballots: Path, target: Path, drop: int | None = None) -> ChangedExport:
-    """Write ``target``: the export ``ballots`` without every row of ``drop`` of its ballots
-    with an area (default one in ``EVERY``), evenly spaced in the order of their IDs, so the
-    same inputs always give the same export. Fields are read and written as CSV (a geometry is
-    quoted WKT full of commas); the header and every other row are kept, in order."""
-    csv.field_size_limit(sys.maxsize)
-    with ballots.open(newline="") as source:
-        reader = csv.reader(source)
-        header = next(reader)
-        ballot, geometry = header.index("election_id"), header.index("geometry")
-        with_area = sorted({row[ballot] for row in reader if row[geometry].strip()})
-    count = max(1, len(with_area) // EVERY) if drop is None else drop
-    if not 1 <= count < len(with_area):
-        raise SystemExit(
-            f"--drop-ballots must be from 1 to {len(with_area) - 1}: {ballots} has "
-            f"{len(with_area):,} ballots with an area (got {count})"
-        )
-    left_out = tuple(with_area[i * len(with_area) // count] for i in range(count))
-    leaving = set(left_out)
-    rows = kept = 0
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with ballots.open(newline="") as source, target.open("w", newline="") as out:
-        reader, writer = csv.reader(source), csv.writer(out, lineterminator="\n")
-        writer.writerow(next(reader))
-        for row in reader:
-            rows += 1
-            if row[ballot] not in leaving:
-                kept += 1
-                writer.writerow(row)
-    return ChangedExport(target, len(with_area), left_out, rows, kept)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
+from benchmarks.changed_ballots import ChangedExport
 from benchmarks.inputs import Inputs
 from benchmarks.machine import describe_machine
 from benchmarks.process import Measurement
@@ -98,18 +98,6 @@ class StoreRun:
     @property
     def failed(self) -> bool:
         return any(not m.ok for m in self.commands) or len(self.commands) < 3
-
-
-@dataclass(frozen=True)
-class ChangedExport:
-    """The ballots export of the rebake: the generated one without every row of some ballots."""
-
-    path: Path
-    ballots: int
-    """Ballots with an area in the generated export."""
-    left_out: tuple[str, ...]
-    rows: int
-    rows_kept: int
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ once and the read benchmark reuses the layer it baked.
 
 import csv
 import io
+import itertools
 import json
 import re
 import shutil
@@ -21,7 +22,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from benchmarks import s3_store_report
+from benchmarks import rebake, rebake_report, s3_store_report
+from benchmarks.changed_ballots import changed_export
 from benchmarks.inputs import MARKER, Inputs, InputSpec, ensure_inputs
 from benchmarks.layers import stage_of_step
 from benchmarks.layers_report import PUBLISHED_HEADER, RUNS_HEADER
@@ -31,7 +33,7 @@ from benchmarks.postgis import Installation, PostgisMissing
 from benchmarks.process import Measurement
 from benchmarks.read_report import RESULTS_HEADER
 from benchmarks.report import METHOD_HEADER
-from benchmarks.s3_store import changed_export, exit_status, rollback_restored
+from benchmarks.s3_store import exit_status, rollback_restored
 from benchmarks.s3_store_report import StoreRun, over_target, parse_rollback, round_table
 from databaker.assets import layer_named
 from databaker.layers.versions import (
@@ -447,6 +449,11 @@ def test_the_changed_ballots_export_leaves_out_whole_ballots_evenly_spaced_by_id
     assert one.left_out == ("local.a.x.2027-05-06",), "one in 50, at least one"
     assert one.path.read_text() == "".join(lines[i] for i in (0, 1, 3, 4, 6))
 
+    # Halfway between those: the second and the fourth.
+    other = changed_export(ballots, tmp_path / "other.csv", 2, between=True)
+    assert other.left_out == ("local.b.y.2027-05-06", "mayor.d.2027-05-06")
+    assert other.path.read_text() == "".join(lines[i] for i in (0, 2, 3, 4, 5))
+
     with pytest.raises(SystemExit, match="--drop-ballots must be from 1 to 3"):
         changed_export(ballots, tmp_path / "all.csv", 4)
 
@@ -581,3 +588,182 @@ def test_the_s3_store_benchmark_fails_on_a_failed_command_or_a_wrong_layer(tmp_p
     other = replace(s3, first_files={**files, "CD2.parquet": "3"})
     assert exit_status([local, other], tmp_path) == 1
     assert "on both stores: NO" in capsys.readouterr().err
+
+
+REBAKE_MARKERS = (
+    "<!-- rebake-benchmark:a3000-d40:start -->",
+    "<!-- rebake-benchmark:a3000-d40:end -->",
+)
+
+
+def ballots_by_uprn(data_root: Path, bake_id: str) -> dict[str, tuple[str, ...]]:
+    """Every address of a kept bake with ballots, read from its outcode files (an address in
+    none of them, as in an empty file, has none)."""
+    found = {}
+    for path in (data_root / version_prefix(LAYER, bake_id)).glob("*.parquet"):
+        table = pq.read_table(path)
+        if table.num_rows:
+            found.update(
+                zip(
+                    table["uprn"].to_pylist(),
+                    map(tuple, table["ballot_ids"].to_pylist()),
+                    strict=True,
+                )
+            )
+    return found
+
+
+def test_the_rebake_benchmark_rebakes_on_the_kept_drop_and_reports_each_round(tmp_path, cache):
+    output, work = tmp_path / "benchmarks.md", tmp_path / "work"
+    result = run_benchmark(
+        "benchmarks.rebake", "--rounds", "2", "--keep", "--work", str(work),
+        "--cache", str(cache), "--output", str(output),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    text = output.read_text()
+    start, end = REBAKE_MARKERS
+    assert (text.count(start), text.count(end)) == (1, 1)
+    assert start in result.stdout
+    rows = {row[0]: row[1:] for row in table_rows(text, "|  | first bake (reference) |")}
+    assert rows["ballots export"] == ["generated", "A", "B"]
+
+    # The first bake read the drop; each rebake kept it and read the ballots again.
+    logs = [(work / "logs" / name / "stdout.txt").read_text()
+            for name in ("first-bake", "round-1", "round-2")]  # fmt: skip
+    assert "addressbase_cleaned_raw done" in logs[0]
+    for log in logs[1:]:
+        assert "addressbase_cleaned_raw" not in log and "addressbase_partitioned" not in log
+        assert "current_ballots done" in log
+    assert rows["drop"] == [rows["drop"][0], "not run", "not run"]
+    assert float(rows["drop"][0]) >= 0
+
+    # Each rebake against the bake before it, read here from the kept versions.
+    root = work / "data"
+    store = LocalLayerStore(root=str(root))
+    versions = kept_versions(store, LAYER)
+    assert published_manifest(store, LAYER) == versions[-1]
+    pairs = list(itertools.pairwise(versions))
+    assert len(pairs) == 2
+    encoded = [sum(a.files.get(n) != d for n, d in b.files.items()) for a, b in pairs]
+    outcodes = len(versions[0].files)
+    assert all(0 < n < outcodes for n in encoded)
+    assert rows["files encoded"] == [f"{outcodes:,}", *(f"{n:,}" for n in encoded)]
+    assert rows["files copied"] == ["0", *(f"{outcodes - n:,}" for n in encoded)]
+    changed = []
+    for before, after in pairs:
+        old, new = ballots_by_uprn(root, before.bake_id), ballots_by_uprn(root, after.bake_id)
+        changed.append(sum(old.get(u, ()) != new.get(u, ()) for u in old.keys() | new.keys()))
+    assert all(changed)
+    assert rows["addresses changed"] == ["0", *(f"{n:,}" for n in changed)]
+    for number, (before, after) in enumerate(pairs, start=1):
+        assert (
+            f"- round {number}: published bake {after.bake_id}, this rebake's; kept the drop; "
+            f"compared with bake {before.bake_id}, published before it; "
+            f"{outcodes - encoded[number - 1]:,} files copied + {encoded[number - 1]:,} encoded "
+            f"= {outcodes:,} outcodes"
+        ) in text
+    walls = [float(cell) for cell in rows["wall s"][1:]]
+    assert f"best {min(walls):.1f} s, worst {max(walls):.1f} s, against 25 s" in text
+
+
+def crafted_rebake(*, drop: bool = False, copied: int = 22, baked: float = 24.0) -> str:
+    read = "addressbase_cleaned_raw ...\naddressbase_cleaned_raw done (2.0 s)\n" if drop else ""
+    return (
+        f"{read}current_ballots ...\ncurrent_ballots done (3.4 s)\n"
+        "current_ballots_joined_to_address_base ...\n"
+        "current_ballots_joined_to_address_base done (8.2 s)\n"
+        "current_ballots_joined_to_address_base_uprns_match_addressbase ...\n"
+        "  check uprns_match_addressbase: passed\n"
+        "current_ballots_joined_to_address_base_uprns_match_addressbase done (0.5 s)\n"
+        "current_elections_version ...\n"
+        "  current_elections_version: writing outcode files: 26 of 26 letters (100%, 4.0 s)\n"
+        "  current_elections_version: comparing with the published layer: 26 of 26 letters "
+        "(100%, 2.0 s)\n"
+        "  current_elections_version: bake 20260102T000000Z-bbbbbbbb: 25 outcode files (12 "
+        f"empty, {copied} unchanged since the published bake and copied from it); 41 "
+        "addresses' ballot_ids changed against 20260101T000000Z-aaaaaaaa; pruned 0 old version(s)\n"
+        "  current_elections_version: pictures of the bake drawn in 3.5 s\n"
+        "  check addresses_kept: passed\n"
+        "current_elections_version done (14.5 s)\n"
+        "current_elections_parquet ...\n"
+        "current_elections_parquet done (0.3 s)\n\n"
+        f"Baked current_elections in {baked} s\n"
+        "  published:          bake 20260102T000000Z-bbbbbbbb, 3 files changed, 22 unchanged\n"
+        "  changed:            41 addresses' ballots, against bake 20260101T000000Z-aaaaaaaa\n"
+    )
+
+
+TWENTY_FIVE = {f"O{i}.parquet": "old" for i in range(25)}
+BEFORE = Manifest(bake_id="20260101T000000Z-aaaaaaaa", files=TWENTY_FIVE)
+AFTER = Manifest(
+    bake_id="20260102T000000Z-bbbbbbbb", files={**TWENTY_FIVE, **dict.fromkeys(
+        ["O1.parquet", "O2.parquet", "O3.parquet"], "new")},
+)  # fmt: skip
+
+
+def crafted_rebakes(
+    out: str, *, wall: float = 25.0, code: int = 0, after: Manifest = AFTER
+) -> list[rebake_report.Bake]:
+    def measured(stdout: str, seconds: float, returncode: int = 0) -> Measurement:
+        return Measurement(seconds, 1, returncode, False, None, stdout, "the last line", "proc")
+
+    first = rebake_report.parse("first bake", None, measured("", 60.0), None, BEFORE)
+    rebaked = rebake_report.parse("round 1", None, measured(out, wall, code), BEFORE, after)
+    return [first, rebaked]
+
+
+def test_a_rebake_is_read_stage_by_stage_and_checked_against_the_manifests(tmp_path, capsys):
+    bakes = crafted_rebakes(crafted_rebake())
+    bake = bakes[1]
+    assert bake.run.stage_seconds == {
+        "drop": 0.0, "input": 3.4, "partition": 0.0, "join": 8.2, "version": 14.5,
+        "publish": 0.3, "checks": 0.5, "other": 0.0,
+    }  # fmt: skip
+    assert (bake.run.baked_seconds, bake.pictures_seconds) == (24.0, 3.5)
+    assert (bake.progress.writing_seconds, bake.progress.diff_seconds) == (4.0, 2.0)
+    assert (bake.copied, bake.encoded, bake.addresses_changed) == (22, 3, 41)
+    assert rebake_report.problems(bake) == []
+    assert rebake.exit_status(bakes, tmp_path) == 0
+    assert capsys.readouterr().err == ""
+    cells = {row[0]: row[2] for row in table_rows(rebake_report.round_table(bakes), "|  |")}
+    assert (cells["drop"], cells["input"], cells["- pictures"], cells["wall s"]) == (
+        "not run", "3.4", "3.5", "25.0",
+    )  # fmt: skip
+    assert cells["outside the steps"] == f"{25.0 - 3.4 - 8.2 - 0.5 - 14.5 - 0.3:.1f}"
+    assert rebake_report.verdict(bakes) == (
+        "**Met by every rebake: best 25.0 s, worst 25.0 s, against 25 s.**"
+    )
+
+
+@pytest.mark.parametrize(
+    ("out", "after", "problem"),
+    [
+        (crafted_rebake(drop=True), AFTER,
+         "it did not keep the drop: it ran addressbase_cleaned_raw"),
+        (crafted_rebake(copied=20), AFTER, "20 files copied + 3 encoded is not 25 outcodes"),
+        (crafted_rebake(), replace(AFTER, bake_id="20260103T000000Z-cccccccc"),
+         "bake 20260103T000000Z-cccccccc is published, not this rebake's "
+         "(20260102T000000Z-bbbbbbbb)"),
+    ],
+)  # fmt: skip
+def test_the_rebake_benchmark_fails_on_a_rebake_that_is_wrong(
+    tmp_path, capsys, out, after, problem
+):
+    bakes = crafted_rebakes(out, after=after)
+    assert rebake.exit_status(bakes, tmp_path) == 1
+    assert capsys.readouterr().err == f"check failed: round 1: {problem}\n"
+
+
+def test_the_rebake_benchmark_fails_on_a_failed_command_and_reports_the_target_missed(
+    tmp_path, capsys
+):
+    failed = crafted_rebakes(crafted_rebake(), code=1, after=BEFORE)
+    assert rebake.exit_status(failed, tmp_path) == 1
+    assert capsys.readouterr().err == f"failed: round 1 (logs under {tmp_path / 'logs'})\n"
+    assert rebake_report.verdict(failed) == (
+        "**Not measured: no rebake finished (see the failed commands).**"
+    )
+    slow = crafted_rebakes(crafted_rebake(), wall=25.06)
+    assert rebake_report.verdict(slow) == (
+        "**Not met: 1 of 1 rebakes over the target; best 25.1 s, worst 25.1 s, against 25 s.**"
+    )
