@@ -38,9 +38,10 @@ CREATE TEMP MACRO area_rings(shape) AS
 -- Why the field `text` (its `srid` and `wkt` parts, `shape` as parsed, `ring_list` its rings)
 -- is no area to keep; NULL when it is one (which may still need repairing). `pattern` is one
 -- POLYGON or MULTIPOLYGON in WKT (current_ballots.wkt.POLYGONAL_WKT).
+-- (A field of blanks alone is as empty to ltrim as to trim, which reads the field to its end.)
 CREATE TEMP MACRO area_fault(text, srid, wkt, shape, ring_list, pattern) AS
     CASE
-        WHEN trim(text) = '' THEN 'geometry is empty'
+        WHEN ltrim(text) = '' THEN 'geometry is empty'
         WHEN srid NOT IN ('', '4326') THEN
             printf('geometry is in SRID %s, not 4326 (lon/lat)', srid)
         WHEN shape IS NULL THEN

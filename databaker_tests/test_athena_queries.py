@@ -65,6 +65,7 @@ SAMPLE_VALUES = {
 # Queries that read an input line by line: the embedded reader runs them in every configuration.
 READER_ONLY = {
     "addressbase_cleaned_raw",
+    "current_ballots_fields",
     "current_ballots_parsed",
     "current_ballots",
     "boundary_review_divisions",

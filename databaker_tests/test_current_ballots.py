@@ -1,12 +1,20 @@
 """The ballots table: both export headers, WKT and EWKT, repairs, skips and rejections."""
 
 import csv
+import importlib
+import threading
 
 import pyarrow.parquet as pq
 import pytest
 import shapely
 
+from databaker.csv_records import record_pattern
+from databaker.line_reading import run_on_lines
+from databaker.resources import DuckDBQueryEngine
 from databaker_tests.conftest import ballot_line, failure_messages, materialization, write_lines
+
+# The module, not the package's asset list of the same name.
+ballots_assets = importlib.import_module("databaker.assets.current_ballots.assets")
 
 BALLOTS = ["current_ballots"]
 SQUARE = "POLYGON((-1.6 53.8,-1.5 53.8,-1.5 53.9,-1.6 53.9,-1.6 53.8))"
@@ -494,3 +502,103 @@ def test_an_export_on_s3_is_read_by_its_own_key_never_as_a_pattern(
     result = run_assets(BALLOTS, ballots=f"s3://{bucket}/exports/ballots[1].csv")
     assert result.success, failure_messages(result)
     assert [r["election_id"] for r in ballots_table(data_root)] == ["local.leeds.named.2027-05-06"]
+
+
+@pytest.mark.parametrize(
+    ("line", "fields"),
+    [
+        ('a.1,E1,"POLYGON((1 2,3 4))",Division', ("a.1", "E1", "POLYGON((1 2,3 4))", "Division")),
+        (',,"",', ("", "", "", "")),
+        ('a.1,,"",None', ("a.1", "", "", "None")),
+        ('é.1,É1,"SRID=4326;ü",Dívision', ("é.1", "É1", "SRID=4326;ü", "Dívision")),
+        ('a.1,E1,"say ""it""",Division', ("a.1", "E1", 'say "it"', "Division")),
+        ('"a,1",E1,"g",Division', ("a,1", "E1", "g", "Division")),
+        ('a.1,"E1","g","Division"', ("a.1", "E1", "g", "Division")),
+        ('a"1,E1,"g",Division', ('a"1', "E1", "g", "Division")),
+        ('a.1,E1,"g",Div"ision', ("a.1", "E1", "g", 'Div"ision')),
+        ("a.1,E1,g,Division", ("a.1", "E1", "g", "Division")),
+        ('a.1,E1,"g\r",Division', ("a.1", "E1", "g\r", "Division")),
+        ('a.1,E1,"g",Division,x', None),
+        ('a.1,E1,x,"g",Division', None),
+        ('a.1,"g",Division', None),
+        ('a.1,E1,"g"x,Division', None),
+        ('a.1,E1,"g,Division', None),
+        ('"a.1,E1,"g",Division', None),
+    ],
+)
+def test_each_line_is_cut_into_the_four_fields_of_its_csv_record(tmp_path, engine, line, fields):
+    """A line as exports write it is cut at its quotes and commas, any other by the RFC 4180
+    record pattern: either way into the same fields; a line that is no record of 4 fields is
+    not well formed."""
+    export = write_lines(tmp_path / "ballots.csv", [HEADER, line])
+    cut = run_on_lines(
+        engine,
+        ballots_assets.FIELDS_QUERY,
+        {"record_pattern": record_pattern(4)},
+        files=[str(export)],
+        table="export_lines_read",
+        max_line_bytes=ballots_assets.MAX_LINE_BYTES,
+    )
+    (row,) = [row for row in cut.to_pylist() if row["line_no"] == 2]
+    names = ("election_id", "division_id", "geometry_text", "source_table")
+    if fields is None:
+        assert not row["well_formed"]
+    else:
+        assert tuple(row[name] for name in names) == fields
+        assert row["well_formed"] == ("\r" not in line)
+    assert row["text"] == line
+
+
+def test_only_the_ids_of_lines_with_a_usable_area_are_listed_as_invalid(
+    tmp_path, data_root, run_assets
+):
+    """An ID is checked once its line has an area: a line whose geometry is refused is
+    rejected for its geometry, and its ID is not among the invalid ones."""
+    lines = [
+        HEADER,
+        ballot_line("not-a-ballot", "E05001", "POLYGON((-1.6 53.8,-1.5 53.8))", "Division"),
+        ballot_line("nor-this", "E05002", SQUARE, "Division"),
+        ballot_line("local.leeds.a.2027-05-06", "E05003", SQUARE, "Division"),
+        "no-ballot-either,,,None",
+    ]
+    export = write_lines(tmp_path / "ballots.csv", lines)
+    result = run_assets(BALLOTS, ballots=export, max_rejected_rows=2)
+    assert result.success, failure_messages(result)
+    assert [(r["line"], r["status"], r["reason"]) for r in report(data_root)] == [
+        ("2", "rejected", NOT_CLOSED),
+        ("3", "rejected", 'election_id "nor-this" is not a valid ballot ID: '
+         "Not enough parts: must have at least an election type and a date"),
+        ("5", "skipped", "no geography (source_table None)"),
+    ]  # fmt: skip
+    invalid = materialization(result, "current_ballots")["invalid_ballot_ids"]
+    assert "| nor-this |" in invalid
+    assert "not-a-ballot" not in invalid and "no-ballot-either" not in invalid
+
+
+def test_the_ids_are_checked_while_the_geometries_are_parsed(
+    tmp_path, data_root, run_assets, monkeypatch
+):
+    """Checking the IDs is Python's work and parsing the geometries DuckDB's: each starts
+    before the other has ended, rather than one after the other."""
+    parsing, checking = threading.Event(), threading.Event()
+    saw_the_other: dict[str, bool] = {}
+    run_sql, check = DuckDBQueryEngine.run_sql, ballots_assets.invalid_ballot_ids
+
+    def parse_seeing_the_check(self, query, *args, **kwargs):
+        if query == ballots_assets.PARSED_QUERY:
+            parsing.set()
+            saw_the_other["parse"] = checking.wait(timeout=5)
+        return run_sql(self, query, *args, **kwargs)
+
+    def check_seeing_the_parse(election_ids):
+        checking.set()
+        saw_the_other["check"] = parsing.wait(timeout=5)
+        return check(election_ids)
+
+    monkeypatch.setattr(DuckDBQueryEngine, "run_sql", parse_seeing_the_check)
+    monkeypatch.setattr(ballots_assets, "invalid_ballot_ids", check_seeing_the_parse)
+    lines = [HEADER, ballot_line("local.leeds.a.2027-05-06", "E05001", SQUARE, "Division")]
+    result = run_assets(BALLOTS, ballots=write_lines(tmp_path / "ballots.csv", lines))
+    assert result.success, failure_messages(result)
+    assert saw_the_other == {"parse": True, "check": True}
+    assert [r["election_id"] for r in ballots_table(data_root)] == ["local.leeds.a.2027-05-06"]

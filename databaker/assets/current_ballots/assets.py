@@ -1,9 +1,11 @@
 """The ballots table: every current ballot's area, parsed from the ballots export."""
 
 from collections.abc import Sequence
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
 
 import dagster as dg
+import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import Field
 
 from databaker.assets.current_ballots.ballot_ids import invalid_ballot_ids
@@ -24,8 +26,14 @@ from databaker.staging import staging_area
 CURRENT_BALLOTS_TABLE = Table.beside(__file__, "current_ballots")
 CURRENT_BALLOTS = CURRENT_BALLOTS_TABLE.prefix + "current_ballots.parquet"
 
+FIELDS_QUERY = SqlQuery.beside(__file__, "current_ballots_fields")
 PARSED_QUERY = SqlQuery.beside(__file__, "current_ballots_parsed")
 BALLOTS_QUERY = SqlQuery.beside(__file__, "current_ballots")
+
+ROWS_PER_BATCH = 512
+"""The lines DuckDB takes at a time from those Python hands it: the export is parsed by every
+thread, a batch each, however few lines it has (a table of 20,000 lines is one row group,
+which one thread alone reads)."""
 
 WITHOUT_AREA = "ballot_ids_without_area"
 """The metadata key of the ballots that no usable line gives an area, as a list: the layer's
@@ -35,6 +43,9 @@ ballot)."""
 MAX_LINE_BYTES = 64 << 20
 """The longest line read as a record, in bytes: a line holds a whole geometry, which may be
 large; a longer line is a rejected row."""
+
+FIELDS = ("election_id", "division_id", "geometry_text", "source_table")
+"""The fields of a line as ``current_ballots_fields`` cuts it."""
 
 HEADERS = (
     ("election_id", "division_id", "geometry", "source_table"),
@@ -105,21 +116,21 @@ def _current_ballots(
         source = BALLOTS_FROM_EVERY_ELECTION.location_read(store, source, inputs)
     export = export_file(source)
     version = content_version(export)
+    parsed, checked = _parse(reader, export)
     with staging_area(store, context) as staging:
-        parsed = _parse(reader, export, store.uri_for_writing(staging + "parsed.parquet"))
-        _check_header(export, parsed["header"], parsed["first_line"])
-        invalid = invalid_ballot_ids(parsed["election_ids"])
-        summary = reader.run(
+        summary = reader.run_sql(
             BALLOTS_QUERY,
             {
-                "parsed": store.uri(staging + "parsed.parquet"),
-                "invalid_ids": list(invalid),
-                "invalid_reasons": list(invalid.values()),
+                "invalid_ids": list(checked),
+                "invalid_reasons": list(checked.values()),
                 "file": export,
                 "output": store.uri_for_writing(staging + VALID_ROWS),
                 "rejects_output": store.uri_for_writing(staging + REJECTED_ROWS),
             },
+            streams={"parsed": parsed.to_reader(ROWS_PER_BATCH)},
         ).to_pylist()[0]
+        # The IDs of lines whose geometry was refused were checked too, and are left out.
+        invalid = {ballot: checked[ballot] for ballot in summary["refused_ids"]}
         rows_read = (
             summary["rows"] + summary["skipped_without_geography"] + summary["rejected_rows"]
         )
@@ -170,42 +181,61 @@ def _current_ballots(
 current_ballots = current_ballots_asset()
 
 
-def _parse(reader: DuckDBQueryEngine, export: str, output: str) -> dict[str, Any]:
-    """Every data line of the export with its verdict, written to ``output``; return the
-    header's fields (and line 1 as text, with its fault), and the election IDs of the usable
-    lines. The lines are cut as the AddressBase drop's are (:mod:`databaker.line_reading`)."""
-    params = {
-        "record_pattern": record_pattern(4),
-        "polygonal_wkt": POLYGONAL_WKT,
-        "output": output,
-    }
-    try:
-        parsed = run_on_lines(
-            reader,
+def _parse(reader: DuckDBQueryEngine, export: str) -> tuple[pa.Table, dict[str, str]]:
+    """Every data line of the export with its verdict and, when usable, its area
+    (``current_ballots_parsed``); and the election IDs it names that are no ballot IDs, each
+    with why (:func:`invalid_ballot_ids`). Refuses an export without a header."""
+    fields = _fields(reader, export)
+    _check_header(export, fields)
+    with ThreadPoolExecutor(1) as checker:
+        # DuckDB leaves the GIL while it parses the geometries: the IDs are checked meanwhile.
+        checking = checker.submit(invalid_ballot_ids, _election_ids(fields))
+        parsed = reader.run_sql(
             PARSED_QUERY,
-            params,
+            {"polygonal_wkt": POLYGONAL_WKT},
+            streams={"export_fields": fields.to_reader(ROWS_PER_BATCH)},
+        )
+        return parsed, checking.result()
+
+
+def _fields(reader: DuckDBQueryEngine, export: str) -> pa.Table:
+    """Every line of the export that is not blank, cut into its fields
+    (``current_ballots_fields``). The lines are cut as the AddressBase drop's are
+    (:mod:`databaker.line_reading`)."""
+    try:
+        return run_on_lines(
+            reader,
+            FIELDS_QUERY,
+            {"record_pattern": record_pattern(4)},
             files=[export],
             table="export_lines_read",
             max_line_bytes=MAX_LINE_BYTES,
         )
     except InputUnreadable as error:
         raise dg.Failure(f"ballots export refused: {error}") from None
-    return parsed.to_pylist()[0]
 
 
-def _check_header(
-    export: str, header: list[str] | None, first_line: dict[str, str | None] | None
-) -> None:
+def _election_ids(fields: pa.Table) -> list[str]:
+    """The distinct election IDs the data lines name, sorted: those of the lines that end up in
+    the table among them, checked before the geometries tell which lines those are."""
+    data_lines = fields.filter(pc.greater(fields["line_no"], 1))
+    return sorted(pc.unique(data_lines["election_id"]).drop_null().to_pylist())
+
+
+def _check_header(export: str, fields: pa.Table) -> None:
     """Refuse an export whose line 1 is not one of ``HEADERS`` (in any case, fields trimmed),
     showing what line 1 holds instead."""
+    line_one = fields.filter(pc.equal(fields["line_no"], 1)).to_pylist()
+    first = line_one[0] if line_one else None
+    header = [first[name] for name in FIELDS] if first and first["well_formed"] else None
     found = tuple(field.strip().lower() for field in header or ())
     if found in HEADERS:
         return
     if header:
         shown = ",".join(header)
-    elif first_line:
-        reason = first_line["fault"] or "not a CSV record of 4 fields"
-        shown = f"{first_line['text']!r} ({reason})"
+    elif first:
+        reason = first["line_fault"] or "not a CSV record of 4 fields"
+        shown = f"{first['text'][:200]!r} ({reason})"
     else:
         shown = "(nothing)"
     expected = " or ".join(",".join(names) for names in HEADERS)

@@ -1,23 +1,26 @@
 -- The ballots table: usable lines of the export whose election ID is a valid ballot ID.
---   $parsed           parquet written by current_ballots_parsed
+--   parsed            the lines as current_ballots_parsed returns them
 --   $invalid_ids      election IDs refused by uk-election-ids ...
 --   $invalid_reasons  ... and why, in the same order
 --   $output           parquet for the ballots table
 --   $rejects_output   CSV report of rejected and skipped lines
 --   $file             the export, named in the report
 
+-- The stream is read once, into the table the statements below read.
 CREATE TEMP TABLE judged AS
 WITH refused AS (
     SELECT unnest(CAST($invalid_ids AS VARCHAR[])) AS election_id,
            unnest(CAST($invalid_reasons AS VARCHAR[])) AS why
 )
 SELECT
-    p.* EXCLUDE (reason, status),
+    p.* EXCLUDE (wkb, reason, status),
+    ST_GeomFromWKB(p.wkb) AS geometry,
     CASE WHEN p.status = 'ok' AND r.why IS NOT NULL
         THEN printf('election_id "%s" is not a valid ballot ID: %s', p.election_id, r.why)
         ELSE p.reason END AS reason,
-    CASE WHEN p.status = 'ok' AND r.why IS NOT NULL THEN 'rejected' ELSE p.status END AS status
-FROM read_parquet($parsed) AS p
+    CASE WHEN p.status = 'ok' AND r.why IS NOT NULL THEN 'rejected' ELSE p.status END AS status,
+    p.status = 'ok' AND r.why IS NOT NULL AS refused
+FROM parsed AS p
 LEFT JOIN refused AS r USING (election_id);
 
 COPY (
@@ -28,7 +31,7 @@ COPY (
 ) TO $output (FORMAT parquet, COMPRESSION zstd);
 
 COPY (
-    SELECT $file AS file, line_no AS line, status, reason, raw_line[:1000] AS text
+    SELECT $file AS file, line_no AS line, status, reason, text
     FROM judged
     WHERE status <> 'ok'
     ORDER BY line
@@ -47,6 +50,9 @@ SELECT
             FILTER (WHERE status = 'rejected')[:20],
         []
     ) AS first_rejected,
+    -- The election IDs of the checked ballots that uk-election-ids refused.
+    coalesce(list(DISTINCT election_id ORDER BY election_id) FILTER (WHERE refused), [])
+        AS refused_ids,
     -- Ballots the export names on no usable line: to the layer they look withdrawn.
     (SELECT coalesce(list(election_id ORDER BY election_id), []) FROM (
         SELECT election_id FROM judged
