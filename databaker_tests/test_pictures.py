@@ -16,6 +16,7 @@ import io
 import logging
 import random
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,13 +28,14 @@ import pytest
 import shapely
 from matplotlib.colors import to_rgba
 
+from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED_TABLE
 from databaker.assets.current_elections import CURRENT_ELECTIONS
 from databaker.bake import bake
 from databaker.definitions import Settings
 from databaker.layers import sampling
 from databaker.layers.diff import FIRST_IDS, IDS_CHANGED, NO_IDS_NOW, compare_versions
 from databaker.layers.outcode_files import write_outcode_files
-from databaker.layers.overview import CHANGE_COLOURS, COUNT_COLOURS, overview
+from databaker.layers.overview import CHANGE_COLOURS, COUNT_COLOURS, _locating, overview
 from databaker.layers.per_id import AddressesPerId
 from databaker.layers.pictures import (
     BACKGROUND_ADDRESS,
@@ -42,6 +44,7 @@ from databaker.layers.pictures import (
     Classes,
     Frame,
     Shapes,
+    _polygons,
     draw_map,
 )
 from databaker.layers.versions import published_manifest, version_prefix
@@ -470,3 +473,79 @@ def test_the_pictures_benchmark_times_and_writes_them(grown, root, tmp_path):
     assert set(timings) == {"sampling", "pictures", "pictures_cpu"}
     written = sorted(p.name for p in tmp_path.iterdir())
     assert written == ["current_elections-changes_map.png", "current_elections-coverage_map.png"]
+
+
+def test_a_rank_set_finds_exactly_its_uprns_among_many():
+    """A sample (the lowest ranks), UPRNs of any rank, both, and none, each found among 50,000
+    as a plain set lookup finds them; text and numbers are the same UPRNs, nulls none."""
+    rng = np.random.default_rng(5)
+    uprns = rng.choice(10**12, 50_000, replace=False) + 1
+    ranks = sampling.uprn_ranks(pa.array(uprns))
+    lowest = uprns[sampling.lowest_ranks(ranks, 500)].tolist()
+    anywhere = [*rng.choice(uprns, 300).tolist(), *(rng.choice(10**12, 300) + 10**12).tolist()]
+    for wanted in (lowest, anywhere, lowest + anywhere, []):
+        expected = [i for i, u in enumerate(uprns.tolist()) if u in set(wanted)]
+        as_text = pa.array([str(u) for u in wanted] + [None], pa.string())
+        assert sampling.RankSet.of(pa.array(wanted, pa.int64())).find(ranks).tolist() == expected
+        assert sampling.RankSet.of(as_text).find(ranks).tolist() == expected
+
+
+def test_the_sampled_and_changed_addresses_are_located_in_every_file_and_row_group(tmp_path):
+    """Two letters of the partitioned AddressBase in row groups of 40: the addresses of each
+    wanted UPRN are found wherever they are, a UPRN given twice (repeated in the drop) with
+    both its rows, a UPRN AddressBase lacks not at all, a row without a UPRN never."""
+    store = LocalLayerStore(root=str(tmp_path / "data"))
+    rng = random.Random(11)
+    uprns = rng.sample(range(1, 10**9), 600)
+    rows = [(str(u), round(rng.uniform(-5, 1), 6), round(rng.uniform(50, 55), 6)) for u in uprns]
+    rows += [(rows[7][0], 0.5, 51.5), (None, 0.25, 52.0)]
+    for n, letter in enumerate("LM"):
+        part = rows[n::2]
+        table = pa.table(
+            {
+                "uprn": pa.array([r[0] for r in part], pa.string()),
+                "postcode": [f"{letter}1 1AA"] * len(part),
+                "longitude": [r[1] for r in part],
+                "latitude": [r[2] for r in part],
+            }
+        )
+        key = f"{ADDRESSBASE_PARTITIONED_TABLE.prefix}first_letter={letter}/part-0.parquet"
+        with store.open_output(key) as sink:
+            pq.write_table(table, sink, row_group_size=40)
+    ranks = sampling.uprn_ranks(pa.array(uprns))
+    sample = [str(uprns[i]) for i in sampling.lowest_ranks(ranks, 30)]
+    changed = [*rng.sample(uprns, 20), uprns[7], 10**9 + 1]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        located = _locating(
+            store,
+            [pa.chunked_array([sample], pa.string()), pa.chunked_array([changed], pa.int64())],
+            pool,
+        )()
+    wanted = set(sample) | {str(u) for u in changed}
+    assert located.schema.names == ["uprn", "longitude", "latitude"]
+    assert sorted(located.to_pylist(), key=str) == sorted(
+        ({"uprn": u, "longitude": x, "latitude": y} for u, x, y in rows if u in wanted), key=str
+    )
+    assert located["uprn"].to_pylist().count(str(uprns[7])) == 2
+
+
+def test_the_outlines_keep_the_polygons_of_every_kind_of_area_in_order():
+    """Polygons, multipolygons and collections give their polygons in the order shapely's
+    ``get_parts`` lists them, the polygons themselves and not copies."""
+    squares = [shapely.from_wkt(square(n, n + 1, 0, 1)) for n in range(6)]
+    areas = np.array(
+        [
+            squares[0],
+            shapely.MultiPolygon(squares[1:3]),
+            shapely.Point(9, 9),
+            squares[3],
+            shapely.GeometryCollection([squares[4], shapely.LineString([(0, 0), (1, 1)])]),
+            squares[5],
+        ]
+    )
+    parts = shapely.get_parts(shapely.get_parts(areas))
+    expected = parts[shapely.get_type_id(parts) == shapely.GeometryType.POLYGON]
+    found = _polygons(areas)
+    assert shapely.equals_exact(found, expected, 0).all() and len(found) == len(expected) == 6
+    assert found[0] is squares[0] and found[3] is squares[3] and found[5] is squares[5]
+    assert _polygons(np.array(squares)).tolist() == squares

@@ -147,6 +147,15 @@ class Shapes:
         return cls(_path(geometries, frame.dy / 2), np.empty((0, 2)) if inside is None else inside)
 
 
+def load_matplotlib() -> None:
+    """Import what drawing uses, a third of a second of work: done while other threads read,
+    it is not waited for afterwards."""
+    import matplotlib.backends.backend_agg
+    import matplotlib.figure
+    import matplotlib.lines
+    import matplotlib.patches  # noqa: F401
+
+
 def draw_map(
     frame: Frame,
     addresses: Classes,
@@ -268,10 +277,8 @@ def _path(geometries: np.ndarray, tolerance: float) -> Path | None:
     exteriors and holes wound opposite ways, so that filling leaves the holes empty."""
     from matplotlib.path import Path
 
-    parts = shapely.get_parts(shapely.get_parts(geometries))
-    polygons = parts[shapely.get_type_id(parts) == shapely.GeometryType.POLYGON]
-    polygons = shapely.normalize(shapely.simplify(polygons, tolerance, preserve_topology=False))
-    polygons = polygons[~shapely.is_empty(polygons)]
+    polygons = shapely.simplify(_polygons(geometries), tolerance, preserve_topology=False)
+    polygons = shapely.normalize(polygons[~shapely.is_empty(polygons)])
     rings = shapely.get_rings(polygons)
     if not len(rings):
         return None
@@ -280,6 +287,21 @@ def _path(geometries: np.ndarray, tolerance: float) -> Path | None:
     codes = np.full(len(vertices), Path.LINETO, dtype=Path.code_type)
     codes[np.cumsum(sizes) - sizes] = Path.MOVETO
     return Path(vertices, codes)
+
+
+def _polygons(geometries: np.ndarray) -> np.ndarray:
+    """The polygons of the geometries and of their parts, in order. Polygons are taken as
+    they are: ``get_parts`` would copy every one, millions of coordinates for a country's
+    areas, to keep a few."""
+    polygon = shapely.GeometryType.POLYGON
+    plain = shapely.get_type_id(geometries) == polygon
+    if plain.all():
+        return geometries
+    outer, outer_of = shapely.get_parts(geometries[~plain], return_index=True)
+    parts, part_of = shapely.get_parts(outer, return_index=True)
+    owners = np.concatenate([np.flatnonzero(plain), np.flatnonzero(~plain)[outer_of[part_of]]])
+    every = np.concatenate([geometries[plain], parts])[np.argsort(owners, kind="stable")]
+    return every[shapely.get_type_id(every) == polygon]
 
 
 def _add_path(
