@@ -189,3 +189,9 @@ def test_rows_are_ordered_by_postcode_then_uprn_as_text(uprns):
     table = pa.table({"uprn": uprns, "postcode": postcodes})
     expected = sorted(range(len(uprns)), key=lambda i: (postcodes[i], uprns[i]))
     assert outcode_files._postcode_then_uprn(table).tolist() == expected
+
+
+def test_uprns_that_are_numbers_are_ordered_as_numbers():
+    """A table whose UPRNs are integers (as a diff reads them) is sorted by their values."""
+    table = pa.table({"uprn": [10, 9, 100, 1], "postcode": ["LS6 1AA"] * 4})
+    assert outcode_files._postcode_then_uprn(table).tolist() == [3, 1, 0, 2]

@@ -307,17 +307,18 @@ def _postcode_then_uprn(table: pa.Table) -> np.ndarray:
     A drop's UPRNs are 1 to 12 digits (its rules see to it), and such a UPRN sorts as text in
     the order of its value padded with zeros to 12 digits, then its length; postcodes sort by
     their rank among the distinct postcodes. Integers sort several times faster than strings;
-    a table holding anything else is sorted as text.
+    a table holding anything else is sorted as Arrow sorts it (UPRNs as numbers, where they are
+    numbers).
     """
     uprn, postcode = table["uprn"], table["postcode"]
-    lengths = pc.binary_length(uprn)
     if (
-        postcode.null_count
+        not pa.types.is_string(uprn.type)
+        or postcode.null_count
         or pc.all(pc.ascii_is_decimal(uprn), skip_nulls=False).as_py() is not True
-        or pc.max(lengths).as_py() > _UPRN_DIGITS
+        or pc.max(pc.binary_length(uprn)).as_py() > _UPRN_DIGITS
     ):
         return pc.sort_indices(table, [("postcode", "ascending"), ("uprn", "ascending")]).to_numpy()
-    digits = lengths.to_numpy().astype(np.int64)
+    digits = pc.binary_length(uprn).to_numpy().astype(np.int64)
     padded = pc.cast(uprn, pa.int64()).to_numpy() * 10 ** (_UPRN_DIGITS - digits)
     uprn_key = (padded * 16 + digits).astype(np.uint64)
     postcodes = pc.dictionary_encode(postcode).combine_chunks()
