@@ -6,6 +6,7 @@ import itertools
 import json
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -174,6 +175,11 @@ def test_row_digests_do_not_depend_on_how_the_joined_table_is_split_into_files(s
     assert whole.files == pieces.files
 
 
+def ordered(table: pa.Table) -> list[int]:
+    postcodes = pc.dictionary_encode(table["postcode"]).combine_chunks()
+    return outcode_files._postcode_then_uprn(table, postcodes).tolist()
+
+
 @pytest.mark.parametrize(
     "uprns",
     [
@@ -188,10 +194,10 @@ def test_rows_are_ordered_by_postcode_then_uprn_as_text(uprns):
     postcodes = ["LS6 1AB", "LS6 1AA", "LS6 1AB", "LS6 1AA", "LS10 1AA"] * 2
     table = pa.table({"uprn": uprns, "postcode": postcodes})
     expected = sorted(range(len(uprns)), key=lambda i: (postcodes[i], uprns[i]))
-    assert outcode_files._postcode_then_uprn(table).tolist() == expected
+    assert ordered(table) == expected
 
 
 def test_uprns_that_are_numbers_are_ordered_as_numbers():
     """A table whose UPRNs are integers (as a diff reads them) is sorted by their values."""
     table = pa.table({"uprn": [10, 9, 100, 1], "postcode": ["LS6 1AA"] * 4})
-    assert outcode_files._postcode_then_uprn(table).tolist() == [3, 1, 0, 2]
+    assert ordered(table) == [3, 1, 0, 2]

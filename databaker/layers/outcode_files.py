@@ -277,23 +277,26 @@ def _split_by_outcode(table: pa.Table, ids_column: str) -> Iterator[tuple[str, p
 
     Postcodes are canonical (``OUTCODE INW``, a three-character inward code), so sorting by
     postcode also groups each outcode's rows together: a space sorts before any letter or digit.
-    Each outcode's rows are taken from the letter's table in one gather: sorting the whole letter
-    first would copy every row once more.
+    Outcodes are found among the distinct postcodes, not row by row. Each outcode's rows are
+    taken from the letter's table in one gather: sorting the whole letter first would copy every
+    row once more.
     """
     if table.num_rows == 0:
         return
     table = table.combine_chunks()
-    table = table.append_column("outcode", pc.utf8_slice_codeunits(table["postcode"], 0, -4))
-    order = pa.array(_postcode_then_uprn(table))
-    codes = pc.dictionary_encode(table["outcode"].take(order)).combine_chunks()
-    starts = np.concatenate([[0], np.flatnonzero(np.diff(codes.indices.to_numpy())) + 1])
+    postcodes = pc.dictionary_encode(table["postcode"]).combine_chunks()
+    order = _postcode_then_uprn(table, postcodes)
+    outcodes = pc.dictionary_encode(pc.utf8_slice_codeunits(postcodes.dictionary, 0, -4))
+    row_outcodes = outcodes.indices.to_numpy()[postcodes.indices.to_numpy()][order]
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(row_outcodes)) + 1])
     ends = np.append(starts[1:], table.num_rows)
     has_ids = pc.list_value_length(table[ids_column]).to_numpy(zero_copy_only=False) > 0
-    with_ids = np.add.reduceat(has_ids[order.to_numpy()].astype(np.int64), starts)
-    # Sorted input: dictionary entries are in order of first appearance, one per run.
-    names = codes.dictionary.to_pylist()
+    with_ids = np.add.reduceat(has_ids[order].astype(np.int64), starts)
+    names = outcodes.dictionary.take(row_outcodes[starts]).to_pylist()
+    order = pa.array(order)
     for name, start, end, count in zip(names, starts, ends, with_ids, strict=True):
-        yield name, table.take(order.slice(start, end - start)), int(count)
+        rows = table.take(order.slice(start, end - start))
+        yield name, rows.append_column("outcode", pa.repeat(name, end - start)), int(count)
 
 
 _UPRN_DIGITS = 12
@@ -301,19 +304,21 @@ _UPRN_BITS = 44
 """Bits of a UPRN's sort key: ``10**12 * 16`` is less than ``2**44``."""
 
 
-def _postcode_then_uprn(table: pa.Table) -> np.ndarray:
-    """The order of the rows by postcode then UPRN, both as text, as Arrow sorts them.
+def _postcode_then_uprn(table: pa.Table, postcodes: pa.DictionaryArray) -> np.ndarray:
+    """The order of the rows by postcode then UPRN, both as text, as Arrow sorts them, given
+    the table's ``postcode`` column dictionary-encoded.
 
     A drop's UPRNs are 1 to 12 digits (its rules see to it), and such a UPRN sorts as text in
     the order of its value padded with zeros to 12 digits, then its length; postcodes sort by
-    their rank among the distinct postcodes. Integers sort several times faster than strings;
-    a table holding anything else is sorted as Arrow sorts it (UPRNs as numbers, where they are
-    numbers).
+    their rank among the distinct postcodes. Integers sort several times faster than strings,
+    and unique keys need no stable sort: UPRNs are unique in a joined table whose checks passed
+    (rows that repeat a key would come in an order of the sort's choosing). A table holding
+    other UPRNs is sorted as Arrow sorts it (UPRNs as numbers, where they are numbers).
     """
-    uprn, postcode = table["uprn"], table["postcode"]
+    uprn = table["uprn"]
     if (
         not pa.types.is_string(uprn.type)
-        or postcode.null_count
+        or postcodes.null_count
         or pc.all(pc.ascii_is_decimal(uprn), skip_nulls=False).as_py() is not True
         or pc.max(pc.binary_length(uprn)).as_py() > _UPRN_DIGITS
     ):
@@ -321,11 +326,10 @@ def _postcode_then_uprn(table: pa.Table) -> np.ndarray:
     digits = pc.binary_length(uprn).to_numpy().astype(np.int64)
     padded = pc.cast(uprn, pa.int64()).to_numpy() * 10 ** (_UPRN_DIGITS - digits)
     uprn_key = (padded * 16 + digits).astype(np.uint64)
-    postcodes = pc.dictionary_encode(postcode).combine_chunks()
     ranks = pc.rank(postcodes.dictionary, tiebreaker="first").to_numpy().astype(np.uint64)
     postcode_key = ranks[postcodes.indices.to_numpy()]
     if len(ranks) < 1 << (64 - _UPRN_BITS):
-        return np.argsort((postcode_key << np.uint64(_UPRN_BITS)) | uprn_key, kind="stable")
+        return np.argsort((postcode_key << np.uint64(_UPRN_BITS)) | uprn_key)
     return np.lexsort((uprn_key, postcode_key))
 
 
