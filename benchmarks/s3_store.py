@@ -10,9 +10,9 @@ own, into a fresh data root (a folder under ``--work``, or ``s3://<bucket>/round
 SeaweedFS server started on 127.0.0.1 for the run); the inputs stay on local disk:
 
 1. ``databaker bake``: the first bake of the generated drop and ballots export;
-2. ``databaker bake`` again with a changed ballots export (some ballots left out) and every
-   guard rail of the layer allowed, so that the rebake diffs against the first bake and
-   publishes the files it changed;
+2. ``databaker bake --keep-addressbase`` with a changed ballots export (some ballots left
+   out) and every guard rail of the layer allowed: the nightly rebake, on the drop already
+   baked, which diffs against the first bake and publishes the files it changed;
 3. ``databaker rollback --to <the first bake>``, which copies those files back.
 
 The store that goes first alternates from round to round, so that neither always runs on a
@@ -173,7 +173,8 @@ def run_store(
     allow = [
         arg for name in sorted(overrides(CURRENT_ELECTIONS.rails)) for arg in ("--allow", name)
     ]
-    rebake = parse_bake(databaker("rebake", *bake, "--ballots", str(changed.path), *allow))
+    keep = ["bake", "--layer", CURRENT_ELECTIONS.name, "--keep-addressbase"]
+    rebake = parse_bake(databaker("rebake", *keep, "--ballots", str(changed.path), *allow))
     run = replace(run, rebake=rebake)
     if not rebake.measurement.ok:
         return run
