@@ -23,6 +23,15 @@ class ChangedExport:
     rows: int
     rows_kept: int
 
+    def description(self) -> str:
+        """What it leaves out, for a section's inputs: the first few ballots by name."""
+        shown = ", ".join(f"`{ballot}`" for ballot in self.left_out[:3])
+        more = f" and {len(self.left_out) - 3:,} more" if len(self.left_out) > 3 else ""
+        return (
+            f"without {len(self.left_out):,} of its {self.ballots:,} ballots with an area, "
+            f"evenly spaced in ID order ({shown}{more}): {self.rows_kept:,} of {self.rows:,} rows"
+        )
+
 
 def changed_export(
     ballots: Path, target: Path, drop: int | None = None, *, between: bool = False
