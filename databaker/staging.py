@@ -8,17 +8,68 @@ lease (``LayerStore.yield_for_execution``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import json
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from typing import Any
+from uuid import uuid4
 
 import dagster as dg
 import pyarrow.parquet as pq
+from pydantic import TypeAdapter, ValidationError
 
 from databaker.catalog import PARTITION_ROW_COUNT, ROW_COUNT
-from databaker.resources import LayerStore, QueryEngine
+from databaker.resources import LayerStore, LayerStoreError, QueryEngine
 from databaker.resources.layer_store import STAGING
 from databaker.resources.query_engine import ParamValue, Query
+
+PARTITION_RECORD = "_partition.json"
+"""In each letter folder of a letter-partitioned table: its :class:`PartitionRecord`. Readers
+skip it: queries read ``first_letter=*/*.parquet``, Athena and :mod:`databaker.layers` skip
+names that start with an underscore."""
+
+
+@dataclass(frozen=True)
+class PartitionRecord:
+    """What a letter partition holds, written with it and moved into place with it.
+
+    ``token`` is new each time the letter is written, so a letter holding the same token as
+    when something was derived from it holds the same rows: what lets a bake reuse what it
+    derived from a letter before (its outcode files, its join) without reading it again.
+    """
+
+    token: str
+    rows: int
+    built_from: dict[str, str] = field(default_factory=dict)
+    """Whatever the letter's rows follow from, for the asset that wrote them to compare (the
+    tokens of the letters it was read from, a version of its other inputs)."""
+
+    @classmethod
+    def new(cls, rows: int, built_from: Mapping[str, str] | None = None) -> PartitionRecord:
+        return cls(uuid4().hex, rows, dict(built_from or {}))
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), sort_keys=True).encode()
+
+
+_RECORD = TypeAdapter(PartitionRecord)
+
+
+def partition_record(store: LayerStore, table_prefix: str, letter: str) -> PartitionRecord | None:
+    """The letter's record; ``None`` when it has none (written before records were kept, or
+    empty) or it cannot be read, which callers treat as "nothing known about its rows"."""
+    try:
+        data = store.read_bytes(partition_prefix(table_prefix, letter) + PARTITION_RECORD)
+        return _RECORD.validate_json(data)
+    except (LayerStoreError, ValidationError):
+        return None
+
+
+def write_partition_record(
+    store: LayerStore, table_prefix: str, letter: str, record: PartitionRecord
+) -> None:
+    store.write_bytes(partition_prefix(table_prefix, letter) + PARTITION_RECORD, record.to_json())
 
 
 @contextmanager
@@ -45,23 +96,39 @@ def rebuild_letter_partitions(
     *,
     write: Callable[[str], None],
     table_prefix: str,
+    built_from: Mapping[str, Mapping[str, str]] | None = None,
+    kept: Collection[str] = (),
 ) -> dict[str, int]:
     """Make each letter of the run exactly what ``write`` stages for it; return rows per letter.
 
     ``write`` gets a staging prefix to fill with ``first_letter=<L>/`` folders of parquet files
     (DuckDB's ``COPY ... PARTITION_BY``, Athena's ``UNLOAD ... partitioned_by``, or copies).
     Rows are counted from the parquet footers, which every engine writes. A letter left empty
-    empties its partition. Letters are replaced as many at a time as the store keeps requests
-    in flight, each whole.
+    empties its partition. Each letter written gets a new :class:`PartitionRecord` (with its
+    entry of ``built_from``). Letters are replaced as many at a time as the store keeps
+    requests in flight, each whole. The letters of ``kept`` are left as they are (the caller
+    knows their rows to be what ``write`` would stage): their rows come from their records.
     """
     rows: dict[str, int] = {}
     with staging_area(store, context) as staging:
         write(staging)
 
         def replace(letter: str) -> None:
-            staged = store.list_keys(partition_prefix(staging, letter))
+            if letter in kept:
+                record = partition_record(store, table_prefix, letter)
+                if record is None:
+                    raise LayerStoreError(f"{partition_prefix(table_prefix, letter)}: no record")
+                rows[letter] = record.rows
+                return
+            staged = [
+                key
+                for key in store.list_keys(partition_prefix(staging, letter))
+                if not key.rpartition("/")[2].startswith(("_", "."))
+            ]
             if staged:
                 rows[letter] = sum(parquet_rows(store, key) for key in staged)
+                record = PartitionRecord.new(rows[letter], (built_from or {}).get(letter))
+                write_partition_record(store, staging, letter, record)
             store.replace_prefix(
                 partition_prefix(staging, letter), partition_prefix(table_prefix, letter)
             )
