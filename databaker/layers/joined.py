@@ -13,6 +13,14 @@ from databaker.catalog import OWNERS
 from databaker.concurrency import layer_pool
 from databaker.layers.columns import joined_metadata
 from databaker.layers.layer import JoinRun, Layer
+from databaker.layers.unchanged_letters import (
+    InputRows,
+    input_rows,
+    letter_plan,
+    prune_areas,
+    restamp_kept,
+    write_areas,
+)
 from databaker.markdown import markdown_table
 from databaker.partitions import letter_partitioned_asset
 from databaker.resources import LayerStore, QueryEngine, SqlQuery
@@ -53,8 +61,24 @@ def joined_asset(layer: Layer) -> dg.AssetsDefinition:
             for letter in context.partition_keys
             if store.list_keys(partition_prefix(ADDRESSBASE_PARTITIONED_TABLE.prefix, letter))
         )
+        rows_joined = _input_rows(layer, store)
+        plan = letter_plan(
+            store,
+            joined_prefix=layer.joined.prefix,
+            letters=letters,
+            engine=type(engine).__name__,
+            rows=rows_joined,
+        )
+        if rows_joined is not None:
+            write_areas(store, layer.joined.prefix, rows_joined)
+        if plan.kept:
+            context.log.info(
+                f"kept {len(plan.kept)} of {len(letters)} letters as they were (no address in "
+                f"an area that changed): {', '.join(plan.kept)}"
+            )
 
         def write(staging: str) -> None:
+            letters = plan.rebuilt
             if not letters:
                 return
             with staging_area(store, context, "scratch") as scratch:
@@ -69,15 +93,37 @@ def joined_asset(layer: Layer) -> dg.AssetsDefinition:
                 )
 
         rows = rebuild_letter_partitions(
-            context, store, write=write, table_prefix=layer.joined.prefix
+            context,
+            store,
+            write=write,
+            table_prefix=layer.joined.prefix,
+            built_from=plan.built_from,
+            kept=plan.kept,
         )
+        restamp_kept(store, layer.joined.prefix, plan)
+        prune_areas(store, layer.joined.prefix)
         context.log.info(
             f"joined {sum(rows.values())} addresses in {len(rows)} letter partition(s)"
         )
-        report_letter_partitions(context, store, table_prefix=layer.joined.prefix, rows=rows)
+        report_letter_partitions(
+            context,
+            store,
+            table_prefix=layer.joined.prefix,
+            rows=rows,
+            each={letter: {"kept_as_it_was": letter in plan.kept} for letter in letters},
+        )
         return dg.MaterializeResult()
 
     return joined
+
+
+def _input_rows(layer: Layer, store: LayerStore) -> InputRows | None:
+    """The input's rows, for a layer whose join is local to each address's point."""
+    if layer.input is None or layer.input.contained_by is None:
+        return None
+    return input_rows(
+        store, layer.input.table.prefix, layer.input.ids_from, layer.input.contained_by
+    )
 
 
 def joined_checks(layer: Layer, joined: dg.AssetsDefinition) -> list[dg.AssetChecksDefinition]:

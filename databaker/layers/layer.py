@@ -96,6 +96,11 @@ class LayerInput:
     ids_from: Sequence[str] = ()
     """The columns of the input's table that the layer's list column is made from (with each
     address's location), as the UI's column lineage shows them."""
+    contained_by: str | None = None
+    """The geometry column of the input's table, when an address's list depends on nothing
+    but the rows (their ``ids_from`` columns) whose geometry contains the address: a rebuild
+    then keeps the letters with no address in the box of a row that changed
+    (:mod:`databaker.layers.unchanged_letters`). ``None``: every rebuild joins every letter."""
     export: DatabaseExport | None = None
     """How the input is exported from EveryElection's database, when a deployment names that
     database as its location; ``None``: the input is only ever a delivered file."""

@@ -54,6 +54,7 @@ BALLOTS_EXPORT = LayerInput(
     summary=ballots_summary,
     areas=ballot_areas,
     ids_from=("election_id", "geometry"),
+    contained_by="geometry",
     export=BALLOTS_FROM_EVERY_ELECTION,
     asset_after=current_ballots_asset,
 )

@@ -1,0 +1,258 @@
+"""Letters of a joined table that a rebuild keeps as they are: their rows cannot have changed.
+
+A nightly rebuild after a changed input (one ballot more in the export) runs on an AddressBase
+that has not changed. In a layer whose list for an address depends only on the input's rows
+whose geometry contains the address (``LayerInput.contained_by``), an address's list can change
+only where it lies in the box of an input row that was added or removed (a changed row is both).
+A letter none of whose addresses lies in such a box already holds exactly the rows the join
+would write: the rebuild keeps it, and its partition's token with it, so the version stage
+reuses what it derived from the letter too (:mod:`databaker.layers.outcode_files`).
+
+What a joined letter was built from is in its record (``PartitionRecord.built_from``): the
+token of the AddressBase letter it was joined from, the code that joined it, and the version of
+the input's rows. That version is the digest of the set of the rows' digests, and the rows it
+stands for are kept in the joined table as ``_areas/<version>.parquet``: each row's digest and
+its geometry's box. Anything not known (a letter without a record, an areas file gone, other
+code) rebuilds the letter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import shapely
+
+import databaker
+from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED_TABLE
+from databaker.partitions import first_letter_partitions
+from databaker.resources import LayerStore
+from databaker.staging import (
+    PartitionRecord,
+    partition_prefix,
+    partition_record,
+    write_partition_record,
+)
+
+AREAS_FOLDER = "_areas/"
+"""In a joined table: the input rows its letters were built from, one file per version."""
+_EDGES = ("xmin", "ymin", "xmax", "ymax")
+_AREAS_SCHEMA = pa.schema([("digest", pa.binary(32))] + [(edge, pa.float64()) for edge in _EDGES])
+_CHUNK = 65_536
+"""Candidate addresses tested against the boxes at a time: a letter is settled by its first
+address in a box, and most letters that change have many."""
+
+
+@dataclass(frozen=True)
+class InputRows:
+    """The input table's rows as the join sees them: a digest of each row's ``columns``, and
+    each row's geometry as WKB (boxes are computed only where needed)."""
+
+    digests: np.ndarray
+    """``S32``: SHA-256 of each row's columns."""
+    wkb: pa.Array
+
+    @property
+    def version(self) -> str:
+        """The digest of the set of rows: the same rows in any order have the same version."""
+        return hashlib.sha256(np.sort(self.digests).tobytes()).hexdigest()
+
+    def boxes(self, positions: np.ndarray | None = None) -> np.ndarray:
+        """``(n, 4)`` boxes (xmin, ymin, xmax, ymax) of the rows at ``positions`` (all by
+        default); NaN for a row without geometry."""
+        wkb = self.wkb if positions is None else self.wkb.take(pa.array(positions, pa.int64()))
+        return shapely.bounds(shapely.from_wkb(wkb.to_numpy(zero_copy_only=False)))
+
+
+def input_rows(
+    store: LayerStore, table_prefix: str, columns: Sequence[str], geometry: str
+) -> InputRows:
+    """The rows of the input table under ``table_prefix``. A row's digest covers ``columns``
+    (those the join reads: a change elsewhere, such as a row's line in the export, changes no
+    address), each value length-prefixed. The loop is per input row (tens of thousands of areas),
+    never per address."""
+    tables = []
+    read = list(dict.fromkeys([*columns, geometry]))
+    for key in store.list_keys(table_prefix):
+        if key.endswith(".parquet"):
+            with store.open_input(key) as source:
+                tables.append(pq.read_table(source, columns=read))
+    table = pa.concat_tables(tables) if tables else pa.table({c: pa.array([]) for c in columns})
+    wkb = _plain(table[geometry]) if tables else pa.array([], pa.binary())
+    values = [_plain(table[c]).to_pylist() for c in columns]
+    digests = np.array(
+        [_row_digest(row) for row in zip(*values, strict=True)], dtype="S32"
+    ).reshape(-1)
+    return InputRows(digests.astype("S32"), wkb)
+
+
+def _plain(column: pa.ChunkedArray) -> pa.Array:
+    array = column.combine_chunks()
+    return array.storage if isinstance(array, pa.ExtensionArray) else array
+
+
+def _row_digest(row: Iterable[object]) -> bytes:
+    digest = hashlib.sha256()
+    for value in row:
+        if value is None:
+            digest.update(b"\xff" * 8)
+            continue
+        data = value if isinstance(value, bytes) else str(value).encode()
+        digest.update(len(data).to_bytes(8, "little"))
+        digest.update(data)
+    return digest.digest()
+
+
+@cache
+def code_version() -> str:
+    """A digest of the project's code (its Python and SQL): a letter joined by other code is
+    rebuilt, whichever part of the join changed."""
+    root = Path(databaker.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        if path.suffix in (".py", ".sql") and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(root)).encode() + b"\0")
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class LetterPlan:
+    """Which letters of a rebuild are joined again, which are kept, and what each is built
+    from (its record's ``built_from``)."""
+
+    rebuilt: list[str]
+    kept: list[str]
+    built_from: dict[str, dict[str, str]]
+
+
+def letter_plan(
+    store: LayerStore,
+    *,
+    joined_prefix: str,
+    letters: Sequence[str],
+    engine: str,
+    rows: InputRows | None,
+) -> LetterPlan:
+    """The plan for rebuilding ``letters`` of the joined table under ``joined_prefix`` with
+    ``engine`` from the input ``rows`` (``None``: the layer's join is not local to the
+    addresses, and every letter is joined again)."""
+    join = f"{engine} {code_version()}"
+    built_from = {}
+    kept = []
+    earlier_areas: dict[str, np.ndarray | None] = {}
+    for letter in letters:
+        addressbase = partition_record(store, ADDRESSBASE_PARTITIONED_TABLE.prefix, letter)
+        built_from[letter] = {"addressbase": addressbase.token if addressbase else "", "join": join}
+        if rows is None:
+            continue
+        built_from[letter]["areas"] = rows.version
+        record = partition_record(store, joined_prefix, letter)
+        if addressbase is None or record is None:
+            continue
+        earlier = record.built_from
+        if earlier.get("addressbase") != addressbase.token or earlier.get("join") != join:
+            continue
+        version = earlier.get("areas", "")
+        if version not in earlier_areas:
+            earlier_areas[version] = _changed_boxes(store, joined_prefix, version, rows)
+        boxes = earlier_areas[version]
+        if boxes is not None and not _any_address_in(store, letter, boxes):
+            kept.append(letter)
+    rebuilt = [letter for letter in letters if letter not in kept]
+    return LetterPlan(rebuilt, kept, built_from)
+
+
+def _changed_boxes(
+    store: LayerStore, joined_prefix: str, version: str, rows: InputRows
+) -> np.ndarray | None:
+    """The boxes of the rows in one of the two versions and not the other; ``None`` when the
+    earlier version's rows are not known."""
+    key = f"{joined_prefix}{AREAS_FOLDER}{version}.parquet"
+    if not version or not store.exists(key):
+        return None
+    with store.open_input(key) as source:
+        earlier = pq.read_table(source)
+    earlier_digests = earlier["digest"].to_numpy(zero_copy_only=False).astype("S32")
+    removed = ~np.isin(earlier_digests, rows.digests)
+    added = np.flatnonzero(~np.isin(rows.digests, earlier_digests))
+    removed_boxes = np.column_stack(
+        [earlier[edge].to_numpy(zero_copy_only=False)[removed] for edge in _EDGES]
+    )
+    boxes = np.concatenate([removed_boxes.reshape(-1, 4), rows.boxes(added).reshape(-1, 4)])
+    return boxes[~np.isnan(boxes).any(axis=1)]
+
+
+def _any_address_in(store: LayerStore, letter: str, boxes: np.ndarray) -> bool:
+    """Whether an address of the AddressBase letter lies in one of ``boxes`` (edges
+    included): first those inside the boxes' extent, then each against the boxes' tree."""
+    if not len(boxes):
+        return False
+    prefix = partition_prefix(ADDRESSBASE_PARTITIONED_TABLE.prefix, letter)
+    xmin, ymin = boxes[:, 0].min(), boxes[:, 1].min()
+    xmax, ymax = boxes[:, 2].max(), boxes[:, 3].max()
+    tree = shapely.STRtree(shapely.box(boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]))
+    for key in store.list_keys(prefix):
+        if not key.endswith(".parquet"):
+            continue
+        with store.open_input(key) as source:
+            points = pq.read_table(source, columns=["longitude", "latitude"])
+        x = points["longitude"].to_numpy()
+        y = points["latitude"].to_numpy()
+        inside = np.flatnonzero((x >= xmin) & (x <= xmax) & (y >= ymin) & (y <= ymax))
+        for start in range(0, len(inside), _CHUNK):
+            chosen = inside[start : start + _CHUNK]
+            hits = tree.query(shapely.points(x[chosen], y[chosen]), predicate="intersects")
+            if hits.size:
+                return True
+    return False
+
+
+def write_areas(store: LayerStore, joined_prefix: str, rows: InputRows) -> None:
+    """Keep ``rows`` (digests and boxes) under their version in the joined table, unless kept
+    already: what a later rebuild compares its input with."""
+    key = f"{joined_prefix}{AREAS_FOLDER}{rows.version}.parquet"
+    if store.exists(key):
+        return
+    boxes = rows.boxes().reshape(-1, 4)
+    table = pa.table(
+        [pa.array(list(rows.digests), pa.binary(32))] + [pa.array(boxes[:, i]) for i in range(4)],
+        schema=_AREAS_SCHEMA,
+    )
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd")
+    store.write_bytes(key, sink.getvalue())
+
+
+def restamp_kept(store: LayerStore, joined_prefix: str, plan: LetterPlan) -> None:
+    """Record that each kept letter holds the rows of the input's new version too (same token:
+    its rows did not change), so that the next rebuild compares with this input."""
+    for letter in plan.kept:
+        record = partition_record(store, joined_prefix, letter)
+        if record is not None and record.built_from != plan.built_from[letter]:
+            restamped = PartitionRecord(record.token, record.rows, plan.built_from[letter])
+            write_partition_record(store, joined_prefix, letter, restamped)
+
+
+def prune_areas(store: LayerStore, joined_prefix: str) -> None:
+    """Delete the areas files that no letter's record names any more."""
+    named = set()
+    for letter in first_letter_partitions.get_partition_keys():
+        record = partition_record(store, joined_prefix, letter)
+        if record is not None:
+            named.add(record.built_from.get("areas"))
+    folder = joined_prefix + AREAS_FOLDER
+    store.delete(
+        [
+            key
+            for key in store.list_keys(folder)
+            if key[len(folder) :].removesuffix(".parquet") not in named
+        ]
+    )

@@ -1,0 +1,156 @@
+"""A rebuild keeps the joined letters whose rows cannot have changed, and its layer is still
+exactly what a bake from scratch of the same inputs gives.
+
+Map (lon, lat), all squares; addresses in two postcode letters far apart:
+  Leeds (L)  LS1 1AA at -1.55, 53.80 and LS1 1AB at -1.54, 53.81;  LEEDS ward around both
+  Exeter (E) EX1 1AA at -3.53, 50.72 and EX1 1AB at -3.50, 50.74;  EXETER ward around both
+Expected lists are worked out by hand in each test.
+"""
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from databaker.assets.current_elections.layer import CURRENT_ELECTIONS as LAYER
+from databaker.layers import unchanged_letters
+from databaker.layers.unchanged_letters import AREAS_FOLDER
+from databaker.resources import LocalLayerStore
+from databaker.staging import partition_record
+from databaker_tests.conftest import address_line, asset_runner, ballot_line, write_lines
+
+DATE = "2027-05-06"
+LEEDS, EXETER = f"local.leeds.city.{DATE}", f"local.exeter.st-davids.{DATE}"
+NEW_LEEDS = f"local.leeds.hyde-park.{DATE}"
+HEADER = "election_id,geography_id,geography_text,source_table"
+ADDRESSES = [
+    address_line("1", "1 Briggate", "LS1 1AA", -1.55, 53.80),
+    address_line("2", "2 Briggate", "LS1 1AB", -1.54, 53.81),
+    address_line("3", "3 Fore Street", "EX1 1AA", -3.53, 50.72),
+    address_line("4", "4 Fore Street", "EX1 1AB", -3.50, 50.74),
+]
+REBUILD = [
+    "current_ballots",
+    "current_ballots_joined_to_address_base",
+    "current_elections_version",
+    "current_elections_parquet",
+]
+ALLOW = {
+    f"allow_{rail}": True
+    for rail in ("ballot_loss", "coverage_change", "address_drop", "upcoming_ballots_gone")
+}
+
+
+def square(x0: float, x1: float, y0: float, y1: float) -> str:
+    return f"POLYGON(({x0} {y0},{x1} {y0},{x1} {y1},{x0} {y1},{x0} {y0}))"
+
+
+def ballots(*lines: str) -> list[str]:
+    return [
+        HEADER,
+        ballot_line(LEEDS, "E05001", square(-1.6, -1.5, 53.75, 53.85), "Division"),
+        *lines,
+    ]
+
+
+EXETER_BOTH = ballot_line(EXETER, "E05002", square(-3.6, -3.4, 50.7, 50.8), "Division")
+EXETER_WEST = ballot_line(EXETER, "E05002", square(-3.6, -3.52, 50.7, 50.8), "Division")
+
+
+@pytest.fixture
+def bake(tmp_path: Path):
+    """Bake the drop once, then rebuild from other exports on the same AddressBase; return
+    the joined table's rows ``{uprn: ballot_ids}`` and its letters' tokens after each run."""
+    data_root = tmp_path / "data"
+    run = asset_runner(data_root)
+    drop = write_lines(tmp_path / "drop.csv", ADDRESSES)
+    joined = LAYER.joined.prefix
+
+    def bake(lines: list[str], *, first: bool = False) -> tuple[dict, dict]:
+        export = write_lines(tmp_path / "ballots.csv", lines)
+        if first:
+            result = run(addressbase=drop, ballots=export)
+        else:
+            result = run(REBUILD, ballots=export, guard_rails=ALLOW)
+        assert result.success
+        rows = pq.read_table(data_root / joined, partitioning="hive").to_pylist()
+        store = run_store(data_root)
+        tokens = {letter: partition_record(store, joined, letter).token for letter in "EL"}
+        return {r["uprn"]: r["ballot_ids"] for r in rows}, tokens
+
+    bake.data_root = data_root
+    return bake
+
+
+def run_store(data_root: Path) -> LocalLayerStore:
+    return LocalLayerStore(root=str(data_root))
+
+
+def test_a_changed_area_rebuilds_the_letters_with_addresses_in_its_box_only(bake):
+    rows, first = bake(ballots(EXETER_BOTH), first=True)
+    assert rows == {"1": [LEEDS], "2": [LEEDS], "3": [EXETER], "4": [EXETER]}
+    rows, second = bake(ballots(EXETER_WEST))
+    assert rows == {"1": [LEEDS], "2": [LEEDS], "3": [EXETER], "4": []}
+    assert second["L"] == first["L"]
+    assert second["E"] != first["E"]
+    new_ward = ballot_line(NEW_LEEDS, "E05003", square(-1.545, -1.5, 53.805, 53.9), "Division")
+    rows, third = bake(ballots(EXETER_WEST, new_ward))
+    assert rows == {"1": [LEEDS], "2": [LEEDS, NEW_LEEDS], "3": [EXETER], "4": []}
+    assert third["E"] == second["E"]
+    assert third["L"] != second["L"]
+
+
+def test_an_area_whose_box_holds_no_address_keeps_every_letter(bake):
+    rows, first = bake(ballots(EXETER_BOTH), first=True)
+    highlands = ballot_line(
+        f"local.highland.wick.{DATE}", "S1", square(-3.2, -3.0, 58.4, 58.5), "Division"
+    )
+    again, second = bake(ballots(EXETER_BOTH, highlands))
+    assert again == rows
+    assert second == first
+    store = run_store(bake.data_root)
+    areas = store.list_keys(LAYER.joined.prefix + AREAS_FOLDER)
+    assert len(areas) == 1, "the areas file of the first export is pruned once no letter names it"
+    assert all(
+        partition_record(store, LAYER.joined.prefix, letter).built_from["areas"]
+        == areas[0].rpartition("/")[2].removesuffix(".parquet")
+        for letter in "EL"
+    )
+
+
+def test_a_kept_letter_is_not_joined_again(bake):
+    """The proof that nothing reads a kept letter: rows planted in it stay as they are."""
+    bake(ballots(EXETER_BOTH), first=True)
+    leeds = next((bake.data_root / LAYER.joined.prefix / "first_letter=L").glob("*.parquet"))
+    table = pq.read_table(leeds)
+    planted = pa.array([["planted"]] * table.num_rows, table.schema.field("ballot_ids").type)
+    pq.write_table(
+        table.set_column(table.schema.get_field_index("ballot_ids"), "ballot_ids", planted), leeds
+    )
+    rows, _ = bake(ballots(EXETER_WEST))
+    assert rows == {"1": ["planted"], "2": ["planted"], "3": [EXETER], "4": []}
+
+
+def test_other_code_or_a_lost_areas_file_rebuilds_every_letter(bake, monkeypatch):
+    _, first = bake(ballots(EXETER_BOTH), first=True)
+    monkeypatch.setattr(unchanged_letters, "code_version", lambda: "other code")
+    rows, second = bake(ballots(EXETER_BOTH))
+    assert rows == {"1": [LEEDS], "2": [LEEDS], "3": [EXETER], "4": [EXETER]}
+    assert not set(first.values()) & set(second.values())
+    store = run_store(bake.data_root)
+    store.delete(store.list_keys(LAYER.joined.prefix + AREAS_FOLDER))
+    _, third = bake(ballots(EXETER_BOTH))
+    assert not set(second.values()) & set(third.values())
+
+
+def test_a_new_addressbase_letter_rebuilds_its_joined_letter(bake, tmp_path):
+    _, first = bake(ballots(EXETER_BOTH), first=True)
+    drop = write_lines(tmp_path / "drop.csv", ADDRESSES)
+    result = asset_runner(bake.data_root)(
+        addressbase=drop, ballots=tmp_path / "ballots.csv", guard_rails=ALLOW
+    )
+    assert result.success
+    store = run_store(bake.data_root)
+    tokens = {letter: partition_record(store, LAYER.joined.prefix, letter).token for letter in "EL"}
+    assert not set(first.values()) & set(tokens.values())
