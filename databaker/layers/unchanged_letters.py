@@ -45,9 +45,8 @@ AREAS_FOLDER = "_areas/"
 """In a joined table: the input rows its letters were built from, one file per version."""
 _EDGES = ("xmin", "ymin", "xmax", "ymax")
 _AREAS_SCHEMA = pa.schema([("digest", pa.binary(32))] + [(edge, pa.float64()) for edge in _EDGES])
-_CHUNK = 65_536
-"""Candidate addresses tested against the boxes at a time: a letter is settled by its first
-address in a box, and most letters that change have many."""
+_CELLS = 1024
+"""Cells a side of the grid that tests addresses against the changed areas' boxes."""
 
 
 @dataclass(frozen=True)
@@ -191,28 +190,58 @@ def _changed_boxes(
 
 
 def _any_address_in(store: LayerStore, letter: str, boxes: np.ndarray) -> bool:
-    """Whether an address of the AddressBase letter lies in one of ``boxes`` (edges
-    included): first those inside the boxes' extent, then each against the boxes' tree."""
+    """Whether an address of the AddressBase letter may lie in one of ``boxes``: in a cell of
+    a grid over the boxes that one of them covers, wholly or in part (a letter near a box may
+    be joined again for nothing; one in a box is never kept)."""
     if not len(boxes):
         return False
+    grid = _BoxGrid.of(boxes)
     prefix = partition_prefix(ADDRESSBASE_PARTITIONED_TABLE.prefix, letter)
-    xmin, ymin = boxes[:, 0].min(), boxes[:, 1].min()
-    xmax, ymax = boxes[:, 2].max(), boxes[:, 3].max()
-    tree = shapely.STRtree(shapely.box(boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]))
     for key in store.list_keys(prefix):
-        if not key.endswith(".parquet"):
-            continue
-        with store.open_input(key) as source:
-            points = pq.read_table(source, columns=["longitude", "latitude"])
-        x = points["longitude"].to_numpy()
-        y = points["latitude"].to_numpy()
-        inside = np.flatnonzero((x >= xmin) & (x <= xmax) & (y >= ymin) & (y <= ymax))
-        for start in range(0, len(inside), _CHUNK):
-            chosen = inside[start : start + _CHUNK]
-            hits = tree.query(shapely.points(x[chosen], y[chosen]), predicate="intersects")
-            if hits.size:
+        if key.endswith(".parquet"):
+            with store.open_input(key) as source:
+                points = pq.read_table(source, columns=["longitude", "latitude"])
+            if grid.covers_any(points["longitude"].to_numpy(), points["latitude"].to_numpy()):
                 return True
     return False
+
+
+@dataclass(frozen=True)
+class _BoxGrid:
+    """Cells over the extent of some boxes (at most ``_CELLS`` a side), marked where a box
+    covers them: any number of boxes tested against millions of points in one pass."""
+
+    origin: tuple[float, float]
+    size: tuple[float, float]
+    covered: np.ndarray
+
+    @classmethod
+    def of(cls, boxes: np.ndarray) -> _BoxGrid:
+        x0, y0 = boxes[:, 0].min(), boxes[:, 1].min()
+        width = max(boxes[:, 2].max() - x0, 1e-9) / _CELLS
+        height = max(boxes[:, 3].max() - y0, 1e-9) / _CELLS
+        grid = cls((x0, y0), (width, height), np.zeros((_CELLS, _CELLS), np.bool_))
+        low = grid._cells(boxes[:, 0], boxes[:, 1])
+        high = grid._cells(boxes[:, 2], boxes[:, 3])
+        for (i0, j0), (i1, j1) in zip(zip(*low, strict=True), zip(*high, strict=True), strict=True):
+            grid.covered[j0 : j1 + 1, i0 : i1 + 1] = True
+        return grid
+
+    def _cells(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        i = np.clip(((x - self.origin[0]) / self.size[0]).astype(np.int64), 0, _CELLS - 1)
+        j = np.clip(((y - self.origin[1]) / self.size[1]).astype(np.int64), 0, _CELLS - 1)
+        return i, j
+
+    def covers_any(self, x: np.ndarray, y: np.ndarray) -> bool:
+        x0, y0 = self.origin
+        inside = (
+            (x >= x0)
+            & (x <= x0 + self.size[0] * _CELLS)
+            & (y >= y0)
+            & (y <= y0 + self.size[1] * _CELLS)
+        )
+        i, j = self._cells(x[inside], y[inside])
+        return bool(self.covered[j, i].any())
 
 
 def write_areas(store: LayerStore, joined_prefix: str, rows: InputRows) -> None:
