@@ -5,19 +5,22 @@ import io
 import itertools
 import json
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from databaker.layers import outcode_files
+from databaker.layers import outcode_files, sampling
 from databaker.layers.outcode_files import (
     ROW_DIGESTS,
     ROWS_PER_GROUP,
     EarlierFiles,
+    OutcodeFiles,
     rows_digest,
     write_outcode_files,
 )
+from databaker.staging import PartitionRecord, partition_record, write_partition_record
 
 
 def parquet(table: pa.Table) -> bytes:
@@ -201,3 +204,225 @@ def test_uprns_that_are_numbers_are_ordered_as_numbers():
     """A table whose UPRNs are integers (as a diff reads them) is sorted by their values."""
     table = pa.table({"uprn": [10, 9, 100, 1], "postcode": ["LS6 1AA"] * 4})
     assert ordered(table) == [3, 1, 0, 2]
+
+
+COLUMNS = {"columns": ["uprn", "postcode", "ballot_ids"], "ids_column": "ballot_ids"}
+DROP = "s3://drops/2026-02-02/"
+
+
+def letter_rows(
+    store, prefix: str, letter: str, rows: list[tuple[str, str, list[str]]], *, token=True
+) -> None:
+    """Write ``rows`` (UPRN, postcode, ballots) as the joined table's ``letter``, with a new
+    record as ``rebuild_letter_partitions`` writes one (none if not ``token``)."""
+    uprns, postcodes, ballots = (list(column) for column in zip(*rows, strict=True))
+    store.write_bytes(
+        f"{prefix}first_letter={letter}/part.parquet", joined(uprns, postcodes, ballots)
+    )
+    if token:
+        write_partition_record(store, prefix, letter, PartitionRecord.new(len(rows)))
+
+
+def bake(store, prefix: str, earlier: tuple[str, OutcodeFiles] | None = None, joined="joined/"):
+    """A version as the version step writes one: its files, then what a later bake reuses."""
+    kept = EarlierFiles.kept(store, earlier[0], earlier[1].files) if earlier else None
+    written = write_outcode_files(
+        store, joined_prefix=joined, output_prefix=prefix, earlier=kept, **COLUMNS
+    )
+    written.keep(store, prefix)
+    return written
+
+
+@pytest.fixture
+def letters_read(monkeypatch) -> list[str]:
+    """The letters whose joined files a bake reads."""
+    read: list[str] = []
+    original = outcode_files._read_parquet
+
+    def reading(store, keys):
+        read.extend(sorted({key.split("first_letter=")[1].split("/")[0] for key in keys}))
+        return original(store, keys)
+
+    monkeypatch.setattr(outcode_files, "_read_parquet", reading)
+    return read
+
+
+def as_written(written: OutcodeFiles) -> dict:
+    """What a bake gives, but for what it copied rather than encoded."""
+    return {
+        "counts": (
+            written.outcodes,
+            written.empty_outcodes,
+            written.rows,
+            written.rows_with_ids,
+            written.rows_in_files,
+        ),
+        "sources": written.sources,
+        "files": written.files,
+        "row_digests": written.row_digests,
+        "addresses_per_id": written.addresses_per_id,
+        "sample": written.ranked_sample.to_pylist(),
+    }
+
+
+A_ROWS = [
+    ("11", "AB1 1AA", ["local.aberdeen.x.2027-05-06"]),
+    ("12", "AB1 1AB", []),
+    ("13", "AL5 2BB", ["local.herts.y.2027-05-06", "parl.harpenden.2029-05-03"]),
+]
+B_ROWS = [
+    ("21", "B1 1AA", ["local.birmingham.z.2027-05-06"]),
+    ("22", "BA1 2CC", []),
+]
+C_ROWS = [("31", "CB1 1AA", ["local.cambridge.w.2027-05-06"])]
+
+
+def test_a_letter_whose_token_is_unchanged_is_not_read_but_copied(store, letters_read):
+    """Letter A keeps its record: its files, counts and sample come from version 1, though
+    its parquet on disk now says otherwise (nothing should rewrite a letter and keep its token,
+    so this shows A was not read). B has new rows and a new token: it is read."""
+    for letter, rows in (("A", A_ROWS), ("B", B_ROWS), ("C", C_ROWS)):
+        letter_rows(store, "joined/", letter, rows)
+    first = bake(store, "v1/")
+    assert (first.letters_kept, letters_read) == (0, ["A", "B", "C"])
+    new_b = [("21", "B1 1AA", ["local.birmingham.q.2027-05-06"]), ("23", "B2 4DD", [])]
+    letter_rows(store, "joined/", "B", new_b)
+    a_token = partition_record(store, "joined/", "A").token
+    store.write_bytes(
+        "joined/first_letter=A/part.parquet",
+        joined(["11"], ["AB1 1AA"], [["local.aberdeen.changed.2027-05-06"]]),
+    )
+    letters_read.clear()
+    second = bake(store, "v2/", earlier=("v1/", first))
+    assert (second.letters_kept, len(second.letters), letters_read) == (2, 3, ["B"])
+    for name in ("AB1.parquet", "AL5.parquet", "CB1.parquet"):
+        assert store.read_bytes("v2/" + name) == store.read_bytes("v1/" + name)
+    assert second.reused == 3 and second.letters["A"].token == a_token
+
+    for letter, rows in (("A", A_ROWS), ("B", new_b), ("C", C_ROWS)):
+        letter_rows(store, "full/", letter, rows)
+    full = bake(store, "v3/", joined="full/")
+    assert as_written(second) == as_written(full)
+    for name in full.files:
+        assert store.read_bytes("v2/" + name) == store.read_bytes("v3/" + name)
+    assert second.addresses_per_id == {
+        "local.aberdeen.x.2027-05-06": 1,
+        "local.birmingham.q.2027-05-06": 1,
+        "local.cambridge.w.2027-05-06": 1,
+        "local.herts.y.2027-05-06": 1,
+        "parl.harpenden.2029-05-03": 1,
+    }
+    assert second.rows == 6 and second.sources == (DROP,)
+    assert sorted((r["uprn"], r["ids"], r["letter"]) for r in second.ranked_sample.to_pylist()) == [
+        ("11", 1, "A"),
+        ("12", 0, "A"),
+        ("13", 2, "A"),
+        ("21", 1, "B"),
+        ("23", 0, "B"),
+        ("31", 1, "C"),
+    ]
+    assert set(second.files) == {
+        "AB1.parquet",
+        "AL5.parquet",
+        "B1.parquet",
+        "B2.parquet",
+        "CB1.parquet",
+    }
+
+
+def test_a_letter_without_a_record_or_with_another_token_is_read(store, letters_read):
+    """No record: nothing is known of its rows. Another token: it was rewritten. A version
+    without the letters' summaries (an older release's) still lends its files by row digest."""
+    letter_rows(store, "joined/", "A", A_ROWS, token=False)
+    letter_rows(store, "joined/", "B", B_ROWS)
+    first = bake(store, "v1/")
+    letters_read.clear()
+    second = bake(store, "v2/", earlier=("v1/", first))
+    assert (second.letters_kept, letters_read) == (1, ["A"])
+    assert second.letters["A"].token is None
+
+    write_partition_record(store, "joined/", "B", PartitionRecord.new(len(B_ROWS)))
+    letters_read.clear()
+    third = bake(store, "v3/", earlier=("v2/", second))
+    assert (third.letters_kept, letters_read) == (0, ["A", "B"])
+    assert third.reused == len(third.files) == 4
+
+    store.delete(["v3/" + outcode_files.LETTERS])
+    letters_read.clear()
+    fourth = bake(store, "v4/", earlier=("v3/", third))
+    assert (fourth.letters_kept, letters_read, fourth.reused) == (0, ["A", "B"], 4)
+    assert as_written(fourth) == as_written(second) == as_written(first)
+
+
+def by_rank(count: int) -> list[str]:
+    """``count`` UPRNs, lowest rank first (the sample's order of preference)."""
+    uprns = pa.array(range(1000, 1000 + count), pa.int64())
+    return [str(uprns[int(i)].as_py()) for i in np.argsort(sampling.uprn_ranks(uprns))]
+
+
+@pytest.mark.parametrize(
+    ("changed_b", "kept"),
+    [
+        pytest.param([1, 3, 5, 7], 1, id="B keeps its low ranks: A is not read"),
+        pytest.param([5, 7], 0, id="B loses its low ranks: A is read after all"),
+    ],
+)
+def test_the_sample_is_the_one_every_letter_read_would_give(
+    store, letters_read, monkeypatch, changed_b, kept
+):
+    """A sample of 3: version 1 holds r1..r3 (r_k, the k-th lowest rank): A's r2, B's r1 and r3.
+    If B still holds r1 and r3, the lowest three are drawn from the sample's A rows and B's: A
+    rows not sampled before rank above r3. If B lost them, A's r4 belongs in the sample, and
+    only reading A finds it."""
+    monkeypatch.setattr(sampling, "SAMPLE_SIZE", 3)
+    r = [None, *by_rank(8)]
+    a = [(r[k], f"AB1 1A{k}", ["local.a.2027-05-06"]) for k in (2, 4, 6, 8)]
+    letter_rows(store, "joined/", "A", a)
+    letter_rows(store, "joined/", "B", [(r[k], "B1 1AA", []) for k in (1, 3, 5, 7)])
+    first = bake(store, "v1/")
+    assert sorted(first.address_sample["uprn"].to_pylist()) == sorted([r[1], r[2], r[3]])
+    b = [(r[k], "B1 1AA", ["local.b.2027-05-06"]) for k in changed_b]
+    letter_rows(store, "joined/", "B", b)
+    letters_read.clear()
+    second = bake(store, "v2/", earlier=("v1/", first))
+    assert (second.letters_kept, letters_read) == (kept, ["B"] if kept else ["B", "A"])
+    expected = sorted((2, 4, 6, 8, *changed_b))[:3]
+    assert sorted(second.address_sample["uprn"].to_pylist()) == sorted(r[k] for k in expected)
+    letter_rows(store, "full/", "A", a)
+    letter_rows(store, "full/", "B", b)
+    assert as_written(second) == as_written(bake(store, "v3/", joined="full/"))
+
+
+def test_letter_summaries_that_cannot_be_trusted_are_not_used(store, letters_read):
+    """Unreadable summaries, a sample ranked otherwise than addresses are now (its addresses
+    would not be the lowest ranks any more), or files cut with other columns: every letter is
+    read, files still copied by their rows' digests."""
+    letter_rows(store, "joined/", "A", A_ROWS)
+    first = bake(store, "v1/")
+    assert EarlierFiles.kept(store, "v1/", first.files).letters is not None
+    letters_read.clear()
+    other_columns = write_outcode_files(
+        store,
+        joined_prefix="joined/",
+        output_prefix="v2/",
+        earlier=EarlierFiles.kept(store, "v1/", first.files),
+        columns=["uprn", "ballot_ids"],
+        ids_column="ballot_ids",
+    )
+    assert (other_columns.letters_kept, letters_read) == (0, ["A"])
+
+    sample = first.ranked_sample
+    reranked = sample.set_column(2, "rank", pc.add(sample["rank"], pa.scalar(1, pa.uint64())))
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_file(sink, reranked.schema) as file:
+        file.write_table(reranked)
+    store.write_bytes("v1/" + outcode_files.SAMPLE, sink.getvalue().to_pybytes())
+    assert EarlierFiles.kept(store, "v1/", first.files).letters is None
+    store.write_bytes("v1/" + outcode_files.SAMPLE, b"not arrow")
+    assert EarlierFiles.kept(store, "v1/", first.files).letters is None
+    first.keep(store, "v1/")
+    store.write_bytes("v1/" + outcode_files.LETTERS, b'{"letters": {}}')
+    assert EarlierFiles.kept(store, "v1/", first.files).letters is None
+    letters_read.clear()
+    again = bake(store, "v3/", earlier=("v1/", first))
+    assert (again.letters_kept, letters_read, again.reused) == (0, ["A"], 2)

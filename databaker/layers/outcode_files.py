@@ -12,6 +12,12 @@ whose rows for an outcode have the same digest copies the earlier version's file
 encoding it again: a rebake from a changed ballots export on the same drop encodes only the
 outcodes whose rows changed.
 
+What each letter of the joined table gave the version is kept too (``LETTERS``), under the
+token of the letter's :class:`~databaker.staging.PartitionRecord`, with the version's address
+sample (``SAMPLE``). A joined letter holding the same token as when the earlier version read it
+holds the same rows, so a later bake does not read it at all: it copies the letter's files and
+takes its counts from ``LETTERS``. A rebake after one ballot changed reads one letter of 22.
+
 Work is done a letter at a time on whole columns, which bounds memory by the largest letters.
 """
 
@@ -21,27 +27,31 @@ import hashlib
 import io
 import json
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TypeAlias
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from pydantic import TypeAdapter, ValidationError
 
 from databaker.concurrency import WORKERS
+from databaker.layers import sampling
 from databaker.layers.sampling import sampled, uprn_ranks
 from databaker.layers.versions import content_hash
 from databaker.progress import Progress, logged
 from databaker.resources import LayerStore, LayerStoreError
+from databaker.staging import partition_record
 
 ElementIds: TypeAlias = Callable[[pa.Array], pa.Array]
 """Maps distinct elements of a layer's list column to the IDs they count for."""
 LETTER_FOLDER = "first_letter="
 ADDRESS_SAMPLE = pa.schema([("uprn", pa.string()), ("ids", pa.int32())])
 _RANKED_SAMPLE = ADDRESS_SAMPLE.append(pa.field("rank", pa.uint64()))
+_LETTER_SAMPLE = _RANKED_SAMPLE.append(pa.field("letter", pa.string()))
 REPEATING_COLUMNS = ("postcode", "outcode", "addressbase_source")
 """Columns with few distinct values per file, worth dictionary-encoding (plus the IDs column)."""
 ROWS_PER_GROUP = 1024
@@ -51,12 +61,53 @@ rather than the whole file: at 1,024 rows that costs about a third of reading a 
 whole, for files a tenth larger."""
 ROW_DIGESTS = "_row_digests.json"
 """Beside a version's manifest: the digest of each outcode file's rows, by file name."""
+LETTERS = "_letters.json"
+"""Beside a version's manifest: what each letter of the joined table gave it (a
+:class:`LetterFiles` by letter), and what its files were derived under."""
+SAMPLE = "_address_sample.arrow"
+"""Beside a version's manifest: its address sample with each address's rank and letter, from
+which a later bake that reads only some letters draws its own. An Arrow IPC file, not named
+``.parquet``: whoever reads a version's ``*.parquet`` expects outcode files only."""
 ENCODING = f"outcode files 1, pyarrow {pa.__version__}"
 """What a row digest is taken under, with the rows: the number goes up whenever
 :func:`_parquet_bytes` changes how it writes, so that no file of another encoding is reused."""
 READ_AS_DICTIONARY = ("addressbase_source",)
 """Columns read dictionary-encoded: one value for a whole bake, which would otherwise be
 materialised once per row. Sort keys (``postcode``) must stay plain strings."""
+
+
+@dataclass
+class LetterFiles:
+    """What one letter of the joined table gave a version: what a later bake takes instead of
+    reading the letter, when the letter still holds ``token``."""
+
+    token: str | None
+    """The token of the letter's record when it was read; None (it had no record) is never
+    matched."""
+    rows: int
+    sources: list[str]
+    addresses_per_element: dict[str, int]
+    """How many addresses each distinct element of the list column is on. The IDs they count
+    for are found for the whole version (``element_ids`` is code, which may change when the
+    rows do not)."""
+    outcodes: int
+    empty_outcodes: int
+    rows_with_ids: int
+    rows_in_files: int
+    files: dict[str, str]
+    row_digests: dict[str, str]
+
+
+@dataclass(frozen=True)
+class _KeptLetters:
+    """``LETTERS``' content."""
+
+    derived_under: str
+    """:func:`_derivation` of the files: letters derived under another are read again."""
+    letters: dict[str, LetterFiles]
+
+
+_KEPT_LETTERS = TypeAdapter(_KeptLetters)
 
 
 @dataclass(frozen=True)
@@ -85,6 +136,28 @@ class OutcodeFiles:
     keeps."""
     reused: int = 0
     """Files copied from the earlier version, their rows unchanged, rather than encoded."""
+    letters: dict[str, LetterFiles] = field(default_factory=dict)
+    """What each letter of the joined table gave, by letter (``A``): what ``LETTERS`` keeps."""
+    letters_kept: int = 0
+    """Letters not read at all: their token was the earlier version's, their files copied."""
+    ranked_sample: pa.Table = field(
+        default_factory=lambda: pa.Table.from_batches([], schema=_LETTER_SAMPLE)
+    )
+    """``address_sample`` with each address's rank and letter: what ``SAMPLE`` keeps."""
+    derived_under: str = ""
+    """What the files follow from besides the rows (:func:`_derivation`), kept in ``LETTERS``."""
+
+    def keep(self, store: LayerStore, prefix: str) -> None:
+        """Write, beside the files of the version under ``prefix``, what a later bake reads
+        to reuse them (:meth:`EarlierFiles.kept`)."""
+        store.write_bytes(prefix + ROW_DIGESTS, json.dumps(self.row_digests).encode())
+        letters = _KeptLetters(self.derived_under, self.letters)
+        store.write_bytes(prefix + LETTERS, json.dumps(asdict(letters)).encode())
+        sink = pa.BufferOutputStream()
+        options = pa.ipc.IpcWriteOptions(compression="zstd")
+        with pa.ipc.new_file(sink, _LETTER_SAMPLE, options=options) as file:
+            file.write_table(self.ranked_sample)
+        store.write_bytes(prefix + SAMPLE, sink.getvalue().to_pybytes())
 
 
 def write_outcode_files(
@@ -107,65 +180,156 @@ def write_outcode_files(
     Letters are cut ``workers`` at a time (reading, sorting and parquet encoding run outside
     the GIL); memory is bounded by the largest letters in flight. The files go to the store as
     many at a time as it keeps requests in flight. A file whose rows have the digest the
-    ``earlier`` version's file of that name has is copied from it, not encoded. ``progress``
-    counts the letters cut.
+    ``earlier`` version's file of that name has is copied from it, not encoded. A letter whose
+    record holds the token it held when ``earlier`` read it is not read: its files are copied
+    and what it gave is ``earlier``'s (:func:`_sample_with_kept` says when its sample allows
+    it). ``progress`` counts the letters done, read or not.
     """
+    derived_under = _derivation(columns, ids_column)
 
-    def write_letter(keys: list[str]) -> _LetterFiles:
-        table = _read_parquet(store, keys)
-        written = _LetterFiles(
-            rows=table.num_rows,
-            sources=frozenset(pc.unique(table["addressbase_source"]).drop_null().to_pylist()),
-            addresses_per_id=_addresses_per_id(table[ids_column], element_ids),
-            address_sample=_sample_of(table, ids_column),
+    def write_letter(letter: str) -> _Letter:
+        table = _read_parquet(store, by_letter[letter])
+        sample = _sample_of(table, ids_column)
+        written = _Letter(
+            LetterFiles(
+                token=tokens.get(letter),
+                rows=table.num_rows,
+                sources=sorted(pc.unique(table["addressbase_source"]).drop_null().to_pylist()),
+                addresses_per_element=_addresses_per_element(table[ids_column]),
+                outcodes=0,
+                empty_outcodes=0,
+                rows_with_ids=0,
+                rows_in_files=0,
+                files={},
+                row_digests={},
+            ),
+            sample.append_column("letter", pa.repeat(letter, sample.num_rows)),
         )
+        summary = written.summary
         for outcode, part, with_ids in _split_by_outcode(table, ids_column):
             name = f"{outcode}.parquet"
             rows = part.select(columns) if with_ids else pa.table({})
             digest = _own_rows_digest(rows)
             if earlier is not None and earlier.reusable(name, digest):
                 written.reused.append((earlier.prefix + name, output_prefix + name))
-                written.files[name] = earlier.files[name]
+                summary.files[name] = earlier.files[name]
             else:
                 data = _parquet_bytes(rows, ids_column)
                 write(output_prefix + name, data)
-                written.files[name] = content_hash(data)
-            written.row_digests[name] = digest
-            written.outcodes += 1
-            written.empty_outcodes += not with_ids
-            written.rows_with_ids += with_ids
-            written.rows_in_files += part.num_rows if with_ids else 0
+                summary.files[name] = content_hash(data)
+            summary.row_digests[name] = digest
+            summary.outcodes += 1
+            summary.empty_outcodes += not with_ids
+            summary.rows_with_ids += with_ids
+            summary.rows_in_files += part.num_rows if with_ids else 0
         done.advance()
         return written
 
     by_letter = _keys_by_letter(store, joined_prefix)
+    by_letter = {folder.removeprefix(LETTER_FOLDER): keys for folder, keys in by_letter.items()}
+    tokens = _tokens(store, joined_prefix, list(by_letter))
+    kept = {
+        letter: summary
+        for letter in by_letter
+        if earlier is not None
+        and (summary := earlier.unread(letter, tokens[letter], derived_under)) is not None
+    }
     with (
         progress("writing outcode files", len(by_letter), "letters") as done,
         store.writes() as write,
         ThreadPoolExecutor(max_workers=max(workers, 1)) as pool,
     ):
-        letters = list(pool.map(write_letter, by_letter.values()))
-    store.copy_all([pair for letter in letters for pair in letter.reused])
+        read = [letter for letter in by_letter if letter not in kept]
+        letters = dict(zip(read, pool.map(write_letter, read), strict=True))
+        samples = {letter: written.sample for letter, written in letters.items()}
+        sample = _sample_with_kept(samples, kept, earlier) if kept else _sample_of_all(samples)
+        if sample is None:
+            letters |= dict(zip(kept, pool.map(write_letter, kept), strict=True))
+            kept = {}
+            sample = _sample_of_all({letter: written.sample for letter, written in letters.items()})
+        for letter, summary in kept.items():
+            reused = [(earlier.prefix + name, output_prefix + name) for name in summary.files]
+            letters[letter] = _Letter(summary, sample.slice(0, 0), reused)
+            done.advance()
+    letters = dict(sorted(letters.items()))
+    store.copy_all([pair for letter in letters.values() for pair in letter.reused])
+    summaries = [letter.summary for letter in letters.values()]
+    per_element = sum((Counter(summary.addresses_per_element) for summary in summaries), Counter())
     return OutcodeFiles(
-        outcodes=sum(letter.outcodes for letter in letters),
-        empty_outcodes=sum(letter.empty_outcodes for letter in letters),
-        rows=sum(letter.rows for letter in letters),
-        rows_with_ids=sum(letter.rows_with_ids for letter in letters),
-        rows_in_files=sum(letter.rows_in_files for letter in letters),
-        sources=tuple(sorted(set().union(*(letter.sources for letter in letters)))),
-        files=dict(sorted(kv for letter in letters for kv in letter.files.items())),
-        addresses_per_id=dict(
-            sorted(sum((Counter(letter.addresses_per_id) for letter in letters), Counter()).items())
-        ),
-        address_sample=sampled(
-            pa.concat_tables(
-                [pa.Table.from_batches([], schema=_RANKED_SAMPLE)]
-                + [letter.address_sample for letter in letters]
-            )
-        ).drop_columns("rank"),
-        row_digests=dict(sorted(kv for letter in letters for kv in letter.row_digests.items())),
-        reused=sum(len(letter.reused) for letter in letters),
+        outcodes=sum(summary.outcodes for summary in summaries),
+        empty_outcodes=sum(summary.empty_outcodes for summary in summaries),
+        rows=sum(summary.rows for summary in summaries),
+        rows_with_ids=sum(summary.rows_with_ids for summary in summaries),
+        rows_in_files=sum(summary.rows_in_files for summary in summaries),
+        sources=tuple(sorted(set().union(*(summary.sources for summary in summaries)))),
+        files=dict(sorted(kv for summary in summaries for kv in summary.files.items())),
+        addresses_per_id=_addresses_per_id(per_element, element_ids),
+        address_sample=sample.select(ADDRESS_SAMPLE.names),
+        row_digests=dict(sorted(kv for summary in summaries for kv in summary.row_digests.items())),
+        reused=sum(len(letter.reused) for letter in letters.values()),
+        letters={letter: written.summary for letter, written in letters.items()},
+        letters_kept=len(kept),
+        ranked_sample=sample,
+        derived_under=derived_under,
     )
+
+
+def _sample_of_all(samples: Mapping[str, pa.Table]) -> pa.Table:
+    """The sample of the letters, given each one's lowest ranks, by letter; rows in the order
+    of their letters, then of their positions."""
+    return sampled(_concat([samples[letter] for letter in sorted(samples)]))
+
+
+def _sample_with_kept(
+    samples: Mapping[str, pa.Table], kept: Mapping[str, LetterFiles], earlier: EarlierFiles
+) -> pa.Table | None:
+    """:func:`_sample_of_all`, the letters read given by ``samples`` and the ``kept`` ones, not
+    read, by the sample of the ``earlier`` version; None when that sample cannot tell.
+
+    Ranks follow from UPRNs alone, and the earlier sample held the lowest ranks of the earlier
+    version, whose kept letters held the rows they hold now: every kept row whose rank is at
+    most the earlier sample's highest was in it. The sample is exact if the earlier one held
+    every row of the kept letters, or if it is full and its highest rank is no higher than the
+    earlier sample's. Otherwise (the letters read lost low ranks) rows of the kept letters that
+    the earlier sample left out might belong in it.
+    """
+    before = earlier.letters.sample if earlier.letters else _concat([])
+    candidates = dict(samples)
+    for letter in kept:
+        candidates[letter] = before.filter(pc.equal(before["letter"], letter))
+    sample = _sample_of_all(candidates)
+    held = sum(candidates[letter].num_rows for letter in kept)
+    if held == sum(summary.rows for summary in kept.values()):
+        return sample
+    if (
+        sample.num_rows == sampling.SAMPLE_SIZE
+        and before.num_rows
+        and pc.max(sample["rank"]).as_py() <= pc.max(before["rank"]).as_py()
+    ):
+        return sample
+    return None
+
+
+def _concat(samples: list[pa.Table]) -> pa.Table:
+    return pa.concat_tables([pa.Table.from_batches([], schema=_LETTER_SAMPLE), *samples])
+
+
+def _derivation(columns: list[str], ids_column: str) -> str:
+    """What a letter's files follow from besides its rows."""
+    return json.dumps({"encoding": ENCODING, "columns": columns, "ids_column": ids_column})
+
+
+def _tokens(store: LayerStore, joined_prefix: str, letters: list[str]) -> dict[str, str | None]:
+    """Each letter's record's token (None: no record), read as many at a time as the store
+    keeps requests in flight."""
+    tokens: dict[str, str | None] = {}
+
+    def read(letter: str) -> None:
+        record = partition_record(store, joined_prefix, letter)
+        tokens[letter] = record.token if record is not None else None
+
+    store.for_each(read, letters)
+    return tokens
 
 
 def rows_digest(rows: pa.Table) -> str:
@@ -189,11 +353,13 @@ def _own_rows_digest(rows: pa.Table) -> str:
 @dataclass(frozen=True)
 class EarlierFiles:
     """A complete version whose files a bake may reuse: where they are, their SHA-256 and
-    their rows' digests, by file name."""
+    their rows' digests, by file name; and what each joined letter gave it (None: not known,
+    every letter is read)."""
 
     prefix: str
     files: dict[str, str]
     row_digests: dict[str, str]
+    letters: EarlierLetters | None = None
 
     @classmethod
     def kept(cls, store: LayerStore, prefix: str, files: dict[str, str]) -> EarlierFiles | None:
@@ -205,38 +371,83 @@ class EarlierFiles:
             return None
         if not isinstance(digests, dict):
             return None
-        return cls(prefix, files, digests)
+        return cls(prefix, files, digests, EarlierLetters.kept(store, prefix))
 
     def reusable(self, name: str, digest: str) -> bool:
         return name in self.files and self.row_digests.get(name) == digest
 
+    def unread(self, letter: str, token: str | None, derived_under: str) -> LetterFiles | None:
+        """What ``letter`` gave this version if it held ``token`` then, its files were derived
+        as they would be now and they are this version's; else None: the letter is read."""
+        if self.letters is None or self.letters.derived_under != derived_under:
+            return None
+        known = self.letters.letters.get(letter)
+        if (
+            known is None
+            or token is None
+            or known.token != token
+            or known.files.keys() != known.row_digests.keys()
+            or any(self.files.get(name) != sha for name, sha in known.files.items())
+        ):
+            return None
+        return known
+
+
+@dataclass(frozen=True)
+class EarlierLetters:
+    """What each joined letter gave an earlier version (``LETTERS``), and its sample
+    (``SAMPLE``)."""
+
+    derived_under: str
+    letters: dict[str, LetterFiles]
+    sample: pa.Table
+    """Ranked, with each address's letter (``_LETTER_SAMPLE``)."""
+
+    @classmethod
+    def kept(cls, store: LayerStore, prefix: str) -> EarlierLetters | None:
+        """The version's; None when either is missing (a version written before they were
+        kept) or cannot be read, or the sample was ranked otherwise than addresses are now
+        (its addresses would not be the lowest ranks any more)."""
+        try:
+            letters = _KEPT_LETTERS.validate_json(store.read_bytes(prefix + LETTERS))
+            with pa.ipc.open_file(pa.py_buffer(store.read_bytes(prefix + SAMPLE))) as file:
+                sample = file.read_all().select(_LETTER_SAMPLE.names).cast(_LETTER_SAMPLE)
+            ranked_as_now = np.array_equal(uprn_ranks(sample["uprn"]), sample["rank"].to_numpy())
+        except (LayerStoreError, ValidationError, OSError, KeyError, pa.ArrowException):
+            return None
+        if not ranked_as_now:
+            return None
+        return cls(letters.derived_under, letters.letters, sample)
+
 
 @dataclass
-class _LetterFiles:
-    rows: int
-    sources: frozenset[str]
-    addresses_per_id: dict[str, int]
-    address_sample: pa.Table
-    outcodes: int = 0
-    empty_outcodes: int = 0
-    rows_with_ids: int = 0
-    rows_in_files: int = 0
-    files: dict[str, str] = field(default_factory=dict)
-    row_digests: dict[str, str] = field(default_factory=dict)
+class _Letter:
+    summary: LetterFiles
+    sample: pa.Table
+    """Its lowest-ranked addresses (``_LETTER_SAMPLE``): the whole sample is among them."""
     reused: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _addresses_per_id(ids: pa.ChunkedArray, element_ids: ElementIds | None) -> dict[str, int]:
-    """IDs are distinct within an address, so counting them counts addresses. The work in
+def _addresses_per_element(ids: pa.ChunkedArray) -> dict[str, int]:
+    """Elements are distinct within an address, so counting them counts addresses. The work in
     Python is per distinct element, not per address."""
     counted = pc.value_counts(pc.list_flatten(ids))
-    values = counted.field("values")
-    if element_ids is not None:
-        values = element_ids(values)
+    values = counted.field("values").to_pylist()
+    return dict(zip(values, counted.field("counts").to_pylist(), strict=True))
+
+
+def _addresses_per_id(
+    per_element: Mapping[str, int], element_ids: ElementIds | None
+) -> dict[str, int]:
+    """An address's elements count for distinct IDs, so the addresses of an ID's elements add
+    up; ``element_ids`` is called once, on the distinct elements of every letter."""
+    if element_ids is None:
+        return dict(sorted(per_element.items()))
+    ids = element_ids(pa.array(list(per_element), pa.string())).to_pylist()
     totals: Counter[str] = Counter()
-    for value, count in zip(values.to_pylist(), counted.field("counts").to_pylist(), strict=True):
+    for value, count in zip(ids, per_element.values(), strict=True):
         totals[value] += count
-    return dict(totals)
+    return dict(sorted(totals.items()))
 
 
 def _sample_of(table: pa.Table, ids_column: str) -> pa.Table:

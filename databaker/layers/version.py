@@ -3,7 +3,6 @@ which it replaces only if its guard rails pass (``<layer>_version``)."""
 
 import csv
 import io
-import json
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -16,7 +15,7 @@ from databaker.layers.columns import outcode_files_metadata
 from databaker.layers.diff import DIFF, compare_versions
 from databaker.layers.guard_rails import LayerConfig, RailInputs, rail_results
 from databaker.layers.layer import Layer
-from databaker.layers.outcode_files import ROW_DIGESTS, EarlierFiles, write_outcode_files
+from databaker.layers.outcode_files import EarlierFiles, write_outcode_files
 from databaker.layers.overview import overview
 from databaker.layers.versions import (
     MANIFEST,
@@ -78,7 +77,7 @@ def version_asset(
                 element_ids=layer.element_ids,
                 earlier=_earlier_files(store, layer, published),
             )
-            store.write_bytes(prefix + ROW_DIGESTS, json.dumps(written.row_digests).encode())
+            written.keep(store, prefix)
             manifest = Manifest(
                 bake_id=bake_id,
                 created=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -121,6 +120,8 @@ def version_asset(
         context.log.info(
             f"bake {bake_id}: {written.outcodes} outcode files ({written.empty_outcodes} empty, "
             f"{written.reused} unchanged since the published bake and copied from it); "
+            f"{written.letters_kept} of {len(written.letters)} letters unchanged since the "
+            f"published bake and not read; "
             f"{diff.addresses_changed} addresses' {layer.ids_column} changed against "
             f"{diff.baseline or 'nothing published'}; pruned {len(pruned)} old version(s)"
         )
@@ -189,7 +190,8 @@ def _published_files(store: LayerStore, layer: Layer, published: Manifest | None
 def _earlier_files(
     store: LayerStore, layer: Layer, published: Manifest | None
 ) -> EarlierFiles | None:
-    """The published bake's own version, whose files a bake whose rows are the same reuses."""
+    """The published bake's own version, whose files a bake whose rows are the same reuses
+    (and whose letters' summaries stand for the joined letters that did not change)."""
     if published is None:
         return None
     return EarlierFiles.kept(
