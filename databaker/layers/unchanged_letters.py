@@ -44,7 +44,7 @@ from databaker.staging import (
 AREAS_FOLDER = "_areas/"
 """In a joined table: the input rows its letters were built from, one file per version."""
 _EDGES = ("xmin", "ymin", "xmax", "ymax")
-_AREAS_SCHEMA = pa.schema([("digest", pa.binary(32))] + [(edge, pa.float64()) for edge in _EDGES])
+_AREAS_SCHEMA = pa.schema([("digest", pa.string())] + [(edge, pa.float64()) for edge in _EDGES])
 _CELLS = 1024
 """Cells a side of the grid that tests addresses against the changed areas' boxes."""
 
@@ -55,13 +55,14 @@ class InputRows:
     each row's geometry as WKB (boxes are computed only where needed)."""
 
     digests: np.ndarray
-    """``S32``: SHA-256 of each row's columns."""
+    """The SHA-256 of each row's columns, in hex (``U64``: numpy's fixed-width bytes would drop
+    a digest's trailing zero bytes)."""
     wkb: pa.Array
 
     @property
     def version(self) -> str:
         """The digest of the set of rows: the same rows in any order have the same version."""
-        return hashlib.sha256(np.sort(self.digests).tobytes()).hexdigest()
+        return hashlib.sha256("".join(np.sort(self.digests)).encode()).hexdigest()
 
     def boxes(self, positions: np.ndarray | None = None) -> np.ndarray:
         """``(n, 4)`` boxes (xmin, ymin, xmax, ymax) of the rows at ``positions`` (all by
@@ -86,10 +87,8 @@ def input_rows(
     table = pa.concat_tables(tables) if tables else pa.table({c: pa.array([]) for c in columns})
     wkb = _plain(table[geometry]) if tables else pa.array([], pa.binary())
     values = [_plain(table[c]).to_pylist() for c in columns]
-    digests = np.array(
-        [_row_digest(row) for row in zip(*values, strict=True)], dtype="S32"
-    ).reshape(-1)
-    return InputRows(digests.astype("S32"), wkb)
+    digests = np.array([_row_digest(row) for row in zip(*values, strict=True)], dtype="U64")
+    return InputRows(digests.reshape(-1), wkb)
 
 
 def _plain(column: pa.ChunkedArray) -> pa.Array:
@@ -97,7 +96,7 @@ def _plain(column: pa.ChunkedArray) -> pa.Array:
     return array.storage if isinstance(array, pa.ExtensionArray) else array
 
 
-def _row_digest(row: Iterable[object]) -> bytes:
+def _row_digest(row: Iterable[object]) -> str:
     digest = hashlib.sha256()
     for value in row:
         if value is None:
@@ -106,7 +105,7 @@ def _row_digest(row: Iterable[object]) -> bytes:
         data = value if isinstance(value, bytes) else str(value).encode()
         digest.update(len(data).to_bytes(8, "little"))
         digest.update(data)
-    return digest.digest()
+    return digest.hexdigest()
 
 
 @cache
@@ -179,7 +178,7 @@ def _changed_boxes(
         return None
     with store.open_input(key) as source:
         earlier = pq.read_table(source)
-    earlier_digests = earlier["digest"].to_numpy(zero_copy_only=False).astype("S32")
+    earlier_digests = earlier["digest"].to_numpy(zero_copy_only=False).astype("U64")
     removed = ~np.isin(earlier_digests, rows.digests)
     added = np.flatnonzero(~np.isin(rows.digests, earlier_digests))
     removed_boxes = np.column_stack(
@@ -252,7 +251,7 @@ def write_areas(store: LayerStore, joined_prefix: str, rows: InputRows) -> None:
         return
     boxes = rows.boxes().reshape(-1, 4)
     table = pa.table(
-        [pa.array(list(rows.digests), pa.binary(32))] + [pa.array(boxes[:, i]) for i in range(4)],
+        [pa.array(rows.digests, pa.string())] + [pa.array(boxes[:, i]) for i in range(4)],
         schema=_AREAS_SCHEMA,
     )
     sink = io.BytesIO()
