@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     bakes = run_bakes(args.rounds, inputs, exports, work)
 
-    size = f"a{args.addresses}-d{args.divisions}"
+    size = f"a{args.addresses}-d{args.divisions}-b{len(exports[0].left_out)}"
     section = render(
         Section(
             size=size,

@@ -591,8 +591,8 @@ def test_the_s3_store_benchmark_fails_on_a_failed_command_or_a_wrong_layer(tmp_p
 
 
 REBAKE_MARKERS = (
-    "<!-- rebake-benchmark:a3000-d40:start -->",
-    "<!-- rebake-benchmark:a3000-d40:end -->",
+    "<!-- rebake-benchmark:a3000-d40-b1:start -->",
+    "<!-- rebake-benchmark:a3000-d40-b1:end -->",
 )
 
 
