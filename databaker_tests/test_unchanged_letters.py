@@ -10,6 +10,7 @@ Expected lists are worked out by hand in each test.
 import hashlib
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -184,3 +185,30 @@ def parquet_bytes(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
     return sink.getvalue().to_pybytes()
+
+
+@pytest.mark.parametrize("statistics", [True, False])
+def test_an_address_in_a_changed_box_is_found_in_whichever_row_group_it_is(tmp_path, statistics):
+    """Row groups whose locations' statistics lie outside every box are skipped, never one
+    that holds an address inside a box (edges included)."""
+    store = run_store(tmp_path)
+    far = [(-5.0 + i * 0.01, 50.0) for i in range(6)]
+    in_box = (1.0, 52.0)  # on the box's corner
+    points = pa.table(
+        {
+            "longitude": [x for x, _ in far] + [in_box[0]],
+            "latitude": [y for _, y in far] + [in_box[1]],
+        }
+    )
+    sink = pa.BufferOutputStream()
+    pq.write_table(points, sink, row_group_size=2, write_statistics=statistics)
+    store.write_bytes(
+        "addressbase_partitioned/first_letter=Q/part-0.parquet", sink.getvalue().to_pybytes()
+    )
+    box = np.array([[1.0, 52.0, 1.5, 52.5]])
+    grid = unchanged_letters._BoxGrid.of(box)
+    assert unchanged_letters._any_address_in(store, "Q", grid)
+    elsewhere = unchanged_letters._BoxGrid.of(
+        np.array([[1.1, 52.1, 1.5, 52.5], [-6, 49, -5.5, 49.5]])
+    )
+    assert not unchanged_letters._any_address_in(store, "Q", elsewhere)

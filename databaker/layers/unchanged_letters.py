@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -32,6 +33,7 @@ import shapely
 
 import databaker
 from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED_TABLE
+from databaker.concurrency import WORKERS
 from databaker.partitions import first_letter_partitions
 from databaker.resources import LayerStore
 from databaker.staging import (
@@ -144,8 +146,8 @@ def letter_plan(
     addresses, and every letter is joined again)."""
     join = f"{engine} {code_version()}"
     built_from = {}
-    kept = []
-    earlier_areas: dict[str, np.ndarray | None] = {}
+    grids: dict[str, _BoxGrid | None] = {}  # by earlier areas version; None: rows not known
+    candidates: dict[str, _BoxGrid] = {}
     for letter in letters:
         addressbase = partition_record(store, ADDRESSBASE_PARTITIONED_TABLE.prefix, letter)
         built_from[letter] = {"addressbase": addressbase.token if addressbase else "", "join": join}
@@ -159,11 +161,20 @@ def letter_plan(
         if earlier.get("addressbase") != addressbase.token or earlier.get("join") != join:
             continue
         version = earlier.get("areas", "")
-        if version not in earlier_areas:
-            earlier_areas[version] = _changed_boxes(store, joined_prefix, version, rows)
-        boxes = earlier_areas[version]
-        if boxes is not None and not _any_address_in(store, letter, boxes):
-            kept.append(letter)
+        if version not in grids:
+            boxes = _changed_boxes(store, joined_prefix, version, rows)
+            grids[version] = None if boxes is None else _BoxGrid.of(boxes)
+        grid = grids[version]
+        if grid is not None:
+            candidates[letter] = grid
+
+    def unchanged(letter: str) -> bool:
+        grid = candidates[letter]
+        return grid.empty or not _any_address_in(store, letter, grid)
+
+    with ThreadPoolExecutor(max_workers=max(WORKERS, 1)) as pool:
+        keep = dict(zip(candidates, pool.map(unchanged, candidates), strict=True))
+    kept = [letter for letter in letters if keep.get(letter)]
     rebuilt = [letter for letter in letters if letter not in kept]
     return LetterPlan(rebuilt, kept, built_from)
 
@@ -188,21 +199,41 @@ def _changed_boxes(
     return boxes[~np.isnan(boxes).any(axis=1)]
 
 
-def _any_address_in(store: LayerStore, letter: str, boxes: np.ndarray) -> bool:
-    """Whether an address of the AddressBase letter may lie in one of ``boxes``: in a cell of
-    a grid over the boxes that one of them covers, wholly or in part (a letter near a box may
-    be joined again for nothing; one in a box is never kept)."""
-    if not len(boxes):
-        return False
-    grid = _BoxGrid.of(boxes)
+def _any_address_in(store: LayerStore, letter: str, grid: _BoxGrid) -> bool:
+    """Whether an address of the AddressBase letter may lie in one of the grid's boxes, read a
+    row group at a time: a letter with an address in a changed area is usually settled by its
+    first group, and a group whose locations' statistics put it outside every box is not read
+    (most of them, when few areas changed)."""
     prefix = partition_prefix(ADDRESSBASE_PARTITIONED_TABLE.prefix, letter)
     for key in store.list_keys(prefix):
         if key.endswith(".parquet"):
             with store.open_input(key) as source:
-                points = pq.read_table(source, columns=["longitude", "latitude"])
-            if grid.covers_any(points["longitude"].to_numpy(), points["latitude"].to_numpy()):
-                return True
+                parquet = pq.ParquetFile(source)
+                for group in range(parquet.num_row_groups):
+                    extent = _extent(parquet.metadata.row_group(group))
+                    if extent is not None and not grid.covers_box(*extent):
+                        continue
+                    points = parquet.read_row_group(group, columns=["longitude", "latitude"])
+                    x, y = points["longitude"].to_numpy(), points["latitude"].to_numpy()
+                    if grid.covers_any(x, y):
+                        return True
     return False
+
+
+def _extent(group: pq.RowGroupMetaData) -> tuple[float, float, float, float] | None:
+    """The row group's locations' box from its statistics; ``None`` when it has none."""
+    found = {}
+    for i in range(group.num_columns):
+        column = group.column(i)
+        if column.path_in_schema in ("longitude", "latitude"):
+            statistics = column.statistics
+            if statistics is None or not statistics.has_min_max:
+                return None
+            found[column.path_in_schema] = (statistics.min, statistics.max)
+    if len(found) < 2:
+        return None
+    (xmin, xmax), (ymin, ymax) = found["longitude"], found["latitude"]
+    return xmin, ymin, xmax, ymax
 
 
 @dataclass(frozen=True)
@@ -216,6 +247,8 @@ class _BoxGrid:
 
     @classmethod
     def of(cls, boxes: np.ndarray) -> _BoxGrid:
+        if not len(boxes):
+            return cls((0.0, 0.0), (1.0, 1.0), np.zeros((0, 0), np.bool_))
         x0, y0 = boxes[:, 0].min(), boxes[:, 1].min()
         width = max(boxes[:, 2].max() - x0, 1e-9) / _CELLS
         height = max(boxes[:, 3].max() - y0, 1e-9) / _CELLS
@@ -226,10 +259,25 @@ class _BoxGrid:
             grid.covered[j0 : j1 + 1, i0 : i1 + 1] = True
         return grid
 
+    @property
+    def empty(self) -> bool:
+        """No box: no address can have changed."""
+        return not self.covered.size
+
     def _cells(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         i = np.clip(((x - self.origin[0]) / self.size[0]).astype(np.int64), 0, _CELLS - 1)
         j = np.clip(((y - self.origin[1]) / self.size[1]).astype(np.int64), 0, _CELLS - 1)
         return i, j
+
+    def covers_box(self, xmin: float, ymin: float, xmax: float, ymax: float) -> bool:
+        """Whether a box meets a covered cell."""
+        x0, y0 = self.origin
+        if xmax < x0 or ymax < y0:
+            return False
+        if xmin > x0 + self.size[0] * _CELLS or ymin > y0 + self.size[1] * _CELLS:
+            return False
+        (i0, i1), (j0, j1) = self._cells(np.array([xmin, xmax]), np.array([ymin, ymax]))
+        return bool(self.covered[j0 : j1 + 1, i0 : i1 + 1].any())
 
     def covers_any(self, x: np.ndarray, y: np.ndarray) -> bool:
         x0, y0 = self.origin

@@ -353,7 +353,7 @@ class _LetterWriters:
                 rows.schema,
                 compression="snappy",
                 use_dictionary=list(REPEATED_COLUMNS),
-                write_statistics=["uprn", "postcode"],
+                write_statistics=["uprn", "postcode", "longitude", "latitude"],
                 store_schema=False,
             )
             self.writers[letter] = (sink, writer)
