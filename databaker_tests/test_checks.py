@@ -94,7 +94,7 @@ def test_a_uprn_twice_in_the_joined_table_fails_the_uprn_check(
     drop, ballots = inputs
     assert run_assets(addressbase=drop("d", [("1", "S1 1AA")]).parent, ballots=ballots).success
     partition = data_root / "current_ballots_joined_to_address_base" / "first_letter=S"
-    (path,) = partition.iterdir()
+    (path,) = partition.glob("*.parquet")
     table = pq.read_table(path)
     pq.write_table(pa.concat_tables([table, table]), path)
     _, joined_uprns_match_addressbase = layer_definitions(CURRENT_ELECTIONS).joined_checks
