@@ -187,10 +187,14 @@ def parquet_bytes(table: pa.Table) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
+@pytest.mark.parametrize("name", ["part-0.parquet", "20261205_093000_00012_abcde_0"])
 @pytest.mark.parametrize("statistics", [True, False])
-def test_an_address_in_a_changed_box_is_found_in_whichever_row_group_it_is(tmp_path, statistics):
+def test_an_address_in_a_changed_box_is_found_in_whichever_row_group_it_is(
+    tmp_path, statistics, name
+):
     """Row groups whose locations' statistics lie outside every box are skipped, never one
-    that holds an address inside a box (edges included)."""
+    that holds an address inside a box (edges included); a file is read whatever its name
+    (Athena's ``UNLOAD`` names its parquet files without a suffix)."""
     store = run_store(tmp_path)
     far = [(-5.0 + i * 0.01, 50.0) for i in range(6)]
     in_box = (1.0, 52.0)  # on the box's corner
@@ -203,7 +207,7 @@ def test_an_address_in_a_changed_box_is_found_in_whichever_row_group_it_is(tmp_p
     sink = pa.BufferOutputStream()
     pq.write_table(points, sink, row_group_size=2, write_statistics=statistics)
     store.write_bytes(
-        "addressbase_partitioned/first_letter=Q/part-0.parquet", sink.getvalue().to_pybytes()
+        f"addressbase_partitioned/first_letter=Q/{name}", sink.getvalue().to_pybytes()
     )
     box = np.array([[1.0, 52.0, 1.5, 52.5]])
     grid = unchanged_letters._BoxGrid.of(box)
