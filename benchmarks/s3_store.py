@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     runs = run_rounds(args.rounds, inputs, changed, work, keep=args.keep)
 
-    size = f"a{args.addresses}-d{args.divisions}"
+    size = f"a{args.addresses}-d{args.divisions}-b{len(changed.left_out)}"
     section = render(
         Section(
             size=size,

@@ -357,8 +357,8 @@ def test_the_floors_command_measures_a_floor_for_every_stage(tmp_path, cache):
 
 
 S3_STORE_MARKERS = (
-    "<!-- s3-store-benchmark:a3000-d40:start -->",
-    "<!-- s3-store-benchmark:a3000-d40:end -->",
+    "<!-- s3-store-benchmark:a3000-d40-b1:start -->",
+    "<!-- s3-store-benchmark:a3000-d40-b1:end -->",
 )
 LAYER = "current_elections_parquet/"
 
