@@ -23,7 +23,7 @@ import io
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +61,7 @@ class InputRows:
     a digest's trailing zero bytes)."""
     wkb: pa.Array
 
-    @property
+    @cached_property
     def version(self) -> str:
         """The digest of the set of rows: the same rows in any order have the same version."""
         return hashlib.sha256("".join(np.sort(self.digests)).encode()).hexdigest()
@@ -195,9 +195,10 @@ def _changed_boxes(
         return None
     with store.open_input(key) as source:
         earlier = pq.read_table(source)
-    earlier_digests = earlier["digest"].to_numpy(zero_copy_only=False).astype("U64")
-    removed = ~np.isin(earlier_digests, rows.digests)
-    added = np.flatnonzero(~np.isin(rows.digests, earlier_digests))
+    before, now = earlier["digest"].to_pylist(), rows.digests.tolist()
+    before_set, now_set = set(before), set(now)
+    removed = np.array([digest not in now_set for digest in before], np.bool_)
+    added = np.array([i for i, digest in enumerate(now) if digest not in before_set], np.int64)
     removed_boxes = np.column_stack(
         [earlier[edge].to_numpy(zero_copy_only=False)[removed] for edge in _EDGES]
     )
