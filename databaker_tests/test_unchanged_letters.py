@@ -19,6 +19,7 @@ import shapely
 from databaker.assets.current_elections.layer import CURRENT_ELECTIONS as LAYER
 from databaker.layers import unchanged_letters
 from databaker.layers.unchanged_letters import AREAS_FOLDER
+from databaker.layers.versions import published_manifest
 from databaker.resources import LocalLayerStore
 from databaker.staging import partition_record
 from databaker_tests.conftest import address_line, asset_runner, ballot_line, write_lines
@@ -102,6 +103,28 @@ def test_a_changed_area_rebuilds_the_letters_with_addresses_in_its_box_only(bake
     assert rows == {"1": [LEEDS], "2": [LEEDS, NEW_LEEDS], "3": [EXETER], "4": []}
     assert third["E"] == second["E"]
     assert third["L"] != second["L"]
+
+
+def test_the_layer_of_a_rebuild_that_kept_letters_is_the_layer_baked_from_scratch(bake, tmp_path):
+    """Outcode files, counts, sample: what the version took from the letters it kept, unread,
+    is what reading them gives."""
+    _, first = bake(ballots(EXETER_BOTH), first=True)
+    _, second = bake(ballots(EXETER_WEST))
+    assert second["L"] == first["L"], "Leeds kept"
+    scratch = tmp_path / "scratch"
+    drop = write_lines(tmp_path / "drop.csv", ADDRESSES)
+    export = write_lines(tmp_path / "scratch.csv", ballots(EXETER_WEST))
+    assert asset_runner(scratch)(addressbase=drop, ballots=export).success
+    kept, fresh = (
+        published_manifest(run_store(root), LAYER.prefix) for root in (bake.data_root, scratch)
+    )
+    assert kept.files == fresh.files
+    assert (kept.rows, kept.rows_with_ids, kept.addresses_per_id) == (
+        fresh.rows,
+        fresh.rows_with_ids,
+        fresh.addresses_per_id,
+    )
+    assert fresh.addresses_per_id == {LEEDS: 2, EXETER: 1}
 
 
 def test_an_area_whose_box_holds_no_address_keeps_every_letter(bake):
