@@ -72,6 +72,12 @@ def write_partition_record(
     store.write_bytes(partition_prefix(table_prefix, letter) + PARTITION_RECORD, record.to_json())
 
 
+def is_data_file(key: str) -> bool:
+    """Whether ``key`` is one of a table's data files: any name but a record's or a hidden one
+    (Athena's ``UNLOAD`` names its parquet files without a suffix)."""
+    return not key.rpartition("/")[2].startswith(("_", "."))
+
+
 @contextmanager
 def staging_area(
     store: LayerStore, context: dg.AssetExecutionContext, purpose: str = ""
@@ -120,11 +126,7 @@ def rebuild_letter_partitions(
                     raise LayerStoreError(f"{partition_prefix(table_prefix, letter)}: no record")
                 rows[letter] = record.rows
                 return
-            staged = [
-                key
-                for key in store.list_keys(partition_prefix(staging, letter))
-                if not key.rpartition("/")[2].startswith(("_", "."))
-            ]
+            staged = list(filter(is_data_file, store.list_keys(partition_prefix(staging, letter))))
             if staged:
                 rows[letter] = sum(parquet_rows(store, key) for key in staged)
                 record = PartitionRecord.new(rows[letter], (built_from or {}).get(letter))

@@ -78,15 +78,14 @@ def joined_asset(layer: Layer) -> dg.AssetsDefinition:
             )
 
         def write(staging: str) -> None:
-            letters = plan.rebuilt
-            if not letters:
+            if not plan.rebuilt:
                 return
             with staging_area(store, context, "scratch") as scratch:
                 layer.join(
                     JoinRun(
                         engine=engine,
                         store=store,
-                        letters=letters,
+                        letters=plan.rebuilt,
                         output=store.uri_for_writing(staging),
                         scratch=scratch,
                     )

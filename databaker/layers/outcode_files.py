@@ -44,7 +44,7 @@ from databaker.layers.sampling import sampled, uprn_ranks
 from databaker.layers.versions import content_hash
 from databaker.progress import Progress, logged
 from databaker.resources import LayerStore, LayerStoreError
-from databaker.staging import partition_record
+from databaker.staging import is_data_file, partition_record
 
 ElementIds: TypeAlias = Callable[[pa.Array], pa.Array]
 """Maps distinct elements of a layer's list column to the IDs they count for."""
@@ -468,7 +468,7 @@ def _keys_by_letter(store: LayerStore, prefix: str) -> dict[str, list[str]]:
     letters: dict[str, list[str]] = defaultdict(list)
     for key in store.list_keys(prefix):
         folder, _, name = key[len(prefix) :].partition("/")
-        if folder.startswith(LETTER_FOLDER) and name and not name.startswith(("_", ".")):
+        if folder.startswith(LETTER_FOLDER) and name and is_data_file(key):
             letters[folder].append(key)
     return dict(sorted(letters.items()))
 

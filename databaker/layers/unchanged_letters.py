@@ -38,6 +38,7 @@ from databaker.partitions import first_letter_partitions
 from databaker.resources import LayerStore
 from databaker.staging import (
     PartitionRecord,
+    is_data_file,
     partition_prefix,
     partition_record,
     write_partition_record,
@@ -83,7 +84,7 @@ def input_rows(
     tables = []
     read = list(dict.fromkeys([*columns, geometry]))
     for key in store.list_keys(table_prefix):
-        if _data_file(key):
+        if is_data_file(key):
             with store.open_input(key) as source:
                 tables.append(pq.read_table(source, columns=read))
     table = pa.concat_tables(tables) if tables else pa.table({c: pa.array([]) for c in columns})
@@ -91,12 +92,6 @@ def input_rows(
     values = [_plain(table[c]).to_pylist() for c in columns]
     digests = np.array([_row_digest(row) for row in zip(*values, strict=True)], dtype="U64")
     return InputRows(digests.reshape(-1), wkb)
-
-
-def _data_file(key: str) -> bool:
-    """A table's data file: any name but a record's or a hidden one (Athena's ``UNLOAD`` names
-    its parquet files without a suffix)."""
-    return not key.rpartition("/")[2].startswith(("_", "."))
 
 
 def _plain(column: pa.ChunkedArray) -> pa.Array:
@@ -213,7 +208,7 @@ def _any_address_in(store: LayerStore, letter: str, grid: _BoxGrid) -> bool:
     (most of them, when few areas changed)."""
     prefix = partition_prefix(ADDRESSBASE_PARTITIONED_TABLE.prefix, letter)
     for key in store.list_keys(prefix):
-        if _data_file(key):
+        if is_data_file(key):
             with store.open_input(key) as source:
                 parquet = pq.ParquetFile(source)
                 for group in range(parquet.num_row_groups):
