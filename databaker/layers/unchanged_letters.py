@@ -130,7 +130,8 @@ class LetterPlan:
     from (its record's ``built_from``)."""
 
     rebuilt: list[str]
-    kept: list[str]
+    kept: dict[str, PartitionRecord]
+    """Each kept letter with its record as the plan read it."""
     built_from: dict[str, dict[str, str]]
 
 
@@ -149,6 +150,7 @@ def letter_plan(
     built_from = {}
     grids: dict[str, _BoxGrid | None] = {}  # by earlier areas version; None: rows not known
     candidates: dict[str, _BoxGrid] = {}
+    records: dict[str, PartitionRecord] = {}
     for letter in letters:
         addressbase = partition_record(store, ADDRESSBASE_PARTITIONED_TABLE.prefix, letter)
         built_from[letter] = {"addressbase": addressbase.token if addressbase else "", "join": join}
@@ -167,7 +169,7 @@ def letter_plan(
             grids[version] = None if boxes is None else _BoxGrid.of(boxes)
         grid = grids[version]
         if grid is not None:
-            candidates[letter] = grid
+            candidates[letter], records[letter] = grid, record
 
     def unchanged(letter: str) -> bool:
         grid = candidates[letter]
@@ -175,7 +177,7 @@ def letter_plan(
 
     with ThreadPoolExecutor(max_workers=max(WORKERS, 1)) as pool:
         keep = dict(zip(candidates, pool.map(unchanged, candidates), strict=True))
-    kept = [letter for letter in letters if keep.get(letter)]
+    kept = {letter: records[letter] for letter in letters if keep.get(letter)}
     rebuilt = [letter for letter in letters if letter not in kept]
     return LetterPlan(rebuilt, kept, built_from)
 
@@ -312,9 +314,8 @@ def write_areas(store: LayerStore, joined_prefix: str, rows: InputRows) -> None:
 def restamp_kept(store: LayerStore, joined_prefix: str, plan: LetterPlan) -> None:
     """Record that each kept letter holds the rows of the input's new version too (same token:
     its rows did not change), so that the next rebuild compares with this input."""
-    for letter in plan.kept:
-        record = partition_record(store, joined_prefix, letter)
-        if record is not None and record.built_from != plan.built_from[letter]:
+    for letter, record in plan.kept.items():
+        if record.built_from != plan.built_from[letter]:
             restamped = PartitionRecord(record.token, record.rows, plan.built_from[letter])
             write_partition_record(store, joined_prefix, letter, restamped)
 
