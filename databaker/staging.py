@@ -31,6 +31,19 @@ names that start with an underscore."""
 
 
 @dataclass(frozen=True)
+class RowChanges:
+    """Where a letter's rows may differ from those it held under an earlier token: rows whose
+    postcode is in none of ``outcodes`` are the rows the letter held then, unchanged. What lets a
+    bake that derived files per outcode from the earlier rows derive again only those of
+    ``outcodes``."""
+
+    since: str
+    """The token of the letter's earlier rows."""
+    outcodes: list[str]
+    """Sorted; the outcode of a canonical postcode is all but its last four characters."""
+
+
+@dataclass(frozen=True)
 class PartitionRecord:
     """What a letter partition holds, written with it and moved into place with it.
 
@@ -44,10 +57,18 @@ class PartitionRecord:
     built_from: dict[str, str] = field(default_factory=dict)
     """Whatever the letter's rows follow from, for the asset that wrote them to compare (the
     tokens of the letters it was read from, a version of its other inputs)."""
+    changes: RowChanges | None = None
+    """When the letter was written by changing some rows of an earlier token's: which rows may
+    differ. None: nothing is known of how its rows relate to earlier ones."""
 
     @classmethod
-    def new(cls, rows: int, built_from: Mapping[str, str] | None = None) -> PartitionRecord:
-        return cls(uuid4().hex, rows, dict(built_from or {}))
+    def new(
+        cls,
+        rows: int,
+        built_from: Mapping[str, str] | None = None,
+        changes: RowChanges | None = None,
+    ) -> PartitionRecord:
+        return cls(uuid4().hex, rows, dict(built_from or {}), changes)
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), sort_keys=True).encode()
@@ -100,7 +121,7 @@ def rebuild_letter_partitions(
     context: dg.AssetExecutionContext,
     store: LayerStore,
     *,
-    write: Callable[[str], None],
+    write: Callable[[str], Mapping[str, RowChanges] | None],
     table_prefix: str,
     built_from: Mapping[str, Mapping[str, str]] | None = None,
     kept: Collection[str] = (),
@@ -108,7 +129,9 @@ def rebuild_letter_partitions(
     """Make each letter of the run exactly what ``write`` stages for it; return rows per letter.
 
     ``write`` gets a staging prefix to fill with ``first_letter=<L>/`` folders of parquet files
-    (DuckDB's ``COPY ... PARTITION_BY``, Athena's ``UNLOAD ... partitioned_by``, or copies).
+    (DuckDB's ``COPY ... PARTITION_BY``, Athena's ``UNLOAD ... partitioned_by``, or copies), and
+    may return, by letter, how the rows it staged differ from the letter's rows now
+    (:class:`RowChanges`, kept in the letter's record).
     Rows are counted from the parquet footers, which every engine writes. A letter left empty
     empties its partition. Each letter written gets a new :class:`PartitionRecord` (with its
     entry of ``built_from``). Letters are replaced as many at a time as the store keeps
@@ -117,7 +140,7 @@ def rebuild_letter_partitions(
     """
     rows: dict[str, int] = {}
     with staging_area(store, context) as staging:
-        write(staging)
+        changes = write(staging) or {}
 
         def replace(letter: str) -> None:
             if letter in kept:
@@ -129,7 +152,9 @@ def rebuild_letter_partitions(
             staged = list(filter(is_data_file, store.list_keys(partition_prefix(staging, letter))))
             if staged:
                 rows[letter] = sum(parquet_rows(store, key) for key in staged)
-                record = PartitionRecord.new(rows[letter], (built_from or {}).get(letter))
+                record = PartitionRecord.new(
+                    rows[letter], (built_from or {}).get(letter), changes.get(letter)
+                )
                 write_partition_record(store, staging, letter, record)
             store.replace_prefix(
                 partition_prefix(staging, letter), partition_prefix(table_prefix, letter)

@@ -497,7 +497,7 @@ def _split_by_outcode(table: pa.Table, ids_column: str) -> Iterator[tuple[str, p
     table = table.combine_chunks()
     postcodes = pc.dictionary_encode(table["postcode"]).combine_chunks()
     order = _postcode_then_uprn(table, postcodes)
-    outcodes = pc.dictionary_encode(pc.utf8_slice_codeunits(postcodes.dictionary, 0, -4))
+    outcodes = pc.dictionary_encode(outcodes_of(postcodes.dictionary))
     row_outcodes = outcodes.indices.to_numpy()[postcodes.indices.to_numpy()][order]
     starts = np.concatenate([[0], np.flatnonzero(np.diff(row_outcodes)) + 1])
     ends = np.append(starts[1:], table.num_rows)
@@ -508,6 +508,12 @@ def _split_by_outcode(table: pa.Table, ids_column: str) -> Iterator[tuple[str, p
     for name, start, end, count in zip(names, starts, ends, with_ids, strict=True):
         rows = table.take(order.slice(start, end - start))
         yield name, rows.append_column("outcode", pa.repeat(name, end - start)), int(count)
+
+
+def outcodes_of(postcodes: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """The outcode of each canonical postcode (``OUTCODE INW``): all but its last four
+    characters. What names a row's file."""
+    return pc.utf8_slice_codeunits(postcodes, 0, -4)
 
 
 _UPRN_DIGITS = 12

@@ -22,7 +22,7 @@ import hashlib
 import io
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache, cached_property
 from pathlib import Path
 
@@ -316,7 +316,7 @@ def restamp_kept(store: LayerStore, joined_prefix: str, plan: LetterPlan) -> Non
     its rows did not change), so that the next rebuild compares with this input."""
     for letter, record in plan.kept.items():
         if record.built_from != plan.built_from[letter]:
-            restamped = PartitionRecord(record.token, record.rows, plan.built_from[letter])
+            restamped = replace(record, built_from=plan.built_from[letter])
             write_partition_record(store, joined_prefix, letter, restamped)
 
 
