@@ -4,6 +4,7 @@ import hashlib
 import io
 import itertools
 import json
+from dataclasses import asdict
 
 import numpy as np
 import pyarrow as pa
@@ -20,7 +21,12 @@ from databaker.layers.outcode_files import (
     rows_digest,
     write_outcode_files,
 )
-from databaker.staging import PartitionRecord, partition_record, write_partition_record
+from databaker.staging import (
+    PartitionRecord,
+    RowChanges,
+    partition_record,
+    write_partition_record,
+)
 
 
 def parquet(table: pa.Table) -> bytes:
@@ -211,7 +217,13 @@ DROP = "s3://drops/2026-02-02/"
 
 
 def letter_rows(
-    store, prefix: str, letter: str, rows: list[tuple[str, str, list[str]]], *, token=True
+    store,
+    prefix: str,
+    letter: str,
+    rows: list[tuple[str, str, list[str]]],
+    *,
+    token=True,
+    changes: RowChanges | None = None,
 ) -> None:
     """Write ``rows`` (UPRN, postcode, ballots) as the joined table's ``letter``, with a new
     record as ``rebuild_letter_partitions`` writes one (none if not ``token``)."""
@@ -220,7 +232,8 @@ def letter_rows(
         f"{prefix}first_letter={letter}/part.parquet", joined(uprns, postcodes, ballots)
     )
     if token:
-        write_partition_record(store, prefix, letter, PartitionRecord.new(len(rows)))
+        record = PartitionRecord.new(len(rows), changes=changes)
+        write_partition_record(store, prefix, letter, record)
 
 
 def bake(store, prefix: str, earlier: tuple[str, OutcodeFiles] | None = None, joined="joined/"):
@@ -426,3 +439,163 @@ def test_letter_summaries_that_cannot_be_trusted_are_not_used(store, letters_rea
     letters_read.clear()
     again = bake(store, "v3/", earlier=("v1/", first))
     assert (again.letters_kept, letters_read, again.reused) == (0, ["A"], 2)
+
+
+@pytest.fixture
+def outcodes_cut(monkeypatch) -> list[str]:
+    """The outcodes whose rows a bake sorts, takes and digests."""
+    cut: list[str] = []
+    original = outcode_files._split_by_outcode
+
+    def cutting(*args, **kwargs):
+        for outcode, rows, with_ids in original(*args, **kwargs):
+            cut.append(outcode)
+            yield outcode, rows, with_ids
+
+    monkeypatch.setattr(outcode_files, "_split_by_outcode", cutting)
+    return cut
+
+
+@pytest.fixture
+def outcodes_encoded(monkeypatch) -> list[str]:
+    """The outcodes whose files a bake encodes (``""`` for an empty file)."""
+    encoded: list[str] = []
+    original = outcode_files._parquet_bytes
+
+    def encoding(table, ids):
+        postcodes = table["postcode"].to_pylist() if table.num_rows else [""]
+        encoded.append(postcodes[0].split(" ")[0])
+        return original(table, ids)
+
+    monkeypatch.setattr(outcode_files, "_parquet_bytes", encoding)
+    return encoded
+
+
+def summaries(written: OutcodeFiles) -> dict:
+    """What each letter gave, but for the token it was read under."""
+    return {letter: asdict(files) | {"token": None} for letter, files in written.letters.items()}
+
+
+A_BEFORE = [
+    ("11", "AB1 1AA", ["local.aberdeen.x.2027-05-06"]),
+    ("12", "AB1 1AB", []),
+    ("14", "AB2 3CD", ["local.aberdeen.y.2027-05-06"]),
+    ("15", "AB3 1ZZ", []),
+    ("13", "AL5 2BB", ["local.herts.y.2027-05-06", "parl.harpenden.2029-05-03"]),
+]
+
+
+def rewrite_a(store, rows: list, outcodes: list[str], since: str | None = None) -> OutcodeFiles:
+    """Version 1 of letters A (``A_BEFORE``) and B; then A rewritten as ``rows``, its record
+    saying that only ``outcodes`` changed since ``since`` (A's token in version 1 unless
+    given). Returns version 1."""
+    letter_rows(store, "joined/", "A", A_BEFORE)
+    letter_rows(store, "joined/", "B", B_ROWS)
+    first = bake(store, "v1/")
+    since = since or partition_record(store, "joined/", "A").token
+    letter_rows(store, "joined/", "A", rows, changes=RowChanges(since, outcodes))
+    return first
+
+
+def from_scratch(store, rows: list) -> OutcodeFiles:
+    """Version 3: a bake of letters A (``rows``) and B, with no earlier version."""
+    letter_rows(store, "full/", "A", rows)
+    letter_rows(store, "full/", "B", B_ROWS)
+    return bake(store, "v3/", joined="full/")
+
+
+def test_a_letter_whose_rows_changed_in_some_outcodes_derives_those_only(
+    store, letters_read, outcodes_cut, outcodes_encoded
+):
+    """A's record says only AB1, AB3 and AL5 changed since version 1 read it: A is read, but
+    only those outcodes' rows are cut (AB3's, unchanged, copied by their digest); AB2's file,
+    hash and digest are version 1's. What the version gives (files, counts, addresses per ID,
+    sample, what each letter gave) is what reading every row gives."""
+    rows = [
+        ("11", "AB1 1AA", ["local.aberdeen.q.2027-05-06"]),
+        ("12", "AB1 1AB", []),
+        ("14", "AB2 3CD", ["local.aberdeen.y.2027-05-06"]),
+        ("15", "AB3 1ZZ", []),
+        ("17", "AL5 2BA", ["local.herts.y.2027-05-06"]),
+        ("13", "AL5 2BB", ["local.herts.y.2027-05-06", "parl.harpenden.2029-05-03"]),
+    ]
+    first = rewrite_a(store, rows, ["AB1", "AB3", "AL5"])
+    for spy in (letters_read, outcodes_cut, outcodes_encoded):
+        spy.clear()
+    second = bake(store, "v2/", earlier=("v1/", first))
+    assert (second.letters_kept, second.letters_in_part, letters_read) == (1, 1, ["A"])
+    assert (sorted(outcodes_cut), sorted(outcodes_encoded)) == (
+        ["AB1", "AB3", "AL5"],
+        ["AB1", "AL5"],
+    )
+    assert second.reused == len(["AB2", "AB3", "B1", "BA1"])
+    for name in ("AB2.parquet", "AB3.parquet"):
+        assert second.files[name] == first.files[name]
+        assert second.row_digests[name] == first.row_digests[name]
+    assert second.letters["A"].token == partition_record(store, "joined/", "A").token
+
+    full = from_scratch(store, rows)
+    assert as_written(second) == as_written(full)
+    assert summaries(second) == summaries(full)
+    for name in full.files:
+        assert store.read_bytes("v2/" + name) == store.read_bytes("v3/" + name)
+    assert as_written(second)["counts"] == (6, 2, 8, 5, 6)
+    assert second.addresses_per_id == {
+        "local.aberdeen.q.2027-05-06": 1,
+        "local.aberdeen.y.2027-05-06": 1,
+        "local.birmingham.z.2027-05-06": 1,
+        "local.herts.y.2027-05-06": 2,
+        "parl.harpenden.2029-05-03": 1,
+    }
+    third = bake(store, "v4/", earlier=("v2/", second))
+    assert (third.letters_kept, third.letters_in_part) == (2, 0)
+    assert as_written(third) == as_written(full)
+
+
+def test_a_letter_changed_since_another_token_is_read_whole(store, letters_read, outcodes_cut):
+    """The record's earlier rows are not those version 1 read: every outcode of A is cut."""
+    rows = [("11", "AB1 1AA", ["local.aberdeen.q.2027-05-06"]), *A_BEFORE[1:]]
+    first = rewrite_a(store, rows, ["AB1"], since=PartitionRecord.new(0).token)
+    letters_read.clear()
+    outcodes_cut.clear()
+    second = bake(store, "v2/", earlier=("v1/", first))
+    assert (second.letters_kept, second.letters_in_part, letters_read) == (1, 0, ["A"])
+    assert sorted(outcodes_cut) == ["AB1", "AB2", "AB3", "AL5"]
+    full = from_scratch(store, rows)
+    assert as_written(second) == as_written(full) and summaries(second) == summaries(full)
+
+
+def test_an_outcode_whose_rows_all_went_away_has_no_file(store, outcodes_cut):
+    """AB2's only address left letter A: nothing is cut, AB2 has no file, and the counts are
+    those of the rows left."""
+    rows = [row for row in A_BEFORE if not row[1].startswith("AB2 ")]
+    first = rewrite_a(store, rows, ["AB2"])
+    outcodes_cut.clear()
+    second = bake(store, "v2/", earlier=("v1/", first))
+    assert (second.letters_in_part, outcodes_cut) == (1, [])
+    assert "AB2.parquet" in first.files and "AB2.parquet" not in second.files
+    assert not store.exists("v2/AB2.parquet")
+    assert as_written(second)["counts"] == (5, 2, 6, 3, 4)
+    assert second.letters["A"].outcodes == len(["AB1", "AB3", "AL5"])
+    full = from_scratch(store, rows)
+    assert as_written(second) == as_written(full) and summaries(second) == summaries(full)
+
+
+def test_outcodes_whose_earlier_files_cannot_hold_their_rows_are_derived_too(store, outcodes_cut):
+    """A record that leaves out a new outcode (AB9), one whose rows gained IDs (AB3, an empty
+    file before) or lost them all (AB2) would leave the version without a file or with a
+    wrong one: those are cut too, with the outcodes it lists."""
+    rows = [
+        *A_BEFORE[:2],
+        ("14", "AB2 3CD", []),
+        ("15", "AB3 1ZZ", ["local.aberdeen.z.2027-05-06"]),
+        A_BEFORE[4],
+        ("18", "AB9 1AA", []),
+    ]
+    first = rewrite_a(store, rows, ["AB1"])
+    outcodes_cut.clear()
+    second = bake(store, "v2/", earlier=("v1/", first))
+    assert second.letters_in_part == 1
+    assert sorted(outcodes_cut) == ["AB1", "AB2", "AB3", "AB9"]
+    full = from_scratch(store, rows)
+    assert as_written(second) == as_written(full) and summaries(second) == summaries(full)

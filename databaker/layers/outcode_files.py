@@ -17,6 +17,10 @@ token of the letter's :class:`~databaker.staging.PartitionRecord`, with the vers
 sample (``SAMPLE``). A joined letter holding the same token as when the earlier version read it
 holds the same rows, so a later bake does not read it at all: it copies the letter's files and
 takes its counts from ``LETTERS``. A rebake after one ballot changed reads one letter of 22.
+A letter whose record says which outcodes' rows changed since that token
+(:class:`~databaker.staging.RowChanges`) is read in part: its counts and sample are taken on whole
+columns, but only those outcodes' rows are sorted and their files derived; the others' files are
+copied, with their hashes and digests from ``LETTERS``.
 
 Work is done a letter at a time on whole columns, which bounds memory by the largest letters.
 """
@@ -27,7 +31,7 @@ import hashlib
 import io
 import json
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import TypeAlias
@@ -44,7 +48,7 @@ from databaker.layers.sampling import sampled, uprn_ranks
 from databaker.layers.versions import content_hash
 from databaker.progress import Progress, logged
 from databaker.resources import LayerStore, LayerStoreError
-from databaker.staging import is_data_file, partition_record
+from databaker.staging import PartitionRecord, is_data_file, partition_record
 
 ElementIds: TypeAlias = Callable[[pa.Array], pa.Array]
 """Maps distinct elements of a layer's list column to the IDs they count for."""
@@ -140,6 +144,9 @@ class OutcodeFiles:
     """What each letter of the joined table gave, by letter (``A``): what ``LETTERS`` keeps."""
     letters_kept: int = 0
     """Letters not read at all: their token was the earlier version's, their files copied."""
+    letters_in_part: int = 0
+    """Letters read, but whose files were derived only for the outcodes their record says
+    changed since the earlier version read them; the others' files copied."""
     ranked_sample: pa.Table = field(
         default_factory=lambda: pa.Table.from_batches([], schema=_LETTER_SAMPLE)
     )
@@ -183,56 +190,74 @@ def write_outcode_files(
     ``earlier`` version's file of that name has is copied from it, not encoded. A letter whose
     record holds the token it held when ``earlier`` read it is not read: its files are copied
     and what it gave is ``earlier``'s (:func:`_sample_with_kept` says when its sample allows
-    it). ``progress`` counts the letters done, read or not.
+    it). A letter whose record says which outcodes' rows changed since the token ``earlier``
+    read it under is read, but only those outcodes are cut and derived; the other outcodes'
+    files are copied, and the letter's counts and sample are what reading it whole gives.
+    ``progress`` counts the letters done, read or not.
     """
     derived_under = _derivation(columns, ids_column)
 
     def write_letter(letter: str) -> _Letter:
         table = _read_parquet(store, by_letter[letter])
-        sample = _sample_of(table, ids_column)
-        written = _Letter(
-            LetterFiles(
-                token=tokens.get(letter),
-                rows=table.num_rows,
-                sources=sorted(pc.unique(table["addressbase_source"]).drop_null().to_pylist()),
-                addresses_per_element=_addresses_per_element(table[ids_column]),
-                outcodes=0,
-                empty_outcodes=0,
-                rows_with_ids=0,
-                rows_in_files=0,
-                files={},
-                row_digests={},
-            ),
-            sample.append_column("letter", pa.repeat(letter, sample.num_rows)),
-        )
-        summary = written.summary
-        for outcode, part, with_ids in _split_by_outcode(table, ids_column):
+        outcodes = _Outcodes.of(table, ids_column)
+        before, changed = in_part.get(letter, (None, []))
+        derived = None if before is None else _outcodes_to_derive(outcodes, changed, before)
+        reused: list[tuple[str, str]] = []
+        files: dict[str, str] = {}
+        row_digests: dict[str, str] = {}
+        for outcode, part, with_ids in _split_by_outcode(table, ids_column, derived, outcodes):
             name = f"{outcode}.parquet"
             rows = part.select(columns) if with_ids else pa.table({})
             digest = _own_rows_digest(rows)
             if earlier is not None and earlier.reusable(name, digest):
-                written.reused.append((earlier.prefix + name, output_prefix + name))
-                summary.files[name] = earlier.files[name]
+                reused.append((earlier.prefix + name, output_prefix + name))
+                files[name] = earlier.files[name]
             else:
                 data = _parquet_bytes(rows, ids_column)
                 write(output_prefix + name, data)
-                summary.files[name] = content_hash(data)
-            summary.row_digests[name] = digest
-            summary.outcodes += 1
-            summary.empty_outcodes += not with_ids
-            summary.rows_with_ids += with_ids
-            summary.rows_in_files += part.num_rows if with_ids else 0
+                files[name] = content_hash(data)
+            row_digests[name] = digest
+        if before is not None:
+            for name in (f"{outcode}.parquet" for outcode in outcodes.names):
+                if name not in files:
+                    reused.append((earlier.prefix + name, output_prefix + name))
+                    files[name] = before.files[name]
+                    row_digests[name] = before.row_digests[name]
+        sample = _sample_of(table, ids_column)
+        summary = LetterFiles(
+            token=tokens.get(letter),
+            rows=table.num_rows,
+            sources=sorted(pc.unique(table["addressbase_source"]).drop_null().to_pylist()),
+            addresses_per_element=_addresses_per_element(table[ids_column]),
+            outcodes=len(outcodes.names),
+            empty_outcodes=int(np.count_nonzero(outcodes.with_ids == 0)),
+            rows_with_ids=int(outcodes.with_ids.sum()),
+            rows_in_files=int(outcodes.rows[outcodes.with_ids > 0].sum()),
+            files=dict(sorted(files.items())),
+            row_digests=dict(sorted(row_digests.items())),
+        )
         done.advance()
-        return written
+        letter_sample = sample.append_column("letter", pa.repeat(letter, sample.num_rows))
+        return _Letter(summary, letter_sample, reused)
 
     by_letter = _keys_by_letter(store, joined_prefix)
     by_letter = {folder.removeprefix(LETTER_FOLDER): keys for folder, keys in by_letter.items()}
-    tokens = _tokens(store, joined_prefix, list(by_letter))
+    records = _records(store, joined_prefix, list(by_letter))
+    tokens = {letter: record.token if record else None for letter, record in records.items()}
     kept = {
         letter: summary
         for letter in by_letter
         if earlier is not None
         and (summary := earlier.unread(letter, tokens[letter], derived_under)) is not None
+    }
+    in_part = {
+        letter: (before, record.changes.outcodes)
+        for letter, record in records.items()
+        if earlier is not None
+        and letter not in kept
+        and record is not None
+        and record.changes is not None
+        and (before := earlier.unread(letter, record.changes.since, derived_under)) is not None
     }
     with (
         progress("writing outcode files", len(by_letter), "letters") as done,
@@ -269,6 +294,7 @@ def write_outcode_files(
         reused=sum(len(letter.reused) for letter in letters.values()),
         letters={letter: written.summary for letter, written in letters.items()},
         letters_kept=len(kept),
+        letters_in_part=len(in_part),
         ranked_sample=sample,
         derived_under=derived_under,
     )
@@ -319,17 +345,18 @@ def _derivation(columns: list[str], ids_column: str) -> str:
     return json.dumps({"encoding": ENCODING, "columns": columns, "ids_column": ids_column})
 
 
-def _tokens(store: LayerStore, joined_prefix: str, letters: list[str]) -> dict[str, str | None]:
-    """Each letter's record's token (None: no record), read as many at a time as the store
-    keeps requests in flight."""
-    tokens: dict[str, str | None] = {}
+def _records(
+    store: LayerStore, joined_prefix: str, letters: list[str]
+) -> dict[str, PartitionRecord | None]:
+    """Each letter's record (None: no record), read as many at a time as the store keeps
+    requests in flight."""
+    records: dict[str, PartitionRecord | None] = {}
 
     def read(letter: str) -> None:
-        record = partition_record(store, joined_prefix, letter)
-        tokens[letter] = record.token if record is not None else None
+        records[letter] = partition_record(store, joined_prefix, letter)
 
     store.for_each(read, letters)
-    return tokens
+    return records
 
 
 def rows_digest(rows: pa.Table) -> str:
@@ -348,6 +375,10 @@ def _own_rows_digest(rows: pa.Table) -> str:
     digest = hashlib.sha256(ENCODING.encode())
     digest.update(sink.getvalue())
     return digest.hexdigest()
+
+
+_EMPTY_FILE_DIGEST = _own_rows_digest(pa.table({}))
+"""The row digest of an empty outcode file (no columns, no rows)."""
 
 
 @dataclass(frozen=True)
@@ -481,33 +512,92 @@ def _read_parquet(store: LayerStore, keys: list[str]) -> pa.Table:
     return pa.concat_tables(tables, promote_options="permissive")
 
 
-def _split_by_outcode(table: pa.Table, ids_column: str) -> Iterator[tuple[str, pa.Table, int]]:
-    """Yield ``(outcode, rows, rows with IDs)`` per outcode, rows sorted by postcode then UPRN,
-    with an ``outcode`` column; each outcode's rows are a table of their own, whose buffers hold
-    those rows only (as :func:`_own_rows_digest` needs them).
+@dataclass(frozen=True)
+class _Outcodes:
+    """Which outcode each row of a letter is in, and how many rows (with IDs) each outcode has:
+    found on whole columns, the outcodes among the distinct postcodes, without sorting."""
+
+    postcodes: pa.DictionaryArray
+    """The letter's ``postcode`` column, dictionary-encoded."""
+    names: list[str]
+    """The letter's distinct outcodes."""
+    codes: np.ndarray
+    """Each row's outcode: its position in ``names``."""
+    rows: np.ndarray
+    """Each outcode's rows, in the order of ``names``."""
+    with_ids: np.ndarray
+    """Each outcode's rows with at least one ID, in the order of ``names``."""
+
+    @classmethod
+    def of(cls, table: pa.Table, ids_column: str) -> _Outcodes:
+        postcodes = pc.dictionary_encode(table["postcode"]).combine_chunks()
+        outcodes = pc.dictionary_encode(outcodes_of(postcodes.dictionary))
+        codes = outcodes.indices.to_numpy()[postcodes.indices.to_numpy()]
+        has_ids = pc.list_value_length(table[ids_column]).to_numpy(zero_copy_only=False) > 0
+        count = len(outcodes.dictionary)
+        return cls(
+            postcodes,
+            outcodes.dictionary.to_pylist(),
+            codes,
+            np.bincount(codes, minlength=count),
+            np.bincount(codes[has_ids], minlength=count),
+        )
+
+
+def _outcodes_to_derive(
+    outcodes: _Outcodes, changed: Collection[str], before: LetterFiles
+) -> set[str]:
+    """The outcodes a letter read in part cuts and derives files for: those its record says
+    changed, and any other whose earlier file cannot hold its rows now (it had none, or its
+    rows then and now differ in having IDs at all), which a record true to its rows never
+    leaves. The outcodes of ``before`` that the letter no longer has get no file."""
+    derived = set(changed)
+    for name, with_ids in zip(outcodes.names, outcodes.with_ids.tolist(), strict=True):
+        digest = before.row_digests.get(f"{name}.parquet")
+        if digest is None or (digest == _EMPTY_FILE_DIGEST) != (with_ids == 0):
+            derived.add(name)
+    return derived
+
+
+def _split_by_outcode(
+    table: pa.Table,
+    ids_column: str,
+    only: Collection[str] | None = None,
+    outcodes: _Outcodes | None = None,
+) -> Iterator[tuple[str, pa.Table, int]]:
+    """Yield ``(outcode, rows, rows with IDs)`` per outcode (of those in ``only``, if given),
+    rows sorted by postcode then UPRN, with an ``outcode`` column; each outcode's rows are a
+    table of their own, whose buffers hold those rows only (as :func:`_own_rows_digest` needs
+    them). ``outcodes`` is :meth:`_Outcodes.of` the table, when the caller has it.
 
     Postcodes are canonical (``OUTCODE INW``, a three-character inward code), so sorting by
     postcode also groups each outcode's rows together: a space sorts before any letter or digit.
-    Outcodes are found among the distinct postcodes, not row by row. Each outcode's rows are
-    taken from the letter's table in one gather: sorting the whole letter first would copy every
-    row once more.
+    Only the rows of the outcodes wanted are sorted. Each outcode's rows are taken from the
+    letter's table in one gather: sorting the whole letter first would copy every row once more.
     """
     if table.num_rows == 0:
         return
+    outcodes = outcodes or _Outcodes.of(table, ids_column)
+    selected = None
+    if only is not None:
+        wanted = np.array([name in only for name in outcodes.names], dtype=bool)
+        selected = np.flatnonzero(wanted[outcodes.codes])
+        if not len(selected):
+            return
     table = table.combine_chunks()
-    postcodes = pc.dictionary_encode(table["postcode"]).combine_chunks()
-    order = _postcode_then_uprn(table, postcodes)
-    outcodes = pc.dictionary_encode(outcodes_of(postcodes.dictionary))
-    row_outcodes = outcodes.indices.to_numpy()[postcodes.indices.to_numpy()][order]
+    order = _postcode_then_uprn(table, outcodes.postcodes, selected)
+    row_outcodes = outcodes.codes[order]
     starts = np.concatenate([[0], np.flatnonzero(np.diff(row_outcodes)) + 1])
-    ends = np.append(starts[1:], table.num_rows)
-    has_ids = pc.list_value_length(table[ids_column]).to_numpy(zero_copy_only=False) > 0
-    with_ids = np.add.reduceat(has_ids[order].astype(np.int64), starts)
-    names = outcodes.dictionary.take(row_outcodes[starts]).to_pylist()
+    ends = np.append(starts[1:], len(order))
     order = pa.array(order)
-    for name, start, end, count in zip(names, starts, ends, with_ids, strict=True):
+    for code, start, end in zip(row_outcodes[starts].tolist(), starts, ends, strict=True):
+        name = outcodes.names[code]
         rows = table.take(order.slice(start, end - start))
-        yield name, rows.append_column("outcode", pa.repeat(name, end - start)), int(count)
+        yield (
+            name,
+            rows.append_column("outcode", pa.repeat(name, end - start)),
+            int(outcodes.with_ids[code]),
+        )
 
 
 def outcodes_of(postcodes: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
@@ -521,9 +611,12 @@ _UPRN_BITS = 44
 """Bits of a UPRN's sort key: ``10**12 * 16`` is less than ``2**44``."""
 
 
-def _postcode_then_uprn(table: pa.Table, postcodes: pa.DictionaryArray) -> np.ndarray:
-    """The order of the rows by postcode then UPRN, both as text, as Arrow sorts them, given
-    the table's ``postcode`` column dictionary-encoded.
+def _postcode_then_uprn(
+    table: pa.Table, postcodes: pa.DictionaryArray, rows: np.ndarray | None = None
+) -> np.ndarray:
+    """The order of the rows (those at ``rows`` only, if given: their positions in the table)
+    by postcode then UPRN, both as text, as Arrow sorts them, given the table's ``postcode``
+    column dictionary-encoded.
 
     A drop's UPRNs are 1 to 12 digits (its rules see to it), and such a UPRN sorts as text in
     the order of its value padded with zeros to 12 digits, then its length; postcodes sort by
@@ -532,22 +625,30 @@ def _postcode_then_uprn(table: pa.Table, postcodes: pa.DictionaryArray) -> np.nd
     (rows that repeat a key would come in an order of the sort's choosing). A table holding
     other UPRNs is sorted as Arrow sorts it (UPRNs as numbers, where they are numbers).
     """
-    uprn = table["uprn"]
+    uprn = table["uprn"] if rows is None else table["uprn"].take(rows)
     if (
         not pa.types.is_string(uprn.type)
         or postcodes.null_count
         or pc.all(pc.ascii_is_decimal(uprn), skip_nulls=False).as_py() is not True
         or pc.max(pc.binary_length(uprn)).as_py() > _UPRN_DIGITS
     ):
-        return pc.sort_indices(table, [("postcode", "ascending"), ("uprn", "ascending")]).to_numpy()
+        keys = table.select(["postcode", "uprn"])
+        keys = keys if rows is None else keys.take(rows)
+        order = pc.sort_indices(keys, [("postcode", "ascending"), ("uprn", "ascending")])
+        return _positions(order.to_numpy(), rows)
     digits = pc.binary_length(uprn).to_numpy().astype(np.int64)
     padded = pc.cast(uprn, pa.int64()).to_numpy() * 10 ** (_UPRN_DIGITS - digits)
     uprn_key = (padded * 16 + digits).astype(np.uint64)
     ranks = pc.rank(postcodes.dictionary, tiebreaker="first").to_numpy().astype(np.uint64)
-    postcode_key = ranks[postcodes.indices.to_numpy()]
+    indices = postcodes.indices.to_numpy()
+    postcode_key = ranks[indices if rows is None else indices[rows]]
     if len(ranks) < 1 << (64 - _UPRN_BITS):
-        return np.argsort((postcode_key << np.uint64(_UPRN_BITS)) | uprn_key)
-    return np.lexsort((uprn_key, postcode_key))
+        return _positions(np.argsort((postcode_key << np.uint64(_UPRN_BITS)) | uprn_key), rows)
+    return _positions(np.lexsort((uprn_key, postcode_key)), rows)
+
+
+def _positions(order: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
+    return order if rows is None else rows[order]
 
 
 def _parquet_bytes(table: pa.Table, ids: str) -> bytes:

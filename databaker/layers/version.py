@@ -121,7 +121,8 @@ def version_asset(
             f"bake {bake_id}: {written.outcodes} outcode files ({written.empty_outcodes} empty, "
             f"{written.reused} unchanged since the published bake and copied from it); "
             f"{written.letters_kept} of {len(written.letters)} letters unchanged since the "
-            f"published bake and not read; "
+            f"published bake and not read, {written.letters_in_part} read in part (only the "
+            f"outcodes whose rows changed cut); "
             f"{diff.addresses_changed} addresses' {layer.ids_column} changed against "
             f"{diff.baseline or 'nothing published'}; pruned {len(pruned)} old version(s)"
         )
