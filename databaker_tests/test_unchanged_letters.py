@@ -233,9 +233,9 @@ def test_an_address_in_a_changed_box_is_found_in_whichever_row_group_it_is(
         f"addressbase_partitioned/first_letter=Q/{name}", sink.getvalue().to_pybytes()
     )
     box = np.array([[1.0, 52.0, 1.5, 52.5]])
-    grid = unchanged_letters._BoxGrid.of(box)
+    grid = unchanged_letters.BoxGrid.of(box)
     assert unchanged_letters._any_address_in(store, "Q", grid)
-    elsewhere = unchanged_letters._BoxGrid.of(
+    elsewhere = unchanged_letters.BoxGrid.of(
         np.array([[1.1, 52.1, 1.5, 52.5], [-6, 49, -5.5, 49.5]])
     )
     assert not unchanged_letters._any_address_in(store, "Q", elsewhere)

@@ -13,8 +13,10 @@ from databaker.catalog import OWNERS
 from databaker.concurrency import layer_pool
 from databaker.layers.columns import joined_metadata
 from databaker.layers.layer import JoinRun, Layer
+from databaker.layers.rejoined_addresses import rejoin_changed_addresses
 from databaker.layers.unchanged_letters import (
     InputRows,
+    LetterPlan,
     input_rows,
     letter_plan,
     prune_areas,
@@ -25,6 +27,7 @@ from databaker.markdown import markdown_table
 from databaker.partitions import letter_partitioned_asset
 from databaker.resources import LayerStore, QueryEngine, SqlQuery
 from databaker.staging import (
+    RowChanges,
     partition_prefix,
     rebuild_letter_partitions,
     report_letter_partitions,
@@ -77,19 +80,14 @@ def joined_asset(layer: Layer) -> dg.AssetsDefinition:
                 f"an area that changed): {', '.join(plan.kept)}"
             )
 
-        def write(staging: str) -> None:
-            if not plan.rebuilt:
-                return
+        in_part: dict[str, RowChanges] = {}
+
+        def write(staging: str) -> dict[str, RowChanges]:
             with staging_area(store, context, "scratch") as scratch:
-                layer.join(
-                    JoinRun(
-                        engine=engine,
-                        store=store,
-                        letters=plan.rebuilt,
-                        output=store.uri_for_writing(staging),
-                        scratch=scratch,
-                    )
+                in_part.update(
+                    _stage_rebuilt(context, layer, engine, store, plan, staging, scratch)
                 )
+            return in_part
 
         rows = rebuild_letter_partitions(
             context,
@@ -109,11 +107,65 @@ def joined_asset(layer: Layer) -> dg.AssetsDefinition:
             store,
             table_prefix=layer.joined.prefix,
             rows=rows,
-            each={letter: {"kept_as_it_was": letter in plan.kept} for letter in letters},
+            each={
+                letter: {
+                    "kept_as_it_was": letter in plan.kept,
+                    "joined_in_part": letter in in_part,
+                }
+                for letter in letters
+            },
         )
         return dg.MaterializeResult()
 
     return joined
+
+
+def _stage_rebuilt(
+    context: dg.AssetExecutionContext,
+    layer: Layer,
+    engine: QueryEngine,
+    store: LayerStore,
+    plan: LetterPlan,
+    staging: str,
+    scratch: str,
+) -> dict[str, RowChanges]:
+    """Stage the letters the plan rebuilds: those it can, by joining again only their
+    addresses in changed areas; the others whole. Returns how the first kind changed."""
+    changes = {}
+    if plan.rejoinable:
+        rejoined = rejoin_changed_addresses(
+            layer,
+            engine,
+            store,
+            rejoinable=plan.rejoinable,
+            output=staging,
+            scratch=f"{scratch}rejoined/",
+        )
+        changes = rejoined.changes
+        if changes:
+            context.log.info(
+                f"joined again only the {rejoined.addresses} of {rejoined.of} addresses in "
+                f"changed areas, in {len(changes)} letters: {', '.join(changes)}"
+            )
+    whole = [letter for letter in plan.rebuilt if letter not in changes]
+    # A join may refuse to write into a folder that is not empty.
+    joined_whole = f"{scratch}whole/" if changes else staging
+    if whole:
+        layer.join(
+            JoinRun(
+                engine=engine,
+                store=store,
+                letters=whole,
+                output=store.uri_for_writing(joined_whole),
+                scratch=f"{scratch}join/",
+            )
+        )
+    if changes:
+        for letter in whole:
+            store.replace_prefix(
+                partition_prefix(joined_whole, letter), partition_prefix(staging, letter)
+            )
+    return changes
 
 
 def _input_rows(layer: Layer, store: LayerStore) -> InputRows | None:

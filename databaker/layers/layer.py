@@ -14,7 +14,7 @@ by its name.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -50,10 +50,13 @@ class JoinRun:
     letters: list[str]
     output: str
     scratch: str
+    tables: Mapping[str, TableRef] = field(default_factory=dict)
+    """Tables read from elsewhere than their place in the store, by name: a rebuild that joins
+    only some addresses of a letter gives them as the partitioned AddressBase."""
 
     def table(self, table: Table) -> TableRef:
         """One of the project's tables as a query parameter."""
-        return table.in_store(self.store)
+        return self.tables.get(table.name) or table.in_store(self.store)
 
     def scratch_table(self, table: Table) -> TableRef:
         """An intermediate table kept under ``scratch`` for the length of the join."""
@@ -98,9 +101,12 @@ class LayerInput:
     address's location), as the UI's column lineage shows them."""
     contained_by: str | None = None
     """The geometry column of the input's table, when an address's list depends on nothing
-    but the rows (their ``ids_from`` columns) whose geometry contains the address: a rebuild
-    then keeps the letters with no address in the box of a row that changed
-    (:mod:`databaker.layers.unchanged_letters`). ``None``: every rebuild joins every letter."""
+    but the rows (their ``ids_from`` columns) whose geometry contains the address, and the join
+    reads nothing of an address but its UPRN and location to make it: a rebuild then keeps the
+    letters with no address in the box of a row that changed
+    (:mod:`databaker.layers.unchanged_letters`) and joins again only the addresses in those
+    boxes (:mod:`databaker.layers.rejoined_addresses`). ``None``: every rebuild joins every
+    letter."""
     export: DatabaseExport | None = None
     """How the input is exported from EveryElection's database, when a deployment names that
     database as its location; ``None``: the input is only ever a delivered file."""

@@ -22,7 +22,7 @@ import hashlib
 import io
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cache, cached_property
 from pathlib import Path
 
@@ -133,6 +133,19 @@ class LetterPlan:
     kept: dict[str, PartitionRecord]
     """Each kept letter with its record as the plan read it."""
     built_from: dict[str, dict[str, str]]
+    rejoinable: dict[str, Rejoinable] = field(default_factory=dict)
+    """Rebuilt letters whose rows can have changed only at the addresses in changed areas
+    (:mod:`databaker.layers.rejoined_addresses`)."""
+
+
+@dataclass(frozen=True)
+class Rejoinable:
+    """A letter with addresses in changed areas, whose other addresses keep the lists it holds
+    under ``record``."""
+
+    record: PartitionRecord
+    changed: BoxGrid
+    """Covers the boxes of the input rows added or removed since the letter was built."""
 
 
 def letter_plan(
@@ -148,8 +161,8 @@ def letter_plan(
     addresses, and every letter is joined again)."""
     join = f"{engine} {code_version()}"
     built_from = {}
-    grids: dict[str, _BoxGrid | None] = {}  # by earlier areas version; None: rows not known
-    candidates: dict[str, _BoxGrid] = {}
+    grids: dict[str, BoxGrid | None] = {}  # by earlier areas version; None: rows not known
+    candidates: dict[str, BoxGrid] = {}
     records: dict[str, PartitionRecord] = {}
     for letter in letters:
         addressbase = partition_record(store, ADDRESSBASE_PARTITIONED_TABLE.prefix, letter)
@@ -166,7 +179,7 @@ def letter_plan(
         version = earlier.get("areas", "")
         if version not in grids:
             boxes = _changed_boxes(store, joined_prefix, version, rows)
-            grids[version] = None if boxes is None else _BoxGrid.of(boxes)
+            grids[version] = None if boxes is None else BoxGrid.of(boxes)
         grid = grids[version]
         if grid is not None:
             candidates[letter], records[letter] = grid, record
@@ -179,7 +192,12 @@ def letter_plan(
         keep = dict(zip(candidates, pool.map(unchanged, candidates), strict=True))
     kept = {letter: records[letter] for letter in letters if keep.get(letter)}
     rebuilt = [letter for letter in letters if letter not in kept]
-    return LetterPlan(rebuilt, kept, built_from)
+    rejoinable = {
+        letter: Rejoinable(records[letter], candidates[letter])
+        for letter in rebuilt
+        if letter in candidates
+    }
+    return LetterPlan(rebuilt, kept, built_from, rejoinable)
 
 
 def _changed_boxes(
@@ -203,7 +221,7 @@ def _changed_boxes(
     return boxes[~np.isnan(boxes).any(axis=1)]
 
 
-def _any_address_in(store: LayerStore, letter: str, grid: _BoxGrid) -> bool:
+def _any_address_in(store: LayerStore, letter: str, grid: BoxGrid) -> bool:
     """Whether an address of the AddressBase letter may lie in one of the grid's boxes, read a
     row group at a time: a letter with an address in a changed area is usually settled by its
     first group, and a group whose locations' statistics put it outside every box is not read
@@ -241,7 +259,7 @@ def _extent(group: pq.RowGroupMetaData) -> tuple[float, float, float, float] | N
 
 
 @dataclass(frozen=True)
-class _BoxGrid:
+class BoxGrid:
     """Cells over the extent of some boxes (at most ``_CELLS`` a side), marked where a box
     covers them: any number of boxes tested against millions of points in one pass."""
 
@@ -250,7 +268,7 @@ class _BoxGrid:
     covered: np.ndarray
 
     @classmethod
-    def of(cls, boxes: np.ndarray) -> _BoxGrid:
+    def of(cls, boxes: np.ndarray) -> BoxGrid:
         if not len(boxes):
             return cls((0.0, 0.0), (1.0, 1.0), np.zeros((0, 0), np.bool_))
         x0, y0 = boxes[:, 0].min(), boxes[:, 1].min()
@@ -284,6 +302,12 @@ class _BoxGrid:
         return bool(self.covered[j0 : j1 + 1, i0 : i1 + 1].any())
 
     def covers_any(self, x: np.ndarray, y: np.ndarray) -> bool:
+        return bool(self.covers(x, y).any())
+
+    def covers(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Whether each point lies in a covered cell (every point in a box does)."""
+        if self.empty:
+            return np.zeros(len(x), np.bool_)
         x0, y0 = self.origin
         inside = (
             (x >= x0)
@@ -292,7 +316,9 @@ class _BoxGrid:
             & (y <= y0 + self.size[1] * _CELLS)
         )
         i, j = self._cells(x[inside], y[inside])
-        return bool(self.covered[j, i].any())
+        covered = np.zeros(len(x), np.bool_)
+        covered[inside] = self.covered[j, i]
+        return covered
 
 
 def write_areas(store: LayerStore, joined_prefix: str, rows: InputRows) -> None:

@@ -1,0 +1,261 @@
+"""Letters of a joined table rebuilt by joining again only the addresses a change can reach.
+
+When a rebuild cannot keep a letter (:mod:`databaker.layers.unchanged_letters`) because some of
+its addresses lie in the box of an input row that was added or removed, the letter's other
+addresses still have the lists the letter holds: their lists depend only on the rows whose
+geometry contains them, and none of those changed. So the layer's own join is run on just the
+letter's addresses in those boxes (given to it as the partitioned AddressBase), and their new
+lists replace the old ones in the letter's rows. After a ballots export changed all over the
+country, that joins about one address in fifty.
+
+Each letter rebuilt so says in its record which outcodes hold a row whose list changed
+(:class:`~databaker.staging.RowChanges`), so that the version derives only those outcodes'
+files again (:mod:`databaker.layers.outcode_files`). A letter most of whose addresses lie in
+changed boxes, or whose rows do not hold the addresses joined again, is joined whole.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED_TABLE
+from databaker.concurrency import WORKERS
+from databaker.layers.layer import JoinRun, Layer
+from databaker.layers.outcode_files import READ_AS_DICTIONARY, outcodes_of
+from databaker.layers.unchanged_letters import BoxGrid, Rejoinable
+from databaker.resources import LayerStore, QueryEngine, TableRef
+from databaker.staging import RowChanges, is_data_file, partition_prefix
+
+MOST_OF_A_LETTER = 0.5
+"""A letter with more than this share of its addresses in changed boxes is joined whole:
+joining every address costs less than joining most of them and merging the rest."""
+DATA_FILE = "data_0.parquet"
+JOINED_ON = ("uprn", "longitude", "latitude")
+"""What the join is given of each address joined again: a layer whose join is local to each
+address (``LayerInput.contained_by``) reads nothing else of it to make its list, and the other
+columns of its rows are the letter's."""
+
+
+@dataclass(frozen=True)
+class Rejoined:
+    """What :func:`rejoin_changed_addresses` did."""
+
+    changes: dict[str, RowChanges]
+    """The letters it staged, each with the outcodes whose rows changed; the others are left
+    to be joined whole."""
+    addresses: int
+    """Addresses joined again, in the letters staged."""
+    of: int
+    """All the addresses of those letters."""
+
+
+def rejoin_changed_addresses(
+    layer: Layer,
+    engine: QueryEngine,
+    store: LayerStore,
+    *,
+    rejoinable: Mapping[str, Rejoinable],
+    output: str,
+    scratch: str,
+    workers: int = WORKERS,
+) -> Rejoined:
+    """Stage under ``output`` (``first_letter=<L>/`` folders) each letter of ``rejoinable``
+    with its addresses in changed boxes joined again by ``layer.join`` on ``engine``, and the
+    rows of its others as the joined table holds them. ``scratch`` is a store prefix for the
+    addresses joined and their rows, emptied by the caller."""
+    points = f"{scratch}points/"
+    rejoined = f"{scratch}joined/"
+    letters = sorted(rejoinable)
+
+    def find(letter: str) -> tuple[int, int] | None:
+        found = _addresses_in(store, letter, rejoinable[letter].changed)
+        if found is None:
+            return None
+        candidates, total = found
+        if candidates.num_rows:
+            key = f"{partition_prefix(points, letter)}{DATA_FILE}"
+            store.write_bytes(key, _parquet_bytes(candidates, []))
+        return candidates.num_rows, total
+
+    with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
+        found = dict(zip(letters, pool.map(find, letters), strict=True))
+    staged = {letter: counts for letter, counts in found.items() if counts is not None}
+    joined = [letter for letter, (candidates, _) in staged.items() if candidates]
+    if joined:
+        addressbase = ADDRESSBASE_PARTITIONED_TABLE
+        layer.join(
+            JoinRun(
+                engine=engine,
+                store=store,
+                letters=joined,
+                output=store.uri_for_writing(rejoined),
+                scratch=f"{scratch}join/",
+                tables={
+                    addressbase.name: TableRef(
+                        addressbase.name, store.uri(points), addressbase.declaration
+                    )
+                },
+            )
+        )
+
+    def merge(letter: str) -> RowChanges | None:
+        return _merge(
+            store,
+            letter,
+            joined=layer.joined.prefix,
+            rejoined=rejoined,
+            output=output,
+            ids_column=layer.ids_column,
+            since=rejoinable[letter].record.token,
+            expected=staged[letter][0],
+        )
+
+    with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
+        merged = dict(zip(staged, pool.map(merge, staged), strict=True))
+    changes = {letter: change for letter, change in merged.items() if change is not None}
+    return Rejoined(
+        changes=changes,
+        addresses=sum(staged[letter][0] for letter in changes),
+        of=sum(staged[letter][1] for letter in changes),
+    )
+
+
+def _addresses_in(store: LayerStore, letter: str, changed: BoxGrid) -> tuple[pa.Table, int] | None:
+    """The AddressBase letter's addresses whose location ``changed`` covers, and the letter's
+    number of rows; ``None`` when most of them are covered. Only their UPRNs and locations are
+    read: what the join needs of them (see :data:`JOINED_ON`); the other columns are null."""
+    parts = []
+    total = 0
+    for key in store.list_keys(partition_prefix(ADDRESSBASE_PARTITIONED_TABLE.prefix, letter)):
+        if is_data_file(key):
+            with store.open_input(key) as source:
+                parquet = pq.ParquetFile(source)
+                schema = parquet.schema_arrow
+                located = parquet.read(columns=list(JOINED_ON))
+            x = located["longitude"].to_numpy(zero_copy_only=False)
+            y = located["latitude"].to_numpy(zero_copy_only=False)
+            hits = located.filter(pa.array(changed.covers(x, y)))
+            total += located.num_rows
+            parts.append(
+                pa.table(
+                    {
+                        field.name: hits[field.name]
+                        if field.name in JOINED_ON
+                        else pa.nulls(hits.num_rows, field.type)
+                        for field in schema
+                    },
+                    schema=schema,
+                )
+            )
+    found = pa.concat_tables(parts, promote_options="permissive") if parts else pa.table({})
+    if found.num_rows > MOST_OF_A_LETTER * total:
+        return None
+    return found, total
+
+
+def _merge(
+    store: LayerStore,
+    letter: str,
+    *,
+    joined: str,
+    rejoined: str,
+    output: str,
+    ids_column: str,
+    since: str,
+    expected: int,
+) -> RowChanges | None:
+    """Stage the letter of the ``joined`` table with the lists of the rows joined again
+    (``rejoined``); what changed since ``since``. ``None`` when the rows joined again are not
+    ``expected`` addresses of the letter, each once: the letter is joined whole instead."""
+    earlier_keys = _data_files(store, partition_prefix(joined, letter))
+    earlier = _read(store, earlier_keys)
+    again = _read(store, _data_files(store, partition_prefix(rejoined, letter)))
+    staged = partition_prefix(output, letter)
+    if earlier is None or (again.num_rows if again is not None else 0) != expected:
+        return None
+    if again is None:
+        store.copy_all([(key, staged + key.rpartition("/")[2]) for key in earlier_keys])
+        return RowChanges(since, [])
+    # Looked up in the few rows joined again, not in the letter's many.
+    found = pc.index_in(earlier["uprn"], value_set=again["uprn"]).combine_chunks()
+    at = np.flatnonzero(found.is_valid().to_numpy(zero_copy_only=False))
+    order = found.drop_null().to_numpy()
+    if len(at) != again.num_rows or len(np.unique(order)) != again.num_rows:
+        return None
+    old_ids = earlier[ids_column].combine_chunks()
+    new_ids = again[ids_column].combine_chunks().take(pa.array(order)).cast(old_ids.type)
+    changed = at[~_lists_equal(old_ids.take(at), new_ids)]
+    if not len(changed):
+        store.copy_all([(key, staged + key.rpartition("/")[2]) for key in earlier_keys])
+        return RowChanges(since, [])
+    outcodes = pc.unique(outcodes_of(earlier["postcode"].take(changed))).to_pylist()
+    source = np.arange(earlier.num_rows)
+    source[at] = earlier.num_rows + np.arange(again.num_rows)
+    ids = pa.concat_arrays([old_ids, new_ids]).take(pa.array(source))
+    rows = earlier.set_column(earlier.schema.get_field_index(ids_column), ids_column, ids)
+    store.write_bytes(staged + DATA_FILE, _parquet_bytes(rows, [ids_column]))
+    return RowChanges(since, sorted(outcodes))
+
+
+def _data_files(store: LayerStore, prefix: str) -> list[str]:
+    return [key for key in store.list_keys(prefix) if is_data_file(key)]
+
+
+def _read(store: LayerStore, keys: list[str]) -> pa.Table | None:
+    tables = []
+    for key in keys:
+        with store.open_input(key) as source:
+            tables.append(pq.read_table(source, read_dictionary=list(READ_AS_DICTIONARY)))
+    return pa.concat_tables(tables, promote_options="permissive") if tables else None
+
+
+def _parquet_bytes(rows: pa.Table, lists: list[str]) -> bytes:
+    """A table read whole by the next step: no statistics, dictionaries only where values
+    repeat (the ``lists`` and the few AddressBase sources)."""
+    sink = io.BytesIO()
+    repeating = [c for c in rows.column_names if c in (*lists, *READ_AS_DICTIONARY)]
+    pq.write_table(
+        rows, sink, compression="snappy", use_dictionary=repeating, write_statistics=False
+    )
+    return sink.getvalue()
+
+
+def _lists_equal(a: pa.ListArray, b: pa.ListArray) -> np.ndarray:
+    """Whether each list of ``a`` equals the list of ``b`` at its position, element by
+    element (elements may be structs); on whole columns."""
+    lengths = pc.list_value_length(a).to_numpy(zero_copy_only=False)
+    same_length = lengths == pc.list_value_length(b).to_numpy(zero_copy_only=False)
+    rows = pa.array(np.flatnonzero(same_length))
+    a, b = a.take(rows), b.take(rows)
+    equal = _values_equal(pc.list_flatten(a), pc.list_flatten(b))
+    parents = pc.list_parent_indices(a).to_numpy(zero_copy_only=False)
+    differing = np.bincount(parents[~equal], minlength=len(a))
+    result = np.zeros(len(lengths), np.bool_)
+    result[same_length] = differing == 0
+    return result
+
+
+def _values_equal(a: pa.Array, b: pa.Array) -> np.ndarray:
+    """Element-wise equality, null equal to null."""
+    if isinstance(a, pa.DictionaryArray):
+        a = a.dictionary_decode()
+    if isinstance(b, pa.DictionaryArray):
+        b = b.dictionary_decode()
+    if pa.types.is_struct(a.type):
+        equal = np.ones(len(a), np.bool_)
+        for i in range(a.type.num_fields):
+            equal &= _values_equal(a.field(i), b.field(i))
+        return equal & (
+            a.is_null().to_numpy(zero_copy_only=False) == b.is_null().to_numpy(zero_copy_only=False)
+        )
+    both_null = pc.and_(a.is_null(), b.is_null())
+    equal = pc.or_(both_null, pc.fill_null(pc.equal(a, b), False))
+    return equal.to_numpy(zero_copy_only=False)

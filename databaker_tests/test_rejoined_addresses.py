@@ -1,0 +1,211 @@
+"""A rebuild joins again only the addresses of a letter that lie in the box of a changed area,
+keeps the others' lists, and says which outcodes' rows changed; its layer is still the layer
+a bake from scratch of the same inputs gives.
+
+Map (lon, lat); Leeds letter L, Exeter letter E:
+  1 LS1 1AA (-1.55, 53.80)   2 LS1 1AB (-1.54, 53.81)   5 LS2 7AA (-1.52, 53.83)
+  6 LS6 1AA (-1.58, 53.78)   7 LS6 2AA (-1.56, 53.82)   3 EX1 1AA (-3.53, 50.72)
+  LEEDS ward: the square -1.6..-1.5 x 53.75..53.85, around every L address
+  EXETER ward: the square -3.6..-3.4 x 50.7..50.8, around 3
+  HYDE PARK ward: the triangle (-1.57 53.815) (-1.51 53.815) (-1.51 53.84). Its box holds
+  5 and 7, the triangle only 5: on the hypotenuse's line at x = -1.56 the latitude is
+  53.815 + 0.01 * 0.025 / 0.06 = 53.8192 < 53.82 (7 is above it, outside); at x = -1.52 it is
+  53.8358 > 53.83 (5 is below it, inside).
+So adding HYDE PARK joins again 5 and 7 of L's five addresses (two in five: not most of the
+letter), changes 5's list only, and only outcode LS2's rows.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from databaker.assets.current_elections.layer import CURRENT_ELECTIONS as LAYER
+from databaker.layers.rejoined_addresses import _lists_equal
+from databaker.layers.versions import published_manifest
+from databaker.resources import LocalLayerStore
+from databaker.staging import RowChanges, partition_record
+from databaker_tests.conftest import address_line, asset_runner, ballot_line, write_lines
+
+DATE = "2027-05-06"
+LEEDS, EXETER = f"local.leeds.city.{DATE}", f"local.exeter.st-davids.{DATE}"
+HYDE_PARK = f"local.leeds.hyde-park.{DATE}"
+HEADER = "election_id,geography_id,geography_text,source_table"
+ADDRESSES = [
+    address_line("1", "1 Briggate", "LS1 1AA", -1.55, 53.80),
+    address_line("2", "2 Briggate", "LS1 1AB", -1.54, 53.81),
+    address_line("5", "5 Clarendon Road", "LS2 7AA", -1.52, 53.83),
+    address_line("6", "6 Otley Road", "LS6 1AA", -1.58, 53.78),
+    address_line("7", "7 Otley Road", "LS6 2AA", -1.56, 53.82),
+    address_line("3", "3 Fore Street", "EX1 1AA", -3.53, 50.72),
+]
+REBUILD = [
+    "current_ballots",
+    "current_ballots_joined_to_address_base",
+    "current_elections_version",
+    "current_elections_parquet",
+]
+ALLOW = {
+    f"allow_{rail}": True
+    for rail in ("ballot_loss", "coverage_change", "address_drop", "upcoming_ballots_gone")
+}
+FIRST = [
+    HEADER,
+    ballot_line(
+        LEEDS,
+        "E05001",
+        "POLYGON((-1.6 53.75,-1.5 53.75,-1.5 53.85,-1.6 53.85,-1.6 53.75))",
+        "Division",
+    ),
+    ballot_line(
+        EXETER, "E05002", "POLYGON((-3.6 50.7,-3.4 50.7,-3.4 50.8,-3.6 50.8,-3.6 50.7))", "Division"
+    ),
+]
+WITH_HYDE_PARK = [
+    *FIRST,
+    ballot_line(
+        HYDE_PARK,
+        "E05003",
+        "POLYGON((-1.57 53.815,-1.51 53.815,-1.51 53.84,-1.57 53.815))",
+        "Division",
+    ),
+]
+FIRST_LISTS = {uprn: [LEEDS] for uprn in "12567"} | {"3": [EXETER]}
+
+
+@pytest.fixture
+def bake(tmp_path: Path):
+    """Bake the drop with ``FIRST``, then rebuild from other exports on the same AddressBase;
+    return the joined table's rows ``{uprn: ballot_ids}``."""
+    data_root = tmp_path / "data"
+    run = asset_runner(data_root)
+    drop = write_lines(tmp_path / "drop.csv", ADDRESSES)
+
+    def bake(lines: list[str], *, first: bool = False) -> dict:
+        export = write_lines(tmp_path / "ballots.csv", lines)
+        if first:
+            result = run(addressbase=drop, ballots=export)
+        else:
+            result = run(REBUILD, ballots=export, guard_rails=ALLOW)
+        assert result.success
+        rows = pq.read_table(data_root / LAYER.joined.prefix, partitioning="hive").to_pylist()
+        return {r["uprn"]: r["ballot_ids"] for r in rows}
+
+    bake.store = LocalLayerStore(root=str(data_root))
+    bake.data_root = data_root
+    return bake
+
+
+def record(bake, letter: str):
+    return partition_record(bake.store, LAYER.joined.prefix, letter)
+
+
+def leeds_file(bake) -> Path:
+    (path,) = (bake.data_root / LAYER.joined.prefix / "first_letter=L").glob("*.parquet")
+    return path
+
+
+def plant(bake, uprns: set[str]) -> None:
+    """Give the addresses ``uprns`` the list ``["planted"]`` in the joined Leeds letter."""
+    path = leeds_file(bake)
+    table = pq.read_table(path)
+    lists = [
+        ["planted"] if uprn in uprns else ids
+        for uprn, ids in zip(
+            table["uprn"].to_pylist(), table["ballot_ids"].to_pylist(), strict=True
+        )
+    ]
+    column = pa.array(lists, table.schema.field("ballot_ids").type)
+    index = table.schema.get_field_index("ballot_ids")
+    pq.write_table(table.set_column(index, "ballot_ids", column), path)
+
+
+def test_only_the_addresses_in_the_changed_box_are_joined_again(bake):
+    """1 lies outside HYDE PARK's box, 7 inside it: a list planted in 1 stays, the one
+    planted in 7 is worked out again."""
+    assert bake(FIRST, first=True) == FIRST_LISTS
+    plant(bake, {"1", "7"})
+    rows = bake(WITH_HYDE_PARK)
+    assert rows == FIRST_LISTS | {"1": ["planted"], "5": [LEEDS, HYDE_PARK]}
+
+
+def test_the_record_names_the_outcodes_whose_rows_changed(bake):
+    bake(FIRST, first=True)
+    before = {letter: record(bake, letter) for letter in "EL"}
+    rows = bake(WITH_HYDE_PARK)
+    assert rows == FIRST_LISTS | {"5": [LEEDS, HYDE_PARK]}
+    after = {letter: record(bake, letter) for letter in "EL"}
+    assert after["E"].token == before["E"].token, "Exeter kept"
+    assert after["L"].token != before["L"].token
+    assert after["L"].changes == RowChanges(since=before["L"].token, outcodes=["LS2"])
+    assert after["L"].rows == 5
+
+
+def test_a_letter_mostly_in_changed_boxes_is_joined_whole(bake):
+    """The ward removed covers every Leeds address: five in five."""
+    bake(WITH_HYDE_PARK, first=True)
+    plant(bake, {"1"})
+    without_leeds = [line for line in WITH_HYDE_PARK if not line.startswith(LEEDS)]
+    rows = bake(without_leeds)
+    assert rows == {"1": [], "2": [], "5": [HYDE_PARK], "6": [], "7": [], "3": [EXETER]}
+    assert record(bake, "L").changes is None
+
+
+def test_a_letter_that_lost_an_address_joined_again_is_joined_whole(bake):
+    """The joined letter should hold every address of the AddressBase letter; one that does
+    not (5 deleted from it) cannot be mended address by address."""
+    bake(FIRST, first=True)
+    path = leeds_file(bake)
+    table = pq.read_table(path)
+    pq.write_table(table.filter(pa.compute.not_equal(table["uprn"], "5")), path)
+    rows = bake(WITH_HYDE_PARK)
+    assert rows == FIRST_LISTS | {"5": [LEEDS, HYDE_PARK]}
+    assert record(bake, "L").changes is None
+
+
+def test_the_layer_of_a_rebuild_that_joined_addresses_again_is_the_layer_baked_from_scratch(
+    bake, tmp_path
+):
+    bake(FIRST, first=True)
+    bake(WITH_HYDE_PARK)
+    assert record(bake, "L").changes is not None
+    scratch = tmp_path / "scratch"
+    drop = write_lines(tmp_path / "drop.csv", ADDRESSES)
+    export = write_lines(tmp_path / "scratch.csv", WITH_HYDE_PARK)
+    assert asset_runner(scratch)(addressbase=drop, ballots=export).success
+    rejoined, fresh = (
+        published_manifest(LocalLayerStore(root=str(root)), LAYER.prefix)
+        for root in (bake.data_root, scratch)
+    )
+    assert rejoined.files == fresh.files
+    assert (rejoined.rows, rejoined.rows_with_ids, rejoined.addresses_per_id) == (
+        fresh.rows,
+        fresh.rows_with_ids,
+        fresh.addresses_per_id,
+    )
+    assert fresh.addresses_per_id == {LEEDS: 5, EXETER: 1, HYDE_PARK: 1}
+
+
+POINT = pa.struct([("kind", pa.string()), ("n", pa.int32())])
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "equal", "type"),
+    [
+        ([["x"], ["x", "y"], [], ["x"]], [["x"], ["x"], [], ["y"]], [1, 0, 1, 0], pa.string()),
+        ([[None], ["x"]], [[None], [None]], [1, 0], pa.string()),
+        (
+            [[{"kind": "a", "n": 1}], [{"kind": "a", "n": 1}], [{"kind": None, "n": 2}]],
+            [[{"kind": "a", "n": 1}], [{"kind": "a", "n": 2}], [{"kind": None, "n": 2}]],
+            [1, 0, 1],
+            POINT,
+        ),
+    ],
+)
+def test_lists_are_compared_element_by_element(a, b, equal, type):
+    lists = pa.list_(type)
+    found = _lists_equal(pa.array(a, lists), pa.array(b, lists))
+    assert found.tolist() == [bool(e) for e in equal]
+    assert isinstance(found, np.ndarray)
