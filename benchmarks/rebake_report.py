@@ -36,6 +36,11 @@ STAGES = ("drop", "input", "partition", "join", "checks", "version", "publish", 
 
 _PICTURES = re.compile(r"pictures of the bake drawn in ([0-9.]+) s")
 _COPIED = re.compile(r"\b([0-9,]+) unchanged since the published bake and copied from it\)")
+_KEPT = re.compile(r"kept ([0-9]+) of [0-9]+ letters as they were")
+_IN_PART = re.compile(
+    r"joined again only the ([0-9]+) of [0-9]+ addresses in changed areas, in ([0-9]+) letters"
+)
+_LETTERS = re.compile(r"joined [0-9]+ addresses in ([0-9]+) letter partition")
 _CHANGED = re.compile(
     r"^\s+changed:\s+(?P<n>[0-9,]+) addresses' .*, against "
     r"(?:bake (?P<baseline>\S+)|nothing published)$",
@@ -58,6 +63,10 @@ class Bake:
     pictures_seconds: float | None
     copied: int | None
     """Outcode files copied from the published bake, their rows unchanged."""
+    letters: tuple[int, int, int] | None
+    """Joined letters kept as they were, joined in part, joined whole."""
+    joined_again: int | None
+    """Addresses joined again in the letters joined in part."""
     addresses_changed: int | None
     baseline: str | None
     """The bake its diff compared with, as its summary names it (None: nothing published)."""
@@ -99,6 +108,8 @@ def parse(
         progress=parse_progress(measured),
         pictures_seconds=_number(_PICTURES, out, float),
         copied=_number(_COPIED, out, int),
+        letters=_letters(out),
+        joined_again=int(m[-1][0]) if (m := _IN_PART.findall(out)) else 0,
         addresses_changed=int(changed["n"].replace(",", "")) if changed else None,
         baseline=changed["baseline"] if changed else None,
         before=before,
@@ -180,8 +191,8 @@ def round_table(bakes: list[Bake]) -> str:
 
 ROWS = (
     "ballots export", "wall s", "peak RSS", "bake's own s", *STAGES, "- writing outcode files",
-    "- diff", "- pictures", "outside the steps", "files encoded", "files copied",
-    "addresses changed",
+    "- diff", "- pictures", "outside the steps", "letters kept, in part, whole",
+    "addresses joined in part", "files encoded", "files copied", "addresses changed",
 )  # fmt: skip
 
 
@@ -204,6 +215,9 @@ def _cells(bake: Bake) -> dict[str, str]:
     cells["- pictures"] = _seconds(bake.pictures_seconds)
     outside = measured.wall_seconds - sum(run.steps.values())
     cells["outside the steps"] = f"{outside:.1f}"
+    if bake.letters is not None:
+        cells["letters kept, in part, whole"] = ", ".join(map(str, bake.letters))
+    cells["addresses joined in part"] = count_text(bake.joined_again)
     cells["files encoded"] = count_text(bake.encoded)
     cells["files copied"] = count_text(bake.copied)
     cells["addresses changed"] = count_text(bake.addresses_changed)
@@ -273,7 +287,9 @@ ballots), partition, join, checks, version (outcode files, diff, guard rails, pi
 their seconds are the `<step> done (x s)` lines. Writing outcode files, diff and pictures are
 parts of version, from its progress lines. Files encoded: outcode files whose SHA-256 differs
 from the layer published before (the manifests'); files copied: those the bake copied from the
-published bake, their rows unchanged; addresses changed: the bake's diff.
+published bake, their rows unchanged; addresses changed: the bake's diff. Letters: the joined
+table's letters kept as they were (no address in a changed area), joined in part (only their
+addresses in changed areas, the addresses joined in part) and joined whole.
 
 ### Checks
 
@@ -320,6 +336,16 @@ def _failures(bakes: list[Bake]) -> list[str]:
 
 def _seconds(value: float | None) -> str:
     return "not printed" if value is None else f"{value:.1f}"
+
+
+def _letters(out: str) -> tuple[int, int, int] | None:
+    """Letters kept, joined in part and joined whole, from the join's lines."""
+    letters = _number(_LETTERS, out, int)
+    if letters is None:
+        return None
+    kept = _number(_KEPT, out, int) or 0
+    in_part = int(found[-1][1]) if (found := _IN_PART.findall(out)) else 0
+    return kept, in_part, letters - kept - in_part
 
 
 def _number(pattern: re.Pattern[str], text: str, kind: type) -> float | int | None:

@@ -649,6 +649,12 @@ def test_the_rebake_benchmark_rebakes_on_the_kept_drop_and_reports_each_round(tm
     assert all(0 < n < outcodes for n in encoded)
     assert rows["files encoded"] == [f"{outcodes:,}", *(f"{n:,}" for n in encoded)]
     assert rows["files copied"] == ["0", *(f"{outcodes - n:,}" for n in encoded)]
+    joined = root / layer_named("current_elections").joined.prefix
+    letters = len(list(joined.glob("first_letter=*")))
+    split = [tuple(map(int, cell.split(", "))) for cell in rows["letters kept, in part, whole"]]
+    assert split[0] == (0, 0, letters)
+    assert all(sum(kept_in_part_whole) == letters for kept_in_part_whole in split)
+    assert rows["addresses joined in part"][0] == "0"
     changed = []
     for before, after in pairs:
         old, new = ballots_by_uprn(root, before.bake_id), ballots_by_uprn(root, after.bake_id)
