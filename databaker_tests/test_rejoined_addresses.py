@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from databaker.assets.current_elections.layer import CURRENT_ELECTIONS as LAYER
-from databaker.layers.rejoined_addresses import _lists_equal
+from databaker.layers.rejoined_addresses import _lists_equal, _replaced
 from databaker.layers.versions import published_manifest
 from databaker.resources import LocalLayerStore
 from databaker.staging import RowChanges, partition_record
@@ -209,3 +209,22 @@ def test_lists_are_compared_element_by_element(a, b, equal, type):
     found = _lists_equal(pa.array(a, lists), pa.array(b, lists))
     assert found.tolist() == [bool(e) for e in equal]
     assert isinstance(found, np.ndarray)
+
+
+@pytest.mark.parametrize("type", [pa.string(), POINT])
+def test_lists_at_positions_are_replaced_whatever_the_slices(type):
+    """Both arrays are slices of larger ones (offsets not starting at zero); the lists
+    replaced include empty ones, and the first and last positions."""
+    if type == POINT:
+        item = [{"kind": "k0", "n": 0}, {"kind": "k1", "n": 1}, {"kind": None, "n": 2}]
+    else:
+        item = ["a", "b", "c"]
+    old = [[item[0]], [], [item[1], item[2]], [item[0]], [item[2]], []]
+    new = [[item[2]], [], [item[0], item[1]]]
+    padded_old = pa.array([[item[1]], *old, [item[0]]], pa.list_(type)).slice(1, len(old))
+    padded_new = pa.array([[item[0], item[0]], *new], pa.list_(type)).slice(1, len(new))
+    at = np.array([0, 2, 5])
+    expected = list(old)
+    for position, replacement in zip(at, new, strict=True):
+        expected[position] = replacement
+    assert _replaced(padded_old, at, padded_new).to_pylist() == expected

@@ -197,12 +197,38 @@ def _merge(
         store.copy_all([(key, staged + key.rpartition("/")[2]) for key in earlier_keys])
         return RowChanges(since, [])
     outcodes = pc.unique(outcodes_of(earlier["postcode"].take(changed))).to_pylist()
-    source = np.arange(earlier.num_rows)
-    source[at] = earlier.num_rows + np.arange(again.num_rows)
-    ids = pa.concat_arrays([old_ids, new_ids]).take(pa.array(source))
+    ids = _replaced(old_ids, at, new_ids)
     rows = earlier.set_column(earlier.schema.get_field_index(ids_column), ids_column, ids)
     store.write_bytes(staged + DATA_FILE, _parquet_bytes(rows, [ids_column]))
     return RowChanges(since, sorted(outcodes))
+
+
+def _replaced(lists: pa.ListArray, at: np.ndarray, new: pa.ListArray) -> pa.ListArray:
+    """``lists`` with the lists at positions ``at`` (sorted) replaced by ``new``'s, built from
+    offsets and one gather of the elements: taking whole lists row by row costs ten times as
+    much."""
+    if lists.null_count or new.null_count or not pa.types.is_list(lists.type):
+        combined = pa.concat_arrays([lists, new])
+        source = np.arange(len(lists))
+        source[at] = len(lists) + np.arange(len(new))
+        return combined.take(pa.array(source))
+    old_offsets = lists.offsets.to_numpy()
+    new_offsets = new.offsets.to_numpy()
+    starts = old_offsets[:-1].astype(np.int64)
+    lengths = np.diff(old_offsets).astype(np.int64)
+    old_values = lists.values.slice(old_offsets[0], old_offsets[-1] - old_offsets[0])
+    starts -= old_offsets[0]
+    starts[at] = len(old_values) + new_offsets[:-1] - new_offsets[0]
+    lengths[at] = np.diff(new_offsets)
+    values = pa.concat_arrays(
+        [old_values, new.values.slice(new_offsets[0], new_offsets[-1] - new_offsets[0])]
+    )
+    offsets = np.zeros(len(lists) + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    gather = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1])
+    return pa.ListArray.from_arrays(
+        pa.array(offsets.astype(np.int32)), values.take(pa.array(gather)), type=lists.type
+    )
 
 
 def _data_files(store: LayerStore, prefix: str) -> list[str]:
