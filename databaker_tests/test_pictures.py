@@ -35,7 +35,13 @@ from databaker.definitions import Settings
 from databaker.layers import sampling
 from databaker.layers.diff import FIRST_IDS, IDS_CHANGED, NO_IDS_NOW, compare_versions
 from databaker.layers.outcode_files import write_outcode_files
-from databaker.layers.overview import CHANGE_COLOURS, COUNT_COLOURS, _locating, overview
+from databaker.layers.overview import (
+    CHANGE_COLOURS,
+    COUNT_COLOURS,
+    _AddressBase,
+    _locating,
+    overview,
+)
 from databaker.layers.per_id import AddressesPerId
 from databaker.layers.pictures import (
     BACKGROUND_ADDRESS,
@@ -516,15 +522,22 @@ def test_the_sampled_and_changed_addresses_are_located_in_every_file_and_row_gro
     sample = [str(uprns[i]) for i in sampling.lowest_ranks(ranks, 30)]
     changed = [*rng.sample(uprns, 20), uprns[7], 10**9 + 1]
     with ThreadPoolExecutor(max_workers=2) as pool:
+        files = _AddressBase.reading(store, pool, None).files
         located = _locating(
             store,
             [pa.chunked_array([sample], pa.string()), pa.chunked_array([changed], pa.int64())],
             pool,
+            [key for keys in files.values() for key in keys],
         )()
     wanted = set(sample) | {str(u) for u in changed}
-    assert located.schema.names == ["uprn", "longitude", "latitude"]
+    assert located.schema.names == ["uprn", "longitude", "latitude", "letter"]
     assert sorted(located.to_pylist(), key=str) == sorted(
-        ({"uprn": u, "longitude": x, "latitude": y} for u, x, y in rows if u in wanted), key=str
+        (
+            {"uprn": u, "longitude": x, "latitude": y, "letter": "LM"[n % 2]}
+            for n, (u, x, y) in enumerate(rows)
+            if u in wanted
+        ),
+        key=str,
     )
     assert located["uprn"].to_pylist().count(str(uprns[7])) == 2
 

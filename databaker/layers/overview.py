@@ -4,19 +4,30 @@ map, the table of addresses per ID and, when addresses' IDs changed, the map of 
 Every layer gets them from the shared machinery. The addresses drawn are the bake's sample
 (:mod:`databaker.layers.sampling`, taken while the outcode files were written, with each
 address's number of IDs) and the diff's sample of changed addresses; their locations are
-read from the partitioned AddressBase in one pass of three columns, kept for the sampled UPRNs
+read from the partitioned AddressBase, three columns a letter, kept for the wanted UPRNs
 only, while the areas are read and matplotlib imported. A layer whose input says how to read
 its areas (``LayerInput.areas``) has them outlined, and those of IDs reaching no address
 filled in red. A picture that cannot be drawn is left out with a warning: it never fails the
 bake.
+
+Each version keeps where its sampled addresses were found (``LOCATED``), with the token each
+AddressBase letter's record held. A letter holding the same token holds the same rows, so the
+next bake takes from the published bake's file the location of every address it wants that was
+found in such a letter, and reads only the letters where the others can be: those whose token
+changed, those the sample's other addresses are in, and, for the changed addresses left, those
+of the outcode files the diff found changed. A rebake from a changed ballots export on the same
+AddressBase reads only the letters of the addresses whose IDs changed, and locates what a read
+of every letter locates.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
 import dagster as dg
 import numpy as np
@@ -29,11 +40,12 @@ from databaker.concurrency import WORKERS
 from databaker.layers.areas import Areas
 from databaker.layers.diff import FIRST_IDS, IDS_CHANGED, NO_IDS_NOW, LayerDiff
 from databaker.layers.layer import Layer
-from databaker.layers.outcode_files import OutcodeFiles
+from databaker.layers.outcode_files import LETTER_FOLDER, OutcodeFiles
 from databaker.layers.per_id import AddressesPerId
 from databaker.layers.pictures import CELL, Classes, Frame, Shapes, draw_map, load_matplotlib
 from databaker.layers.sampling import RankSet, uprn_ranks
-from databaker.resources import LayerStore
+from databaker.resources import LayerStore, LayerStoreError
+from databaker.staging import PartitionRecord, is_data_file, partition_record
 
 COUNT_COLOURS = ("#b4b4b4", "#3b528b", "#21918c", "#5ec962", "#b5de2b", "#fde725")
 """Addresses with no ID, 1, 2, 3, 4, and 5 or more IDs: grey, then viridis, which has no red."""
@@ -42,9 +54,20 @@ COVERAGE_CELL = CELL // 2
 CHANGES_CELL = CELL
 COVERAGE_MAP = "coverage_map"
 """The metadata key of the coverage map, on the version and on the published layer."""
+LOCATED = "_located_sample.arrow"
+"""Beside a version's manifest: where its sampled addresses were found (:class:`KeptLocations`).
+An Arrow IPC file, like the address sample beside it."""
 _LOCATED = pa.schema(
-    [("uprn", pa.string()), ("longitude", pa.float64()), ("latitude", pa.float64())]
+    [
+        ("uprn", pa.string()),
+        ("longitude", pa.float64()),
+        ("latitude", pa.float64()),
+        ("letter", pa.string()),
+    ]
 )
+_EMPTY_LOCATED = pa.Table.from_batches([], schema=_LOCATED)
+_TOKENS = b"addressbase_tokens"
+"""The key, in :data:`LOCATED`'s schema metadata, of the letters' tokens (JSON)."""
 
 
 def overview(
@@ -55,32 +78,64 @@ def overview(
     ids_named: set[str],
     diff: LayerDiff,
     changes: pa.Table,
+    *,
+    version: str | None = None,
+    earlier: str | None = None,
 ) -> dict[str, dg.MetadataValue]:
     """The version's pictures and table, keyed as its metadata; the diff's ``changes`` is
-    its sample of changed addresses (``databaker.layers.diff.CHANGES``)."""
+    its sample of changed addresses (``databaker.layers.diff.CHANGES``). Where the sampled
+    addresses were found is kept under ``version`` (the bake's version's prefix), and taken
+    from the kept locations of ``earlier`` (the published bake's) where they still hold."""
     label = layer.id_label.replace(" ", "_")
     per_id = AddressesPerId.of(written.addresses_per_id, ids_named)
     metadata = {f"addresses_per_{label}": dg.MetadataValue.md(per_id.markdown(layer.id_label))}
     started = time.perf_counter()
     try:
-        wanted = [written.address_sample["uprn"], changes["uprn"]]
         with ThreadPoolExecutor(max_workers=max(WORKERS, 1)) as pool:
             try:
-                locate = _locating(store, wanted, pool)
+                addressbase = _AddressBase.reading(store, pool, earlier)
+                locate = addressbase.locating(_wanted(written, diff, changes))
                 areas = layer.input.areas(store) if layer.input and layer.input.areas else None
                 load_matplotlib()
                 located = locate()
             except BaseException:
                 pool.shutdown(cancel_futures=True)
                 raise
-        sample = written.address_sample.join(located, "uprn")
+        sample = written.address_sample.join(located.table, "uprn")
         lons, lats = _coordinates(sample)
         frame = Frame.around(lons, lats, areas.geometries if areas else np.array([]))
     except Exception as error:  # a picture is no reason to refuse a bake
         log.warning(f"no pictures of the bake: reading what they show failed: {error!r}")
         return metadata
-    if frame is None:
-        return metadata
+    if version is not None:
+        try:
+            KeptLocations(sample.select(_LOCATED.names), located.tokens).write(store, version)
+        except Exception as error:
+            log.warning(f"where the sampled addresses are was not kept: {error!r}")
+    if frame is not None:
+        metadata |= _maps(log, layer, written, per_id, areas, diff, changes, located, frame, sample)
+    log.info(
+        f"pictures of the bake drawn in {time.perf_counter() - started:.1f} s; "
+        f"{len(located.letters_read)} of {len(addressbase.files)} AddressBase letters read to "
+        f"locate their addresses ({', '.join(located.letters_read) or 'none'}), "
+        f"{located.taken:,} located where the published bake found them"
+    )
+    return metadata
+
+
+def _maps(
+    log: logging.Logger | dg.DagsterLogManager,
+    layer: Layer,
+    written: OutcodeFiles,
+    per_id: AddressesPerId,
+    areas: Areas | None,
+    diff: LayerDiff,
+    changes: pa.Table,
+    located: _Located,
+    frame: Frame,
+    sample: pa.Table,
+) -> dict[str, dg.MetadataValue]:
+    metadata = {}
     outlines = None
     try:
         outlines = Shapes.of(areas.geometries, frame) if areas else None
@@ -90,11 +145,10 @@ def overview(
     if diff.baseline is not None and diff.addresses_changed:
         try:
             metadata["changes_map"] = _changes(
-                layer, diff, changes, located, outlines, frame, sample
+                layer, diff, changes, located.table, outlines, frame, sample
             )
         except Exception as error:
             log.warning(f"the map of changes was left out: drawing it failed: {error!r}")
-    log.info(f"pictures of the bake drawn in {time.perf_counter() - started:.1f} s")
     return metadata
 
 
@@ -200,14 +254,174 @@ def _coordinates(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     )
 
 
+@dataclass(frozen=True)
+class KeptLocations:
+    """Where a version's sampled addresses were found (``LOCATED``): their ``uprn, longitude,
+    latitude`` and the AddressBase letter each is in (``located``), and the token each letter's
+    record held before any of its rows were read (``tokens``; letters with a record only). A
+    letter holding the same token holds the same rows, and a UPRN is in one letter only: an
+    address found in such a letter is where it was found, and in no other letter."""
+
+    located: pa.Table
+    tokens: dict[str, str]
+
+    @classmethod
+    def read(cls, store: LayerStore, prefix: str) -> KeptLocations | None:
+        """The version's; None when it has none (a version of an older release) or they
+        cannot be read: its addresses are then located as if nothing were kept."""
+        try:
+            with pa.ipc.open_file(pa.py_buffer(store.read_bytes(prefix + LOCATED))) as file:
+                table = file.read_all()
+            tokens = json.loads((table.schema.metadata or {})[_TOKENS])
+            located = table.select(_LOCATED.names).cast(_LOCATED)
+        except (LayerStoreError, OSError, KeyError, ValueError, pa.ArrowException):
+            return None
+        if not isinstance(tokens, dict) or not all(isinstance(t, str) for t in tokens.values()):
+            return None
+        return cls(located, tokens)
+
+    def write(self, store: LayerStore, prefix: str) -> None:
+        tokens = json.dumps(self.tokens, sort_keys=True)
+        table = self.located.cast(_LOCATED).replace_schema_metadata({_TOKENS: tokens})
+        sink = pa.BufferOutputStream()
+        options = pa.ipc.IpcWriteOptions(compression="zstd")
+        with pa.ipc.new_file(sink, table.schema, options=options) as file:
+            file.write_table(table)
+        store.write_bytes(prefix + LOCATED, sink.getvalue().to_pybytes())
+
+    def unchanged_letters(self, tokens: Mapping[str, str]) -> set[str]:
+        """The letters that hold, by ``tokens``, the token they held when these were found."""
+        return {letter for letter, token in self.tokens.items() if tokens.get(letter) == token}
+
+
+@dataclass(frozen=True)
+class _Wanted:
+    """The UPRNs to locate: the bake's sample with the letter each address is in (null: not
+    known), and the diff's changed addresses with the letters of the outcode files the diff
+    found changed, which they are all in unless the AddressBase changed (None: not known)."""
+
+    sample: pa.Table
+    changes: pa.ChunkedArray
+    change_letters: frozenset[str] | None
+
+
+def _wanted(written: OutcodeFiles, diff: LayerDiff, changes: pa.Table) -> _Wanted:
+    sample, ranked = written.address_sample, written.ranked_sample
+    known = ranked.num_rows == sample.num_rows and ranked["uprn"].equals(sample["uprn"])
+    letters = ranked["letter"] if known else pa.nulls(sample.num_rows, pa.string())
+    outcodes = [*diff.outcodes_added, *diff.outcodes_changed, *diff.outcodes_removed]
+    return _Wanted(
+        pa.table({"uprn": sample["uprn"], "letter": letters}),
+        changes["uprn"],
+        frozenset(outcode[:1] for outcode in outcodes) if outcodes else None,
+    )
+
+
+@dataclass(frozen=True)
+class _Located:
+    table: pa.Table
+    """``uprn, longitude, latitude, letter`` of the wanted addresses AddressBase holds."""
+    tokens: dict[str, str]
+    """The letters' tokens, read before their rows."""
+    letters_read: list[str]
+    taken: int
+    """Addresses whose location was taken from the kept locations."""
+
+
+@dataclass(frozen=True)
+class _AddressBase:
+    """The partitioned AddressBase's data files by letter, its letters' records and the
+    published bake's kept locations being read on ``pool``."""
+
+    store: LayerStore
+    pool: ThreadPoolExecutor
+    files: dict[str, list[str]]
+    records: dict[str, Future[PartitionRecord | None]]
+    kept: Future[KeptLocations | None] | None
+
+    @classmethod
+    def reading(
+        cls, store: LayerStore, pool: ThreadPoolExecutor, earlier: str | None
+    ) -> _AddressBase:
+        """Start reading the letters' records and the kept locations of the version under
+        ``earlier``, all at once."""
+        prefix = ADDRESSBASE_PARTITIONED_TABLE.prefix
+        files: dict[str, list[str]] = {}
+        for key in store.list_keys(prefix):
+            folder, slash, _ = key[len(prefix) :].partition("/")
+            if slash and is_data_file(key):
+                files.setdefault(folder.removeprefix(LETTER_FOLDER), []).append(key)
+        records = {letter: pool.submit(partition_record, store, prefix, letter) for letter in files}
+        kept = pool.submit(KeptLocations.read, store, earlier) if earlier else None
+        return cls(store, pool, dict(sorted(files.items())), records, kept)
+
+    def locating(self, wanted: _Wanted) -> Callable[[], _Located]:
+        """Take the kept locations of the ``wanted`` addresses found in unchanged letters, and
+        start reading the letters where the others can be (:func:`_locating`); the function
+        returned waits for them. The records are read before any row, so that a token kept
+        with a location is never newer than the rows it was read from."""
+        tokens = {
+            letter: record.token
+            for letter, future in self.records.items()
+            if (record := future.result()) is not None
+        }
+        kept = self.kept.result() if self.kept else None
+        unchanged = kept.unchanged_letters(tokens) if kept else set()
+        sample_uprns, changed_uprns = _numbers(wanted.sample["uprn"]), _numbers(wanted.changes)
+        taken = _EMPTY_LOCATED
+        if unchanged:
+            held = kept.located.filter(
+                pc.is_in(kept.located["letter"], value_set=pa.array(sorted(unchanged)))
+            )
+            either = _set(pa.chunked_array(sample_uprns.chunks + changed_uprns.chunks, pa.int64()))
+            taken = held.filter(pc.is_in(_numbers(held["uprn"]), value_set=either))
+        found = _set(_numbers(taken["uprn"]))
+        sample = wanted.sample.filter(pc.invert(pc.is_in(sample_uprns, value_set=found)))
+        changed = changed_uprns.filter(pc.invert(pc.is_in(changed_uprns, value_set=found)))
+        letters: set[str] = set()
+        if sample.num_rows or len(changed):
+            letters = self.files.keys() - unchanged
+            if sample.num_rows:
+                in_sample = pc.unique(sample["letter"])
+                letters |= set(self.files) if in_sample.null_count else set(in_sample.to_pylist())
+            if len(changed):
+                letters |= wanted.change_letters or set(self.files)
+        read = sorted(letters & self.files.keys())
+        scan = _locating(
+            self.store,
+            [sample["uprn"], changed],
+            self.pool,
+            [key for letter in read for key in self.files[letter]],
+        )
+
+        def located() -> _Located:
+            return _Located(pa.concat_tables([taken, scan()]), tokens, read, taken.num_rows)
+
+        return located
+
+
+def _numbers(uprns: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
+    """UPRNs as integers, equal when their ranks are (text or not)."""
+    numbers = pc.cast(uprns, pa.int64())
+    return numbers if isinstance(numbers, pa.ChunkedArray) else pa.chunked_array([numbers])
+
+
+def _set(uprns: pa.ChunkedArray) -> pa.Array:
+    return pc.drop_null(uprns).combine_chunks()
+
+
 def _locating(
-    store: LayerStore, wanted: list[pa.ChunkedArray], pool: ThreadPoolExecutor
+    store: LayerStore,
+    wanted: list[pa.Array | pa.ChunkedArray],
+    pool: ThreadPoolExecutor,
+    keys: list[str],
 ) -> Callable[[], pa.Table]:
     """Start finding the addresses of each list of ``wanted`` UPRNs in the partitioned
-    AddressBase on ``pool`` (a file to a thread: nested pools cost more than they give), so
-    that the caller can do other work meanwhile; the function returned waits for them and
-    gives their ``uprn, longitude, latitude``. Each list is a :class:`RankSet` of its own: the
-    bake's sample, the lowest ranks of all, is found with one comparison per address."""
+    AddressBase's files ``keys`` on ``pool`` (a file to a thread: nested pools cost more than
+    they give), so that the caller can do other work meanwhile; the function returned waits
+    for them and gives their ``uprn, longitude, latitude`` and letter. Each list is a
+    :class:`RankSet` of its own: the bake's sample, the lowest ranks of all, is found with one
+    comparison per address."""
     sets = [RankSet.of(uprns) for uprns in wanted]
     prefix = ADDRESSBASE_PARTITIONED_TABLE.prefix
 
@@ -215,7 +429,10 @@ def _locating(
         with store.open_input(key) as source:
             # Large strings read a fifth faster; the few kept are cast back.
             table = pq.read_table(
-                source, columns=_LOCATED.names, use_threads=False, binary_type=pa.large_binary()
+                source,
+                columns=_LOCATED.names[:3],
+                use_threads=False,
+                binary_type=pa.large_binary(),
             )
         kept = []
         for batch in table.to_batches():
@@ -224,17 +441,16 @@ def _locating(
             ranks = uprn_ranks(batch["uprn"])
             kept.append(batch.take(np.unique(np.concatenate([s.find(ranks) for s in sets]))))
         found = pa.Table.from_batches(kept, schema=table.schema)
-        return found.set_column(0, "uprn", pc.cast(found["uprn"], pa.string())).cast(_LOCATED)
+        letter = key[len(prefix) :].partition("/")[0].removeprefix(LETTER_FOLDER)
+        return (
+            found.set_column(0, "uprn", pc.cast(found["uprn"], pa.string()))
+            .append_column("letter", pa.repeat(pa.scalar(letter, pa.string()), found.num_rows))
+            .cast(_LOCATED)
+        )
 
-    keys = [
-        key
-        for key in store.list_keys(prefix)
-        if not key.rsplit("/", 1)[-1].startswith(("_", ".")) and "/" in key[len(prefix) :]
-    ]
     reads = [pool.submit(read, key) for key in keys]
 
     def located() -> pa.Table:
-        parts = [r.result() for r in reads]
-        return pa.concat_tables([pa.Table.from_batches([], schema=_LOCATED), *parts])
+        return pa.concat_tables([_EMPTY_LOCATED, *(r.result() for r in reads)])
 
     return located

@@ -127,7 +127,17 @@ def version_asset(
             f"{diff.baseline or 'nothing published'}; pruned {len(pruned)} old version(s)"
         )
         label = layer.id_label.replace(" ", "_")
-        pictures = overview(context.log, store, layer, written, rails.ids_named, diff, changes)
+        pictures = overview(
+            context.log,
+            store,
+            layer,
+            written,
+            rails.ids_named,
+            diff,
+            changes,
+            version=prefix,
+            earlier=version_prefix(layer.prefix, published.bake_id) if published else None,
+        )
         return dg.MaterializeResult(
             metadata={
                 "bake_id": bake_id,
