@@ -26,6 +26,8 @@ from databaker.assets.current_elections.layer import CURRENT_ELECTIONS as LAYER
 from databaker.layers.rejoined_addresses import _lists_equal, _replaced
 from databaker.layers.versions import published_manifest
 from databaker.resources import LocalLayerStore
+from databaker.resources.athena_engine import AthenaQueryEngine
+from databaker.resources.duckdb_engine import DuckDBQueryEngine
 from databaker.staging import RowChanges, partition_record
 from databaker_tests.conftest import address_line, asset_runner, ballot_line, write_lines
 
@@ -163,6 +165,18 @@ def test_a_letter_that_lost_an_address_joined_again_is_joined_whole(bake):
     rows = bake(WITH_HYDE_PARK)
     assert rows == FIRST_LISTS | {"5": [LEEDS, HYDE_PARK]}
     assert record(bake, "L").changes is None
+
+
+def test_an_engine_that_shares_table_names_joins_the_letter_whole(bake, monkeypatch):
+    """Athena declares the partitioned AddressBase by name in a catalog other runs share:
+    giving it the addresses joined again as that table would move it for them too."""
+    bake(FIRST, first=True)
+    monkeypatch.setattr(DuckDBQueryEngine, "shares_table_names", property(lambda self: True))
+    plant(bake, {"1"})
+    rows = bake(WITH_HYDE_PARK)
+    assert rows == FIRST_LISTS | {"5": [LEEDS, HYDE_PARK]}
+    assert record(bake, "L").changes is None
+    assert AthenaQueryEngine.shares_table_names.fget(None) is True
 
 
 def test_the_layer_of_a_rebuild_that_joined_addresses_again_is_the_layer_baked_from_scratch(

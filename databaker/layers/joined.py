@@ -130,9 +130,13 @@ def _stage_rebuilt(
     scratch: str,
 ) -> dict[str, RowChanges]:
     """Stage the letters the plan rebuilds: those it can, by joining again only their
-    addresses in changed areas; the others whole. Returns how the first kind changed."""
+    addresses in changed areas; the others whole. Returns how the first kind changed.
+
+    An engine that shares table names (Athena) joins every letter whole: the addresses joined
+    again are given as the partitioned AddressBase, which would move that table for the other
+    runs reading it."""
     changes = {}
-    if plan.rejoinable:
+    if plan.rejoinable and not engine.shares_table_names:
         rejoined = rejoin_changed_addresses(
             layer,
             engine,

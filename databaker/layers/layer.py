@@ -52,7 +52,8 @@ class JoinRun:
     scratch: str
     tables: Mapping[str, TableRef] = field(default_factory=dict)
     """Tables read from elsewhere than their place in the store, by name: a rebuild that joins
-    only some addresses of a letter gives them as the partitioned AddressBase."""
+    only some addresses of a letter gives them as the partitioned AddressBase (on an engine
+    that does not share table names with other runs: ``QueryEngine.shares_table_names``)."""
 
     def table(self, table: Table) -> TableRef:
         """One of the project's tables as a query parameter."""

@@ -86,6 +86,10 @@ class AthenaQueryEngine(QueryEngine):
     def dialect(self) -> str:
         return "athena"
 
+    @property
+    def shares_table_names(self) -> bool:
+        return True
+
     def run_sql(self, query: SqlQuery, params: Mapping[str, ParamValue] | None = None) -> pa.Table:
         sql_file = query.path(self.dialect)
         rendered = self._rendered_statements(query, params or {})

@@ -174,6 +174,14 @@ class QueryEngine(dg.ConfigurableResource, ABC):
     def dialect(self) -> str:
         """Which ``<name>.<dialect>.sql`` file this engine runs."""
 
+    @property
+    def shares_table_names(self) -> bool:
+        """Whether a table parameter is declared under its name in a catalog that other runs
+        share (Athena's Glue database): giving a project table another location for one query
+        would move it for every query meanwhile. The embedded engine reads each table from its
+        location."""
+        return False
+
     def run(self, query: Query, params: Mapping[str, ParamValue] | None = None) -> pa.Table:
         """Run ``query``: every statement of a SQL query in order, returning the last
         statement's rows; a point-in-area join the engine's fastest way (no rows returned)."""
