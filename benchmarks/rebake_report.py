@@ -35,7 +35,7 @@ DROP_STEPS = (
 STAGES = ("drop", "input", "partition", "join", "checks", "version", "publish", "other")
 
 _PICTURES = re.compile(r"pictures of the bake drawn in ([0-9.]+) s")
-_COPIED = re.compile(r"\b([0-9,]+) unchanged since the published bake and copied from it\)")
+_COPIED = re.compile(r"\b([0-9,]+) unchanged since the published bake, left where it holds them\)")
 _KEPT = re.compile(r"kept ([0-9]+) of [0-9]+ letters as they were")
 _IN_PART = re.compile(
     r"joined again only the ([0-9]+) of [0-9]+ addresses in changed areas, in ([0-9]+) letters"
@@ -62,7 +62,8 @@ class Bake:
     """The bake it published and its progress lines (writing, diff, publish)."""
     pictures_seconds: float | None
     copied: int | None
-    """Outcode files copied from the published bake, their rows unchanged."""
+    """Outcode files reused from the published bake, their rows unchanged: left where it holds
+    them."""
     letters: tuple[int, int, int] | None
     """Joined letters kept as they were, joined in part, joined whole."""
     joined_again: int | None
@@ -134,7 +135,7 @@ def problems(bake: Bake) -> list[str]:
     outcodes = len(bake.after.files) if bake.after else None
     if None in (bake.copied, bake.encoded) or bake.copied + bake.encoded != outcodes:
         found.append(
-            f"{bake.copied} files copied + {bake.encoded} encoded is not {outcodes} outcodes"
+            f"{bake.copied} files reused + {bake.encoded} encoded is not {outcodes} outcodes"
         )
     if not bake.addresses_changed:
         found.append("it changed no address: leave out more ballots (--drop-ballots)")
@@ -143,7 +144,7 @@ def problems(bake: Bake) -> list[str]:
 
 def checks(bakes: list[Bake]) -> list[Check]:
     """Each rebake that exited 0: it published its own bake, kept the drop, compared with the
-    bake published before it, copied every outcode file it did not encode (copied + encoded
+    bake published before it, reused every outcode file it did not encode (reused + encoded
     = outcodes, encoded counted from the manifests) and changed some addresses."""
     found = []
     for bake in bakes[1:]:
@@ -157,7 +158,7 @@ def checks(bakes: list[Bake]) -> list[Check]:
             Check(
                 f"{bake.label}: published bake {bake.progress.bake_id}, this rebake's; kept the "
                 f"drop; compared with bake {bake.baseline}, published before it; "
-                f"{bake.copied:,} files copied + {bake.encoded:,} encoded = "
+                f"{bake.copied:,} files reused + {bake.encoded:,} encoded = "
                 f"{len(bake.after.files):,} outcodes; {bake.addresses_changed:,} addresses "
                 "changed",
                 True,
@@ -192,7 +193,7 @@ def round_table(bakes: list[Bake]) -> str:
 ROWS = (
     "ballots export", "wall s", "peak RSS", "bake's own s", *STAGES, "- writing outcode files",
     "- diff", "- pictures", "outside the steps", "letters kept, in part, whole",
-    "addresses joined in part", "files encoded", "files copied", "addresses changed",
+    "addresses joined in part", "files encoded", "files reused", "addresses changed",
 )  # fmt: skip
 
 
@@ -219,7 +220,7 @@ def _cells(bake: Bake) -> dict[str, str]:
         cells["letters kept, in part, whole"] = ", ".join(map(str, bake.letters))
     cells["addresses joined in part"] = count_text(bake.joined_again)
     cells["files encoded"] = count_text(bake.encoded)
-    cells["files copied"] = count_text(bake.copied)
+    cells["files reused"] = count_text(bake.copied)
     cells["addresses changed"] = count_text(bake.addresses_changed)
     return cells
 
@@ -286,10 +287,11 @@ Stages as in the layers benchmark (`stage_of_step` in `benchmarks/layers.py`): d
 ballots), partition, join, checks, version (outcode files, diff, guard rails, pictures), publish;
 their seconds are the `<step> done (x s)` lines. Writing outcode files, diff and pictures are
 parts of version, from its progress lines. Files encoded: outcode files whose SHA-256 differs
-from the layer published before (the manifests'); files copied: those the bake copied from the
-published bake, their rows unchanged; addresses changed: the bake's diff. Letters: the joined
-table's letters kept as they were (no address in a changed area), joined in part (only their
-addresses in changed areas, the addresses joined in part) and joined whole.
+from the layer published before (the manifests'); files reused: those whose rows had not
+changed, left where the published bake holds them; addresses changed: the bake's diff.
+Letters: the joined table's letters kept as they were (no address in a changed area), joined
+in part (only their addresses in changed areas, the addresses joined in part) and joined
+whole.
 
 ### Checks
 

@@ -19,6 +19,25 @@ from databaker.resources import DuckDBQueryEngine, LocalLayerStore
 from databaker_tests.artefacts import report_artefacts
 from databaker_tests.s3_server import S3Server, seaweedfs
 
+REBUILD = [
+    "current_ballots",
+    "current_ballots_joined_to_address_base",
+    "current_elections_version",
+    "current_elections_parquet",
+]
+"""The current-elections layer rebuilt from its input on the AddressBase already baked."""
+ALLOW = {
+    f"allow_{rail}": True
+    for rail in ("ballot_loss", "coverage_change", "address_drop", "upcoming_ballots_gone")
+}
+"""The version's config allowing every guard rail: for tests of what a rebuild writes, not of
+what it refuses."""
+
+
+def square(x0: float, x1: float, y0: float, y1: float) -> str:
+    """The WKT of the box from ``(x0, y0)`` to ``(x1, y1)``."""
+    return f"POLYGON(({x0} {y0},{x1} {y0},{x1} {y1},{x0} {y1},{x0} {y0}))"
+
 
 def write_lines(path: Path, lines: Iterable[str], *, newline: str = "\n") -> Path:
     """Write ``lines`` as a text file (gzip-compressed when the name ends in .gz)."""

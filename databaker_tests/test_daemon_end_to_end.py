@@ -35,6 +35,7 @@ import pytest
 from databaker.assets.current_elections import CURRENT_ELECTIONS
 from databaker.automation.addressbase_drops import DROP_TAG, DropsCursor
 from databaker.layers.automation import LAYER_TAG, input_version_tag
+from databaker.layers.versions import Manifest
 from databaker.partitions import ALL_LETTERS
 from databaker.resources import LocalLayerStore
 from databaker.resources.input_locations import SUCCESS_MARKER, content_version
@@ -369,9 +370,10 @@ def test_a_bake_from_a_shell_and_the_daemons_bake_take_turns_at_the_data_root(
     else:
         assert manifest["bake_id"] != shell_bake
     assert published_sources(layer) == {manifest["addressbase_source"]}
-    version = baker.data_root / "versions" / LAYER / manifest["bake_id"]
+    kept = Manifest.from_json(json.dumps(manifest).encode())
     assert {p.name: p.read_bytes() for p in layer.glob("*.parquet")} == {
-        p.name: p.read_bytes() for p in version.glob("*.parquet")
+        name: (baker.data_root / kept.file_key(f"{LAYER}/", name)).read_bytes()
+        for name in kept.files
     }
 
 

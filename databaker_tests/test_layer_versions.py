@@ -40,10 +40,18 @@ def store(tmp_path) -> LocalLayerStore:
     return LocalLayerStore(root=str(tmp_path / "data"))
 
 
-def bake_version(store: LocalLayerStore, bake_id: str, files: dict[str, bytes]) -> Manifest:
-    """A complete version holding ``files``, as a bake leaves it."""
+def bake_version(
+    store: LocalLayerStore,
+    bake_id: str,
+    files: dict[str, bytes],
+    held_by: dict[str, str] | None = None,
+) -> Manifest:
+    """A complete version holding ``files``, as a bake leaves it; those of ``held_by`` it
+    names where an earlier version holds them, without writing them."""
+    held_by = held_by or {}
     for name, data in files.items():
-        store.write_bytes(version_prefix(LAYER, bake_id) + name, data)
+        if name not in held_by:
+            store.write_bytes(version_prefix(LAYER, bake_id) + name, data)
     manifest = Manifest(
         bake_id=bake_id,
         created="2026-11-27T00:00:00+00:00",
@@ -54,6 +62,7 @@ def bake_version(store: LocalLayerStore, bake_id: str, files: dict[str, bytes]) 
         outcodes=len(files),
         empty_outcodes=0,
         files={name: content_hash(data) for name, data in files.items()},
+        held_by=held_by,
     )
     write_manifest(store, LAYER, manifest)
     return manifest
@@ -193,6 +202,63 @@ def test_old_versions_are_pruned_but_never_the_published_one(store):
     deleted = prune_versions(store, LAYER, keep=5)
     assert deleted == ["00", "02"]
     assert [m.bake_id for m in kept_versions(store, LAYER)] == ["01", "03", "04", "05", "06", "07"]
+
+
+def test_a_version_names_the_files_an_earlier_version_holds_and_publishes_them(store, copies):
+    """Bake 2 changed B1 only: A1 stays in bake 1's version. Publishing bake 2 over nothing,
+    and rolling back to it over bake 3, copies A1 from there."""
+    bake_version(store, "1", {"A1.parquet": b"a", "B1.parquet": b"b"})
+    bake_version(store, "2", {"A1.parquet": b"a", "B1.parquet": b"b2"}, held_by={"A1.parquet": "1"})
+    assert store.list_keys(version_prefix(LAYER, "2")) == [
+        version_prefix(LAYER, "2") + "B1.parquet",
+        version_prefix(LAYER, "2") + MANIFEST,
+    ]
+    publish(store, LAYER, "2")
+    assert layer_files(store) == {"A1.parquet": b"a", "B1.parquet": b"b2"}
+    bake_version(
+        store, "3", {"A1.parquet": b"a3", "B1.parquet": b"b2"}, held_by={"B1.parquet": "2"}
+    )
+    publish(store, LAYER, "3")
+    copies.clear()
+    publish(store, LAYER, "2")
+    assert copies == ["A1.parquet"]
+    assert layer_files(store) == {"A1.parquet": b"a", "B1.parquet": b"b2"}
+
+
+def test_pruning_keeps_the_files_a_kept_version_names_and_nothing_else(store):
+    """Bake 1 is pruned, but A1, which bakes 2 and 3 name, stays in its version; its other
+    files and its manifest go, so it is no version any more. Once no kept bake names A1, the
+    rest of bake 1's version goes too."""
+    bake_version(store, "1", {"A1.parquet": b"a", "B1.parquet": b"b"})
+    store.write_bytes(version_prefix(LAYER, "1") + DIFF, b"{}")
+    bake_version(store, "2", {"A1.parquet": b"a", "B1.parquet": b"b2"}, held_by={"A1.parquet": "1"})
+    bake_version(
+        store,
+        "3",
+        {"A1.parquet": b"a", "B1.parquet": b"b3"},
+        held_by={"A1.parquet": "1"},
+    )
+    publish(store, LAYER, "3")
+    assert prune_versions(store, LAYER, keep=2) == ["1"]
+    assert store.list_keys(version_prefix(LAYER, "1")) == [
+        version_prefix(LAYER, "1") + "A1.parquet"
+    ]
+    assert [m.bake_id for m in kept_versions(store, LAYER)] == ["2", "3"]
+    assert prune_versions(store, LAYER, keep=2) == []
+    publish(store, LAYER, "2")
+    assert layer_files(store) == {"A1.parquet": b"a", "B1.parquet": b"b2"}
+    bake_version(
+        store, "4", {"A1.parquet": b"a4", "B1.parquet": b"b2"}, held_by={"B1.parquet": "2"}
+    )
+    bake_version(
+        store, "5", {"A1.parquet": b"a4", "B1.parquet": b"b5"}, held_by={"A1.parquet": "4"}
+    )
+    publish(store, LAYER, "5")
+    assert prune_versions(store, LAYER, keep=2) == ["1", "2", "3"]
+    assert store.list_keys(version_prefix(LAYER, "1")) == []
+    assert store.list_keys(version_prefix(LAYER, "2")) == [
+        version_prefix(LAYER, "2") + "B1.parquet"
+    ]
 
 
 def test_only_a_complete_version_can_be_published(store):

@@ -36,17 +36,13 @@ from databaker.staging import (
     partition_record,
     write_partition_record,
 )
-from databaker_tests.conftest import address_line, ballot_line, write_lines
+from databaker_tests.conftest import address_line, ballot_line, square, write_lines
 
 SAMPLE = 15
 DATE = "2027-05-06"
 LEEDS, BRADFORD, HARROGATE = (f"local.{p}.ward.{DATE}" for p in ("leeds", "bradford", "harrogate"))
 YORK_CITY, YORK_WARD = f"mayor.york.{DATE}", f"local.york.ward.{DATE}"
 MAYOR = f"mayor.west-yorkshire.{DATE}"
-
-
-def square(x0: float, x1: float, y0: float, y1: float) -> str:
-    return f"POLYGON(({x0} {y0},{x1} {y0},{x1} {y1},{x0} {y1},{x0} {y0}))"
 
 
 AREAS = {

@@ -55,17 +55,13 @@ from databaker.layers.pictures import (
 )
 from databaker.layers.versions import published_manifest, version_prefix
 from databaker.resources import LocalLayerStore
-from databaker_tests.conftest import address_line, ballot_line, write_lines
+from databaker_tests.conftest import address_line, ballot_line, square, write_lines
 from databaker_tests.test_layer_diff import LAYER, NEW, OLD, Addresses
 from databaker_tests.test_layer_diff import bake as bake_version
 
 DATE = "2027-05-06"
 HEADINGLEY, MOORTOWN = f"local.leeds.headingley.{DATE}", f"local.leeds.moortown.{DATE}"
 MAYOR = f"mayor.west-yorkshire.{DATE}"
-
-
-def square(x0: float, x1: float, y0: float, y1: float) -> str:
-    return f"POLYGON(({x0} {y0},{x1} {y0},{x1} {y1},{x0} {y1},{x0} {y0}))"
 
 
 AREAS = {

@@ -24,12 +24,20 @@ import pytest
 
 from databaker.assets.current_elections.layer import CURRENT_ELECTIONS as LAYER
 from databaker.layers.rejoined_addresses import _lists_equal, _replaced
-from databaker.layers.versions import published_manifest
+from databaker.layers.versions import content_hash, published_manifest, version_prefix
 from databaker.resources import LocalLayerStore
 from databaker.resources.athena_engine import AthenaQueryEngine
 from databaker.resources.duckdb_engine import DuckDBQueryEngine
 from databaker.staging import RowChanges, partition_record
-from databaker_tests.conftest import address_line, asset_runner, ballot_line, write_lines
+from databaker_tests.conftest import (
+    ALLOW,
+    REBUILD,
+    address_line,
+    asset_runner,
+    ballot_line,
+    square,
+    write_lines,
+)
 
 DATE = "2027-05-06"
 LEEDS, EXETER = f"local.leeds.city.{DATE}", f"local.exeter.st-davids.{DATE}"
@@ -43,27 +51,15 @@ ADDRESSES = [
     address_line("7", "7 Otley Road", "LS6 2AA", -1.56, 53.82),
     address_line("3", "3 Fore Street", "EX1 1AA", -3.53, 50.72),
 ]
-REBUILD = [
-    "current_ballots",
-    "current_ballots_joined_to_address_base",
-    "current_elections_version",
-    "current_elections_parquet",
-]
-ALLOW = {
-    f"allow_{rail}": True
-    for rail in ("ballot_loss", "coverage_change", "address_drop", "upcoming_ballots_gone")
-}
 FIRST = [
     HEADER,
     ballot_line(
         LEEDS,
         "E05001",
-        "POLYGON((-1.6 53.75,-1.5 53.75,-1.5 53.85,-1.6 53.85,-1.6 53.75))",
+        square(-1.6, -1.5, 53.75, 53.85),
         "Division",
     ),
-    ballot_line(
-        EXETER, "E05002", "POLYGON((-3.6 50.7,-3.4 50.7,-3.4 50.8,-3.6 50.8,-3.6 50.7))", "Division"
-    ),
+    ballot_line(EXETER, "E05002", square(-3.6, -3.4, 50.7, 50.8), "Division"),
 ]
 WITH_HYDE_PARK = [
     *FIRST,
@@ -143,6 +139,27 @@ def test_the_record_names_the_outcodes_whose_rows_changed(bake):
     assert after["L"].token != before["L"].token
     assert after["L"].changes == RowChanges(since=before["L"].token, outcodes=["LS2"])
     assert after["L"].rows == 5
+
+
+def test_a_rebuild_version_holds_the_files_it_wrote_and_names_where_the_others_are(bake):
+    """Only LS2's rows changed: the rebuild's version holds LS2's file and names the first
+    bake's version for the others, which are not copied."""
+    bake(FIRST, first=True)
+    first = published_manifest(bake.store, LAYER.prefix)
+    bake(WITH_HYDE_PARK)
+    second = published_manifest(bake.store, LAYER.prefix)
+    own = [
+        key.rpartition("/")[2]
+        for key in bake.store.list_keys(version_prefix(LAYER.prefix, second.bake_id))
+        if key.endswith(".parquet")
+    ]
+    assert own == ["LS2.parquet"]
+    assert second.held_by == {name: first.bake_id for name in first.files if name != "LS2.parquet"}
+    for name, digest in second.files.items():
+        data = bake.store.read_bytes(second.file_key(LAYER.prefix, name))
+        assert (
+            content_hash(data) == digest == content_hash(bake.store.read_bytes(LAYER.prefix + name))
+        )
 
 
 def test_a_letter_mostly_in_changed_boxes_is_joined_whole(bake):

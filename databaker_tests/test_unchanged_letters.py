@@ -22,7 +22,15 @@ from databaker.layers.unchanged_letters import AREAS_FOLDER
 from databaker.layers.versions import published_manifest
 from databaker.resources import LocalLayerStore
 from databaker.staging import partition_record
-from databaker_tests.conftest import address_line, asset_runner, ballot_line, write_lines
+from databaker_tests.conftest import (
+    ALLOW,
+    REBUILD,
+    address_line,
+    asset_runner,
+    ballot_line,
+    square,
+    write_lines,
+)
 
 DATE = "2027-05-06"
 LEEDS, EXETER = f"local.leeds.city.{DATE}", f"local.exeter.st-davids.{DATE}"
@@ -34,20 +42,6 @@ ADDRESSES = [
     address_line("3", "3 Fore Street", "EX1 1AA", -3.53, 50.72),
     address_line("4", "4 Fore Street", "EX1 1AB", -3.50, 50.74),
 ]
-REBUILD = [
-    "current_ballots",
-    "current_ballots_joined_to_address_base",
-    "current_elections_version",
-    "current_elections_parquet",
-]
-ALLOW = {
-    f"allow_{rail}": True
-    for rail in ("ballot_loss", "coverage_change", "address_drop", "upcoming_ballots_gone")
-}
-
-
-def square(x0: float, x1: float, y0: float, y1: float) -> str:
-    return f"POLYGON(({x0} {y0},{x1} {y0},{x1} {y1},{x0} {y1},{x0} {y0}))"
 
 
 def ballots(*lines: str) -> list[str]:

@@ -140,6 +140,9 @@ class OutcodeFiles:
     keeps."""
     reused: int = 0
     """Files copied from the earlier version, their rows unchanged, rather than encoded."""
+    reused_files: tuple[str, ...] = ()
+    """Their names: files of the earlier version, copied unless the caller keeps them where
+    they are."""
     letters: dict[str, LetterFiles] = field(default_factory=dict)
     """What each letter of the joined table gave, by letter (``A``): what ``LETTERS`` keeps."""
     letters_kept: int = 0
@@ -176,6 +179,7 @@ def write_outcode_files(
     ids_column: str,
     element_ids: ElementIds | None = None,
     earlier: EarlierFiles | None = None,
+    copy_reused: bool = True,
     workers: int = WORKERS,
     progress: Progress = logged,
 ) -> OutcodeFiles:
@@ -193,7 +197,9 @@ def write_outcode_files(
     it). A letter whose record says which outcodes' rows changed since the token ``earlier``
     read it under is read, but only those outcodes are cut and derived; the other outcodes'
     files are copied, and the letter's counts and sample are what reading it whole gives.
-    ``progress`` counts the letters done, read or not.
+    Without ``copy_reused``, files of ``earlier`` are not copied but named
+    (``OutcodeFiles.reused_files``), for the caller to say where they are. ``progress`` counts
+    the letters done, read or not.
     """
     derived_under = _derivation(columns, ids_column)
 
@@ -277,7 +283,9 @@ def write_outcode_files(
             letters[letter] = _Letter(summary, sample.slice(0, 0), reused)
             done.advance()
     letters = dict(sorted(letters.items()))
-    store.copy_all([pair for letter in letters.values() for pair in letter.reused])
+    reused = [pair for letter in letters.values() for pair in letter.reused]
+    if copy_reused:
+        store.copy_all(reused)
     summaries = [letter.summary for letter in letters.values()]
     per_element = sum((Counter(summary.addresses_per_element) for summary in summaries), Counter())
     return OutcodeFiles(
@@ -291,7 +299,8 @@ def write_outcode_files(
         addresses_per_id=_addresses_per_id(per_element, element_ids),
         address_sample=sample.select(ADDRESS_SAMPLE.names),
         row_digests=dict(sorted(kv for summary in summaries for kv in summary.row_digests.items())),
-        reused=sum(len(letter.reused) for letter in letters.values()),
+        reused=len(reused),
+        reused_files=tuple(sorted(target[len(output_prefix) :] for _, target in reused)),
         letters={letter: written.summary for letter, written in letters.items()},
         letters_kept=len(kept),
         letters_in_part=len(in_part),

@@ -76,6 +76,7 @@ def version_asset(
                 ids_column=layer.ids_column,
                 element_ids=layer.element_ids,
                 earlier=_earlier_files(store, layer, published),
+                copy_reused=False,
             )
             written.keep(store, prefix)
             manifest = Manifest(
@@ -90,6 +91,7 @@ def version_asset(
                 files=written.files,
                 rejected_rows=_keep_rejection_reports(store, layer, prefix),
                 addresses_per_id=written.addresses_per_id,
+                held_by=_held_by(published, written.reused_files),
             )
             diff, changes = compare_versions(
                 store,
@@ -119,7 +121,7 @@ def version_asset(
         pruned = prune_versions(store, layer.prefix, keep=config.kept_versions)
         context.log.info(
             f"bake {bake_id}: {written.outcodes} outcode files ({written.empty_outcodes} empty, "
-            f"{written.reused} unchanged since the published bake and copied from it); "
+            f"{written.reused} unchanged since the published bake, left where it holds them); "
             f"{written.letters_kept} of {len(written.letters)} letters unchanged since the "
             f"published bake and not read, {written.letters_in_part} read in part (only the "
             f"outcodes whose rows changed cut); "
@@ -190,12 +192,20 @@ def _input_changed(published: Manifest | None, manifest: Manifest) -> bool:
 
 
 def _published_files(store: LayerStore, layer: Layer, published: Manifest | None) -> str:
-    """Where the published version's files are read from: its own version (which matches its
-    manifest even after an interrupted publish), else the stable path."""
-    if published is None:
+    """Where the published version's files are read from: its own version when it holds them
+    all, else the stable path, which matches the published manifest by now (the version step
+    completes an interrupted publish before anything else)."""
+    if published is None or published.held_by:
         return layer.prefix
     kept = version_prefix(layer.prefix, published.bake_id)
     return kept if store.exists(kept + MANIFEST) else layer.prefix
+
+
+def _held_by(published: Manifest | None, reused: tuple[str, ...]) -> dict[str, str]:
+    """Where the files reused from the published bake are: wherever it has them."""
+    if published is None:
+        return {}
+    return {name: published.held_by.get(name, published.bake_id) for name in reused}
 
 
 def _earlier_files(

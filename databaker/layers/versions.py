@@ -7,7 +7,8 @@ consumers read:
 
 1. a marker (``_publishing.json``) says a publish is under way, of which bake, over which;
 2. files whose content differs from the published manifest's are copied in, one whole object
-   at a time; files with the same hash are not rewritten;
+   at a time, from the version or from the earlier one holding them (``Manifest.held_by``);
+   files with the same hash are not rewritten;
 3. stale outcodes are deleted;
 4. the version's manifest is written as the published manifest, and the marker removed.
 
@@ -74,9 +75,18 @@ class Manifest:
     """Rows each input left out; their reports are kept beside the manifest, in ``rejected/``."""
     addresses_per_id: dict[str, int] = field(default_factory=dict)
     """How many addresses each ID covers."""
+    held_by: dict[str, str] = field(default_factory=dict)
+    """The files this bake's own version does not hold, each with the bake whose version does:
+    a file whose rows had not changed since an earlier bake stays where that bake wrote it
+    rather than being copied (thousands of copies on S3)."""
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), indent=1, sort_keys=True).encode()
+
+    def file_key(self, layer_prefix: str, name: str) -> str:
+        """Where this bake's file ``name`` is kept: in its own version or in the one holding
+        it."""
+        return version_prefix(layer_prefix, self.held_by.get(name, self.bake_id)) + name
 
     @classmethod
     def from_json(cls, data: bytes) -> Manifest:
@@ -187,8 +197,7 @@ def publish(
     Raises :class:`PublishInterrupted` if a step fails once the first file has been replaced,
     saying how far it got: the layer is then mid-publish, and the marker says so to everyone.
     """
-    source = version_prefix(layer_prefix, bake_id)
-    manifest = _read(store, source + MANIFEST, _MANIFEST)
+    manifest = _read(store, version_prefix(layer_prefix, bake_id) + MANIFEST, _MANIFEST)
     if manifest is None:
         raise LayerStoreError(f"no complete version {bake_id!r} of {layer_prefix} to publish")
     interrupted = interrupted_publish(store, layer_prefix)
@@ -213,7 +222,9 @@ def publish(
 
     try:
         with progress(f"publishing bake {bake_id}", len(changed), "files copied") as copied:
-            pairs = [(source + name, layer_prefix + name) for name in changed]
+            pairs = [
+                (manifest.file_key(layer_prefix, name), layer_prefix + name) for name in changed
+            ]
             store.copy_all(pairs, counted)
         bookkeeping = {layer_prefix + MANIFEST, layer_prefix + PUBLISHING}
         stale = [
@@ -256,8 +267,10 @@ def complete_interrupted_publish(
 
 def prune_versions(store: LayerStore, layer_prefix: str, keep: int = KEPT_VERSIONS) -> list[str]:
     """Delete complete versions beyond the newest ``keep`` (never the published one, nor one
-    whose publish was interrupted) and every incomplete version, left by a bake that died; return
-    the deleted bake IDs. Only for the holder of the data root's lease, whose own version is
+    whose publish was interrupted) and every incomplete version, left by a bake that died;
+    return the bake IDs of those deleted. The files of a deleted version that a kept one names
+    (``held_by``) stay where they are; the rest of it goes, its manifest first, so that it is
+    no longer a version. Only for the holder of the data root's lease, whose own version is
     complete by then: no other bake can be writing one."""
     complete = [key.split("/")[-2] for key in _manifest_keys(store, layer_prefix)]
     published = published_manifest(store, layer_prefix)
@@ -265,9 +278,22 @@ def prune_versions(store: LayerStore, layer_prefix: str, keep: int = KEPT_VERSIO
     keep_ids = set(complete[-keep:])
     keep_ids |= {m.bake_id for m in (published, marker) if m is not None}
     doomed = [bake_id for bake_id in _bake_ids(store, layer_prefix) if bake_id not in keep_ids]
+    if not doomed:
+        return []
+    held = set()
+    for bake_id in keep_ids:
+        manifest = _read(store, version_prefix(layer_prefix, bake_id) + MANIFEST, _MANIFEST)
+        if manifest is not None:
+            held |= {manifest.file_key(layer_prefix, name) for name in manifest.held_by}
+    deleted = []
     for bake_id in doomed:
-        store.delete_prefix(version_prefix(layer_prefix, bake_id))
-    return doomed
+        prefix = version_prefix(layer_prefix, bake_id)
+        going = [key for key in store.list_keys(prefix) if key not in held]
+        if going:
+            store.delete([prefix + MANIFEST])
+            store.delete(going)
+            deleted.append(bake_id)
+    return deleted
 
 
 def _bake_ids(store: LayerStore, layer_prefix: str) -> list[str]:
