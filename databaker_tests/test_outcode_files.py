@@ -250,13 +250,13 @@ def bake(store, prefix: str, earlier: tuple[str, OutcodeFiles] | None = None, jo
 def letters_read(monkeypatch) -> list[str]:
     """The letters whose joined files a bake reads."""
     read: list[str] = []
-    original = outcode_files._read_parquet
+    original = outcode_files.read_joined
 
     def reading(store, keys):
         read.extend(sorted({key.split("first_letter=")[1].split("/")[0] for key in keys}))
         return original(store, keys)
 
-    monkeypatch.setattr(outcode_files, "_read_parquet", reading)
+    monkeypatch.setattr(outcode_files, "read_joined", reading)
     return read
 
 

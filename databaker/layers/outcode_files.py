@@ -204,7 +204,7 @@ def write_outcode_files(
     derived_under = _derivation(columns, ids_column)
 
     def write_letter(letter: str) -> _Letter:
-        table = _read_parquet(store, by_letter[letter])
+        table = read_joined(store, by_letter[letter])
         outcodes = _Outcodes.of(table, ids_column)
         before, changed = in_part.get(letter, (None, []))
         derived = None if before is None else _outcodes_to_derive(outcodes, changed, before)
@@ -513,7 +513,9 @@ def _keys_by_letter(store: LayerStore, prefix: str) -> dict[str, list[str]]:
     return dict(sorted(letters.items()))
 
 
-def _read_parquet(store: LayerStore, keys: list[str]) -> pa.Table:
+def read_joined(store: LayerStore, keys: list[str]) -> pa.Table:
+    """The rows of a joined table's data files ``keys``, the columns of
+    ``READ_AS_DICTIONARY`` dictionary-encoded."""
     tables = []
     for key in keys:
         with store.open_input(key) as source:

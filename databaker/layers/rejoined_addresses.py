@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED_TABLE
 from databaker.concurrency import WORKERS
 from databaker.layers.layer import JoinRun, Layer
-from databaker.layers.outcode_files import READ_AS_DICTIONARY, outcodes_of
+from databaker.layers.outcode_files import READ_AS_DICTIONARY, outcodes_of, read_joined
 from databaker.layers.unchanged_letters import BoxGrid, Rejoinable
 from databaker.resources import LayerStore, QueryEngine, TableRef
 from databaker.staging import RowChanges, is_data_file, partition_prefix
@@ -236,11 +236,7 @@ def _data_files(store: LayerStore, prefix: str) -> list[str]:
 
 
 def _read(store: LayerStore, keys: list[str]) -> pa.Table | None:
-    tables = []
-    for key in keys:
-        with store.open_input(key) as source:
-            tables.append(pq.read_table(source, read_dictionary=list(READ_AS_DICTIONARY)))
-    return pa.concat_tables(tables, promote_options="permissive") if tables else None
+    return read_joined(store, keys) if keys else None
 
 
 def _parquet_bytes(rows: pa.Table, lists: list[str]) -> bytes:
