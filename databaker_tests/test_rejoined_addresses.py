@@ -162,6 +162,36 @@ def test_a_rebuild_version_holds_the_files_it_wrote_and_names_where_the_others_a
         )
 
 
+def test_a_letter_in_another_order_than_addressbase_is_merged_by_uprn(bake):
+    """Rows joined again are looked for where they were read from AddressBase; a joined letter
+    whose rows are in another order (here reversed) is merged by UPRN, not joined whole (the
+    list planted in 1, outside HYDE PARK's box, stays)."""
+    bake(FIRST, first=True)
+    path = leeds_file(bake)
+    table = pq.read_table(path)
+    pq.write_table(table.take(pa.array(range(table.num_rows - 1, -1, -1))), path)
+    plant(bake, {"1"})
+    before = record(bake, "L")
+    rows = bake(WITH_HYDE_PARK)
+    assert rows == FIRST_LISTS | {"1": ["planted"], "5": [LEEDS, HYDE_PARK]}
+    assert record(bake, "L").changes == RowChanges(since=before.token, outcodes=["LS2"])
+
+
+def test_the_joined_lists_are_written_as_dictionaries(bake):
+    """A letter's few distinct IDs are repeated on thousands of rows: their strings are written
+    once a row group, and the letter merged again keeps them so."""
+    bake(FIRST, first=True)
+    bake(WITH_HYDE_PARK)
+    assert record(bake, "L").changes is not None
+    metadata = pq.ParquetFile(leeds_file(bake)).metadata
+    (ids,) = (
+        metadata.row_group(0).column(i)
+        for i in range(metadata.num_columns)
+        if metadata.row_group(0).column(i).path_in_schema == "ballot_ids.list.element"
+    )
+    assert "RLE_DICTIONARY" in ids.encodings
+
+
 def test_a_letter_mostly_in_changed_boxes_is_joined_whole(bake):
     """The ward removed covers every Leeds address: five in five."""
     bake(WITH_HYDE_PARK, first=True)
@@ -242,18 +272,26 @@ def test_lists_are_compared_element_by_element(a, b, equal, type):
     assert isinstance(found, np.ndarray)
 
 
-@pytest.mark.parametrize("type", [pa.string(), POINT])
+WORDS = pa.dictionary(pa.int32(), pa.string())
+
+
+@pytest.mark.parametrize("type", [pa.string(), POINT, WORDS])
 def test_lists_at_positions_are_replaced_whatever_the_slices(type):
     """Both arrays are slices of larger ones (offsets not starting at zero); the lists
-    replaced include empty ones, and the first and last positions."""
+    replaced include empty ones, and the first and last positions. Dictionary-encoded elements
+    come with a dictionary each, holding other words in another order."""
     if type == POINT:
         item = [{"kind": "k0", "n": 0}, {"kind": "k1", "n": 1}, {"kind": None, "n": 2}]
     else:
         item = ["a", "b", "c"]
     old = [[item[0]], [], [item[1], item[2]], [item[0]], [item[2]], []]
     new = [[item[2]], [], [item[0], item[1]]]
-    padded_old = pa.array([[item[1]], *old, [item[0]]], pa.list_(type)).slice(1, len(old))
-    padded_new = pa.array([[item[0], item[0]], *new], pa.list_(type)).slice(1, len(new))
+    built = pa.list_(pa.string() if type == WORDS else type)
+    extra = ["d"] if type == WORDS else [item[1]]
+    padded_old = pa.array([extra, *old, [item[0]]], built).slice(1, len(old)).cast(pa.list_(type))
+    padded_new = pa.array([[item[0], item[0]], *new], built).slice(1, len(new)).cast(pa.list_(type))
+    if type == WORDS:
+        assert padded_old.values.dictionary != padded_new.values.dictionary
     at = np.array([0, 2, 5])
     expected = list(old)
     for position, replacement in zip(at, new, strict=True):

@@ -31,7 +31,7 @@ import hashlib
 import io
 import json
 from collections import Counter, defaultdict
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import TypeAlias
@@ -46,6 +46,7 @@ from databaker.concurrency import WORKERS
 from databaker.layers import sampling
 from databaker.layers.sampling import sampled, uprn_ranks
 from databaker.layers.versions import content_hash
+from databaker.parquet_leaves import decoded, string_leaves
 from databaker.progress import Progress, logged
 from databaker.resources import LayerStore, LayerStoreError
 from databaker.staging import PartitionRecord, is_data_file, partition_record
@@ -204,7 +205,7 @@ def write_outcode_files(
     derived_under = _derivation(columns, ids_column)
 
     def write_letter(letter: str) -> _Letter:
-        table = read_joined(store, by_letter[letter])
+        table = read_joined(store, by_letter[letter], lists=[ids_column])
         outcodes = _Outcodes.of(table, ids_column)
         before, changed = in_part.get(letter, (None, []))
         derived = None if before is None else _outcodes_to_derive(outcodes, changed, before)
@@ -213,7 +214,7 @@ def write_outcode_files(
         row_digests: dict[str, str] = {}
         for outcode, part, with_ids in _split_by_outcode(table, ids_column, derived, outcodes):
             name = f"{outcode}.parquet"
-            rows = part.select(columns) if with_ids else pa.table({})
+            rows = _ids_decoded(part.select(columns), ids_column) if with_ids else pa.table({})
             digest = _own_rows_digest(rows)
             if earlier is not None and earlier.reusable(name, digest):
                 reused.append((earlier.prefix + name, output_prefix + name))
@@ -503,6 +504,16 @@ def _sample_of(table: pa.Table, ids_column: str) -> pa.Table:
     return sampled(ranked).cast(_RANKED_SAMPLE)
 
 
+def _ids_decoded(rows: pa.Table, ids_column: str) -> pa.Table:
+    """``rows`` with the strings of their list column plain, as the files hold them: it is read
+    dictionary-encoded, for speed (:func:`read_joined`)."""
+    where = rows.schema.get_field_index(ids_column)
+    kind = rows.schema.field(where).type
+    if decoded(kind) == kind:
+        return rows
+    return rows.set_column(where, ids_column, rows[ids_column].cast(decoded(kind)))
+
+
 def _keys_by_letter(store: LayerStore, prefix: str) -> dict[str, list[str]]:
     """Data files per letter folder; Athena's ``UNLOAD`` names its files without a suffix."""
     letters: dict[str, list[str]] = defaultdict(list)
@@ -513,14 +524,26 @@ def _keys_by_letter(store: LayerStore, prefix: str) -> dict[str, list[str]]:
     return dict(sorted(letters.items()))
 
 
-def read_joined(store: LayerStore, keys: list[str]) -> pa.Table:
+def read_joined(store: LayerStore, keys: list[str], *, lists: Sequence[str] = ()) -> pa.Table:
     """The rows of a joined table's data files ``keys``, the columns of
-    ``READ_AS_DICTIONARY`` dictionary-encoded."""
+    ``READ_AS_DICTIONARY`` and the strings within the ``lists`` columns dictionary-encoded
+    (:mod:`databaker.parquet_leaves`)."""
     tables = []
     for key in keys:
         with store.open_input(key) as source:
-            tables.append(pq.read_table(source, read_dictionary=list(READ_AS_DICTIONARY)))
+            tables.extend(_row_groups(source, lists))
     return pa.concat_tables(tables, promote_options="permissive")
+
+
+def _row_groups(source: pa.NativeFile, lists: Sequence[str]) -> list[pa.Table]:
+    """A joined data file's rows, a table per row group: Arrow reads a list's strings
+    dictionary-encoded one row group at a time, not a whole file's at once."""
+    schema = pq.ParquetFile(source).schema_arrow
+    encoded = string_leaves(schema, [*READ_AS_DICTIONARY, *lists])
+    parquet = pq.ParquetFile(source, read_dictionary=encoded)
+    if not parquet.num_row_groups:
+        return [parquet.read()]
+    return [parquet.read_row_group(i) for i in range(parquet.num_row_groups)]
 
 
 @dataclass(frozen=True)

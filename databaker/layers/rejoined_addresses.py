@@ -31,6 +31,7 @@ from databaker.concurrency import WORKERS
 from databaker.layers.layer import JoinRun, Layer
 from databaker.layers.outcode_files import READ_AS_DICTIONARY, outcodes_of, read_joined
 from databaker.layers.unchanged_letters import BoxGrid, Rejoinable
+from databaker.parquet_leaves import string_leaves
 from databaker.resources import LayerStore, QueryEngine, TableRef
 from databaker.staging import RowChanges, is_data_file, partition_prefix
 
@@ -75,20 +76,17 @@ def rejoin_changed_addresses(
     rejoined = f"{scratch}joined/"
     letters = sorted(rejoinable)
 
-    def find(letter: str) -> tuple[int, int] | None:
+    def find(letter: str) -> _Found | None:
         found = _addresses_in(store, letter, rejoinable[letter].changed)
-        if found is None:
-            return None
-        candidates, total = found
-        if candidates.num_rows:
+        if found is not None and found.candidates.num_rows:
             key = f"{partition_prefix(points, letter)}{DATA_FILE}"
-            store.write_bytes(key, _parquet_bytes(candidates, []))
-        return candidates.num_rows, total
+            store.write_bytes(key, _parquet_bytes(found.candidates, []))
+        return found
 
     with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
         found = dict(zip(letters, pool.map(find, letters), strict=True))
-    staged = {letter: counts for letter, counts in found.items() if counts is not None}
-    joined = [letter for letter, (candidates, _) in staged.items() if candidates]
+    staged = {letter: each for letter, each in found.items() if each is not None}
+    joined = [letter for letter, each in staged.items() if each.candidates.num_rows]
     if joined:
         addressbase = ADDRESSBASE_PARTITIONED_TABLE
         layer.join(
@@ -115,7 +113,7 @@ def rejoin_changed_addresses(
             output=output,
             ids_column=layer.ids_column,
             since=rejoinable[letter].record.token,
-            expected=staged[letter][0],
+            expected=staged[letter].positions,
         )
 
     with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
@@ -123,16 +121,28 @@ def rejoin_changed_addresses(
     changes = {letter: change for letter, change in merged.items() if change is not None}
     return Rejoined(
         changes=changes,
-        addresses=sum(staged[letter][0] for letter in changes),
-        of=sum(staged[letter][1] for letter in changes),
+        addresses=sum(staged[letter].candidates.num_rows for letter in changes),
+        of=sum(staged[letter].total for letter in changes),
     )
 
 
-def _addresses_in(store: LayerStore, letter: str, changed: BoxGrid) -> tuple[pa.Table, int] | None:
-    """The AddressBase letter's addresses whose location ``changed`` covers, and the letter's
-    number of rows; ``None`` when most of them are covered. Only their UPRNs and locations are
-    read: what the join needs of them (see :data:`JOINED_ON`); the other columns are null."""
+@dataclass(frozen=True)
+class _Found:
+    """An AddressBase letter's addresses in changed boxes."""
+
+    candidates: pa.Table
+    positions: np.ndarray
+    """Where they are among the letter's rows, its files read in turn."""
+    total: int
+    """The letter's rows."""
+
+
+def _addresses_in(store: LayerStore, letter: str, changed: BoxGrid) -> _Found | None:
+    """The AddressBase letter's addresses whose location ``changed`` covers; ``None`` when
+    most of them are covered. Only their UPRNs and locations are read: what the join needs of
+    them (see :data:`JOINED_ON`); the other columns are null."""
     parts = []
+    positions = []
     total = 0
     for key in store.list_keys(partition_prefix(ADDRESSBASE_PARTITIONED_TABLE.prefix, letter)):
         if is_data_file(key):
@@ -142,7 +152,9 @@ def _addresses_in(store: LayerStore, letter: str, changed: BoxGrid) -> tuple[pa.
                 located = parquet.read(columns=list(JOINED_ON))
             x = located["longitude"].to_numpy(zero_copy_only=False)
             y = located["latitude"].to_numpy(zero_copy_only=False)
-            hits = located.filter(pa.array(changed.covers(x, y)))
+            at = np.flatnonzero(changed.covers(x, y))
+            hits = located.take(pa.array(at))
+            positions.append(at + total)
             total += located.num_rows
             parts.append(
                 pa.table(
@@ -158,7 +170,7 @@ def _addresses_in(store: LayerStore, letter: str, changed: BoxGrid) -> tuple[pa.
     found = pa.concat_tables(parts, promote_options="permissive") if parts else pa.table({})
     if found.num_rows > MOST_OF_A_LETTER * total:
         return None
-    return found, total
+    return _Found(found, np.concatenate(positions) if positions else np.zeros(0, np.int64), total)
 
 
 def _merge(
@@ -170,28 +182,28 @@ def _merge(
     output: str,
     ids_column: str,
     since: str,
-    expected: int,
+    expected: np.ndarray,
 ) -> RowChanges | None:
     """Stage the letter of the ``joined`` table with the lists of the rows joined again
     (``rejoined``); what changed since ``since``. ``None`` when the rows joined again are not
-    ``expected`` addresses of the letter, each once: the letter is joined whole instead."""
+    the letter's addresses at ``expected`` (their positions in the AddressBase letter), each
+    once, in whatever order: the letter is joined whole instead."""
     earlier_keys = _data_files(store, partition_prefix(joined, letter))
-    earlier = _read(store, earlier_keys)
-    again = _read(store, _data_files(store, partition_prefix(rejoined, letter)))
+    earlier = _read(store, earlier_keys, ids_column)
+    again = _read(store, _data_files(store, partition_prefix(rejoined, letter)), ids_column)
     staged = partition_prefix(output, letter)
-    if earlier is None or (again.num_rows if again is not None else 0) != expected:
+    if earlier is None or (again.num_rows if again is not None else 0) != len(expected):
         return None
     if again is None:
         store.copy_all([(key, staged + key.rpartition("/")[2]) for key in earlier_keys])
         return RowChanges(since, [])
-    # Looked up in the few rows joined again, not in the letter's many.
-    found = pc.index_in(earlier["uprn"], value_set=again["uprn"]).combine_chunks()
-    at = np.flatnonzero(found.is_valid().to_numpy(zero_copy_only=False))
-    order = found.drop_null().to_numpy()
-    if len(at) != again.num_rows or len(np.unique(order)) != again.num_rows:
+    placed = _placed(earlier["uprn"], again["uprn"], expected)
+    if placed is None:
         return None
+    at, order = placed
     old_ids = earlier[ids_column].combine_chunks()
-    new_ids = again[ids_column].combine_chunks().take(pa.array(order)).cast(old_ids.type)
+    new_ids = again[ids_column].combine_chunks()
+    new_ids = (new_ids if order is None else new_ids.take(pa.array(order))).cast(old_ids.type)
     changed = at[~_lists_equal(old_ids.take(at), new_ids)]
     if not len(changed):
         store.copy_all([(key, staged + key.rpartition("/")[2]) for key in earlier_keys])
@@ -203,10 +215,35 @@ def _merge(
     return RowChanges(since, sorted(outcodes))
 
 
+def _placed(
+    letter: pa.ChunkedArray, again: pa.ChunkedArray, expected: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """Where the rows joined again (UPRNs ``again``) are among the letter's (``letter``),
+    sorted, and the order that puts ``again`` there (None: as it is); None when they are not
+    rows of the letter, each once.
+
+    A joined letter keeps the rows of the AddressBase letter in their order, and a join keeps
+    the order of the addresses it is given, so the rows are first looked for where they were
+    read (``expected``); only when they are not all there are they looked up by UPRN, in the
+    few rows joined again rather than the letter's many."""
+    if not len(expected) or (
+        expected[-1] < len(letter)
+        and pc.all(pc.equal(letter.take(pa.array(expected)), again)).as_py() is True
+    ):
+        return expected, None
+    found = pc.index_in(letter, value_set=again).combine_chunks()
+    at = np.flatnonzero(found.is_valid().to_numpy(zero_copy_only=False))
+    order = found.drop_null().to_numpy()
+    if len(at) != len(again) or len(np.unique(order)) != len(again):
+        return None
+    return at, order
+
+
 def _replaced(lists: pa.ListArray, at: np.ndarray, new: pa.ListArray) -> pa.ListArray:
     """``lists`` with the lists at positions ``at`` (sorted) replaced by ``new``'s, built from
     offsets and one gather of the elements: taking whole lists row by row costs ten times as
-    much."""
+    much. Dictionary-encoded elements are gathered as their indices, over the dictionary
+    Arrow makes of both when it concatenates them."""
     if lists.null_count or new.null_count or not pa.types.is_list(lists.type):
         combined = pa.concat_arrays([lists, new])
         source = np.arange(len(lists))
@@ -217,12 +254,11 @@ def _replaced(lists: pa.ListArray, at: np.ndarray, new: pa.ListArray) -> pa.List
     starts = old_offsets[:-1].astype(np.int64)
     lengths = np.diff(old_offsets).astype(np.int64)
     old_values = lists.values.slice(old_offsets[0], old_offsets[-1] - old_offsets[0])
+    new_values = new.values.slice(new_offsets[0], new_offsets[-1] - new_offsets[0])
     starts -= old_offsets[0]
     starts[at] = len(old_values) + new_offsets[:-1] - new_offsets[0]
     lengths[at] = np.diff(new_offsets)
-    values = pa.concat_arrays(
-        [old_values, new.values.slice(new_offsets[0], new_offsets[-1] - new_offsets[0])]
-    )
+    values = pa.concat_arrays([old_values, new_values])
     offsets = np.zeros(len(lists) + 1, np.int64)
     np.cumsum(lengths, out=offsets[1:])
     gather = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1])
@@ -235,15 +271,15 @@ def _data_files(store: LayerStore, prefix: str) -> list[str]:
     return [key for key in store.list_keys(prefix) if is_data_file(key)]
 
 
-def _read(store: LayerStore, keys: list[str]) -> pa.Table | None:
-    return read_joined(store, keys) if keys else None
+def _read(store: LayerStore, keys: list[str], ids_column: str) -> pa.Table | None:
+    return read_joined(store, keys, lists=[ids_column]) if keys else None
 
 
 def _parquet_bytes(rows: pa.Table, lists: list[str]) -> bytes:
     """A table read whole by the next step: no statistics, dictionaries only where values
-    repeat (the ``lists`` and the few AddressBase sources)."""
+    repeat (the elements of the ``lists`` and the few AddressBase sources)."""
     sink = io.BytesIO()
-    repeating = [c for c in rows.column_names if c in (*lists, *READ_AS_DICTIONARY)]
+    repeating = string_leaves(rows.schema, [*lists, *READ_AS_DICTIONARY])
     pq.write_table(
         rows, sink, compression="snappy", use_dictionary=repeating, write_statistics=False
     )

@@ -27,6 +27,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import shapely
 
+from databaker.parquet_leaves import string_leaves
 from databaker.progress import Progress, logged
 from databaker.resources.aws import S3Location, arrow_s3_filesystem, is_s3_url
 
@@ -164,14 +165,15 @@ def write_contains_join(
         ids = index.ids_containing(rows["longitude"].to_numpy(), rows["latitude"].to_numpy())
         target = f"{output_path}first_letter={letter}"
         filesystem.create_dir(target, recursive=True)
+        joined = rows.select(list(carried)).append_column(ids_column, ids)
         pq.write_table(
-            rows.select(list(carried)).append_column(ids_column, ids),
+            joined,
             f"{target}/data_0.parquet",
             filesystem=filesystem,
             compression="snappy",
             # Other carried columns are mostly unique strings: encoding them as dictionaries
             # and gathering their statistics would cost time for a table that is read whole.
-            use_dictionary=[ids_column, *repeating],
+            use_dictionary=string_leaves(joined.schema, [ids_column, *repeating]),
             write_statistics=False,
         )
 

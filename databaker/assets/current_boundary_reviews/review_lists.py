@@ -31,6 +31,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from databaker.layers.layer import ADDRESS_COLUMNS
+from databaker.parquet_leaves import string_leaves
 from databaker.resources.point_in_area import filesystem_of
 
 DETAILS = (
@@ -94,12 +95,13 @@ def write_review_lists(
         lists = element_of_row.slice(first, table.num_rows)
         target = f"{output_path}first_letter={letter}"
         filesystem.create_dir(target, recursive=True)
+        joined = table.append_column("boundary_reviews", _text_lists(lists, texts))
         pq.write_table(
-            table.append_column("boundary_reviews", _text_lists(lists, texts)),
+            joined,
             f"{target}/data_0.parquet",
             filesystem=filesystem,
             compression="snappy",
-            use_dictionary=["boundary_reviews", "addressbase_source"],
+            use_dictionary=string_leaves(joined.schema, ["boundary_reviews", "addressbase_source"]),
             write_statistics=False,
         )
 
