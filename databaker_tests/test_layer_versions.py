@@ -5,6 +5,7 @@ wrote."""
 import json
 import shutil
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from databaker.layers.versions import (
     content_hash,
     interrupted_publish,
     kept_versions,
+    new_bake_id,
     prune_versions,
     publish,
     published_manifest,
@@ -88,6 +90,19 @@ def copies(monkeypatch) -> list[str]:
 
     monkeypatch.setattr(LocalLayerStore, "copy", counted)
     return made
+
+
+def test_bake_ids_sort_by_time_within_a_second():
+    """Bakes of a small layer can end within one second: their IDs still sort by time, not by
+    their runs' IDs."""
+    second = datetime(2026, 11, 27, 1, 45, tzinfo=UTC)
+    ids = [
+        new_bake_id("ffffffff-run", second + timedelta(milliseconds=3)),
+        new_bake_id("00000000-run", second + timedelta(milliseconds=998)),
+        new_bake_id("88888888-run", second + timedelta(seconds=1)),
+    ]
+    assert ids[0] == "20261127T014500003Z-ffffffff"
+    assert sorted(ids) == ids
 
 
 def test_a_publish_rewrites_only_changed_outcodes_and_deletes_stale_ones(store, copies):

@@ -26,8 +26,9 @@ from databaker.bake import bake
 from databaker.definitions import Settings
 from databaker.layers import sampling, version
 from databaker.layers.diff import compare_versions
+from databaker.layers.located import LOCATED, KeptLocations
 from databaker.layers.outcode_files import write_outcode_files
-from databaker.layers.overview import LOCATED, KeptLocations, overview
+from databaker.layers.overview import overview
 from databaker.layers.versions import kept_versions, version_prefix
 from databaker.resources import LocalLayerStore
 from databaker.staging import (
@@ -215,7 +216,9 @@ def york_changed() -> set[str]:
 
 
 def located(store: LocalLayerStore, prefix: str) -> list[dict]:
-    return sorted(KeptLocations.read(store, prefix).located.to_pylist(), key=lambda r: r["uprn"])
+    return sorted(
+        KeptLocations.read(store, prefix + LOCATED).located.to_pylist(), key=lambda r: r["uprn"]
+    )
 
 
 @pytest.fixture
@@ -251,7 +254,7 @@ def test_each_version_keeps_where_its_sampled_addresses_are_as_addressbase_says(
     for bake_id in (first["bake_id"], again["bake_id"]):
         prefix = version_prefix(CURRENT_ELECTIONS.prefix, bake_id)
         assert located(store, prefix) == expected
-        assert KeptLocations.read(store, prefix).tokens == tokens
+        assert KeptLocations.read(store, prefix + LOCATED).tokens == tokens
 
 
 def test_the_rebake_draws_the_pictures_a_full_scan_draws(baked, opened):
@@ -270,12 +273,14 @@ def test_the_rebake_draws_the_pictures_a_full_scan_draws(baked, opened):
 
 def plant(store: LocalLayerStore, prefix: str, uprn: str, lon: float, lat: float) -> None:
     """Give ``uprn`` another location in the version's kept locations, tokens as they were."""
-    kept = KeptLocations.read(store, prefix)
+    kept = KeptLocations.read(store, prefix + LOCATED)
     rows = kept.located.to_pylist()
     for row in rows:
         if row["uprn"] == uprn:
             row["longitude"], row["latitude"] = lon, lat
-    KeptLocations(pa.Table.from_pylist(rows, kept.located.schema), kept.tokens).write(store, prefix)
+    KeptLocations(pa.Table.from_pylist(rows, kept.located.schema), kept.tokens).write(
+        store, prefix + LOCATED
+    )
 
 
 def test_a_kept_location_is_taken_while_its_letter_s_token_holds_and_not_after(baked, copy, opened):
@@ -309,11 +314,13 @@ def test_a_kept_location_is_taken_while_its_letter_s_token_holds_and_not_after(b
 
 def test_an_address_the_kept_locations_lack_is_read_from_its_own_letter(baked, copy, opened):
     first = version_prefix(CURRENT_ELECTIONS.prefix, bake_ids(baked)[0])
-    kept = KeptLocations.read(copy, first)
+    kept = KeptLocations.read(copy, first + LOCATED)
     harrogate = [r for r in kept.located.to_pylist() if r["letter"] == "H"]
     assert harrogate
     rest = [r for r in kept.located.to_pylist() if r["letter"] != "H"]
-    KeptLocations(pa.Table.from_pylist(rest, kept.located.schema), kept.tokens).write(copy, first)
+    KeptLocations(pa.Table.from_pylist(rest, kept.located.schema), kept.tokens).write(
+        copy, first + LOCATED
+    )
     full = pictures(copy, baked, version="full/")
     opened.keys.clear()
     opened.on = True

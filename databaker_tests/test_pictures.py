@@ -34,12 +34,14 @@ from databaker.bake import bake
 from databaker.definitions import Settings
 from databaker.layers import sampling
 from databaker.layers.diff import FIRST_IDS, IDS_CHANGED, NO_IDS_NOW, compare_versions
+from databaker.layers.located import LOCATED_COLUMNS, REJOINED, KeptLocations
 from databaker.layers.outcode_files import write_outcode_files
 from databaker.layers.overview import (
     CHANGE_COLOURS,
     COUNT_COLOURS,
     _AddressBase,
     _locating,
+    _Wanted,
     overview,
 )
 from databaker.layers.per_id import AddressesPerId
@@ -55,6 +57,7 @@ from databaker.layers.pictures import (
 )
 from databaker.layers.versions import published_manifest, version_prefix
 from databaker.resources import LocalLayerStore
+from databaker.staging import PartitionRecord, write_partition_record
 from databaker_tests.conftest import address_line, ballot_line, square, write_lines
 from databaker_tests.test_layer_diff import LAYER, NEW, OLD, Addresses
 from databaker_tests.test_layer_diff import bake as bake_version
@@ -518,7 +521,7 @@ def test_the_sampled_and_changed_addresses_are_located_in_every_file_and_row_gro
     sample = [str(uprns[i]) for i in sampling.lowest_ranks(ranks, 30)]
     changed = [*rng.sample(uprns, 20), uprns[7], 10**9 + 1]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        files = _AddressBase.reading(store, pool, None).files
+        files = _AddressBase.reading(store, pool, None, "joined/").files
         located = _locating(
             store,
             [pa.chunked_array([sample], pa.string()), pa.chunked_array([changed], pa.int64())],
@@ -558,3 +561,62 @@ def test_the_outlines_keep_the_polygons_of_every_kind_of_area_in_order():
     assert shapely.equals_exact(found, expected, 0).all() and len(found) == len(expected) == 6
     assert found[0] is squares[0] and found[3] is squares[3] and found[5] is squares[5]
     assert _polygons(np.array(squares)).tolist() == squares
+
+
+def test_changed_addresses_the_join_located_are_taken_while_their_letter_holds(
+    tmp_path, monkeypatch
+):
+    """The join kept where it found addresses of L and M; M has been written again since (its
+    token differs). A changed address the join found in L is taken from what it kept (its
+    kept location, planted here, shows it): with nothing else to locate, no letter is read.
+    One it found in M is read from M, as AddressBase holds it now."""
+    store = LocalLayerStore(root=str(tmp_path / "data"))
+    prefix = ADDRESSBASE_PARTITIONED_TABLE.prefix
+    rows = {"L": [("11", -1.5, 53.8), ("12", -1.6, 53.7)], "M": [("21", -2.2, 53.4)]}
+    tokens = {}
+    for letter, part in rows.items():
+        table = pa.table(
+            {
+                "uprn": pa.array([r[0] for r in part], pa.string()),
+                "longitude": [r[1] for r in part],
+                "latitude": [r[2] for r in part],
+            }
+        )
+        with store.open_output(f"{prefix}first_letter={letter}/part-0.parquet") as sink:
+            pq.write_table(table, sink)
+        record = PartitionRecord.new(len(part))
+        write_partition_record(store, prefix, letter, record)
+        tokens[letter] = record.token
+    planted = [("11", 9.0, 9.0, "L"), ("21", 8.0, 8.0, "M")]
+    KeptLocations(
+        pa.table(dict(zip(LOCATED_COLUMNS.names, zip(*planted, strict=True), strict=True))),
+        {"L": tokens["L"], "M": "an earlier token of M"},
+    ).write(store, "joined/" + REJOINED)
+    opened: list[str] = []
+    opening = LocalLayerStore.open_input
+
+    def open_input(self, key: str):
+        if key.startswith(prefix):
+            opened.append(key.split("first_letter=")[1][0])
+        return opening(self, key)
+
+    monkeypatch.setattr(LocalLayerStore, "open_input", open_input)
+
+    def locate(changed: list[int]):
+        opened.clear()
+        wanted = _Wanted(
+            pa.table({"uprn": pa.array([], pa.string()), "letter": pa.array([], pa.string())}),
+            pa.chunked_array([changed], pa.int64()),
+            frozenset("LM"),
+        )
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            located = _AddressBase.reading(store, pool, None, "joined/").locating(wanted)()
+        rows = sorted(located.table.to_pylist(), key=lambda row: row["uprn"])
+        return rows, located.by_join, sorted(set(opened))
+
+    from_join = {"uprn": "11", "longitude": 9.0, "latitude": 9.0, "letter": "L"}
+    assert locate([11]) == ([from_join], 1, [])
+    rows, by_join, read = locate([11, 21])
+    assert rows == [from_join, {"uprn": "21", "longitude": -2.2, "latitude": 53.4, "letter": "M"}]
+    assert by_join == 1
+    assert "M" in read

@@ -22,7 +22,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED_TABLE
 from databaker.assets.current_elections.layer import CURRENT_ELECTIONS as LAYER
+from databaker.layers.located import REJOINED, KeptLocations
 from databaker.layers.rejoined_addresses import _lists_equal, _replaced
 from databaker.layers.versions import content_hash, published_manifest, version_prefix
 from databaker.resources import LocalLayerStore
@@ -190,6 +192,20 @@ def test_the_joined_lists_are_written_as_dictionaries(bake):
         if metadata.row_group(0).column(i).path_in_schema == "ballot_ids.list.element"
     )
     assert "RLE_DICTIONARY" in ids.encodings
+
+
+def test_the_join_keeps_where_it_found_the_addresses_it_joined_again(bake):
+    """5 and 7, those in HYDE PARK's box, with the token of the AddressBase letter they are in:
+    where the version's map of changes finds the addresses whose lists changed."""
+    bake(FIRST, first=True)
+    bake(WITH_HYDE_PARK)
+    found = KeptLocations.read(bake.store, LAYER.joined.prefix + REJOINED)
+    assert sorted(found.located.to_pylist(), key=lambda row: row["uprn"]) == [
+        {"uprn": "5", "longitude": -1.52, "latitude": 53.83, "letter": "L"},
+        {"uprn": "7", "longitude": -1.56, "latitude": 53.82, "letter": "L"},
+    ]
+    addressbase = partition_record(bake.store, ADDRESSBASE_PARTITIONED_TABLE.prefix, "L")
+    assert found.tokens == {"L": addressbase.token}
 
 
 def test_a_letter_mostly_in_changed_boxes_is_joined_whole(bake):

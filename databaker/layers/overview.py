@@ -11,18 +11,19 @@ filled in red. A picture that cannot be drawn is left out with a warning: it nev
 bake.
 
 Each version keeps where its sampled addresses were found (``LOCATED``), with the token each
-AddressBase letter's record held. A letter holding the same token holds the same rows, so the
-next bake takes from the published bake's file the location of every address it wants that was
-found in such a letter, and reads only the letters where the others can be: those whose token
+AddressBase letter's record held (:mod:`databaker.layers.located`). A letter holding the same
+token holds the same rows, so the next bake takes from the published bake's file the location
+of every address it wants that was found in such a letter, then from the join's (``REJOINED``:
+the addresses a rebuild joined again, among them every address whose IDs it changed in a letter
+it did not join whole), and reads only the letters where the others can be: those whose token
 changed, those the sample's other addresses are in, and, for the changed addresses left, those
 of the outcode files the diff found changed. A rebake from a changed ballots export on the same
-AddressBase reads only the letters of the addresses whose IDs changed, and locates what a read
-of every letter locates.
+AddressBase reads at most the letters of the addresses whose IDs changed, and locates what a
+read of every letter locates.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -40,11 +41,18 @@ from databaker.concurrency import WORKERS
 from databaker.layers.areas import Areas
 from databaker.layers.diff import FIRST_IDS, IDS_CHANGED, NO_IDS_NOW, LayerDiff
 from databaker.layers.layer import Layer
+from databaker.layers.located import (
+    EMPTY_LOCATED,
+    LOCATED,
+    LOCATED_COLUMNS,
+    REJOINED,
+    KeptLocations,
+)
 from databaker.layers.outcode_files import LETTER_FOLDER, OutcodeFiles
 from databaker.layers.per_id import AddressesPerId
 from databaker.layers.pictures import CELL, Classes, Frame, Shapes, draw_map, load_matplotlib
 from databaker.layers.sampling import RankSet, uprn_ranks
-from databaker.resources import LayerStore, LayerStoreError
+from databaker.resources import LayerStore
 from databaker.staging import PartitionRecord, is_data_file, partition_record
 
 COUNT_COLOURS = ("#b4b4b4", "#3b528b", "#21918c", "#5ec962", "#b5de2b", "#fde725")
@@ -54,20 +62,6 @@ COVERAGE_CELL = CELL // 2
 CHANGES_CELL = CELL
 COVERAGE_MAP = "coverage_map"
 """The metadata key of the coverage map, on the version and on the published layer."""
-LOCATED = "_located_sample.arrow"
-"""Beside a version's manifest: where its sampled addresses were found (:class:`KeptLocations`).
-An Arrow IPC file, like the address sample beside it."""
-_LOCATED = pa.schema(
-    [
-        ("uprn", pa.string()),
-        ("longitude", pa.float64()),
-        ("latitude", pa.float64()),
-        ("letter", pa.string()),
-    ]
-)
-_EMPTY_LOCATED = pa.Table.from_batches([], schema=_LOCATED)
-_TOKENS = b"addressbase_tokens"
-"""The key, in :data:`LOCATED`'s schema metadata, of the letters' tokens (JSON)."""
 
 
 def overview(
@@ -93,7 +87,7 @@ def overview(
     try:
         with ThreadPoolExecutor(max_workers=max(WORKERS, 1)) as pool:
             try:
-                addressbase = _AddressBase.reading(store, pool, earlier)
+                addressbase = _AddressBase.reading(store, pool, earlier, layer.joined.prefix)
                 locate = addressbase.locating(_wanted(written, diff, changes))
                 areas = layer.input.areas(store) if layer.input and layer.input.areas else None
                 load_matplotlib()
@@ -109,7 +103,8 @@ def overview(
         return metadata
     if version is not None:
         try:
-            KeptLocations(sample.select(_LOCATED.names), located.tokens).write(store, version)
+            kept = KeptLocations(sample.select(LOCATED_COLUMNS.names), located.tokens)
+            kept.write(store, version + LOCATED)
         except Exception as error:
             log.warning(f"where the sampled addresses are was not kept: {error!r}")
     if frame is not None:
@@ -118,7 +113,8 @@ def overview(
         f"pictures of the bake drawn in {time.perf_counter() - started:.1f} s; "
         f"{len(located.letters_read)} of {len(addressbase.files)} AddressBase letters read to "
         f"locate their addresses ({', '.join(located.letters_read) or 'none'}), "
-        f"{located.taken:,} located where the published bake found them"
+        f"{located.taken:,} located where the published bake found them and "
+        f"{located.by_join:,} where the join found them"
     )
     return metadata
 
@@ -255,46 +251,6 @@ def _coordinates(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
 
 
 @dataclass(frozen=True)
-class KeptLocations:
-    """Where a version's sampled addresses were found (``LOCATED``): their ``uprn, longitude,
-    latitude`` and the AddressBase letter each is in (``located``), and the token each letter's
-    record held before any of its rows were read (``tokens``; letters with a record only). A
-    letter holding the same token holds the same rows, and a UPRN is in one letter only: an
-    address found in such a letter is where it was found, and in no other letter."""
-
-    located: pa.Table
-    tokens: dict[str, str]
-
-    @classmethod
-    def read(cls, store: LayerStore, prefix: str) -> KeptLocations | None:
-        """The version's; None when it has none (a version of an older release) or they
-        cannot be read: its addresses are then located as if nothing were kept."""
-        try:
-            with pa.ipc.open_file(pa.py_buffer(store.read_bytes(prefix + LOCATED))) as file:
-                table = file.read_all()
-            tokens = json.loads((table.schema.metadata or {})[_TOKENS])
-            located = table.select(_LOCATED.names).cast(_LOCATED)
-        except (LayerStoreError, OSError, KeyError, ValueError, pa.ArrowException):
-            return None
-        if not isinstance(tokens, dict) or not all(isinstance(t, str) for t in tokens.values()):
-            return None
-        return cls(located, tokens)
-
-    def write(self, store: LayerStore, prefix: str) -> None:
-        tokens = json.dumps(self.tokens, sort_keys=True)
-        table = self.located.cast(_LOCATED).replace_schema_metadata({_TOKENS: tokens})
-        sink = pa.BufferOutputStream()
-        options = pa.ipc.IpcWriteOptions(compression="zstd")
-        with pa.ipc.new_file(sink, table.schema, options=options) as file:
-            file.write_table(table)
-        store.write_bytes(prefix + LOCATED, sink.getvalue().to_pybytes())
-
-    def unchanged_letters(self, tokens: Mapping[str, str]) -> set[str]:
-        """The letters that hold, by ``tokens``, the token they held when these were found."""
-        return {letter for letter, token in self.tokens.items() if tokens.get(letter) == token}
-
-
-@dataclass(frozen=True)
 class _Wanted:
     """The UPRNs to locate: the bake's sample with the letter each address is in (null: not
     known), and the diff's changed addresses with the letters of the outcode files the diff
@@ -325,26 +281,30 @@ class _Located:
     """The letters' tokens, read before their rows."""
     letters_read: list[str]
     taken: int
-    """Addresses whose location was taken from the kept locations."""
+    """Addresses whose location was taken from the published bake's kept locations."""
+    by_join: int
+    """Addresses whose location was taken from those the join kept."""
 
 
 @dataclass(frozen=True)
 class _AddressBase:
-    """The partitioned AddressBase's data files by letter, its letters' records and the
-    published bake's kept locations being read on ``pool``."""
+    """The partitioned AddressBase's data files by letter, its letters' records, and the
+    locations kept by the published bake and by the joined table's latest rebuild, being read
+    on ``pool``."""
 
     store: LayerStore
     pool: ThreadPoolExecutor
     files: dict[str, list[str]]
     records: dict[str, Future[PartitionRecord | None]]
     kept: Future[KeptLocations | None] | None
+    rejoined: Future[KeptLocations | None]
 
     @classmethod
     def reading(
-        cls, store: LayerStore, pool: ThreadPoolExecutor, earlier: str | None
+        cls, store: LayerStore, pool: ThreadPoolExecutor, earlier: str | None, joined: str
     ) -> _AddressBase:
-        """Start reading the letters' records and the kept locations of the version under
-        ``earlier``, all at once."""
+        """Start reading the letters' records, the kept locations of the version under
+        ``earlier`` and those of the joined table under ``joined``, all at once."""
         prefix = ADDRESSBASE_PARTITIONED_TABLE.prefix
         files: dict[str, list[str]] = {}
         for key in store.list_keys(prefix):
@@ -352,14 +312,16 @@ class _AddressBase:
             if slash and is_data_file(key):
                 files.setdefault(folder.removeprefix(LETTER_FOLDER), []).append(key)
         records = {letter: pool.submit(partition_record, store, prefix, letter) for letter in files}
-        kept = pool.submit(KeptLocations.read, store, earlier) if earlier else None
-        return cls(store, pool, dict(sorted(files.items())), records, kept)
+        kept = pool.submit(KeptLocations.read, store, earlier + LOCATED) if earlier else None
+        rejoined = pool.submit(KeptLocations.read, store, joined + REJOINED)
+        return cls(store, pool, dict(sorted(files.items())), records, kept, rejoined)
 
     def locating(self, wanted: _Wanted) -> Callable[[], _Located]:
-        """Take the kept locations of the ``wanted`` addresses found in unchanged letters, and
-        start reading the letters where the others can be (:func:`_locating`); the function
-        returned waits for them. The records are read before any row, so that a token kept
-        with a location is never newer than the rows it was read from."""
+        """Take the kept locations of the ``wanted`` addresses found in unchanged letters (the
+        published bake's, then the join's), and start reading the letters where the others can
+        be (:func:`_locating`); the function returned waits for them. The records are read
+        before any row, so that a token kept with a location is never newer than the rows it
+        was read from."""
         tokens = {
             letter: record.token
             for letter, future in self.records.items()
@@ -368,13 +330,10 @@ class _AddressBase:
         kept = self.kept.result() if self.kept else None
         unchanged = kept.unchanged_letters(tokens) if kept else set()
         sample_uprns, changed_uprns = _numbers(wanted.sample["uprn"]), _numbers(wanted.changes)
-        taken = _EMPTY_LOCATED
-        if unchanged:
-            held = kept.located.filter(
-                pc.is_in(kept.located["letter"], value_set=pa.array(sorted(unchanged)))
-            )
-            either = _set(pa.chunked_array(sample_uprns.chunks + changed_uprns.chunks, pa.int64()))
-            taken = held.filter(pc.is_in(_numbers(held["uprn"]), value_set=either))
+        either = _set(pa.chunked_array(sample_uprns.chunks + changed_uprns.chunks, pa.int64()))
+        taken = _held(kept, tokens, either)
+        by_join = _held(self.rejoined.result(), tokens, either, besides=taken)
+        taken = pa.concat_tables([taken, by_join])
         found = _set(_numbers(taken["uprn"]))
         sample = wanted.sample.filter(pc.invert(pc.is_in(sample_uprns, value_set=found)))
         changed = changed_uprns.filter(pc.invert(pc.is_in(changed_uprns, value_set=found)))
@@ -395,9 +354,37 @@ class _AddressBase:
         )
 
         def located() -> _Located:
-            return _Located(pa.concat_tables([taken, scan()]), tokens, read, taken.num_rows)
+            return _Located(
+                pa.concat_tables([taken, scan()]),
+                tokens,
+                read,
+                taken.num_rows - by_join.num_rows,
+                by_join.num_rows,
+            )
 
         return located
+
+
+def _held(
+    kept: KeptLocations | None,
+    tokens: Mapping[str, str],
+    wanted: pa.Array,
+    besides: pa.Table = EMPTY_LOCATED,
+) -> pa.Table:
+    """The locations ``kept`` holds of the ``wanted`` UPRNs, in letters that hold the token
+    they held then (by ``tokens``), but for those ``besides`` holds already."""
+    letters = kept.unchanged_letters(tokens) if kept else set()
+    if not letters:
+        return EMPTY_LOCATED
+    held = kept.located.filter(
+        pc.is_in(kept.located["letter"], value_set=pa.array(sorted(letters)))
+    )
+    uprns = _numbers(held["uprn"])
+    wanted_here = pc.is_in(uprns, value_set=wanted)
+    if besides.num_rows:
+        known = _set(_numbers(besides["uprn"]))
+        wanted_here = pc.and_(wanted_here, pc.invert(pc.is_in(uprns, value_set=known)))
+    return held.filter(wanted_here)
 
 
 def _numbers(uprns: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
@@ -430,7 +417,7 @@ def _locating(
             # Large strings read a fifth faster; the few kept are cast back.
             table = pq.read_table(
                 source,
-                columns=_LOCATED.names[:3],
+                columns=LOCATED_COLUMNS.names[:3],
                 use_threads=False,
                 binary_type=pa.large_binary(),
             )
@@ -445,12 +432,12 @@ def _locating(
         return (
             found.set_column(0, "uprn", pc.cast(found["uprn"], pa.string()))
             .append_column("letter", pa.repeat(pa.scalar(letter, pa.string()), found.num_rows))
-            .cast(_LOCATED)
+            .cast(LOCATED_COLUMNS)
         )
 
     reads = [pool.submit(read, key) for key in keys]
 
     def located() -> pa.Table:
-        return pa.concat_tables([_EMPTY_LOCATED, *(r.result() for r in reads)])
+        return pa.concat_tables([EMPTY_LOCATED, *(r.result() for r in reads)])
 
     return located

@@ -19,7 +19,7 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
@@ -29,11 +29,12 @@ import pyarrow.parquet as pq
 from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED_TABLE
 from databaker.concurrency import WORKERS
 from databaker.layers.layer import JoinRun, Layer
+from databaker.layers.located import EMPTY_LOCATED, LOCATED_COLUMNS, REJOINED, KeptLocations
 from databaker.layers.outcode_files import READ_AS_DICTIONARY, outcodes_of, read_joined
 from databaker.layers.unchanged_letters import BoxGrid, Rejoinable
 from databaker.parquet_leaves import string_leaves
 from databaker.resources import LayerStore, QueryEngine, TableRef
-from databaker.staging import RowChanges, is_data_file, partition_prefix
+from databaker.staging import RowChanges, is_data_file, partition_prefix, partition_record
 
 MOST_OF_A_LETTER = 0.5
 """A letter with more than this share of its addresses in changed boxes is joined whole:
@@ -77,15 +78,17 @@ def rejoin_changed_addresses(
     letters = sorted(rejoinable)
 
     def find(letter: str) -> _Found | None:
+        record = partition_record(store, ADDRESSBASE_PARTITIONED_TABLE.prefix, letter)
         found = _addresses_in(store, letter, rejoinable[letter].changed)
         if found is not None and found.candidates.num_rows:
             key = f"{partition_prefix(points, letter)}{DATA_FILE}"
             store.write_bytes(key, _parquet_bytes(found.candidates, []))
-        return found
+        return found if found is None or record is None else replace(found, token=record.token)
 
     with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
         found = dict(zip(letters, pool.map(find, letters), strict=True))
     staged = {letter: each for letter, each in found.items() if each is not None}
+    _located(staged).write(store, layer.joined.prefix + REJOINED)
     joined = [letter for letter, each in staged.items() if each.candidates.num_rows]
     if joined:
         addressbase = ADDRESSBASE_PARTITIONED_TABLE
@@ -135,6 +138,24 @@ class _Found:
     """Where they are among the letter's rows, its files read in turn."""
     total: int
     """The letter's rows."""
+    token: str | None = None
+    """The token of the AddressBase letter's record, read before its rows."""
+
+
+def _located(found: Mapping[str, _Found]) -> KeptLocations:
+    """Where the addresses found are, for the version's map of changes: every address whose
+    list changes is among them, unless its letter is joined whole."""
+    tables = [
+        each.candidates.select(LOCATED_COLUMNS.names[:3])
+        .append_column(
+            "letter", pa.repeat(pa.scalar(letter, pa.string()), each.candidates.num_rows)
+        )
+        .cast(LOCATED_COLUMNS)
+        for letter, each in found.items()
+        if each.token is not None
+    ]
+    tokens = {letter: each.token for letter, each in found.items() if each.token is not None}
+    return KeptLocations(pa.concat_tables([EMPTY_LOCATED, *tables]), tokens)
 
 
 def _addresses_in(store: LayerStore, letter: str, changed: BoxGrid) -> _Found | None:

@@ -138,9 +138,11 @@ class PublishInterrupted(LayerStoreError):
 
 
 def new_bake_id(run_id: str, now: datetime | None = None) -> str:
-    """A bake ID that sorts by time: ``20261127T014500Z-<first 8 characters of the run ID>``."""
+    """A bake ID that sorts by time, to the millisecond:
+    ``20261127T014500123Z-<first 8 characters of the run ID>``. (Bakes of a small layer can
+    end within one second; to the second, such bakes sorted by their run IDs.)"""
     moment = (now or datetime.now(UTC)).astimezone(UTC)
-    return f"{moment:%Y%m%dT%H%M%SZ}-{run_id[:8]}"
+    return f"{moment:%Y%m%dT%H%M%S}{moment.microsecond // 1000:03d}Z-{run_id[:8]}"
 
 
 def version_prefix(layer_prefix: str, bake_id: str) -> str:
