@@ -400,12 +400,15 @@ def _set_aside(side: pa.Table, rows: pa.Array) -> pa.Table:
 def _transitions(old_codes: np.ndarray, new_codes: np.ndarray, names: list[str]) -> Counter:
     """Count the distinct ``(before, after)`` code pairs, by key; ``-1`` (``names[-1]``) and
     the code of an empty key both mean no IDs."""
+    base = len(names) + 1
     pairs, counts = np.unique(
-        np.stack([old_codes, new_codes], axis=1).reshape(-1, 2), axis=0, return_counts=True
+        (old_codes.astype(np.int64) + 1) * base + (new_codes.astype(np.int64) + 1),
+        return_counts=True,
     )
     transitions: Counter[tuple[str, str]] = Counter()
-    for (old, new), count in zip(pairs.tolist(), counts.tolist(), strict=True):
-        transitions[(names[old], names[new])] += count
+    for pair, count in zip(pairs.tolist(), counts.tolist(), strict=True):
+        old, new = divmod(pair, base)
+        transitions[(names[old - 1], names[new - 1])] += count
     return transitions
 
 
