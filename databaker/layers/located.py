@@ -7,9 +7,10 @@ expects a table's rows):
 
 - ``LOCATED``, beside a version's manifest: where the version's sampled addresses are, for the
   next bake's pictures (:mod:`databaker.layers.overview`);
-- ``REJOINED``, beside a joined table's letters: the addresses its latest rebuild joined again
-  (:mod:`databaker.layers.rejoined_addresses`), which the join had to locate anyway. The
-  addresses a rebake changes are among them, so its map of changes reads no letter to find them.
+- ``REJOINED``, beside a joined table's letters: the addresses the last rebuild that joined
+  some again joined again (:mod:`databaker.layers.rejoined_addresses`), which the join had to
+  locate anyway. The addresses that rebuild changed are among them, so its map of changes reads
+  no letter to find them; an older file still holds true locations while the tokens hold.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from databaker.resources import LayerStore, LayerStoreError
 LOCATED = "_located_sample.arrow"
 """Beside a version's manifest: where its sampled addresses were found."""
 REJOINED = "_rejoined_located.arrow"
-"""Beside a joined table's letters: where the addresses its latest rebuild joined again are."""
+"""Beside a joined table's letters: where the addresses a rebuild last joined again are."""
 LOCATED_COLUMNS = pa.schema(
     [
         ("uprn", pa.string()),

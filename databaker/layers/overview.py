@@ -289,8 +289,8 @@ class _Located:
 @dataclass(frozen=True)
 class _AddressBase:
     """The partitioned AddressBase's data files by letter, its letters' records, and the
-    locations kept by the published bake and by the joined table's latest rebuild, being read
-    on ``pool``."""
+    locations kept by the published bake and by the joined table's last rebuild in part, being
+    read on ``pool``."""
 
     store: LayerStore
     pool: ThreadPoolExecutor
