@@ -538,9 +538,9 @@ def read_joined(store: LayerStore, keys: list[str], *, lists: Sequence[str] = ()
 def _row_groups(source: pa.NativeFile, lists: Sequence[str]) -> list[pa.Table]:
     """A joined data file's rows, a table per row group: Arrow reads a list's strings
     dictionary-encoded one row group at a time, not a whole file's at once."""
-    schema = pq.ParquetFile(source).schema_arrow
-    encoded = string_leaves(schema, [*READ_AS_DICTIONARY, *lists])
-    parquet = pq.ParquetFile(source, read_dictionary=encoded)
+    footer = pq.ParquetFile(source)
+    encoded = string_leaves(footer.schema_arrow, [*READ_AS_DICTIONARY, *lists])
+    parquet = pq.ParquetFile(source, metadata=footer.metadata, read_dictionary=encoded)
     if not parquet.num_row_groups:
         return [parquet.read()]
     return [parquet.read_row_group(i) for i in range(parquet.num_row_groups)]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -78,12 +78,11 @@ def rejoin_changed_addresses(
     letters = sorted(rejoinable)
 
     def find(letter: str) -> _Found | None:
-        record = partition_record(store, ADDRESSBASE_PARTITIONED_TABLE.prefix, letter)
         found = _addresses_in(store, letter, rejoinable[letter].changed)
         if found is not None and found.candidates.num_rows:
             key = f"{partition_prefix(points, letter)}{DATA_FILE}"
             store.write_bytes(key, _parquet_bytes(found.candidates, []))
-        return found if found is None or record is None else replace(found, token=record.token)
+        return found
 
     with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
         found = dict(zip(letters, pool.map(find, letters), strict=True))
@@ -138,8 +137,8 @@ class _Found:
     """Where they are among the letter's rows, its files read in turn."""
     total: int
     """The letter's rows."""
-    token: str | None = None
-    """The token of the AddressBase letter's record, read before its rows."""
+    token: str | None
+    """The token of the AddressBase letter's record, read before its rows (None: no record)."""
 
 
 def _located(found: Mapping[str, _Found]) -> KeptLocations:
@@ -162,6 +161,7 @@ def _addresses_in(store: LayerStore, letter: str, changed: BoxGrid) -> _Found | 
     """The AddressBase letter's addresses whose location ``changed`` covers; ``None`` when
     most of them are covered. Only their UPRNs and locations are read: what the join needs of
     them (see :data:`JOINED_ON`); the other columns are null."""
+    record = partition_record(store, ADDRESSBASE_PARTITIONED_TABLE.prefix, letter)
     parts = []
     positions = []
     total = 0
@@ -191,7 +191,12 @@ def _addresses_in(store: LayerStore, letter: str, changed: BoxGrid) -> _Found | 
     found = pa.concat_tables(parts, promote_options="permissive") if parts else pa.table({})
     if found.num_rows > MOST_OF_A_LETTER * total:
         return None
-    return _Found(found, np.concatenate(positions) if positions else np.zeros(0, np.int64), total)
+    return _Found(
+        found,
+        np.concatenate(positions) if positions else np.zeros(0, np.int64),
+        total,
+        record.token if record else None,
+    )
 
 
 def _merge(
