@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from databaker.assets.current_elections import LAYER_COLUMNS
-from databaker.layers.diff import LayerDiff, diff_versions
+from databaker.layers.diff import EncodedRows, LayerDiff, diff_versions
 from databaker.layers.outcode_files import write_outcode_files
 from databaker.layers.versions import Manifest, version_prefix
 from databaker.resources import LocalLayerStore
@@ -28,8 +28,14 @@ def store(tmp_path) -> LocalLayerStore:
     return LocalLayerStore(root=str(tmp_path / "data"))
 
 
-def bake(store: LocalLayerStore, bake_id: str, addresses: Addresses) -> Manifest:
-    """A version of the layer holding ``addresses``, written as the layer writes one."""
+def bake(
+    store: LocalLayerStore,
+    bake_id: str,
+    addresses: Addresses,
+    encoded: EncodedRows | None = None,
+) -> Manifest:
+    """A version of the layer holding ``addresses``, written as the layer writes one; the rows
+    of the files it encodes held by ``encoded``."""
     joined = f"joined-{bake_id}/"
     by_letter: dict[str, list[tuple[int, str, list[str]]]] = {}
     for uprn, (postcode, ids) in addresses.items():
@@ -52,6 +58,7 @@ def bake(store: LocalLayerStore, bake_id: str, addresses: Addresses) -> Manifest
         output_prefix=version_prefix(LAYER, bake_id),
         columns=LAYER_COLUMNS,
         ids_column="ballot_ids",
+        on_encoded=encoded.keep if encoded else None,
     )
     return Manifest(
         bake_id=bake_id,
@@ -187,6 +194,25 @@ def test_unchanged_outcode_files_are_not_read(store, monkeypatch):
     assert found.addresses_changed == 1 and found.ids["parl.x"].lost == 1
 
 
+def test_files_whose_rows_the_bake_holds_are_not_read_back(store, monkeypatch):
+    old = bake(store, "1", OLD)
+    encoded = EncodedRows("ballot_ids")
+    new = bake(store, "2", NEW, encoded)
+    opened: list[str] = []
+    original = LocalLayerStore.read_bytes
+
+    def counted(self, key):
+        opened.append(key)
+        return original(self, key)
+
+    monkeypatch.setattr(LocalLayerStore, "read_bytes", counted)
+    found = diff(store, old, new, encoded=encoded)
+    assert_matches(found, OLD, NEW)
+    assert found.addresses_changed == 6 and len(found.sample) == 6
+    assert all(key.startswith(version_prefix(LAYER, "1")) for key in opened), opened
+    assert len(opened) == len(found.outcodes_changed) + len(found.outcodes_removed)
+
+
 def test_an_identical_bake_has_an_empty_diff(store):
     found = diff(store, bake(store, "1", OLD), bake(store, "2", OLD))
     assert (found.addresses_changed, found.ids, found.sample) == (0, {}, [])
@@ -220,7 +246,9 @@ def test_the_markdown_shows_totals_and_the_ballots_that_moved_most(store):
 @pytest.mark.parametrize("seed", range(6))
 def test_random_bakes_agree_with_the_plain_computation(store, seed):
     """Random layers over a few letters, where addresses come and go, are recoded into other
-    letters and gain and lose ballots; the sample is kept tiny to exercise its merging."""
+    letters and gain and lose ballots; the sample is kept tiny to exercise its merging. The
+    new bake's rows are held for the diff, all of them, some (the files read back past a
+    budget) or none."""
     rng = random.Random(seed)
     ballots = [f"local.{n}" for n in range(12)]
     outcodes = ["A1", "A2", "B1", "B2", "C1", "D9"]
@@ -239,7 +267,9 @@ def test_random_bakes_agree_with_the_plain_computation(store, seed):
             new[uprn] = (old[uprn][0], address()[1])
         elif roll < 0.9:
             new[uprn] = address()
-    found = diff(store, bake(store, "1", old), bake(store, "2", new), sample_size=3)
+    encoded = [None, EncodedRows("ballot_ids"), EncodedRows("ballot_ids", budget=60)][seed % 3]
+    before = bake(store, "1", old)
+    found = diff(store, before, bake(store, "2", new, encoded), encoded=encoded, sample_size=3)
     assert_matches(found, old, new)
     expected_sample = sorted(
         uprn

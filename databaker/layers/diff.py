@@ -16,6 +16,7 @@ rows are matched across letters at the end.
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +41,9 @@ DIFF = "_diff.json"
 SAMPLE_SIZE = 20
 SEPARATOR = "\x1f"
 """Joins an address's IDs into its key; IDs never contain it."""
+ENCODED_ROWS_KEPT = 8_000_000
+"""How many rows of the files a bake has just encoded :class:`EncodedRows` keeps for the
+diff: about 16 bytes a row, 128 MB at most."""
 IDS_CHANGED, FIRST_IDS, NO_IDS_NOW = 0, 1, 2
 """How an address of :data:`CHANGES` changed: other IDs; IDs where it had none; none now."""
 CHANGES = pa.schema([("uprn", pa.int64()), ("change", pa.int8())])
@@ -166,6 +170,7 @@ def compare_versions(
     after_prefix: str,
     ids_column: str,
     element_ids: ElementIds | None = None,
+    encoded: EncodedRows | None = None,
     sample_size: int = SAMPLE_SIZE,
     workers: int = WORKERS,
     progress: Progress = logged,
@@ -174,7 +179,8 @@ def compare_versions(
     published version ``before`` (under ``before_prefix``). An address changed when its list
     changed at all; per ID (each element's, by ``element_ids``, as in the manifest's
     ``addresses_per_id``), the addresses that gained or lost it. ``progress`` counts the
-    letters compared. Returns the diff and a sample of the changed addresses (:data:`CHANGES`).
+    letters compared. The files of ``after`` whose rows ``encoded`` holds are not read.
+    Returns the diff and a sample of the changed addresses (:data:`CHANGES`).
     """
     totals = {
         "bake_id": after.bake_id,
@@ -191,12 +197,15 @@ def compare_versions(
     )
     by_letter: dict[str, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
     for name in removed + changed:
-        by_letter[name[0]][0].append(before_prefix + name)
+        by_letter[name[0]][0].append(name)
     for name in added + changed:
-        by_letter[name[0]][1].append(after_prefix + name)
+        by_letter[name[0]][1].append(name)
 
-    def compare(keys: tuple[list[str], list[str]]) -> _Comparison:
-        old, new = (_read_side(store, side, ids_column) for side in keys)
+    def compare(names: tuple[list[str], list[str]]) -> _Comparison:
+        old = _read_side(store, [before_prefix + name for name in names[0]], ids_column)
+        held = encoded.sides(names[1]) if encoded else {}
+        read = [after_prefix + name for name in names[1] if name not in held]
+        new = _concat_sides([_read_side(store, read, ids_column), *held.values()])
         compared = _compare(old, new, sample_size)
         done.advance()
         return compared
@@ -278,6 +287,41 @@ _SIDE = pa.schema([("uprn", pa.int64()), ("postcode", pa.string()), ("key", pa.s
 _EMPTY_SIDE = pa.Table.from_batches([], schema=_SIDE)
 
 
+class EncodedRows:
+    """The rows of the outcode files a bake has just encoded, as the diff compares them, so
+    that it need not read those files back (for a change spread over the country, a thousand
+    files). Up to ``budget`` rows are kept, postcodes and keys dictionary-encoded; the files
+    past it are read from the store like any other. :meth:`keep` is called from the threads
+    that encode the files."""
+
+    def __init__(self, ids_column: str, budget: int = ENCODED_ROWS_KEPT) -> None:
+        self._ids_column = ids_column
+        self._budget = budget
+        self._kept: dict[str, pa.Table] = {}
+        self._lock = threading.Lock()
+
+    def keep(self, name: str, rows: pa.Table) -> None:
+        """Hold the rows of the file ``name`` (an empty file has no columns), within budget."""
+        with self._lock:
+            if rows.num_rows > self._budget:
+                return
+            self._budget -= rows.num_rows
+        side = _side(rows, self._ids_column) if rows.num_columns else _EMPTY_SIDE
+        compact = pa.table(
+            {
+                "uprn": side["uprn"],
+                "postcode": pc.dictionary_encode(side["postcode"]),
+                "key": pc.dictionary_encode(side["key"]),
+            }
+        )
+        with self._lock:
+            self._kept[name] = compact
+
+    def sides(self, names: Iterable[str]) -> dict[str, pa.Table]:
+        """The rows held of the files ``names``, as :func:`_read_side` reads them."""
+        return {name: self._kept[name].cast(_SIDE) for name in names if name in self._kept}
+
+
 def _read_side(store: LayerStore, keys: list[str], ids_column: str) -> pa.Table:
     """The rows of ``keys`` as ``(uprn, postcode, key)``; an empty outcode file has none.
 
@@ -287,16 +331,22 @@ def _read_side(store: LayerStore, keys: list[str], ids_column: str) -> pa.Table:
         with pa.BufferReader(data) as source:
             parquet = pq.ParquetFile(source)
             if parquet.schema_arrow.names:
-                table = parquet.read(columns=["uprn", "postcode", ids_column])
-                tables.append(
-                    pa.table(
-                        {
-                            "uprn": table["uprn"].cast(pa.int64()),
-                            "postcode": table["postcode"].cast(pa.string()),
-                            "key": pc.binary_join(table[ids_column], SEPARATOR),
-                        }
-                    )
-                )
+                columns = ["uprn", "postcode", ids_column]
+                tables.append(_side(parquet.read(columns=columns), ids_column))
+    return _concat_sides(tables)
+
+
+def _side(rows: pa.Table, ids_column: str) -> pa.Table:
+    return pa.table(
+        {
+            "uprn": rows["uprn"].cast(pa.int64()),
+            "postcode": rows["postcode"].cast(pa.string()),
+            "key": pc.binary_join(rows[ids_column], SEPARATOR),
+        }
+    )
+
+
+def _concat_sides(tables: list[pa.Table]) -> pa.Table:
     return pa.concat_tables(tables).combine_chunks() if tables else _EMPTY_SIDE
 
 

@@ -181,6 +181,7 @@ def write_outcode_files(
     element_ids: ElementIds | None = None,
     earlier: EarlierFiles | None = None,
     copy_reused: bool = True,
+    on_encoded: Callable[[str, pa.Table], None] | None = None,
     workers: int = WORKERS,
     progress: Progress = logged,
 ) -> OutcodeFiles:
@@ -199,8 +200,9 @@ def write_outcode_files(
     read it under is read, but only those outcodes are cut and derived; the other outcodes'
     files are copied, and the letter's counts and sample are what reading it whole gives.
     Without ``copy_reused``, files of ``earlier`` are not copied but named
-    (``OutcodeFiles.reused_files``), for the caller to say where they are. ``progress`` counts
-    the letters done, read or not.
+    (``OutcodeFiles.reused_files``), for the caller to say where they are. ``on_encoded`` is
+    called with the name and rows of each file encoded (an empty file's rows have no columns),
+    from the threads that encode them. ``progress`` counts the letters done, read or not.
     """
     derived_under = _derivation(columns, ids_column)
 
@@ -223,6 +225,8 @@ def write_outcode_files(
                 data = _parquet_bytes(rows, ids_column)
                 write(output_prefix + name, data)
                 files[name] = content_hash(data)
+                if on_encoded is not None:
+                    on_encoded(name, rows)
             row_digests[name] = digest
         if before is not None:
             for name in (f"{outcode}.parquet" for outcode in outcodes.names):

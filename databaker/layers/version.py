@@ -12,7 +12,7 @@ from databaker.catalog import OWNERS, ROW_COUNT
 from databaker.check_gate import require_passed_checks
 from databaker.concurrency import layer_pool
 from databaker.layers.columns import outcode_files_metadata
-from databaker.layers.diff import DIFF, compare_versions
+from databaker.layers.diff import DIFF, EncodedRows, compare_versions
 from databaker.layers.guard_rails import LayerConfig, RailInputs, rail_results
 from databaker.layers.layer import Layer
 from databaker.layers.outcode_files import EarlierFiles, write_outcode_files
@@ -67,6 +67,7 @@ def version_asset(
             latest_metadata(context.instance, layer.input.asset.key) if layer.input else {}
         )
         published = published_manifest(store, layer.prefix)
+        encoded = EncodedRows(layer.ids_column) if published else None
         try:
             written = write_outcode_files(
                 store,
@@ -77,6 +78,7 @@ def version_asset(
                 element_ids=layer.element_ids,
                 earlier=_earlier_files(store, layer, published),
                 copy_reused=False,
+                on_encoded=encoded.keep if encoded else None,
             )
             written.keep(store, prefix)
             manifest = Manifest(
@@ -101,7 +103,9 @@ def version_asset(
                 after_prefix=prefix,
                 ids_column=layer.ids_column,
                 element_ids=layer.element_ids,
+                encoded=encoded,
             )
+            del encoded
             rails = RailInputs(
                 diff=diff,
                 ids_named=layer.input.ids_named(store, input_metadata) if layer.input else set(),
