@@ -15,14 +15,25 @@ import argparse
 import json
 import random
 import shlex
+import shutil
 import sys
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from benchmarks.console import say
+from benchmarks.consumer_rounds import (
+    Bucket,
+    ConsumerFiles,
+    consumer_files,
+    consumer_round,
+    upload,
+)
 from benchmarks.inputs import Inputs, InputSpec, ensure_inputs
 from benchmarks.lookups import Latencies, cold_postcodes, disagreements
 from benchmarks.our_bake import run_bake
+from benchmarks.polars_envs import CONSUMER_VERSIONS, polars_python
 from benchmarks.postgis import Cluster, Installation
 from benchmarks.read_report import (
     BENCHMARK,
@@ -34,6 +45,7 @@ from benchmarks.read_report import (
 )
 from benchmarks.read_rounds import postgis_round, reader_round
 from benchmarks.report import write_section
+from databaker_tests.s3_server import ACCESS_KEY, SECRET_KEY, seaweedfs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     installation = None if args.no_postgis else Installation.find(args.pg_bin)
     spec = InputSpec(args.addresses, args.divisions, args.seed, args.files)
     inputs = ensure_inputs(spec, args.cache)
-    layer = _baked_layer(inputs, args.cache / "read" / spec.key, args.rebake)
+    layer = baked_layer(inputs, args.cache / "read" / spec.key, args.rebake)
     rng = random.Random(args.seed)
     cold = cold_postcodes(layer.folder, args.lookups, rng)
     recent = cold[-args.warm_set :]
@@ -55,17 +67,28 @@ def main(argv: list[str] | None = None) -> int:
     if installation is not None:
         cluster = Cluster(installation, args.cache / "postgis" / spec.key)
         postgis = _loaded(cluster, inputs)
+    work = args.cache / "read" / spec.key
+    pythons = {version: polars_python(version, args.cache) for version in args.polars}
+    files = consumer_files(layer.folder, cold, work) if pythons else None
     rounds: dict[tuple[str, str], list[Latencies]] = defaultdict(list)
     mismatched: set[str] = set()
-    for number in range(1, args.rounds + 1):
-        say(f"round {number} of {args.rounds} ...")
-        ours = reader_round(layer.folder, cold, warm)
-        engines = [ours] if cluster is None else [ours, postgis_round(cluster, cold, warm)]
-        for measured in engines:
-            for latencies in measured.latencies:
-                rounds[(latencies.engine, latencies.case)].append(latencies)
-        if cluster is not None:
-            mismatched |= set(disagreements(ours.answers, engines[1].answers))
+    with _s3(files, work, args.no_s3) as bucket:
+        for number in range(1, args.rounds + 1):
+            say(f"round {number} of {args.rounds} ...")
+            ours = reader_round(layer.folder, cold, warm)
+            engines = [ours] if cluster is None else [ours, postgis_round(cluster, cold, warm)]
+            for measured in engines:
+                for latencies in measured.latencies:
+                    rounds[(latencies.engine, latencies.case)].append(latencies)
+            if cluster is not None:
+                mismatched |= set(disagreements(ours.answers, engines[1].answers))
+            if files is not None:
+                timed, rows = consumer_round(pythons, files, cold, bucket)
+                for latencies in timed:
+                    rounds[(latencies.engine, latencies.case)].append(latencies)
+                for counts in rows.values():
+                    sizes = zip(cold, counts, strict=True)
+                    mismatched |= {p for p, n in sizes if n != len(ours.answers[p])}
     results = [Latencies.pooled(parts) for parts in rounds.values()]
 
     size = f"a{args.addresses}-d{args.divisions}"
@@ -90,6 +113,23 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+@contextmanager
+def _s3(files: ConsumerFiles | None, work: Path, skip: bool) -> Iterator[Bucket | None]:
+    """The consumers' files in a bucket of SeaweedFS on 127.0.0.1, for as long as the block
+    runs (its data removed at the end); None without consumers or with ``--no-s3``."""
+    if files is None or skip:
+        yield None
+        return
+    data = work / "seaweedfs"
+    shutil.rmtree(data, ignore_errors=True)
+    try:
+        with seaweedfs(data) as server:
+            upload(files, server.client(), "layer")
+            yield Bucket(server.endpoint, "layer", ACCESS_KEY, SECRET_KEY)
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
 def _loaded(cluster: Cluster, inputs: Inputs) -> PostgisSetup:
     """The cluster, loaded with ``inputs`` unless an earlier run did."""
     load = cluster.load_marker(inputs)
@@ -102,7 +142,7 @@ def _loaded(cluster: Cluster, inputs: Inputs) -> PostgisSetup:
     return PostgisSetup(version, load, loaded_now)
 
 
-def _baked_layer(inputs: Inputs, work: Path, rebake: bool) -> Layer:
+def baked_layer(inputs: Inputs, work: Path, rebake: bool) -> Layer:
     """The layer baked from ``inputs`` under ``work``, baking it unless a finished bake of the
     same drop is already published there."""
     data = work / "data"
@@ -149,6 +189,11 @@ def _parser() -> argparse.ArgumentParser:
         "--rounds", type=int, default=3, help="rounds per engine, pooled (default 3)"
     )
     parser.add_argument("--rebake", action="store_true", help="bake even if already baked")
+    parser.add_argument(
+        "--polars", nargs="*", default=list(CONSUMER_VERSIONS),
+        help="polars versions to time the consumers' lookup with (none: not timed)",
+    )  # fmt: skip
+    parser.add_argument("--no-s3", action="store_true", help="no consumer lookups from S3")
     parser.add_argument("--no-postgis", action="store_true", help="time the layer reader only")
     parser.add_argument(
         "--pg-bin", type=Path, help="PostgreSQL binaries (default /usr/lib/postgresql/*/bin)"

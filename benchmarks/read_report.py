@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from benchmarks.consumer_rounds import FROM_S3, ORIGINAL, OURS
 from benchmarks.lookups import Answer, Latencies
 from benchmarks.machine import describe_machine
 from benchmarks.postgis import Load
@@ -80,6 +81,29 @@ def target_lines(results: list[Latencies]) -> list[str]:
         lines.append(_target("warm throughput at least 10x PostGIS's", f"{ratio:.1f}x", met))
         ratio = cold.per_second / by_case[("PostGIS", COLD_FROM_DISK)].per_second
         lines.append(f"cold from disk, for comparison: {ratio:.1f}x PostGIS's throughput")
+    return lines + _consumer_lines(by_case)
+
+
+def _consumer_lines(by_case: dict[tuple[str, str], Latencies]) -> list[str]:
+    """For each polars version and case, our files against the original's: at least as fast
+    at the median and at p99."""
+    lines = []
+    for engine in sorted({engine for engine, _ in by_case if engine.endswith(OURS)}):
+        version = engine.removesuffix(f", {OURS}")
+        for case in (COLD_FROM_DISK, COLD_PAGE_CACHE, FROM_S3):
+            ours, theirs = (
+                by_case.get((engine, case)),
+                by_case.get((f"{version}, {ORIGINAL}", case)),
+            )
+            if ours is None or theirs is None:
+                continue
+            measured = (
+                f"{ours.percentile_ms(50):.3f} / {ours.percentile_ms(99):.3f} ms against "
+                f"{theirs.percentile_ms(50):.3f} / {theirs.percentile_ms(99):.3f} ms"
+            )
+            met = all(ours.percentile_ms(q) <= theirs.percentile_ms(q) for q in (50, 99))
+            name = f"{version}, {case}: our files read as fast as the original's (p50 / p99)"
+            lines.append(_target(name, measured, met))
     return lines
 
 

@@ -6,6 +6,7 @@ once and the read benchmark reuses the layer it baked.
 """
 
 import csv
+import importlib.metadata
 import io
 import itertools
 import json
@@ -22,7 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from benchmarks import rebake, rebake_report, s3_store_report
+from benchmarks import layouts, rebake, rebake_report, s3_store_report
 from benchmarks.changed_ballots import changed_export
 from benchmarks.inputs import MARKER, Inputs, InputSpec, ensure_inputs
 from benchmarks.layers import stage_of_step
@@ -131,7 +132,7 @@ def test_the_read_benchmark_times_the_reader_without_postgis(tmp_path, cache):
     output = tmp_path / "benchmarks.md"
     result = run_benchmark(
         "benchmarks.read", "--lookups", "10", "--warm-lookups", "300", "--rounds", "2",
-        "--no-postgis",
+        "--no-postgis", "--polars",
         "--cache", str(cache), "--output", str(output),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -142,26 +143,64 @@ def test_the_read_benchmark_times_the_reader_without_postgis(tmp_path, cache):
     assert "warm p99 under 0.5 ms: " in output.read_text()
 
 
+def test_the_layouts_benchmark_times_the_same_rows_in_every_layout(tmp_path, cache):
+    """Each layout holds the layer's rows, in the layer's order, and is timed for each case;
+    the polars version given is the one installed here, so no environment is made."""
+    output = tmp_path / "benchmarks.md"
+    result = run_benchmark(
+        "benchmarks.layouts", "--lookups", "6", "--warm-lookups", "40", "--rounds", "1",
+        "--polars", importlib.metadata.version("polars"),
+        "--cache", str(cache), "--output", str(output),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    text = output.read_text()
+    assert "<!-- layouts-benchmark:a3000-d40:start -->" in text
+    rows = table_rows(text, "| layout | MiB |")
+    assert [row[0] for row in rows] == list(layouts.LAYOUTS)
+    assert all(len(row) == 7 for row in rows), "size, encoding and four cases"
+    layer = cache / "read" / "a3000-d40-s1-f2" / "data" / "current_elections_parquet"
+    folders = sorted((cache / "layouts" / "a3000-d40-s1-f2").iterdir())
+    assert len(folders) == len(layouts.LAYOUTS)
+    for folder in folders:
+        files = sorted(folder.glob("*.parquet"))
+        assert len(files) == 6
+        for file in files:
+            rows_read = pq.read_table(file).to_pylist()
+            assert rows_read == pq.read_table(layer / file.name).to_pylist(), file
+
+
 @pytest.mark.skipif(
     not postgis_installed(), reason="PostGIS is not installed (postgresql-15-postgis-3)"
 )
 def test_the_read_benchmark_asks_postgis_the_same_questions_and_gets_the_same_answers(
     tmp_path, cache
 ):
+    """And times the consumers' lookup with polars (the version installed here) on the
+    layer's files and on the original's layout, from disk, the page cache and SeaweedFS."""
     output = tmp_path / "benchmarks.md"
+    version = importlib.metadata.version("polars")
     result = run_benchmark(
         "benchmarks.read", "--lookups", "10", "--warm-lookups", "300", "--rounds", "2",
+        "--polars", version,
         "--cache", str(cache), "--output", str(output),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     results = read_results(output)
     postgis = [("PostGIS", case) for _, case in READER_CASES]
-    assert list(results) == READER_CASES + postgis
+    consumers = [
+        (f"polars {version}, {layout}", case)
+        for layout in ("our files", "the original's layout")
+        for case in ("cold, from disk", "cold, in page cache", "from S3, get_object")
+    ]
+    assert list(results) == READER_CASES + postgis + consumers
     assert [results[key][2] for key in postgis] == ["20", "20", "600"]
+    assert {results[key][2] for key in consumers} == {"20"}
     text = output.read_text()
     assert "Both engines gave the same addresses and ballot IDs for all 10 cold postcodes" in text
     assert "holding 3,000 addresses" in text
     assert "warm throughput at least 10x PostGIS's: " in text
+    assert f"polars {version}, from S3, get_object: our files read as fast" in text
+    assert not (cache / "read" / "a3000-d40-s1-f2" / "seaweedfs").exists()
 
 
 LAYERS_SPEC = InputSpec(3000, 60, seed=1, files=2, boundary_reviews=2)
