@@ -61,6 +61,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+from pyarrow import _parquet as parquet_internals
 
 POSTCODE = re.compile(r"[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}")
 """A UK postcode without its space: outward code (area, district), inward code (3)."""
@@ -579,11 +580,14 @@ def _etag(source: pa.NativeFile) -> bytes | None:
 
 
 def _parquet(source: pa.NativeFile, columns: list[str]) -> pq.ParquetFile:
-    """The outcode file, its postcodes to be read dictionary-encoded as they are stored."""
+    """The outcode file, its postcodes to be read dictionary-encoded as they are stored, its
+    row groups decoded into :data:`_DECODED`'s memory."""
     try:
-        parquet = pq.ParquetFile(source, read_dictionary=["postcode"])
+        dictionary = ["postcode"]
+        parquet = pq.ParquetFile(source, read_dictionary=dictionary)
     except KeyError:
         # No postcode column: an empty outcode file, which has no columns at all.
+        dictionary = None
         parquet = pq.ParquetFile(source)
     metadata = parquet.metadata
     if metadata.num_rows:
@@ -592,7 +596,29 @@ def _parquet(source: pa.NativeFile, columns: list[str]) -> pq.ParquetFile:
         missing = [c for c in columns if c not in names]
         if missing:
             raise _NotOutcodeFile(f"not an outcode file: it has no {', '.join(missing)} column")
+    # pyarrow's ParquetFile takes no memory pool: its reader gives way to one that has it,
+    # opened on the footer already read (nothing is read twice).
+    reader = parquet_internals.ParquetReader(memory_pool=_DECODED)
+    reader.open(source, read_dictionary=dictionary, metadata=metadata, pre_buffer=True)
+    parquet.reader = reader
     return parquet
+
+
+def _decoding_pool() -> pa.MemoryPool:
+    """jemalloc, or the system's allocator where pyarrow is built without it.
+
+    Not pyarrow's default, mimalloc: while a new reader's cache fills, each lookup decoding
+    fresh memory from mimalloc took 10 ms or more about one time in ten (a whole outcode file,
+    one row group, decoded into memory never used before), against one in several hundred
+    from jemalloc or the system's (docs/benchmarks.md, "The reader's cold tail")."""
+    try:
+        return pa.jemalloc_memory_pool()
+    except NotImplementedError:
+        return pa.system_memory_pool()
+
+
+_DECODED = _decoding_pool()
+"""The memory the reader decodes row groups into, and so what its cache holds."""
 
 
 def _as_uri(location: str) -> str:

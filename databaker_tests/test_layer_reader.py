@@ -3,6 +3,7 @@ answer, a UPRN lookup, a bounded cache, S3, and agreement with the baked files."
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import random
@@ -33,7 +34,6 @@ from databaker.layer_reader import (
     ReaderStats,
     normalise_postcode,
 )
-from databaker.layers.outcode_files import _parquet_bytes
 from databaker_tests.conftest import address_line, ballot_line, write_lines
 
 LOCAL = "local.leeds.adel.2027-05-06"
@@ -210,15 +210,29 @@ def test_a_changed_file_drops_what_was_cached_from_the_old_one(tmp_path):
     assert reader.ballots("AB1 1AD") == ("z",), "and the old file's group is gone"
 
 
+def test_row_groups_are_decoded_into_memory_of_the_readers_own_pool(tmp_path):
+    """Not pyarrow's default, mimalloc, whose fresh memory made about one cold lookup in ten
+    take 10 ms while a new reader's cache filled (docs/benchmarks.md): the cached groups are
+    held in jemalloc's (or the system allocator's) memory."""
+    folder = write_outcode(tmp_path / "layer", FIVE)
+    pool = layer_reader._DECODED
+    assert pool.backend_name in {"jemalloc", "system"}
+    before = pool.bytes_allocated()
+    reader = LayerReader(str(folder))
+    assert reader.ballots("AB1 1AB") == ("y",)
+    assert pool.bytes_allocated() > before, "the group holding AB1 1AB, cached"
+
+
 OLD_ID = "local.leeds.adel.2027-05-06"
 NEW_ID = "local.leeds.adem.2027-05-06"
 """A ballot renamed to an ID of the same length: the republished file's footer is unchanged."""
 
 
 def outcode_file(ballot_id: str) -> bytes:
-    """AB1 written as the bake writes it, in row groups of 1,024 rows: AB1 1AA's 1,000
-    addresses in the first, AB1 1AB's 100 across the first two, AB1 1AD's 400 in the second;
-    every address in ``ballot_id``."""
+    """AB1 in row groups of 1,024 rows, with each group's postcode statistics, as bakes wrote
+    it before files were one row group (and as another writer may): AB1 1AA's 1,000 addresses
+    in the first, AB1 1AB's 100 across the first two, AB1 1AD's 400 in the second; every
+    address in ``ballot_id``."""
     postcodes = ["AB1 1AA"] * 1000 + ["AB1 1AB"] * 100 + ["AB1 1AD"] * 400
     uprns = [str(10000 + i) for i in range(len(postcodes))]
     table = pa.table(
@@ -231,7 +245,17 @@ def outcode_file(ballot_id: str) -> bytes:
             "outcode": ["AB1"] * len(uprns),
         }
     )
-    return _parquet_bytes(table, "ballot_ids")
+    sink = io.BytesIO()
+    pq.write_table(
+        table,
+        sink,
+        compression="zstd",
+        use_dictionary=["postcode", "addressbase_source", "outcode"],
+        write_statistics=["postcode", "uprn"],
+        row_group_size=1024,
+        store_schema=False,
+    )
+    return sink.getvalue()
 
 
 def footer_bytes(data: bytes) -> bytes:

@@ -2,11 +2,11 @@
 
 import hashlib
 import io
-import itertools
 import json
 from dataclasses import asdict
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -15,7 +15,6 @@ import pytest
 from databaker.layers import outcode_files, sampling
 from databaker.layers.outcode_files import (
     ROW_DIGESTS,
-    ROWS_PER_GROUP,
     EarlierFiles,
     OutcodeFiles,
     rows_digest,
@@ -80,16 +79,18 @@ def test_files_named_the_way_athena_unload_names_them_are_read_and_markers_skipp
         assert pq.read_table(source).num_columns == 0
 
 
-def test_a_large_outcode_is_cut_into_row_groups_a_reader_can_skip_by_postcode(store):
-    """Rows sorted by postcode in groups of ``ROWS_PER_GROUP`` whose postcode statistics are
-    written: the reader decodes only the groups whose range covers the postcode it looks up."""
-    n = 2 * ROWS_PER_GROUP + 10
+def test_an_outcode_file_is_one_row_group_sorted_and_dictionary_encoded_where_values_repeat(
+    store,
+):
+    """The layout chosen for consumers who read a whole file with polars: all the rows in one
+    row group, sorted by postcode then UPRN (as text) and saying so, postcode statistics, and
+    dictionaries for the postcodes and the IDs' elements, not for UPRNs."""
+    n = 3000
     postcodes = [f"LS6 {i // 676}{chr(65 + i // 26 % 26)}{chr(65 + i % 26)}" for i in range(n)]
+    ids = [[f"local.leeds.w{i % 7}.2027-05-06"] for i in range(n)]
     store.write_bytes(
         "joined/first_letter=L/part.parquet",
-        joined(
-            [str(i) for i in range(n)][::-1], postcodes[::-1], [["local.leeds.x.2027-05-06"]] * n
-        ),
+        joined([str(i) for i in range(n)][::-1], postcodes[::-1], ids[::-1]),
     )
     write_outcode_files(
         store,
@@ -99,14 +100,25 @@ def test_a_large_outcode_is_cut_into_row_groups_a_reader_can_skip_by_postcode(st
         ids_column="ballot_ids",
     )
     with store.open_input("layer/LS6.parquet") as source:
-        metadata = pq.ParquetFile(source).metadata
-    column = [metadata.schema.column(i).path for i in range(metadata.num_columns)].index("postcode")
-    groups = [metadata.row_group(g) for g in range(metadata.num_row_groups)]
-    assert [group.num_rows for group in groups] == [ROWS_PER_GROUP, ROWS_PER_GROUP, 10]
-    ranges = [(g.column(column).statistics.min, g.column(column).statistics.max) for g in groups]
-    ordered = sorted(postcodes)
-    bounds = [0, ROWS_PER_GROUP, 2 * ROWS_PER_GROUP, n]
-    assert ranges == [(ordered[a], ordered[b - 1]) for a, b in itertools.pairwise(bounds)]
+        data = source.read()
+    metadata = pq.ParquetFile(io.BytesIO(data)).metadata
+    assert metadata.num_row_groups == 1
+    group = metadata.row_group(0)
+    columns = {group.column(i).path_in_schema: group.column(i) for i in range(group.num_columns)}
+    leaves = list(columns)
+    assert group.num_rows == n
+    ordered = sorted(zip(postcodes, map(str, range(n)), strict=True))
+    statistics = columns["postcode"].statistics
+    assert (statistics.min, statistics.max) == (ordered[0][0], ordered[-1][0])
+    assert [(c.column_index, c.descending) for c in group.sorting_columns] == [
+        (leaves.index("postcode"), False),
+        (leaves.index("uprn"), False),
+    ]
+    dictionary = {leaf for leaf, c in columns.items() if "RLE_DICTIONARY" in c.encodings}
+    assert dictionary == {"postcode", "ballot_ids.list.element"}
+    read = pl.read_parquet(io.BytesIO(data))
+    assert read.schema["ballot_ids"] == pl.List(pl.String)
+    assert list(zip(read["postcode"], read["uprn"], strict=True)) == ordered
 
 
 def test_files_whose_rows_did_not_change_are_copied_from_the_earlier_version(store, monkeypatch):

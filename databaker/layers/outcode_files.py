@@ -59,11 +59,6 @@ _RANKED_SAMPLE = ADDRESS_SAMPLE.append(pa.field("rank", pa.uint64()))
 _LETTER_SAMPLE = _RANKED_SAMPLE.append(pa.field("letter", pa.string()))
 REPEATING_COLUMNS = ("postcode", "outcode", "addressbase_source")
 """Columns with few distinct values per file, worth dictionary-encoding (plus the IDs column)."""
-ROWS_PER_GROUP = 1024
-"""Rows per row group of an outcode file. The rows are sorted by postcode and each group's
-postcode statistics are written, so a reader looking up one postcode decodes one group (or two)
-rather than the whole file: at 1,024 rows that costs about a third of reading a large outcode
-whole, for files a tenth larger."""
 ROW_DIGESTS = "_row_digests.json"
 """Beside a version's manifest: the digest of each outcode file's rows, by file name."""
 LETTERS = "_letters.json"
@@ -73,7 +68,7 @@ SAMPLE = "_address_sample.arrow"
 """Beside a version's manifest: its address sample with each address's rank and letter, from
 which a later bake that reads only some letters draws its own. An Arrow IPC file, not named
 ``.parquet``: whoever reads a version's ``*.parquet`` expects outcode files only."""
-ENCODING = f"outcode files 1, pyarrow {pa.__version__}"
+ENCODING = f"outcode files 2, pyarrow {pa.__version__}"
 """What a row digest is taken under, with the rows: the number goes up whenever
 :func:`_parquet_bytes` changes how it writes, so that no file of another encoding is reused."""
 READ_AS_DICTIONARY = ("addressbase_source",)
@@ -690,18 +685,26 @@ def _positions(order: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
 
 
 def _parquet_bytes(table: pa.Table, ids: str) -> bytes:
-    """The outcode file. Dictionary encoding only where values repeat (it slows writing and
-    grows files for unique ones such as UPRNs and addresses); statistics only for the columns a
-    reader filters on; row groups of ``ROWS_PER_GROUP``. No Arrow schema is stored, so columns
-    read dictionary-encoded here reach consumers as the plain strings they are in Parquet."""
+    """The outcode file, laid out for the consumers' ``polars.read_parquet`` of the whole file
+    (docs/benchmarks.md, "Outcode file layout"): one row group, as every group more costs them;
+    zstd; dictionary encoding where values repeat, the IDs' elements among them (their leaves),
+    not for unique values such as UPRNs and addresses; statistics only for the columns a reader
+    filters on; the order of the rows, postcode then UPRN as text, declared. No Arrow schema is
+    stored, so columns read dictionary-encoded here reach consumers as the plain strings they
+    are in Parquet."""
+    repeating = [c for c in table.column_names if c in REPEATING_COLUMNS or c == ids]
+    sorted_by = [c for c in ("postcode", "uprn") if c in table.column_names]
     sink = io.BytesIO()
     pq.write_table(
         table,
         sink,
         compression="zstd",
-        use_dictionary=[c for c in table.column_names if c in REPEATING_COLUMNS or c == ids],
-        write_statistics=[c for c in ("postcode", "uprn") if c in table.column_names],
-        row_group_size=ROWS_PER_GROUP,
+        use_dictionary=string_leaves(table.schema, repeating),
+        write_statistics=sorted_by,
+        row_group_size=max(table.num_rows, 1),
+        sorting_columns=pq.SortingColumn.from_ordering(
+            table.schema, [(c, "ascending") for c in sorted_by]
+        ),
         store_schema=False,
     )
     return sink.getvalue()
