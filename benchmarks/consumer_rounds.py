@@ -23,6 +23,8 @@ from benchmarks.polars_envs import polars_lookups
 from benchmarks.read_rounds import COLD_FROM_DISK, COLD_PAGE_CACHE
 
 FROM_S3 = "from S3, get_object"
+CASES = (("disk", COLD_FROM_DISK), ("page cache", COLD_PAGE_CACHE), ("s3", FROM_S3))
+""":mod:`benchmarks.polars_lookups`' cases, and their labels in the report."""
 OURS = "our files"
 ORIGINAL = "the original's layout"
 
@@ -85,29 +87,42 @@ def upload(files: ConsumerFiles, client, bucket: str) -> None:
 
 
 def consumer_round(
+    number: int,
     pythons: dict[str, Path],
     files: ConsumerFiles,
     postcodes: list[str],
     bucket: Bucket | None,
 ) -> tuple[list[Latencies], dict[str, list[int]]]:
-    """Every polars version on every layout: from disk, in the page cache, from S3. Returns
-    the latencies and, by engine, each postcode's row count (every case's: they must agree)."""
+    """Round ``number``: every polars version on every layout, from disk, in the page cache and
+    from S3, the layouts back to back for each case and taking turns at going first (this
+    machine's speed drifts from one minute to the next). Returns the latencies and, by engine,
+    each postcode's row count (every case's: they must agree)."""
     timed: list[Latencies] = []
     rows: dict[str, list[int]] = {}
+    layouts = list(enumerate(files.folders.items()))
+    if number % 2 == 0:
+        layouts.reverse()
     for version, python in pythons.items():
-        for number, (layout, folder) in enumerate(files.folders.items()):
-            engine = f"polars {version}, {layout}"
-            local = [(str(folder / n), p) for n, p in zip(files.names, postcodes, strict=True)]
-            cases = [
-                ("disk", COLD_FROM_DISK, local, None),
-                ("page cache", COLD_PAGE_CACHE, local, None),
-            ]
-            if bucket is not None:
-                keys = [(f"{number}/{n}", p) for n, p in zip(files.names, postcodes, strict=True)]
-                cases.append(("s3", FROM_S3, keys, bucket.job()))
-            for case, label, lookups, s3 in cases:
+        for case, label in (
+            ("disk", COLD_FROM_DISK),
+            ("page cache", COLD_PAGE_CACHE),
+            ("s3", FROM_S3),
+        ):
+            if case == "s3" and bucket is None:
+                continue
+            for place, (layout, folder) in layouts:
+                engine = f"polars {version}, {layout}"
+                if case == "s3":
+                    where = [f"{place}/{name}" for name in files.names]
+                else:
+                    where = [str(folder / name) for name in files.names]
                 latencies, counts = polars_lookups(
-                    python, case, lookups, engine=engine, label=label, s3=s3
+                    python,
+                    case,
+                    list(zip(where, postcodes, strict=True)),
+                    engine=engine,
+                    label=label,
+                    s3=bucket.job() if case == "s3" else None,
                 )
                 timed.append(latencies)
                 if rows.setdefault(engine, counts) != counts:

@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             if cluster is not None:
                 mismatched |= set(disagreements(ours.answers, engines[1].answers))
             if files is not None:
-                timed, rows = consumer_round(pythons, files, cold, bucket)
+                timed, rows = consumer_round(number, pythons, files, cold, bucket)
                 for latencies in timed:
                     rounds[(latencies.engine, latencies.case)].append(latencies)
                 for counts in rows.values():

@@ -189,8 +189,8 @@ def test_the_read_benchmark_asks_postgis_the_same_questions_and_gets_the_same_an
     postgis = [("PostGIS", case) for _, case in READER_CASES]
     consumers = [
         (f"polars {version}, {layout}", case)
-        for layout in ("our files", "the original's layout")
         for case in ("cold, from disk", "cold, in page cache", "from S3, get_object")
+        for layout in ("our files", "the original's layout")
     ]
     assert list(results) == READER_CASES + postgis + consumers
     assert [results[key][2] for key in postgis] == ["20", "20", "600"]
