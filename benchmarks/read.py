@@ -32,6 +32,7 @@ from benchmarks.consumer_rounds import (
 )
 from benchmarks.inputs import Inputs, InputSpec, ensure_inputs
 from benchmarks.lookups import Latencies, cold_postcodes, disagreements
+from benchmarks.many_clients import PROCESSES, THREADS, postgis_clients, reader_clients
 from benchmarks.our_bake import run_bake
 from benchmarks.polars_envs import CONSUMER_VERSIONS, polars_python
 from benchmarks.postgis import Cluster, Installation
@@ -89,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
                 for counts in rows.values():
                     sizes = zip(cold, counts, strict=True)
                     mismatched |= {p for p, n in sizes if n != len(ours.answers[p])}
+            if not args.no_clients:
+                for latencies in _many_clients(layer.folder, cluster, cold, warm):
+                    rounds[(latencies.engine, latencies.case)].append(latencies)
     results = [Latencies.pooled(parts) for parts in rounds.values()]
 
     size = f"a{args.addresses}-d{args.divisions}"
@@ -111,6 +115,20 @@ def main(argv: list[str] | None = None) -> int:
         say(f"{len(mismatched)} postcodes answered differently, e.g. {sorted(mismatched)[:5]}")
         return 1
     return 0
+
+
+def _many_clients(
+    layer: Path, cluster: Cluster | None, cold: list[str], warm: list[str]
+) -> list[Latencies]:
+    """The reader from threads sharing it and from processes, then PostGIS the same ways."""
+    found = [
+        *reader_clients(layer, cold, warm, threads=THREADS),
+        *reader_clients(layer, cold, warm, processes=PROCESSES),
+    ]
+    if cluster is not None:
+        found += postgis_clients(cluster, cold, warm, threads=THREADS)
+        found += postgis_clients(cluster, cold, warm, processes=PROCESSES)
+    return found
 
 
 @contextmanager
@@ -194,6 +212,9 @@ def _parser() -> argparse.ArgumentParser:
         help="polars versions to time the consumers' lookup with (none: not timed)",
     )  # fmt: skip
     parser.add_argument("--no-s3", action="store_true", help="no consumer lookups from S3")
+    parser.add_argument(
+        "--no-clients", action="store_true", help="no lookups from several clients at once"
+    )
     parser.add_argument("--no-postgis", action="store_true", help="time the layer reader only")
     parser.add_argument(
         "--pg-bin", type=Path, help="PostgreSQL binaries (default /usr/lib/postgresql/*/bin)"

@@ -81,7 +81,27 @@ def target_lines(results: list[Latencies]) -> list[str]:
         lines.append(_target("warm throughput at least 10x PostGIS's", f"{ratio:.1f}x", met))
         ratio = cold.per_second / by_case[("PostGIS", COLD_FROM_DISK)].per_second
         lines.append(f"cold from disk, for comparison: {ratio:.1f}x PostGIS's throughput")
-    return lines + _consumer_lines(by_case)
+    return lines + _consumer_lines(by_case) + _client_lines(by_case)
+
+
+def _client_lines(by_case: dict[tuple[str, str], Latencies]) -> list[str]:
+    """Several clients at once, beside one: each engine's warm throughput and p99, for
+    comparison (the issue sets no target)."""
+    pairs = [
+        ("8 threads", "layer reader, 8 threads", "PostGIS, 8 connections from threads"),
+        ("4 processes", "layer reader, 4 processes", "PostGIS, 4 connections from processes"),
+    ]
+    lines = []
+    for label, reader, postgis in pairs:
+        ours, theirs = by_case.get((reader, WARM)), by_case.get((postgis, WARM))
+        if ours is None or theirs is None:
+            continue
+        lines.append(
+            f"{label}, warm, for comparison: the reader {ours.per_second:,.0f} lookups/s "
+            f"(p99 {ours.percentile_ms(99):.3f} ms), PostGIS {theirs.per_second:,.0f} "
+            f"(p99 {theirs.percentile_ms(99):.3f} ms): {ours.per_second / theirs.per_second:.1f}x"
+        )
+    return lines
 
 
 def _consumer_lines(by_case: dict[tuple[str, str], Latencies]) -> list[str]:

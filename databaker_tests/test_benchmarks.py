@@ -132,7 +132,7 @@ def test_the_read_benchmark_times_the_reader_without_postgis(tmp_path, cache):
     output = tmp_path / "benchmarks.md"
     result = run_benchmark(
         "benchmarks.read", "--lookups", "10", "--warm-lookups", "300", "--rounds", "2",
-        "--no-postgis", "--polars",
+        "--no-postgis", "--polars", "--no-clients",
         "--cache", str(cache), "--output", str(output),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -176,7 +176,8 @@ def test_the_read_benchmark_asks_postgis_the_same_questions_and_gets_the_same_an
     tmp_path, cache
 ):
     """And times the consumers' lookup with polars (the version installed here) on the
-    layer's files and on the original's layout, from disk, the page cache and SeaweedFS."""
+    layer's files and on the original's layout, from disk, the page cache and SeaweedFS; and
+    both engines from several clients at once, threads and processes."""
     output = tmp_path / "benchmarks.md"
     version = importlib.metadata.version("polars")
     result = run_benchmark(
@@ -192,9 +193,18 @@ def test_the_read_benchmark_asks_postgis_the_same_questions_and_gets_the_same_an
         for case in ("cold, from disk", "cold, in page cache", "from S3, get_object")
         for layout in ("our files", "the original's layout")
     ]
-    assert list(results) == READER_CASES + postgis + consumers
+    clients = [
+        (engine, case)
+        for engine in (
+            "layer reader, 8 threads", "layer reader, 4 processes",
+            "PostGIS, 8 connections from threads", "PostGIS, 4 connections from processes",
+        )
+        for case in ("cold, in page cache", "warm")
+    ]  # fmt: skip
+    assert list(results) == READER_CASES + postgis + consumers + clients
     assert [results[key][2] for key in postgis] == ["20", "20", "600"]
     assert {results[key][2] for key in consumers} == {"20"}
+    assert [results[key][2] for key in clients] == ["20", "600"] * 4, "every client's lookups"
     text = output.read_text()
     assert "Both engines gave the same addresses and ballot IDs for all 10 cold postcodes" in text
     assert "holding 3,000 addresses" in text
