@@ -19,7 +19,7 @@ from pathlib import Path
 
 from benchmarks.agreement import cross_check
 from benchmarks.console import say
-from benchmarks.inputs import InputSpec, ensure_inputs
+from benchmarks.inputs import InputSpec, add_input_arguments, ensure_inputs
 from benchmarks.machine import describe_machine
 from benchmarks.methods import from_bake, from_peer
 from benchmarks.our_bake import run_bake
@@ -90,11 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.bake", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--addresses", type=int, required=True)
-    parser.add_argument("--divisions", type=int, required=True)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--files", type=int, default=8, help="AddressBase part files")
-    parser.add_argument("--cache", type=Path, default=Path("benchmarks/.cache"))
+    add_input_arguments(parser)
     parser.add_argument("--work", type=Path, help="where methods write (default <cache>/runs)")
     parser.add_argument(
         "--peers", default=",".join(PEERS), help=f"comma-separated: {', '.join(PEERS)}; or none"

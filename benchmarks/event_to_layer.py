@@ -34,7 +34,7 @@ from typing import Any
 import boto3
 import dagster as dg
 
-from benchmarks.inputs import InputSpec, ensure_inputs
+from benchmarks.inputs import InputSpec, add_input_arguments, ensure_inputs
 from benchmarks.machine import describe_machine
 from databaker.assets.current_elections import CURRENT_ELECTIONS
 from databaker.bake import bake
@@ -97,10 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.event_to_layer", description=__doc__
     )
-    parser.add_argument("--addresses", type=int, required=True)
-    parser.add_argument("--divisions", type=int, required=True)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--files", type=int, default=8)
+    add_input_arguments(parser)
     parser.add_argument(
         "--boundary-reviews",
         type=int,
@@ -111,7 +108,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--boundary-review-types", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--sensor-interval", type=int, default=5)
-    parser.add_argument("--cache", type=Path, default=Path("benchmarks/.cache"))
     parser.add_argument("--output", type=Path, default=Path("docs/benchmarks.md"))
     args = parser.parse_args(argv)
 

@@ -10,6 +10,7 @@ every file it lists.
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import subprocess
@@ -97,6 +98,15 @@ class Inputs:
             "AddressBase drop": f"{len(self.drop_files)} gzip CSV files, "
             f"{drop_bytes / 1024**2:,.0f} MiB",
         }
+
+
+def add_input_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments every benchmark names its generated inputs and their cache with."""
+    parser.add_argument("--addresses", type=int, required=True)
+    parser.add_argument("--divisions", type=int, required=True)
+    parser.add_argument("--seed", type=int, default=1, help="the inputs' seed (and the sample's)")
+    parser.add_argument("--files", type=int, default=8, help="AddressBase part files")
+    parser.add_argument("--cache", type=Path, default=Path("benchmarks/.cache"))
 
 
 def databaker_command() -> list[str]:

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks.console import positive, say
-from benchmarks.inputs import Inputs, InputSpec, ensure_inputs
+from benchmarks.inputs import Inputs, InputSpec, add_input_arguments, ensure_inputs
 from benchmarks.layers_report import BENCHMARK, LayerRun, Section, render
 from benchmarks.our_bake import BakeRun, run_bake
 from benchmarks.report import write_section
@@ -104,18 +104,14 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.layers", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--addresses", type=int, required=True)
-    parser.add_argument("--divisions", type=int, required=True)
+    add_input_arguments(parser)
     parser.add_argument(
         "--boundary-reviews", type=positive, required=True, help="reviews in the export"
     )
     parser.add_argument(
         "--boundary-review-types", type=int, default=3, help="division types per review"
     )
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--files", type=int, default=8, help="AddressBase part files")
     parser.add_argument("--runs", type=positive, default=2, help="rounds of both bakes")
-    parser.add_argument("--cache", type=Path, default=Path("benchmarks/.cache"))
     parser.add_argument("--work", type=Path, help="where bakes write (default <cache>/runs/layers)")
     parser.add_argument(
         "--keep", action="store_true", help="keep each bake's data root (removed once measured)"

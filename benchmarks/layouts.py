@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 
 from benchmarks.console import positive, say
 from benchmarks.consumer_rounds import original_layout
-from benchmarks.inputs import InputSpec, ensure_inputs
+from benchmarks.inputs import InputSpec, add_input_arguments, ensure_inputs
 from benchmarks.lookups import Latencies, cold_postcodes, reader_lookup, time_lookups
 from benchmarks.machine import describe_machine
 from benchmarks.polars_envs import CONSUMER_VERSIONS, polars_lookups, polars_python
@@ -200,11 +200,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.layouts", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--addresses", type=int, required=True)
-    parser.add_argument("--divisions", type=int, required=True)
-    parser.add_argument("--seed", type=int, default=1, help="inputs' seed; also the sample's")
-    parser.add_argument("--files", type=int, default=8, help="AddressBase part files")
-    parser.add_argument("--cache", type=Path, default=Path("benchmarks/.cache"))
+    add_input_arguments(parser)
     parser.add_argument(
         "--lookups", type=positive, default=1500, help="outcode files timed, a postcode each"
     )

@@ -30,7 +30,7 @@ from benchmarks.consumer_rounds import (
     consumer_round,
     upload,
 )
-from benchmarks.inputs import Inputs, InputSpec, ensure_inputs
+from benchmarks.inputs import Inputs, InputSpec, add_input_arguments, ensure_inputs
 from benchmarks.lookups import Latencies, cold_postcodes, disagreements
 from benchmarks.many_clients import PROCESSES, THREADS, postgis_clients, reader_clients
 from benchmarks.our_bake import run_bake
@@ -191,11 +191,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.read", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--addresses", type=int, required=True)
-    parser.add_argument("--divisions", type=int, required=True)
-    parser.add_argument("--seed", type=int, default=1, help="inputs' seed; also the sample's")
-    parser.add_argument("--files", type=int, default=8, help="AddressBase part files")
-    parser.add_argument("--cache", type=Path, default=Path("benchmarks/.cache"))
+    add_input_arguments(parser)
     parser.add_argument(
         "--lookups", type=int, default=2000, help="cold lookups, each in another outcode"
     )

@@ -28,7 +28,13 @@ from pathlib import Path
 
 from benchmarks.changed_ballots import EVERY, ChangedExport, changed_export
 from benchmarks.console import positive, say
-from benchmarks.inputs import Inputs, InputSpec, databaker_command, ensure_inputs
+from benchmarks.inputs import (
+    Inputs,
+    InputSpec,
+    add_input_arguments,
+    databaker_command,
+    ensure_inputs,
+)
 from benchmarks.process import Measurement, run_measured
 from benchmarks.rebake_report import BENCHMARK, Bake, Section, checks, failed, parse, render
 from benchmarks.report import write_section
@@ -133,16 +139,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.rebake", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--addresses", type=int, required=True)
-    parser.add_argument("--divisions", type=int, required=True)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--files", type=int, default=8, help="AddressBase part files")
+    add_input_arguments(parser)
     parser.add_argument("--rounds", type=positive, default=3, help="rebakes after the first bake")
     parser.add_argument(
         "--drop-ballots", type=positive, metavar="K",
         help=f"ballots each changed export leaves out (default: one in {EVERY})",
     )  # fmt: skip
-    parser.add_argument("--cache", type=Path, default=Path("benchmarks/.cache"))
     parser.add_argument(
         "--work", type=Path,
         help="where the data root, the changed exports and the logs go "

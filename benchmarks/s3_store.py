@@ -37,7 +37,13 @@ from unittest import mock
 
 from benchmarks.changed_ballots import EVERY, ChangedExport, changed_export
 from benchmarks.console import positive, say
-from benchmarks.inputs import Inputs, InputSpec, databaker_command, ensure_inputs
+from benchmarks.inputs import (
+    Inputs,
+    InputSpec,
+    add_input_arguments,
+    databaker_command,
+    ensure_inputs,
+)
 from benchmarks.process import Measurement, run_measured
 from benchmarks.report import write_section
 from benchmarks.s3_store_report import (
@@ -221,12 +227,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.s3_store", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--addresses", type=int, required=True)
-    parser.add_argument("--divisions", type=int, required=True)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--files", type=int, default=8, help="AddressBase part files")
+    add_input_arguments(parser)
     parser.add_argument("--rounds", type=positive, default=2, help="rounds on both stores")
-    parser.add_argument("--cache", type=Path, default=Path("benchmarks/.cache"))
     parser.add_argument(
         "--work", type=Path, help="where the data roots, SeaweedFS's data and the logs go "
         "(default <cache>/runs/s3-store)"
