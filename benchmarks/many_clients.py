@@ -57,7 +57,7 @@ def reader_clients(
     a reader each; the files in the page cache, as the single client's second cold case."""
     if threads:
         reader = LayerReader(str(layer), max_age=3600)
-        return _threads(f"layer reader, {threads} threads", threads, cold, warm, lambda: reader)
+        return _threads(f"layer reader, {threads} threads", threads, cold, warm, reader)
     return _processes(f"layer reader, {processes} processes", processes, cold, warm, layer)
 
 
@@ -77,7 +77,7 @@ def postgis_clients(
 
 
 def _threads(
-    engine: str, clients: int, cold: list[str], warm: list[str], target: object
+    engine: str, clients: int, cold: list[str], warm: list[str], target: LayerReader | Server
 ) -> list[Latencies]:
     shares = _shares(clients, cold, warm)
     start = threading.Barrier(clients)
@@ -98,9 +98,10 @@ def _processes(
     return _pooled(engine, timed)
 
 
-def _client(target: object, share: _Share, start) -> _Timed:
-    """One client: its own lookup on ``target`` (a layer folder, a reader to share, or a
-    PostGIS server), the cold share, the warm set untimed, then the warm share."""
+def _client(target: LayerReader | Path | Server, share: _Share, start) -> _Timed:
+    """One client: its own lookup on ``target`` (a reader to share, a layer folder to open a
+    reader of its own on, or a PostGIS server to connect to), the cold share, the warm set
+    untimed, then the warm share."""
     connection = None
     if isinstance(target, Server):
         connection = target.connect()
@@ -108,7 +109,7 @@ def _client(target: object, share: _Share, start) -> _Timed:
     elif isinstance(target, Path):
         lookup = reader_lookup(LayerReader(str(target), max_age=3600))
     else:
-        lookup = reader_lookup(target() if callable(target) else target)
+        lookup = reader_lookup(target)
     try:
         start.wait()
         cold, cold_span = _timed(lookup, share.cold)
