@@ -18,7 +18,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from benchmarks.lookups import Latencies
+from benchmarks.lookups import Latencies, outcode_file
 from benchmarks.polars_envs import polars_lookups
 from benchmarks.read_rounds import COLD_FROM_DISK, COLD_PAGE_CACHE
 
@@ -68,7 +68,7 @@ def original_layout(table: pa.Table) -> bytes:
 def consumer_files(layer: Path, postcodes: list[str], work: Path) -> ConsumerFiles:
     """The files of ``postcodes``' outcodes, and the same rows in the original's layout under
     ``work`` (written anew each run, from the layer as it is)."""
-    names = [f"{postcode.split(' ')[0]}.parquet" for postcode in postcodes]
+    names = [outcode_file(postcode) for postcode in postcodes]
     original = work / "original-layout"
     original.mkdir(parents=True, exist_ok=True)
     for name in names:
@@ -103,11 +103,7 @@ def consumer_round(
     if number % 2 == 0:
         layouts.reverse()
     for version, python in pythons.items():
-        for case, label in (
-            ("disk", COLD_FROM_DISK),
-            ("page cache", COLD_PAGE_CACHE),
-            ("s3", FROM_S3),
-        ):
+        for case, label in CASES:
             if case == "s3" and bucket is None:
                 continue
             for place, (layout, folder) in layouts:

@@ -34,7 +34,13 @@ import pyarrow.parquet as pq
 from benchmarks.console import positive, say
 from benchmarks.consumer_rounds import original_layout
 from benchmarks.inputs import InputSpec, add_input_arguments, ensure_inputs
-from benchmarks.lookups import Latencies, cold_postcodes, reader_lookup, time_lookups
+from benchmarks.lookups import (
+    Latencies,
+    cold_postcodes,
+    outcode_file,
+    reader_lookup,
+    time_lookups,
+)
 from benchmarks.machine import describe_machine
 from benchmarks.polars_envs import CONSUMER_VERSIONS, polars_lookups, polars_python
 from benchmarks.read import baked_layer
@@ -92,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     layer = baked_layer(inputs, args.cache / "read" / spec.key, rebake=False)
     rng = random.Random(args.seed)
     postcodes = cold_postcodes(layer.folder, args.lookups, rng)
-    names = [f"{postcode.split(' ')[0]}.parquet" for postcode in postcodes]
+    names = [outcode_file(postcode) for postcode in postcodes]
     work = args.cache / "layouts" / spec.key
     written = {
         name: _write(layer.folder, names, work / f"layout-{number}", write)

@@ -69,6 +69,11 @@ def cold_postcodes(layer: Path, size: int, rng: random.Random) -> list[str]:
     return [rng.choice(_postcodes(path)) for path in chosen]
 
 
+def outcode_file(postcode: str) -> str:
+    """The name of the outcode file holding ``postcode`` (canonical, with its space)."""
+    return f"{postcode.split(' ')[0]}.parquet"
+
+
 def _postcodes(path: Path) -> list[str]:
     return sorted(set(pq.read_table(path, columns=["postcode"])["postcode"].to_pylist()))
 
