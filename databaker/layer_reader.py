@@ -119,13 +119,14 @@ class Found(Enum):
 
 class Address(NamedTuple):
     """One address of the layer with its list (``ids``: the ballot IDs of the current-elections
-    layer). A named tuple, as answers are built many thousand times a second; ordered by UPRN
-    first, as a postcode's addresses are."""
+    layer; a dict per element, field by field, for a layer whose list holds records). A named
+    tuple, as answers are built many thousand times a second; ordered by UPRN first, as a
+    postcode's addresses are."""
 
     uprn: int
     address: str
     postcode: str
-    ids: tuple[str, ...]
+    ids: tuple[Any, ...]
 
     @property
     def ballot_ids(self) -> tuple[str, ...]:

@@ -27,10 +27,13 @@ OUTCODE_OF_FILE = dg.TableColumn(
 )
 
 
-def list_column(layer: Layer) -> dg.TableColumn:
-    return dg.TableColumn(
-        layer.ids_column, "list<string>", description=layer.ids_column_description
-    )
+def list_column(layer: Layer, *, published: bool = False) -> dg.TableColumn:
+    """The layer's list column; ``published``: as the outcode files hold it (a list of
+    records as structs, where the joined table holds their texts)."""
+    kind = "list<string>"
+    if published and layer.element_fields is not None:
+        kind = str(layer.element_fields.list_type)
+    return dg.TableColumn(layer.ids_column, kind, description=layer.ids_column_description)
 
 
 def joined_metadata(layer: Layer) -> dict[str, Any]:
@@ -58,5 +61,5 @@ def outcode_files_metadata(
     ``outcode_from`` (cut from the joined table's postcode, copied from a version's files)."""
     lineage = copied_from(made_from, [*ADDRESS_NAMES, layer.ids_column])
     lineage[OUTCODE_OF_FILE.name] = [(made_from, outcode_from)]
-    columns = [*ADDRESS_TABLE_COLUMNS, list_column(layer), OUTCODE_OF_FILE]
+    columns = [*ADDRESS_TABLE_COLUMNS, list_column(layer, published=True), OUTCODE_OF_FILE]
     return {**table_schema(columns), **column_lineage(lineage)}

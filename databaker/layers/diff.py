@@ -32,6 +32,7 @@ from pydantic.dataclasses import dataclass as record
 
 from databaker.concurrency import WORKERS
 from databaker.layers import sampling
+from databaker.layers.element_fields import ElementFields
 from databaker.layers.outcode_files import ElementIds
 from databaker.layers.versions import TOLERANT, Manifest
 from databaker.progress import Progress, logged
@@ -85,6 +86,9 @@ class LayerDiff:
     """Addresses whose set of IDs differs, including the next two kinds."""
     addresses_gaining_first_ids: int = 0
     addresses_losing_all_ids: int = 0
+    addresses_losing_kind: dict[str, int] = field(default_factory=dict)
+    """For a layer whose elements are of kinds (a council, a constituency): by kind, the
+    addresses that had an element of it and have none now."""
     ids: dict[str, IdChange] = field(default_factory=dict)
     """Every ID that gained or lost an address; IDs not listed are unchanged."""
     unchanged_ids: int = 0
@@ -125,6 +129,10 @@ class LayerDiff:
             f"- outcodes added: {_names(self.outcodes_added)}",
             f"- outcodes removed: {_names(self.outcodes_removed)}",
             f"- outcodes changed: {_names(self.outcodes_changed)}",
+            *(
+                f"- addresses that had a {kind} and have none now: {count:,}"
+                for kind, count in self.addresses_losing_kind.items()
+            ),
         ]
         if self.ids:
             moved = sorted(
@@ -170,6 +178,8 @@ def compare_versions(
     after_prefix: str,
     ids_column: str,
     element_ids: ElementIds | None = None,
+    element_fields: ElementFields | None = None,
+    element_kinds: ElementIds | None = None,
     encoded: EncodedRows | None = None,
     sample_size: int = SAMPLE_SIZE,
     workers: int = WORKERS,
@@ -179,7 +189,10 @@ def compare_versions(
     published version ``before`` (under ``before_prefix``). An address changed when its list
     changed at all; per ID (each element's, by ``element_ids``, as in the manifest's
     ``addresses_per_id``), the addresses that gained or lost it. ``progress`` counts the
-    letters compared. The files of ``after`` whose rows ``encoded`` holds are not read.
+    letters compared. The files of ``after`` whose rows ``encoded`` holds are not read. With
+    ``element_fields``, the files' lists hold records, compared as their texts; with
+    ``element_kinds`` (each element's kind, or null), the addresses losing every element of a
+    kind are counted.
     Returns the diff and a sample of the changed addresses (:data:`CHANGES`).
     """
     totals = {
@@ -202,10 +215,12 @@ def compare_versions(
         by_letter[name[0]][1].append(name)
 
     def compare(names: tuple[list[str], list[str]]) -> _Comparison:
-        old = _read_side(store, [before_prefix + name for name in names[0]], ids_column)
+        old = _read_side(
+            store, [before_prefix + name for name in names[0]], ids_column, element_fields
+        )
         held = encoded.sides(names[1]) if encoded else {}
         read = [after_prefix + name for name in names[1] if name not in held]
-        new = _concat_sides([_read_side(store, read, ids_column), *held.values()])
+        new = _concat_sides([_read_side(store, read, ids_column, element_fields), *held.values()])
         compared = _compare(old, new, sample_size)
         done.advance()
         return compared
@@ -218,12 +233,18 @@ def compare_versions(
     transitions, sample, changes = _merged(letters, sample_size)
     gained: Counter[str] = Counter()
     lost: Counter[str] = Counter()
+    kinds_lost: Counter[str] = Counter()
     id_of = _id_of_elements(transitions, element_ids)
+    kind_of = _id_of_elements(transitions, element_kinds) if element_kinds else {}
     for (old, new), count in transitions.items():
         old_ids = {id_of[element] for element in _ids(old)}
         new_ids = {id_of[element] for element in _ids(new)}
         gained.update(dict.fromkeys(new_ids - old_ids, count))
         lost.update(dict.fromkeys(old_ids - new_ids, count))
+        if kind_of:
+            old_kinds = {kind_of[element] for element in _ids(old)} - {None}
+            new_kinds = {kind_of[element] for element in _ids(new)}
+            kinds_lost.update(dict.fromkeys(old_kinds - new_kinds, count))
     ids = {
         i: IdChange(
             before=after.addresses_per_id.get(i, 0) - gained[i] + lost[i],
@@ -240,6 +261,7 @@ def compare_versions(
         addresses_changed=sum(transitions.values()),
         addresses_gaining_first_ids=sum(n for (old, _), n in transitions.items() if not old),
         addresses_losing_all_ids=sum(n for (_, new), n in transitions.items() if not new),
+        addresses_losing_kind=dict(sorted(kinds_lost.items())),
         ids=ids,
         unchanged_ids=len(after.addresses_per_id.keys() - ids.keys()),
         outcodes_added=_outcodes(added),
@@ -294,8 +316,14 @@ class EncodedRows:
     past it are read from the store like any other. :meth:`keep` is called from the threads
     that encode the files."""
 
-    def __init__(self, ids_column: str, budget: int = ENCODED_ROWS_KEPT) -> None:
+    def __init__(
+        self,
+        ids_column: str,
+        budget: int = ENCODED_ROWS_KEPT,
+        element_fields: ElementFields | None = None,
+    ) -> None:
         self._ids_column = ids_column
+        self._element_fields = element_fields
         self._budget = budget
         self._kept: dict[str, pa.Table] = {}
         self._lock = threading.Lock()
@@ -306,7 +334,9 @@ class EncodedRows:
             if rows.num_rows > self._budget:
                 return
             self._budget -= rows.num_rows
-        side = _side(rows, self._ids_column) if rows.num_columns else _EMPTY_SIDE
+        side = (
+            _side(rows, self._ids_column, self._element_fields) if rows.num_columns else _EMPTY_SIDE
+        )
         compact = pa.table(
             {
                 "uprn": side["uprn"],
@@ -322,7 +352,12 @@ class EncodedRows:
         return {name: self._kept[name].cast(_SIDE) for name in names if name in self._kept}
 
 
-def _read_side(store: LayerStore, keys: list[str], ids_column: str) -> pa.Table:
+def _read_side(
+    store: LayerStore,
+    keys: list[str],
+    ids_column: str,
+    element_fields: ElementFields | None = None,
+) -> pa.Table:
     """The rows of ``keys`` as ``(uprn, postcode, key)``; an empty outcode file has none.
 
     Outcode files are small: each is read whole, in one request, the store reading ahead."""
@@ -332,16 +367,20 @@ def _read_side(store: LayerStore, keys: list[str], ids_column: str) -> pa.Table:
             parquet = pq.ParquetFile(source)
             if parquet.schema_arrow.names:
                 columns = ["uprn", "postcode", ids_column]
-                tables.append(_side(parquet.read(columns=columns), ids_column))
+                rows = parquet.read(columns=columns)
+                tables.append(_side(rows, ids_column, element_fields))
     return _concat_sides(tables)
 
 
-def _side(rows: pa.Table, ids_column: str) -> pa.Table:
+def _side(rows: pa.Table, ids_column: str, element_fields: ElementFields | None) -> pa.Table:
+    lists = rows[ids_column]
+    if element_fields is not None:
+        lists = element_fields.text_lists(lists)
     return pa.table(
         {
             "uprn": rows["uprn"].cast(pa.int64()),
             "postcode": rows["postcode"].cast(pa.string()),
-            "key": pc.binary_join(rows[ids_column], SEPARATOR),
+            "key": pc.binary_join(lists, SEPARATOR),
         }
     )
 

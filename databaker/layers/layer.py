@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from databaker.catalog import ADDRESS_TABLE_COLUMNS
 from databaker.layers.areas import Areas
+from databaker.layers.element_fields import ElementFields
 from databaker.layers.exported import DatabaseExport
 from databaker.layers.guard_rails import LayerConfig, Rail
 from databaker.layers.outcode_files import ElementIds
@@ -94,6 +95,10 @@ class LayerInput:
     rebuild_job_name: str
     summary: Callable[[Mapping[str, Any]], str]
     """One line of a bake's summary from the input asset's metadata (``ballots: 12 in ...``)."""
+    as_of_key: str | None = None
+    """For an input read as of a date (what is current on it), the metadata key of that date
+    on the input asset, whose config takes it as ``on`` (``databaker bake --on``); kept in
+    each version's manifest. ``None``: the input does not depend on the date."""
     areas: Callable[[LayerStore], Areas] | None = None
     """The input's areas, each piece with the ID it counts for (read from its table), which
     the bake's coverage map outlines; ``None``: the map shows addresses only."""
@@ -138,10 +143,18 @@ class Layer:
     element_ids: ElementIds | None = None
     """The ID each distinct element of the list column counts for, in the manifest's
     ``addresses_per_id`` and the diff's per-ID counts; the element itself when ``None``."""
-    element_json: Callable[[str], Any] | None = None
+    element_fields: ElementFields | None = None
+    """The fields of the list's elements when they are records, published as structs
+    (:mod:`databaker.layers.element_fields`); ``None``: the elements are strings. The join
+    writes each element as its text, and ``element_ids`` is given texts."""
+    element_kinds: ElementIds | None = None
+    """The kind each distinct element is of (a council, a constituency; null for none), for
+    rails that count the addresses losing every element of a kind
+    (``LayerDiff.addresses_losing_kind``); ``None``: elements have no kinds."""
+    element_json: Callable[[Any], Any] | None = None
     """How ``lookup --json`` shows an element (parsed, for a layer of JSON elements)."""
-    element_text: Callable[[str], str] | None = None
-    """How ``lookup`` shows an element in its table."""
+    element_text: Callable[[Any], str] | None = None
+    """How ``lookup`` shows an element in its table (a dict, for a layer of records)."""
     nothing_here: str = ""
     """What ``lookup`` says of a postcode whose addresses have empty lists."""
     ids_column_description: str = ""
@@ -187,15 +200,17 @@ class Layer:
         if not self.ids_column_description:
             object.__setattr__(self, "ids_column_description", self.description)
 
-    def distinct_ids(self, elements: Sequence[str]) -> list[str]:
-        """The sorted, distinct IDs that ``elements`` count for."""
+    def distinct_ids(self, elements: Sequence[Any]) -> list[str]:
+        """The sorted, distinct IDs that ``elements`` (as a reader gives them) count for."""
+        if self.element_fields is not None:
+            elements = [self.element_fields.text(element) for element in elements]
         distinct = sorted(set(elements))
         if self.element_ids is not None and distinct:
             distinct = self.element_ids(pa.array(distinct, pa.string())).to_pylist()
         return sorted(set(distinct))
 
-    def element_as_json(self, element: str) -> Any:
+    def element_as_json(self, element: Any) -> Any:
         return self.element_json(element) if self.element_json else element
 
-    def element_as_text(self, element: str) -> str:
+    def element_as_text(self, element: Any) -> str:
         return self.element_text(element) if self.element_text else element

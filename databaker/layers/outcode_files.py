@@ -44,6 +44,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from databaker.concurrency import WORKERS
 from databaker.layers import sampling
+from databaker.layers.element_fields import ElementFields
 from databaker.layers.sampling import sampled, uprn_ranks
 from databaker.layers.versions import content_hash
 from databaker.parquet_leaves import decoded, string_leaves
@@ -174,6 +175,7 @@ def write_outcode_files(
     columns: list[str],
     ids_column: str,
     element_ids: ElementIds | None = None,
+    element_fields: ElementFields | None = None,
     earlier: EarlierFiles | None = None,
     copy_reused: bool = True,
     on_encoded: Callable[[str, pa.Table], None] | None = None,
@@ -183,7 +185,8 @@ def write_outcode_files(
     """Write the layer's files under ``output_prefix`` from the joined table under
     ``joined_prefix``. ``element_ids`` names the ID each distinct element of the list column
     counts for in ``addresses_per_id`` (the element itself by default); an address's elements
-    must count for distinct IDs.
+    must count for distinct IDs. With ``element_fields``, the list's elements are texts of
+    records, and the files hold them as structs.
 
     Letters are cut ``workers`` at a time (reading, sorting and parquet encoding run outside
     the GIL); memory is bounded by the largest letters in flight. The files go to the store as
@@ -199,7 +202,7 @@ def write_outcode_files(
     called with the name and rows of each file encoded (an empty file's rows have no columns),
     from the threads that encode them. ``progress`` counts the letters done, read or not.
     """
-    derived_under = _derivation(columns, ids_column)
+    derived_under = _derivation(columns, ids_column, element_fields)
 
     def write_letter(letter: str) -> _Letter:
         table = read_joined(store, by_letter[letter], lists=[ids_column])
@@ -209,9 +212,14 @@ def write_outcode_files(
         reused: list[tuple[str, str]] = []
         files: dict[str, str] = {}
         row_digests: dict[str, str] = {}
-        for outcode, part, with_ids in _split_by_outcode(table, ids_column, derived, outcodes):
+        cut = _with_struct_dictionary(table, ids_column, element_fields)
+        for outcode, part, with_ids in _split_by_outcode(cut, ids_column, derived, outcodes):
             name = f"{outcode}.parquet"
-            rows = _ids_decoded(part.select(columns), ids_column) if with_ids else pa.table({})
+            rows = (
+                _ids_decoded(part.select(columns), ids_column, element_fields)
+                if with_ids
+                else pa.table({})
+            )
             digest = _own_rows_digest(rows)
             if earlier is not None and earlier.reusable(name, digest):
                 reused.append((earlier.prefix + name, output_prefix + name))
@@ -349,9 +357,14 @@ def _concat(samples: list[pa.Table]) -> pa.Table:
     return pa.concat_tables([pa.Table.from_batches([], schema=_LETTER_SAMPLE), *samples])
 
 
-def _derivation(columns: list[str], ids_column: str) -> str:
+def _derivation(
+    columns: list[str], ids_column: str, element_fields: ElementFields | None = None
+) -> str:
     """What a letter's files follow from besides its rows."""
-    return json.dumps({"encoding": ENCODING, "columns": columns, "ids_column": ids_column})
+    derivation: dict = {"encoding": ENCODING, "columns": columns, "ids_column": ids_column}
+    if element_fields is not None:
+        derivation["element_fields"] = list(element_fields.names)
+    return json.dumps(derivation)
 
 
 def _records(
@@ -503,10 +516,26 @@ def _sample_of(table: pa.Table, ids_column: str) -> pa.Table:
     return sampled(ranked).cast(_RANKED_SAMPLE)
 
 
-def _ids_decoded(rows: pa.Table, ids_column: str) -> pa.Table:
+def _with_struct_dictionary(
+    table: pa.Table, ids_column: str, element_fields: ElementFields | None
+) -> pa.Table:
+    """``table`` as it is cut into files: a list of records holds its distinct elements as
+    structs already, each converted once for the whole letter."""
+    if element_fields is None:
+        return table
+    where = table.schema.get_field_index(ids_column)
+    lists = element_fields.struct_dictionary_lists(table[ids_column])
+    return table.set_column(where, ids_column, lists)
+
+
+def _ids_decoded(
+    rows: pa.Table, ids_column: str, element_fields: ElementFields | None = None
+) -> pa.Table:
     """``rows`` with the strings of their list column plain, as the files hold them: it is read
-    dictionary-encoded, for speed (:func:`read_joined`)."""
+    dictionary-encoded, for speed (:func:`read_joined`); a list of records as structs."""
     where = rows.schema.get_field_index(ids_column)
+    if element_fields is not None:
+        return rows.set_column(where, ids_column, element_fields.published_lists(rows[ids_column]))
     kind = rows.schema.field(where).type
     if decoded(kind) == kind:
         return rows

@@ -3,7 +3,9 @@ which it replaces only if its guard rails pass (``<layer>_version``)."""
 
 import csv
 import io
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 import dagster as dg
 
@@ -67,7 +69,11 @@ def version_asset(
             latest_metadata(context.instance, layer.input.asset.key) if layer.input else {}
         )
         published = published_manifest(store, layer.prefix)
-        encoded = EncodedRows(layer.ids_column) if published else None
+        encoded = (
+            EncodedRows(layer.ids_column, element_fields=layer.element_fields)
+            if published
+            else None
+        )
         try:
             written = write_outcode_files(
                 store,
@@ -76,6 +82,7 @@ def version_asset(
                 columns=layer.columns,
                 ids_column=layer.ids_column,
                 element_ids=layer.element_ids,
+                element_fields=layer.element_fields,
                 earlier=_earlier_files(store, layer, published),
                 copy_reused=False,
                 on_encoded=encoded.keep if encoded else None,
@@ -86,6 +93,7 @@ def version_asset(
                 created=datetime.now(UTC).isoformat(timespec="seconds"),
                 addressbase_source=", ".join(written.sources),
                 input_version=str(input_metadata.get(layer.input_version_key, "unknown")),
+                input_as_of=_input_as_of(layer, input_metadata),
                 rows=written.rows,
                 rows_with_ids=written.rows_with_ids,
                 outcodes=written.outcodes,
@@ -103,6 +111,8 @@ def version_asset(
                 after_prefix=prefix,
                 ids_column=layer.ids_column,
                 element_ids=layer.element_ids,
+                element_fields=layer.element_fields,
+                element_kinds=layer.element_kinds,
                 encoded=encoded,
             )
             del encoded
@@ -188,11 +198,20 @@ def _refused(check: dg.AssetCheckResult) -> bool:
     return not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
 
 
+def _input_as_of(layer: Layer, input_metadata: Mapping[str, Any]) -> str:
+    """The date the layer's input was read as of, for an input read so."""
+    if layer.input is None or layer.input.as_of_key is None:
+        return ""
+    return str(input_metadata.get(layer.input.as_of_key, ""))
+
+
 def _input_changed(published: Manifest | None, manifest: Manifest) -> bool:
-    """Whether the input differs from the published bake's; an unknown version (no record of
-    the input's materialisation) counts as changed."""
+    """Whether the input differs from the published bake's, in content or in the date it was
+    read as of; an unknown version (no record of the input's materialisation) counts as
+    changed."""
     versions = {published.input_version if published else "unknown", manifest.input_version}
-    return len(versions) > 1 or "unknown" in versions
+    as_of_moved = published is not None and published.input_as_of != manifest.input_as_of
+    return len(versions) > 1 or "unknown" in versions or as_of_moved
 
 
 def _published_files(store: LayerStore, layer: Layer, published: Manifest | None) -> str:

@@ -66,6 +66,9 @@ class Manifest:
     )
     """The content version of the layer's own input (the ballots export's, say); kept as
     ``ballots_version`` by releases that baked one layer only."""
+    input_as_of: str = ""
+    """The date (``YYYY-MM-DD``) the input was read as of, for an input of what is current on
+    a date (the organisations export); empty for others."""
     rows: int = 0
     rows_with_ids: int = 0
     outcodes: int = 0

@@ -18,7 +18,7 @@ The output is what the join's SQL writes: same columns, same lists, one partitio
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -53,11 +53,22 @@ class AreaIndex:
     def from_arrow(cls, areas: pa.Table, id_column: str) -> AreaIndex:
         return cls(areas[id_column].combine_chunks(), areas["wkb"].combine_chunks())
 
-    def ids_containing(self, x: np.ndarray, y: np.ndarray) -> pa.ListArray:
-        """For each point ``(x[i], y[i])``, the sorted distinct IDs of the areas containing it."""
+    @property
+    def ids(self) -> pa.Array:
+        """The distinct area IDs, sorted: what :meth:`containing` numbers them by."""
+        return self._ids
+
+    def containing(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every ``(point, ID)`` pair where a piece of the area with that ID contains the point
+        ``(x[point], y[point])``, once, ordered by point then ID; the ID as its position in
+        :attr:`ids`."""
         point, area = self._containing_pairs(np.asarray(x, float), np.asarray(y, float))
         n_ids = max(len(self._ids), 1)
-        point, rank = np.divmod(_distinct(point * n_ids + self._rank[area]), n_ids)
+        return np.divmod(_distinct(point * n_ids + self._rank[area]), n_ids)
+
+    def ids_containing(self, x: np.ndarray, y: np.ndarray) -> pa.ListArray:
+        """For each point ``(x[i], y[i])``, the sorted distinct IDs of the areas containing it."""
+        point, rank = self.containing(x, y)
         offsets = np.zeros(len(x) + 1, dtype=np.int32)
         np.cumsum(np.bincount(point, minlength=len(x)), out=offsets[1:])
         return pa.ListArray.from_arrays(pa.array(offsets), self._ids.take(rank))
@@ -130,23 +141,57 @@ def write_contains_join(
     workers: int,
     progress: Progress = logged,
 ) -> None:
-    """Write ``output/first_letter=<L>/data_0.parquet`` for each letter that has points.
+    """Write ``output/first_letter=<L>/data_0.parquet`` for each letter that has points, each
+    point with the sorted distinct ``area_id`` of the areas containing it
+    (:func:`write_point_lists` says how).
 
-    ``points``, ``areas`` and ``output`` are folders, local or ``s3://``. pyarrow reads the
-    areas' geometry as the WKB it is stored as (DuckDB would read it as a geometry, but as a
-    plain BLOB from a table of no rows, whose file has no GeoParquet metadata), and reads and
-    writes the letters, ``workers`` at a time; memory is bounded by the largest letters in
-    flight. The ``repeating`` columns are read and written dictionary-encoded: a string
-    repeated on every row would cost more to materialise and encode than the rest of the row.
-    ``progress`` counts the letters joined.
+    pyarrow reads the areas' geometry as the WKB it is stored as (DuckDB would read it as a
+    geometry, but as a plain BLOB from a table of no rows, whose file has no GeoParquet
+    metadata).
     """
-    areas_filesystem, areas_path = filesystem_of(areas)
-    index = AreaIndex.from_arrow(
-        pq.read_table(
-            areas_path, columns=[area_id, "geometry"], filesystem=areas_filesystem
-        ).rename_columns([area_id, "wkb"]),
-        area_id,
+    index = AreaIndex.from_arrow(read_areas(areas, [area_id]), area_id)
+    write_point_lists(
+        points=points,
+        letters=letters,
+        output=output,
+        carried=carried,
+        ids_column=ids_column,
+        lists=index.ids_containing,
+        repeating=repeating,
+        workers=workers,
+        progress=progress,
     )
+
+
+def read_areas(areas: str, columns: Sequence[str]) -> pa.Table:
+    """The ``columns`` of the areas table in the folder ``areas`` and its geometry as ``wkb``."""
+    filesystem, path = filesystem_of(areas)
+    table = pq.read_table(path, columns=[*columns, "geometry"], filesystem=filesystem)
+    return table.rename_columns([*columns, "wkb"])
+
+
+def write_point_lists(
+    *,
+    points: str,
+    letters: Sequence[str],
+    output: str,
+    carried: Sequence[str],
+    ids_column: str,
+    lists: Callable[[np.ndarray, np.ndarray], pa.Array],
+    repeating: Sequence[str] = (),
+    workers: int,
+    progress: Progress = logged,
+) -> None:
+    """Write ``output/first_letter=<L>/data_0.parquet`` for each letter that has points: each
+    point with its ``carried`` columns and ``ids_column``, the list ``lists`` gives for the
+    letter's longitudes and latitudes.
+
+    ``points`` and ``output`` are folders, local or ``s3://``. pyarrow reads and writes the
+    letters, ``workers`` at a time; memory is bounded by the largest letters in flight. The
+    ``repeating`` columns are read and written dictionary-encoded: a string repeated on every
+    row would cost more to materialise and encode than the rest of the row. ``progress``
+    counts the letters joined.
+    """
     filesystem, points_path = filesystem_of(points)
     _, output_path = filesystem_of(output)
 
@@ -162,7 +207,7 @@ def write_contains_join(
         )
         if rows.num_rows == 0:
             return
-        ids = index.ids_containing(rows["longitude"].to_numpy(), rows["latitude"].to_numpy())
+        ids = lists(rows["longitude"].to_numpy(), rows["latitude"].to_numpy())
         target = f"{output_path}first_letter={letter}"
         filesystem.create_dir(target, recursive=True)
         joined = rows.select(list(carried)).append_column(ids_column, ids)
