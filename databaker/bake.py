@@ -21,7 +21,7 @@ import dagster as dg
 from databaker.assets import LAYERS, layer_named
 from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED
 from databaker.concurrency import job_pools, wait_for_pools
-from databaker.definitions import Settings, build_defs
+from databaker.definitions import Settings, build_defs, layers_from_database
 from databaker.layers import Layer
 from databaker.layers.guard_rails import overrides
 from databaker.layers.versions import PublishMarker, interrupted_publish, published_manifest
@@ -67,6 +67,7 @@ def bake(
     max_rejected_rows: int = 0,
     max_rejected_share: float | None = None,
     allow: Collection[str] = (),
+    on: str | None = None,
     instance: dg.DagsterInstance | None = None,
     echo: Callable[[str], None] | None = None,
     **sources: str | None,
@@ -81,7 +82,9 @@ def bake(
     ``boundary_reviews=``), by default the deployment's, and may be EveryElection's database
     (a ``postgresql://`` URL), which the bake exports from first; a keyword no layer's input
     has is a ``TypeError``. ``allow`` names guard rails of the layer to override
-    (``address_drop``, ``ballot_loss``, ...); another name is a ``ValueError``.
+    (``address_drop``, ``ballot_loss``, ...); another name is a ``ValueError``. ``on``
+    (``YYYY-MM-DD``) is the date a layer whose input is read as of a date is baked as of
+    (default: today in Europe/London); a ``ValueError`` for another layer.
     """
     layer = layer_named(layer) if isinstance(layer, str) else layer
     options = {known.input.option for known in (*LAYERS, layer) if known.input}
@@ -96,6 +99,10 @@ def bake(
         )
     if keep_addressbase and addressbase is not None:
         raise ValueError("a bake reads an AddressBase drop or keeps the one baked, not both")
+    if on is not None and (layer.input is None or layer.input.as_of_key is None):
+        raise ValueError(
+            f"the {layer.name} layer is not baked as of a date: --on is for a layer whose input is"
+        )
     source = sources.get(layer.input.option) if layer.input is not None else None
     if is_every_election_url(source) and layer.input is not None:
         # EE's database is a source as the deployment's own: the graph gains its export.
@@ -118,7 +125,12 @@ def bake(
     if not keep_addressbase:
         ops["addressbase_cleaned_raw"] = {"config": {"source": addressbase, **limits}}
     if layer.input is not None:
-        ops[layer.input.asset_name] = {"config": {"source": source, **limits}}
+        as_of = {"on": on} if on is not None else {}
+        ops[layer.input.asset_name] = {"config": {"source": source, **limits, **as_of}}
+        export = layer.input.export
+        if on is not None and export and layer.name in layers_from_database(settings, (layer,)):
+            # An export holds what is current on its date or later: it is taken as of the bake's.
+            ops[export.asset_name] = {"config": {"as_of": on}}
     run_config: dict[str, Any] = {"ops": ops}
     if echo is not None:
         run_config["loggers"] = {"progress": {}}

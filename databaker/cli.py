@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import date
 from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -122,6 +123,15 @@ def _parser() -> argparse.ArgumentParser:
                 )
                 + f" (default: $DATABAKER_{option.upper()}, else the bundled sample)",
             )
+    dated = [known.name for known in LAYERS if known.input and known.input.as_of_key]
+    if dated:
+        bake.add_argument(
+            "--on",
+            type=_iso_date,
+            metavar="YYYY-MM-DD",
+            help=f"for {', '.join(dated)}: bake what is current on this date (default: today "
+            "in Europe/London)",
+        )
     bake.add_argument(
         "--data-root",
         help="where layers are written: a folder or s3://bucket/prefix "
@@ -222,6 +232,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="K",
         help="division types per review: wards, grouped wards, parishes (default 3)",
     )
+    generate.add_argument(
+        "--organisations",
+        action="store_true",
+        help="also write organisations.csv: every council, ward, constituency, police area "
+        "and combined authority of the same map",
+    )
     generate.set_defaults(command=_generate)
     return parser
 
@@ -231,6 +247,17 @@ def _share(text: str) -> float:
     if share > 1:
         raise argparse.ArgumentTypeError(f"{text} is more than 1")
     return share
+
+
+def _iso_date(text: str) -> str:
+    """A calendar date as ``YYYY-MM-DD``, as the command line takes it."""
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        day = None
+    if day is None or day.isoformat() != text:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date as YYYY-MM-DD")
+    return text
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -267,6 +294,7 @@ def _bake(args: argparse.Namespace) -> int:
             max_rejected_rows=args.max_rejected_rows,
             max_rejected_share=args.max_rejected_share,
             allow=args.allow,
+            on=getattr(args, "on", None),
             echo=echo_stdout,
             **{known.input.option: getattr(args, known.input.option) for known in inputs},
         )
@@ -368,7 +396,9 @@ def _versions(args: argparse.Namespace) -> int:
         print(
             f"{mark} {version.bake_id}  {version.created}  {version.rows:,} addresses "
             f"({version.rows_with_ids:,} with a {layer.id_label})  {version.outcodes:,} "
-            f"outcodes  {label} {version.input_version[:19]}  {version.addressbase_source}"
+            f"outcodes  {label} {version.input_version[:19]}"
+            + (f" on {version.input_as_of}" if version.input_as_of else "")
+            + f"  {version.addressbase_source}"
             + (f"  REFUSED by {', '.join(refused)}" if refused else "")
         )
     if published:
@@ -529,6 +559,7 @@ def _generate(args: argparse.Namespace) -> int:
             compress=args.gzip,
             boundary_reviews=args.boundary_reviews,
             boundary_review_types=args.boundary_review_types,
+            organisations=args.organisations,
             progress=on_stream(sys.stderr),
         )
     except ValueError as problem:
@@ -543,6 +574,11 @@ def _generate(args: argparse.Namespace) -> int:
         print(
             f"{made.boundary_reviews:,} boundary reviews ({args.boundary_review_types} division "
             f"types each) in {made.boundary_review_rows:,} rows under {made.boundary_reviews_dir}"
+        )
+    if made.organisations_csv is not None:
+        print(
+            f"{made.exported_organisations:,} organisations ({made.exported_divisions:,} "
+            f"divisions) in {made.organisation_rows:,} rows of {made.organisations_csv}"
         )
     return 0
 

@@ -5,11 +5,13 @@ Which resources is a matter of configuration, read from the environment here and
 - ``DATABAKER_DATA_ROOT``: where layers are kept, a local folder (default ``data``) or
   ``s3://bucket/prefix``;
 - ``DATABAKER_ADDRESSBASE_DROPS``: where dated AddressBase drops arrive,
-  ``DATABAKER_BALLOTS``: the ballots export, and ``DATABAKER_BOUNDARY_REVIEWS``: the
-  boundary-reviews export (local paths or ``s3://`` URLs; by default the bundled sample);
-  either export may instead be EveryElection's database, a ``postgresql://`` URL (its password
-  from ``PGPASSWORD``, a pgpass file or the URL; never shown); for a boundary-reviews export
-  taken from it, ``DATABAKER_BOUNDARY_REVIEW_STATUSES`` (default ``CURRENT``) or
+  ``DATABAKER_BALLOTS``: the ballots export, ``DATABAKER_BOUNDARY_REVIEWS``: the
+  boundary-reviews export, and ``DATABAKER_ORGANISATIONS``: the organisations export (local
+  paths or ``s3://`` URLs; by default the bundled sample);
+  any of the three may instead be EveryElection's database, a ``postgresql://`` URL (its
+  password from ``PGPASSWORD``, a pgpass file or the URL; never shown), which the layer's
+  export asset exports from; for a boundary-reviews export taken from it,
+  ``DATABAKER_BOUNDARY_REVIEW_STATUSES`` (default ``CURRENT``) or
   ``DATABAKER_BOUNDARY_REVIEW_IDS`` (comma-separated) select the reviews;
 - ``DATABAKER_EE_EVENTS_QUEUE``: the SQS queue URL of EveryElection's change events, which
   rebuild the layers whose input comes from its database, and
@@ -58,7 +60,12 @@ from databaker.resources.every_election import conninfo_password, is_every_elect
 from databaker.resources.input_locations import InputLocations
 from databaker.resources.layer_store import LEASE_WAIT_SECONDS
 from databaker.resources.s3_layer_store import S3_LEASE_SECONDS
-from databaker.sources import SAMPLE_BALLOTS, SAMPLE_BOUNDARY_REVIEWS, SAMPLE_DROPS
+from databaker.sources import (
+    SAMPLE_BALLOTS,
+    SAMPLE_BOUNDARY_REVIEWS,
+    SAMPLE_DROPS,
+    SAMPLE_ORGANISATIONS,
+)
 
 DEFAULT_DATA_ROOT = "data"
 EVENTS_QUIET_SECONDS = 300.0
@@ -79,6 +86,7 @@ class Settings:
     boundary_reviews: str = str(SAMPLE_BOUNDARY_REVIEWS)
     boundary_review_statuses: tuple[str, ...] = ("CURRENT",)
     boundary_review_ids: tuple[int, ...] = ()
+    organisations: str = str(SAMPLE_ORGANISATIONS)
     sensor_interval_seconds: int = 60
     events_queue: str | None = None
     events_quiet_seconds: float = EVENTS_QUIET_SECONDS
@@ -101,6 +109,7 @@ class Settings:
                 _listed(environ.get("DATABAKER_BOUNDARY_REVIEW_STATUSES")) or ("CURRENT",)
             ),
             boundary_review_ids=_review_ids(environ.get("DATABAKER_BOUNDARY_REVIEW_IDS")),
+            organisations=environ.get("DATABAKER_ORGANISATIONS") or str(SAMPLE_ORGANISATIONS),
             sensor_interval_seconds=_seconds(environ.get("DATABAKER_SENSOR_INTERVAL_SECONDS")),
             events_queue=environ.get("DATABAKER_EE_EVENTS_QUEUE") or None,
             events_quiet_seconds=_duration(
@@ -144,6 +153,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         boundary_reviews=_secret_free(settings.boundary_reviews, "DATABAKER_BOUNDARY_REVIEWS"),
         boundary_review_statuses=list(settings.boundary_review_statuses),
         boundary_review_ids=list(settings.boundary_review_ids),
+        organisations=_secret_free(settings.organisations, "DATABAKER_ORGANISATIONS"),
     )
     return {
         "store": _store(settings),
@@ -306,8 +316,8 @@ def _problems(settings: Settings) -> list[str]:
     if settings.events_queue and not layers_from_database(settings):
         return [
             "DATABAKER_EE_EVENTS_QUEUE is set, but no input comes from EveryElection's "
-            "database: set DATABAKER_BALLOTS or DATABAKER_BOUNDARY_REVIEWS to its "
-            "postgresql:// URL, or unset the queue"
+            "database: set DATABAKER_BALLOTS, DATABAKER_BOUNDARY_REVIEWS or "
+            "DATABAKER_ORGANISATIONS to its postgresql:// URL, or unset the queue"
         ]
     if "://" in settings.data_root and not is_s3_url(settings.data_root):
         return [f"DATABAKER_DATA_ROOT {settings.data_root!r}: use a local path or s3:// URL"]

@@ -1,5 +1,5 @@
-"""Input locations: the AddressBase drop (a folder or one file), the ballots export (one file)
-and the boundary-reviews export (a folder of part files).
+"""Input locations: the AddressBase drop (a folder or one file), the ballots export (one file),
+the boundary-reviews export (a folder of part files) and the organisations export (one file).
 
 Inputs are read where they are, on local disk or on S3 (``s3://bucket/key``); they are not
 layer-store objects. Local paths are made absolute because a drop's absolute location is its
@@ -36,6 +36,7 @@ SAMPLE_DROPS = SAMPLE / "addressbase"
 SAMPLE_ADDRESSBASE = SAMPLE_DROPS / "2026-01-05"
 SAMPLE_BALLOTS = SAMPLE / "ballots.csv"
 SAMPLE_BOUNDARY_REVIEWS = SAMPLE / "boundary_reviews"
+SAMPLE_ORGANISATIONS = SAMPLE / "organisations.csv"
 
 BOUNDARY_REVIEWS_LAYOUT = (
     "boundary_review_id=<integer>/divisionset_generation=old|new/division_type=<TYPE>/"
@@ -82,19 +83,19 @@ def opened_input(location: str) -> Iterator[BinaryIO]:
             yield decompressed
 
 
-def export_file(source: str) -> str:
-    """The ballots export's location, which must be one file."""
+def export_file(source: str, what: str = "ballots export") -> str:
+    """The location of an export delivered as one file (``what``, as errors name it)."""
     if is_s3_url(source):
         location = S3Location.parse(source)
         keys = _s3_keys(location)
         if location.key not in keys:
             if keys:
-                raise dg.Failure(f"ballots export {source} is a folder; give the CSV file itself")
-            raise dg.Failure(f"ballots export not found: {source}")
+                raise dg.Failure(f"{what} {source} is a folder; give the CSV file itself")
+            raise dg.Failure(f"{what} not found: {source}")
         return source
-    path = _local(source, "ballots export")
+    path = _local(source, what)
     if not path.is_file():
-        raise dg.Failure(f"ballots export {path} is a folder; give the CSV file itself")
+        raise dg.Failure(f"{what} {path} is a folder; give the CSV file itself")
     return str(path)
 
 

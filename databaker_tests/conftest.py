@@ -190,7 +190,7 @@ def s3_env(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
 def _input_locations_restored(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test leaves the inputs' variables as it found them: a bake given EveryElection's
     URL with its password puts it there (``definitions._secret_free``)."""
-    for name in ("DATABAKER_BALLOTS", "DATABAKER_BOUNDARY_REVIEWS"):
+    for name in ("DATABAKER_BALLOTS", "DATABAKER_BOUNDARY_REVIEWS", "DATABAKER_ORGANISATIONS"):
         original = os.environ.get(name)
         monkeypatch.setenv(name, original or "")
         if original is None:

@@ -7,7 +7,7 @@ are skipped, saying what to install. Each test gets a database of its own
 (``every_election``), copied from a template that holds the schema and the grants.
 
 The role ``baker`` logs in with a password (the server checks passwords for every role but the
-owner) and may SELECT only the columns the two exports read, by column grants: an export that
+owner) and may SELECT only the columns the three exports read, by column grants: an export that
 reads any other column fails. Tests write as the owner, through ``owner()`` or the helpers that
 insert EE-shaped rows.
 
@@ -82,15 +82,38 @@ BOUNDARY_REVIEWS_EXPORT_COLUMNS: Mapping[str, tuple[str, ...]] = {
 organisation's names and GSS code, each divisionset's dates and PMTiles hash, each division's
 names, type and area) and the keys that join them."""
 
+ORGANISATIONS_EXPORT_COLUMNS: Mapping[str, tuple[str, ...]] = {
+    "organisations_organisation": (
+        "id", "organisation_type", "official_identifier", "official_name", "common_name",
+        "start_date", "end_date",
+    ),
+    "organisations_organisationgeography": (
+        "id", "organisation_id", "gss", "start_date", "end_date", "geography",
+    ),
+    "organisations_organisationgeographysubdivided": (
+        "id", "organisation_geography_id", "geography",
+    ),
+    "organisations_organisationdivisionset": ("id", "organisation_id", "start_date", "end_date"),
+    "organisations_organisationdivision": (
+        "id", "divisionset_id", "name", "official_identifier", "slug", "division_type",
+    ),
+    "organisations_divisiongeography": ("id", "division_id", "geography"),
+    "organisations_divisiongeographysubdivided": ("id", "division_geography_id", "geography"),
+}  # fmt: skip
+"""What the organisations export may read: each organisation's names, type and dates, its
+geographies' dates, GSS code and shape (an area EE has not subdivided is exported whole), each
+divisionset's dates, each division's names, type and area, and the keys that join them."""
+
+EXPORT_COLUMNS = (
+    BALLOTS_EXPORT_COLUMNS,
+    BOUNDARY_REVIEWS_EXPORT_COLUMNS,
+    ORGANISATIONS_EXPORT_COLUMNS,
+)
 BAKER_COLUMNS: Mapping[str, tuple[str, ...]] = {
-    table: tuple(
-        dict.fromkeys(
-            BALLOTS_EXPORT_COLUMNS.get(table, ()) + BOUNDARY_REVIEWS_EXPORT_COLUMNS.get(table, ())
-        )
-    )
-    for table in {**BALLOTS_EXPORT_COLUMNS, **BOUNDARY_REVIEWS_EXPORT_COLUMNS}
+    table: tuple(dict.fromkeys(c for columns in EXPORT_COLUMNS for c in columns.get(table, ())))
+    for table in dict.fromkeys(table for columns in EXPORT_COLUMNS for table in columns)
 }
-"""The columns granted to ``baker``: what either export may read, and nothing else."""
+"""The columns granted to ``baker``: what any export may read, and nothing else."""
 
 SERVER_SETTINGS = {
     "shared_buffers": "32MB",

@@ -34,6 +34,8 @@ from databaker.assets.current_boundary_reviews.join import (
 )
 from databaker.assets.current_boundary_reviews.join import JOINED_TABLE as REVIEWS_JOINED_TABLE
 from databaker.assets.current_elections.join import JOIN_QUERY, JOINED_TABLE
+from databaker.assets.current_organisations.join import JOINED_TABLE as ORGANISATIONS_JOINED
+from databaker.assets.organisations import ORGANISATION_AREAS_TABLE
 from databaker.layers.joined import SOURCES_QUERY, UPRN_DIFFERENCES_QUERY, UPRN_SETS_QUERY
 from databaker.resources import DuckDBQueryEngine, LocalLayerStore, SqlQuery, TableRef
 from databaker.resources.athena_sql import placeholders, render, statements
@@ -52,6 +54,8 @@ TABLES = {
         ADDRESSBASE_PARTITIONED_TABLE,
         CURRENT_BALLOTS_TABLE,
         BOUNDARY_REVIEW_DIVISIONS_TABLE,
+        ORGANISATION_AREAS_TABLE,
+        ORGANISATIONS_JOINED,
         ADDRESSES_IN_DIVISIONS,
         REVIEWS_JOINED_TABLE,
     )
@@ -69,6 +73,8 @@ READER_ONLY = {
     "current_ballots_parsed",
     "current_ballots",
     "boundary_review_divisions",
+    "organisation_areas_fields",
+    "organisation_areas",
     # Macros the two readings of areas include (`-- include area_rules`), not a query.
     "area_rules",
 }

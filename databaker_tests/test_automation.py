@@ -284,5 +284,9 @@ def test_a_new_drop_requests_every_layer_s_whole_job(drops, inputs):
             "current_boundary_reviews_layer",
             "addressbase-drop-2026-02-02-current_boundary_reviews_layer",
         ),
+        (
+            "current_organisations_layer",
+            "addressbase-drop-2026-02-02-current_organisations_layer",
+        ),
     ]
     assert {r.tags["databaker/addressbase_drop"] for r in requests} == {"2026-02-02"}

@@ -213,13 +213,14 @@ def test_the_read_benchmark_asks_postgis_the_same_questions_and_gets_the_same_an
     assert not (cache / "read" / "a3000-d40-s1-f2" / "seaweedfs").exists()
 
 
-LAYERS_SPEC = InputSpec(3000, 60, seed=1, files=2, boundary_reviews=2)
+LAYERS_SPEC = InputSpec(3000, 60, seed=1, files=2, boundary_reviews=2, organisations_divisions=40)
 LAYERS_SIZE = [
     "--addresses", "3000", "--divisions", "60", "--boundary-reviews", "2", "--files", "2",
+    "--organisations-divisions", "40",
 ]  # fmt: skip
 LAYERS_MARKERS = (
-    "<!-- layers-benchmark:a3000-d60-r2:start -->",
-    "<!-- layers-benchmark:a3000-d60-r2:end -->",
+    "<!-- layers-benchmark:a3000-d60-r2-o40:start -->",
+    "<!-- layers-benchmark:a3000-d60-r2-o40:end -->",
 )
 
 
@@ -249,7 +250,7 @@ def published_figures(layer: Path) -> list[str]:
     return [f"{with_ids:,}", f"{len(files):,}", f"{sum(t.num_rows == 0 for t in tables):,}"]
 
 
-def test_the_layers_benchmark_bakes_both_layers_and_reports_the_verdict(
+def test_the_layers_benchmark_bakes_every_layer_and_reports_the_verdicts(
     tmp_path, cache, layers_inputs
 ):
     output, work = tmp_path / "benchmarks.md", tmp_path / "work"
@@ -268,6 +269,7 @@ def test_the_layers_benchmark_bakes_both_layers_and_reports_the_verdict(
     assert [row[:2] for row in runs] == [
         ["1", "current_elections"],
         ["1", "current_boundary_reviews"],
+        ["1", "current_organisations"],
     ]
     walls = {row[1]: float(row[2]) for row in runs}
     assert all(float(cell) >= 0 for row in runs for cell in row[4:])
@@ -282,6 +284,12 @@ def test_the_layers_benchmark_bakes_both_layers_and_reports_the_verdict(
     exports = layers_inputs.boundary_reviews
     rows = sum(len(list(csv.reader(io.StringIO(p.read_text())))) for p in exports.rglob("*.csv"))
     assert f"boundary-reviews export: 2 reviews, 3 division types each, {rows:,} rows" in text
+    with layers_inputs.organisations.open(newline="") as lines:
+        pieces = sum(1 for _ in csv.reader(lines)) - 1
+    assert re.search(rf"organisations generated: [0-9,]+ organisations, [0-9,]+ divisions, "
+                     rf"{pieces:,} rows", text)  # fmt: skip
+    assert re.search(r"as the organisations bake read it: [0-9,]+ organisations and [0-9,]+ "
+                     r"divisions current on [0-9-]{10}, in [0-9,]+ pieces", text)  # fmt: skip
 
     verdict = re.search(
         r"\*\*Verdict: the boundary-reviews bake costs not more than the current-elections bake: "
@@ -294,6 +302,17 @@ def test_the_layers_benchmark_bakes_both_layers_and_reports_the_verdict(
     assert (reviews, elections) == (walls["current_boundary_reviews"], walls["current_elections"])
     if reviews != elections:
         assert verdict[1] == ("held" if reviews < elections else "NOT held")
+    verdict = re.search(
+        r"\*\*Verdict: the organisations bake costs not more than the current-elections bake: "
+        r"(held|NOT held)\.\*\* Best of each: `current_organisations` ([0-9.]+) s against "
+        r"`current_elections` ([0-9.]+) s",
+        text,
+    )
+    assert verdict, text
+    organisations = float(verdict[2])
+    assert organisations == walls["current_organisations"]
+    if organisations != elections:
+        assert verdict[1] == ("held" if organisations < elections else "NOT held")
 
 
 def test_the_layers_benchmark_exits_1_when_a_bake_fails(tmp_path, layers_inputs):

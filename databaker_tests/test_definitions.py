@@ -37,6 +37,10 @@ LAYER_CONTRACT = {
     "current_boundary_reviews_joined_to_address_base",
     "current_boundary_reviews_version",
     "current_boundary_reviews_parquet",
+    "organisation_areas",
+    "current_organisations_joined_to_address_base",
+    "current_organisations_version",
+    "current_organisations_parquet",
 }
 
 
@@ -59,6 +63,13 @@ def test_the_layer_contract_assets_and_their_checks_are_defined(tmp_path):
         ("current_boundary_reviews_version", "reviews_keep_their_addresses"),
         ("current_boundary_reviews_version", "coverage_steady"),
         ("current_boundary_reviews_version", "reviews_reach_addresses"),
+        ("current_organisations_joined_to_address_base", "single_addressbase_source"),
+        ("current_organisations_joined_to_address_base", "uprns_match_addressbase"),
+        ("current_organisations_version", "addresses_kept"),
+        ("current_organisations_version", "organisations_keep_their_addresses"),
+        ("current_organisations_version", "coverage_steady"),
+        ("current_organisations_version", "organisations_reach_addresses"),
+        ("current_organisations_version", "councils_and_constituencies_kept"),
     }
     for spec in defs.resolve_all_asset_specs():
         assert spec.description and spec.group_name and spec.kinds, spec.key
@@ -70,6 +81,7 @@ def test_letter_tables_are_partitioned_a_to_z_and_backfill_in_one_run(tmp_path):
         "addressbase_partitioned",
         "current_ballots_joined_to_address_base",
         "current_boundary_reviews_joined_to_address_base",
+        "current_organisations_joined_to_address_base",
     ):
         node = graph.get(dg.AssetKey(name))
         assert node.partitions_def.get_partition_keys() == [chr(c) for c in range(65, 91)]

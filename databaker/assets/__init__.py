@@ -6,9 +6,10 @@ from collections.abc import Collection
 
 from databaker.assets.current_boundary_reviews import CURRENT_BOUNDARY_REVIEWS
 from databaker.assets.current_elections import CURRENT_ELECTIONS
+from databaker.assets.current_organisations import CURRENT_ORGANISATIONS
 from databaker.layers import Layer
 
-LAYERS: tuple[Layer, ...] = (CURRENT_ELECTIONS, CURRENT_BOUNDARY_REVIEWS)
+LAYERS: tuple[Layer, ...] = (CURRENT_ELECTIONS, CURRENT_BOUNDARY_REVIEWS, CURRENT_ORGANISATIONS)
 
 
 class UnknownLayer(KeyError):

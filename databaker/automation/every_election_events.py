@@ -1,8 +1,10 @@
 """EE's change events: one rebuild of each layer they concern, once a burst of them has settled.
 
 EveryElection (EE) sends an EventBridge event when its data changes (``elections_set_changed``
-for ballots, ``boundary_change_set_changed`` for boundary reviews); a rule puts each on an SQS
-queue, FIFO or standard. Each tick of the sensor:
+for ballots, ``boundary_change_set_changed`` for boundary reviews and divisionsets, which
+concern the boundary-reviews and the organisations layers); a rule puts each on an SQS queue,
+FIFO or standard. Each layer names its events (``DatabaseExport.events``). Each tick of the
+sensor:
 
 1. counts a run it asked for earlier as *requested* once a run with that run key exists in the
    instance (Dagster submits a sensor's run requests after the tick returns). The run covers

@@ -1,5 +1,5 @@
-"""Where producers deliver the inputs: dated AddressBase drops, the ballots export and the
-boundary-reviews export.
+"""Where producers deliver the inputs: dated AddressBase drops, the ballots export, the
+boundary-reviews export and the organisations export.
 
 A drops location holds one folder per drop, named by its date (``2026-02-02/``), with the CSV
 files anywhere below it (``2026-02-02/addressbase_cleaned/part-000.csv.gz``). A producer that
@@ -71,8 +71,8 @@ def _sha256(path: Path) -> str:
 
 
 class InputLocations(dg.ConfigurableResource):
-    """The drops location, the ballots export and the boundary-reviews export of this
-    deployment."""
+    """The drops location, the ballots export, the boundary-reviews export and the organisations
+    export of this deployment."""
 
     addressbase_drops: str = Field(
         description="Folder or s3:// prefix holding one dated folder per AddressBase drop."
@@ -94,6 +94,11 @@ class InputLocations(dg.ConfigurableResource):
         default=[],
         description="With the boundary-reviews export taken from EveryElection's database: "
         "exactly these reviews, by ID, whatever their status; empty: select by status.",
+    )
+    organisations: str = Field(
+        default="",
+        description="The organisations export: a CSV file path or s3:// URL, a row per piece "
+        "of an organisation's area or of one of its divisions; empty: none is configured.",
     )
 
     def list_drops(self) -> list[DropListing]:
@@ -123,6 +128,10 @@ class InputLocations(dg.ConfigurableResource):
         """The boundary-reviews export's content version (see :func:`files_version`): it
         changes when a part file is added, removed or rewritten."""
         return export_folder_version(self.boundary_reviews, "boundary reviews export")
+
+    def organisations_version(self) -> str:
+        """The organisations export's content version (see :func:`content_version`)."""
+        return content_version(self.organisations)
 
     def _listing(self, name: str, entries: list[tuple[str, str]]) -> DropListing:
         fingerprint = hashlib.sha256(repr(entries).encode()).hexdigest()[:16]
