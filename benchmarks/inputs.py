@@ -2,7 +2,8 @@
 
 Generating 30 million addresses takes longer than some of the methods being measured, so the
 inputs are cached under ``<cache>/inputs/a<N>-d<D>-s<S>-f<F>/`` (``...-r<R>-t<T>`` when a
-boundary-reviews export of R reviews, T division types each, is generated too). They are
+boundary-reviews export of R reviews, T division types each, is generated too; ``...-o<O>``
+with an organisations export of the map generated for O divisions). They are
 produced by the project's own ``databaker generate`` (what a user would run), and a folder
 counts as complete only when the marker written after a successful generation is there with
 every file it lists.
@@ -31,20 +32,28 @@ class InputSpec:
     files: int
     boundary_reviews: int = 0
     boundary_review_types: int = 3
+    organisations_divisions: int = 0
+    """With an organisations export, the ``--divisions`` of the map it is generated from (the
+    addresses do not depend on it: with fewer, the map has fewer wards, nearer Great Britain's);
+    0: none."""
 
     @property
     def key(self) -> str:
         key = f"a{self.addresses}-d{self.divisions}-s{self.seed}-f{self.files}"
         if self.boundary_reviews:
             key += f"-r{self.boundary_reviews}-t{self.boundary_review_types}"
+        if self.organisations_divisions:
+            key += f"-o{self.organisations_divisions}"
         return key
 
     def record(self) -> dict[str, int]:
-        """The spec as the marker stores it: without the reviews' fields when there are none,
-        so that folders generated before the reviews existed stay valid."""
+        """The spec as the marker stores it: without the reviews' or organisations' fields when
+        there are none, so that folders generated before they existed stay valid."""
         record = asdict(self)
         if not self.boundary_reviews:
             del record["boundary_reviews"], record["boundary_review_types"]
+        if not self.organisations_divisions:
+            del record["organisations_divisions"]
         return record
 
 
@@ -73,6 +82,10 @@ class Inputs:
         return self.folder / "boundary_reviews"
 
     @property
+    def organisations(self) -> Path:
+        return self.folder / "organisations.csv"
+
+    @property
     def drop_files(self) -> list[Path]:
         return sorted(self.addressbase.glob("addressbase_cleaned_*.csv.gz"))
 
@@ -97,6 +110,18 @@ class Inputs:
             f"({origin})",
             "AddressBase drop": f"{len(self.drop_files)} gzip CSV files, "
             f"{drop_bytes / 1024**2:,.0f} MiB",
+            **self._organisations_line(),
+        }
+
+    def _organisations_line(self) -> dict[str, str]:
+        spec = self.spec
+        if not spec.organisations_divisions:
+            return {}
+        size = self.organisations.stat().st_size / 1024**2
+        return {
+            "organisations export": f"`organisations.csv` of `databaker generate --addresses "
+            f"{spec.addresses} --divisions {spec.organisations_divisions} --seed {spec.seed} "
+            f"--organisations` (the same addresses), {size:,.0f} MiB"
         }
 
 
@@ -134,15 +159,38 @@ def ensure_inputs(spec: InputSpec, cache: Path) -> Inputs:
             "--boundary-review-types", str(spec.boundary_review_types),
         ]  # fmt: skip
     print(f"generating inputs in {folder} ...", file=sys.stderr, flush=True)
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"databaker generate failed ({done.returncode}):\n{done.stderr}")
-    inputs = Inputs(spec, folder, generated=True, report=tuple(done.stdout.splitlines()))
-    parts = [*inputs.drop_files, inputs.ballots, *inputs.review_files]
+    report = _generated(command)
+    if spec.organisations_divisions:
+        report += _organisations(command, spec, folder)
+    inputs = Inputs(spec, folder, generated=True, report=tuple(report))
+    organisations = [inputs.organisations] if spec.organisations_divisions else []
+    parts = [*inputs.drop_files, inputs.ballots, *inputs.review_files, *organisations]
     files = [str(p.relative_to(folder)) for p in parts]
     marker = {"spec": spec.record(), "files": files, "report": list(inputs.report)}
     (folder / MARKER).write_text(json.dumps(marker, indent=1))
     return inputs
+
+
+def _generated(command: list[str]) -> list[str]:
+    """Run ``databaker generate``; what it printed."""
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"databaker generate failed ({done.returncode}):\n{done.stderr}")
+    return done.stdout.splitlines()
+
+
+def _organisations(command: list[str], spec: InputSpec, folder: Path) -> list[str]:
+    """Generate the organisations export of the map for ``spec.organisations_divisions``
+    aside (the whole map is generated again, addresses and all) and keep only it."""
+    aside = folder / "organisations_map"
+    again = [*command, "--organisations"]
+    again[again.index("--out") + 1] = str(aside)
+    again[again.index("--divisions") + 1] = str(spec.organisations_divisions)
+    again[again.index("--files") + 1] = "1"
+    report = _generated(again)
+    (aside / "organisations.csv").replace(folder / "organisations.csv")
+    shutil.rmtree(aside)
+    return [line for line in report if "organisations" in line]
 
 
 def _complete_marker(folder: Path, spec: InputSpec) -> dict | None:
@@ -159,6 +207,7 @@ def _complete_marker(folder: Path, spec: InputSpec) -> dict | None:
         and len(drop) == spec.files
         and "ballots.csv" in files
         and bool(reviews) == bool(spec.boundary_reviews)
+        and ("organisations.csv" in files) == bool(spec.organisations_divisions)
         and all((folder / name).is_file() for name in files)
     )
     return marker if complete else None

@@ -1,13 +1,15 @@
-r"""Benchmark the bakes of both layers from one AddressBase drop, round after round, and report.
+r"""Benchmark the bakes of the layers from one AddressBase drop, round after round, and report.
 
     .venv/bin/python -m benchmarks.layers --addresses 30000000 --divisions 20000 \
-        --boundary-reviews 20
+        --boundary-reviews 20 --organisations-divisions 5000
 
-Generates the inputs once (the drop, the ballots export and a boundary-reviews export), then for
-``--runs`` rounds bakes ``current_elections`` and ``current_boundary_reviews``, each with
+Generates the inputs once (the drop, the ballots export, a boundary-reviews export and, with
+``--organisations-divisions``, an organisations export of the map generated for that many
+divisions, whose wards come nearer Great Britain's count), then for ``--runs`` rounds bakes
+``current_elections``, ``current_boundary_reviews`` and ``current_organisations``, each with
 ``databaker bake`` in a process of its own into a fresh data root, the order alternating so
-that neither layer always runs second on a warmer page cache. Writes its section of
-``docs/benchmarks.md`` with the verdict the issue asks for: the boundary-reviews bake costs no
+that no layer always runs on the warmest page cache. Writes its section of
+``docs/benchmarks.md`` with the verdicts the issues ask for: each other layer's bake costs no
 more than the current-elections bake of the same drop. Exits 1 if a bake failed.
 """
 
@@ -29,8 +31,9 @@ from databaker.assets import layer_named
 from databaker.assets.addressbase import addressbase_cleaned_raw, addressbase_partitioned
 from databaker.layers import Layer
 
-LAYERS = ("current_elections", "current_boundary_reviews")
-"""Round 1 bakes them in this order, round 2 in the other, and so on."""
+LAYERS = ("current_elections", "current_boundary_reviews", "current_organisations")
+"""Round 1 bakes them in this order, round 2 in the other, and so on (the organisations layer
+only with an organisations export)."""
 
 
 def stage_of_step(layer: Layer) -> dict[str, str]:
@@ -62,15 +65,16 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     spec = InputSpec(
         args.addresses, args.divisions, args.seed, args.files,
-        args.boundary_reviews, args.boundary_review_types,
+        args.boundary_reviews, args.boundary_review_types, args.organisations_divisions,
     )  # fmt: skip
+    layers = LAYERS if args.organisations_divisions else LAYERS[:2]
     inputs = ensure_inputs(spec, args.cache)
     work = args.work or args.cache / "runs" / "layers"
     say(f"inputs: {inputs.folder}; work: {work}")
 
     runs = []
     for round_number in range(1, args.runs + 1):
-        order = LAYERS if round_number % 2 else LAYERS[::-1]
+        order = layers if round_number % 2 else layers[::-1]
         for name in order:
             say(f"round {round_number}: baking {name} ...")
             data_root = work / f"round{round_number}" / name
@@ -82,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.rmtree(data_root, ignore_errors=True)
 
     size = f"a{args.addresses}-d{args.divisions}-r{args.boundary_reviews}"
+    if args.organisations_divisions:
+        size += f"-o{args.organisations_divisions}"
     section = render(
         Section(
             size=size,
@@ -111,7 +117,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--boundary-review-types", type=int, default=3, help="division types per review"
     )
-    parser.add_argument("--runs", type=positive, default=2, help="rounds of both bakes")
+    parser.add_argument(
+        "--organisations-divisions",
+        type=positive,
+        default=0,
+        help="also bake the organisations layer, from the organisations export of the map "
+        "generated for this many divisions (the same addresses)",
+    )
+    parser.add_argument("--runs", type=positive, default=2, help="rounds of the bakes")
     parser.add_argument("--work", type=Path, help="where bakes write (default <cache>/runs/layers)")
     parser.add_argument(
         "--keep", action="store_true", help="keep each bake's data root (removed once measured)"
