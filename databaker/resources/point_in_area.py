@@ -17,8 +17,9 @@ The output is what the join's SQL writes: same columns, same lists, one partitio
 
 from __future__ import annotations
 
+import itertools
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -33,6 +34,10 @@ from databaker.resources.aws import S3Location, arrow_s3_filesystem, is_s3_url
 
 BAND_DEGREES = 0.005
 """Band height: about 550 m, a few bands per urban ward."""
+POINTS_PER_CHUNK = 1 << 18
+"""Points joined at a time (see ``AreaIndex.containing_by_chunk``)."""
+CANDIDATES_PER_CHUNK = 1 << 20
+"""Candidate pairs made and tested at a time (see ``AreaIndex._containing_pairs``)."""
 
 
 class AreaIndex:
@@ -62,9 +67,23 @@ class AreaIndex:
         """Every ``(point, ID)`` pair where a piece of the area with that ID contains the point
         ``(x[point], y[point])``, once, ordered by point then ID; the ID as its position in
         :attr:`ids`."""
-        point, area = self._containing_pairs(np.asarray(x, float), np.asarray(y, float))
+        parts = [(start + p, r) for start, p, r in self.containing_by_chunk(x, y)]
+        if not parts:
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+        return np.concatenate([p for p, _ in parts]), np.concatenate([r for _, r in parts])
+
+    def containing_by_chunk(
+        self, x: np.ndarray, y: np.ndarray
+    ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """:meth:`containing`, :data:`POINTS_PER_CHUNK` points at a time: ``(start, point,
+        ID)`` with ``point`` counted from ``start``. Arrays of a chunk's pairs stay small
+        enough for the C allocator to reuse (see :meth:`_containing_pairs`)."""
+        x, y = np.asarray(x, float), np.asarray(y, float)
         n_ids = max(len(self._ids), 1)
-        return np.divmod(_distinct(point * n_ids + self._rank[area]), n_ids)
+        for start in range(0, len(x), POINTS_PER_CHUNK):
+            part = slice(start, start + POINTS_PER_CHUNK)
+            point, area = self._containing_pairs(x[part], y[part])
+            yield (start, *np.divmod(_distinct(point * n_ids + self._rank[area]), n_ids))
 
     def ids_containing(self, x: np.ndarray, y: np.ndarray) -> pa.ListArray:
         """For each point ``(x[i], y[i])``, the sorted distinct IDs of the areas containing it."""
@@ -74,7 +93,14 @@ class AreaIndex:
         return pa.ListArray.from_arrays(pa.array(offsets), self._ids.take(rank))
 
     def _containing_pairs(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(point, area)`` index pairs where the area contains the point."""
+        """``(point, area)`` index pairs where the area contains the point.
+
+        The candidates (each area's slices of the sorted points, band by band) are made and
+        tested :data:`CANDIDATES_PER_CHUNK` at a time: arrays of a whole letter's candidates
+        (tens of millions where areas nest, as councils in counties) are larger than the C
+        allocator keeps for reuse, so each would be new memory, every page of which costs a
+        fault when first written: on this project's 2-core machine that was most of a join.
+        """
         if len(x) == 0 or len(self._bounds) == 0:
             return np.empty(0, np.int64), np.empty(0, np.int64)
         x0, y0 = min(x.min(), self._bounds[:, 0].min()), min(y.min(), self._bounds[:, 1].min())
@@ -89,18 +115,28 @@ class AreaIndex:
 
         first, last = band(self._bounds[:, 1]), band(self._bounds[:, 3])
         bands_per_area = (last - first + 1).astype(np.int64)
-        area = np.repeat(np.arange(len(self._bounds)), bands_per_area)
-        band_of = first[area] + _ranks_within_runs(bands_per_area)
-        lo = np.searchsorted(keys, band_of * span + (self._bounds[area, 0] - x0), "left")
-        hi = np.searchsorted(keys, band_of * span + (self._bounds[area, 2] - x0), "right")
-
+        slice_area = np.repeat(np.arange(len(self._bounds)), bands_per_area)
+        band_of = first[slice_area] + _ranks_within_runs(bands_per_area)
+        lo = np.searchsorted(keys, band_of * span + (self._bounds[slice_area, 0] - x0), "left")
+        hi = np.searchsorted(keys, band_of * span + (self._bounds[slice_area, 2] - x0), "right")
         sizes = hi - lo
-        area = np.repeat(area, sizes)
-        point = order[np.repeat(lo, sizes) + _ranks_within_runs(sizes)]
-        in_box = (y[point] >= self._bounds[area, 1]) & (y[point] <= self._bounds[area, 3])
-        point, area = point[in_box], area[in_box]
-        inside = shapely.contains_xy(self._prepared()[area], x[point], y[point])
-        return point[inside], area[inside]
+        ends = np.cumsum(sizes)
+        cuts = np.searchsorted(
+            ends, np.arange(CANDIDATES_PER_CHUNK, ends[-1], CANDIDATES_PER_CHUNK)
+        )
+        bounds = np.unique(np.concatenate([[0], cuts + 1, [len(sizes)]]).clip(0, len(sizes)))
+        prepared = self._prepared()
+        points, areas = [], []
+        for start, stop in itertools.pairwise(bounds):
+            part = slice(start, stop)
+            area = np.repeat(slice_area[part], sizes[part])
+            point = order[np.repeat(lo[part], sizes[part]) + _ranks_within_runs(sizes[part])]
+            in_box = (y[point] >= self._bounds[area, 1]) & (y[point] <= self._bounds[area, 3])
+            point, area = point[in_box], area[in_box]
+            inside = shapely.contains_xy(prepared[area], x[point], y[point])
+            points.append(point[inside])
+            areas.append(area[inside])
+        return np.concatenate(points), np.concatenate(areas)
 
     def _prepared(self) -> np.ndarray:
         """This thread's own prepared polygons. GEOS builds a prepared polygon's index lazily,

@@ -2,15 +2,15 @@
 ``current_organisations_joined_to_address_base.duckdb.sql``, on whole columns.
 
 Every area of the areas table (an organisation's own area, or one of its divisions', each
-maybe in several pieces) gets a number, and so does every organisation, in the order its
-elements take in a list (type, then official identifier). Per letter:
+maybe in several pieces) gets a number in list order: by organisation (type, official
+identifier), its own area first, then its divisions by area key. The point-in-area index gives
+each address's areas in that order, so, per chunk of addresses and with no sort:
 
-1. the point-in-area index gives each address the numbers of the areas containing it;
-2. an address is in an organisation when one of the organisation's own areas contains it;
-   its division there is the least (by area key) of the organisation's divisions containing
-   it, if any: both found on integer keys ``address * organisations + organisation``;
-3. an element's text is made once per distinct (organisation, division), and each address's
-   list points at them in organisation order.
+1. an address is in an organisation when the first of the organisation's areas containing it
+   is the organisation's own; its division there is the next area, if that is one of the same
+   organisation's divisions (the least by area key, as the SQL takes);
+2. an element is numbered by its division (or its organisation, without one), and its text is
+   made once per element the letter uses; each address's list points at them.
 """
 
 from __future__ import annotations
@@ -25,7 +25,12 @@ import pyarrow.compute as pc
 from databaker.layers.element_fields import FIELD_SEPARATOR, ElementFields
 from databaker.layers.layer import ADDRESS_COLUMNS
 from databaker.organisation_records import ORGANISATION_TYPES
-from databaker.resources.point_in_area import AreaIndex, read_areas, write_point_lists
+from databaker.resources.point_in_area import (
+    POINTS_PER_CHUNK,
+    AreaIndex,
+    read_areas,
+    write_point_lists,
+)
 
 ORGANISATION = ("organisation_type", "official_identifier", "organisation_name", "gss")
 DIVISION = ("division_type", "division_slug", "division_name", "division_official_identifier")
@@ -60,25 +65,26 @@ def write_organisation_lists(
 
 @dataclass(frozen=True)
 class _Areas:
-    """The areas table, numbered: each area (by ``area_key``, as the index numbers them) with
-    its organisation and, for a division's area, its division."""
+    """The areas table, numbered in list order: by organisation (type, official identifier,
+    key), each organisation's own area first, then its divisions' by area key. The index
+    gives an address's areas in that order, so its organisations come in list order, each
+    with its own area (if it contains the address) just before the least of its divisions."""
 
     index: AreaIndex
     organisation_of_area: np.ndarray
-    """Each area's organisation, numbered in list order."""
+    """Each area's organisation, by its number in list order."""
     division_of_area: np.ndarray
-    """Each area's division, numbered by area key; -1 for an organisation's own area."""
-    organisations: list[str]
-    """Each organisation's part of an element's text (its own fields), by number."""
-    divisions: list[str]
-    """Each division's part of an element's text, by number, then the empty part (no
-    division) last."""
+    """Each division's area: the division's number; -1 for an organisation's own area."""
+    elements: pa.Array
+    """Every element an address may have, as text: each division's (its organisation's
+    fields and its own), by division number, then each organisation's without a division."""
+    divisions: int
 
     @classmethod
     def read(cls, folder: str) -> _Areas:
         table = read_areas(folder, ["area_key", "organisation_key", *ORGANISATION, *DIVISION])
-        index = AreaIndex.from_arrow(table, "area_key")
         organisations = _organisations(table)
+        own = pc.equal(table["division_slug"], "")
         areas = (
             pa.table(
                 {
@@ -87,68 +93,78 @@ class _Areas:
                         table["organisation_key"], organisations["organisation_key"]
                     ),
                     "division": pc.if_else(
-                        pc.equal(table["division_slug"], ""),
-                        pa.scalar(None, pa.string()),
-                        _texts(table, DIVISION),
+                        own, pa.scalar(None, pa.string()), _texts(table, DIVISION)
                     ),
                 }
             )
             .group_by("area_key")
             .aggregate([("organisation", "min"), ("division", "min")])
-            .sort_by("area_key")
+            .rename_columns(["area_key", "organisation", "division"])
         )
-        if not areas["area_key"].combine_chunks().equals(index.ids):
-            raise ValueError("the areas index numbers areas otherwise than by their keys")
-        is_division = areas["division_min"].is_valid().to_numpy(zero_copy_only=False)
+        is_division = areas["division"].is_valid()
+        areas = areas.append_column("is_division", is_division).sort_by(
+            [("organisation", "ascending"), ("is_division", "ascending"), ("area_key", "ascending")]
+        )
+        width = len(str(areas.num_rows))
+        numbers = pc.index_in(table["area_key"], areas["area_key"]).to_numpy(zero_copy_only=False)
+        names = pa.array(np.char.zfill(numbers.astype(str), width))
+        index = AreaIndex(names, table["wkb"].combine_chunks())
+        division = areas["is_division"].to_numpy(zero_copy_only=False)
+        owner = areas["organisation"].to_numpy().astype(np.int64)
+        texts = organisations["text"].fill_null("").to_numpy(zero_copy_only=False).astype(object)
+        division_texts = areas["division"].drop_null().to_numpy(zero_copy_only=False)
+        without = FIELD_SEPARATOR * (len(DIVISION) - 1)
         return cls(
             index=index,
-            organisation_of_area=areas["organisation_min"].to_numpy().astype(np.int64),
-            division_of_area=np.where(is_division, np.cumsum(is_division) - 1, -1),
-            organisations=organisations["text"].to_pylist(),
-            divisions=[
-                *areas["division_min"].drop_null().to_pylist(),
-                FIELD_SEPARATOR * (len(DIVISION) - 1),
-            ],
+            organisation_of_area=owner,
+            division_of_area=np.where(division, np.cumsum(division) - 1, -1),
+            divisions=int(np.count_nonzero(division)),
+            elements=pa.array(
+                [
+                    *(texts[owner[division]] + FIELD_SEPARATOR + division_texts),
+                    *(texts + FIELD_SEPARATOR + without),
+                ],
+                pa.string(),
+            ),
         )
 
     def lists(self, x: np.ndarray, y: np.ndarray) -> pa.ListArray:
-        """Each point's elements, as texts dictionary-encoded, in organisation order."""
-        point, area = self.index.containing(x, y)
-        count = max(len(self.organisations), 1)
-        key = point * count + self.organisation_of_area[area]
-        division = self.division_of_area[area]
-        in_organisation = np.unique(key[division < 0])
-        division_of = _least_division(key[division >= 0], division[division >= 0])
-        position = np.searchsorted(division_of[0], in_organisation)
-        found = position < len(division_of[0])
-        found[found] &= division_of[0][position[found]] == in_organisation[found]
-        no_division = len(self.divisions) - 1
-        divisions = np.full(len(in_organisation), no_division, dtype=np.int64)
-        divisions[found] = division_of[1][position[found]]
-        points, organisations = np.divmod(in_organisation, count)
-        codes, element = np.unique(
-            organisations * len(self.divisions) + divisions, return_inverse=True
-        )
-        owner, held = np.divmod(codes, len(self.divisions))
-        texts = [
-            self.organisations[o] + FIELD_SEPARATOR + self.divisions[d]
-            for o, d in zip(owner.tolist(), held.tolist(), strict=True)
-        ]
+        """Each point's elements, as texts dictionary-encoded, in list order (see the class
+        doc): found on the index's pairs in the order it gives them, with no sort, a chunk of
+        points at a time."""
+        counts, codes = [], []
+        for start, point, area in self.index.containing_by_chunk(x, y):
+            first, code = self._elements_of(point, area)
+            size = min(len(x) - start, POINTS_PER_CHUNK)
+            counts.append(np.bincount(point[first], minlength=size))
+            codes.append(code)
+        code = np.concatenate(codes) if codes else np.empty(0, np.int64)
+        used = np.bincount(code, minlength=len(self.elements)) > 0
+        compact = (np.cumsum(used) - 1).astype(np.int32)
         offsets = np.zeros(len(x) + 1, dtype=np.int32)
-        np.cumsum(np.bincount(points, minlength=len(x)), out=offsets[1:])
+        if counts:
+            np.cumsum(np.concatenate(counts), out=offsets[1:])
         values = pa.DictionaryArray.from_arrays(
-            pa.array(element.astype(np.int32)), pa.array(texts, pa.string())
+            pa.array(compact[code]), self.elements.take(pa.array(np.flatnonzero(used)))
         )
         return pa.ListArray.from_arrays(pa.array(offsets), values)
 
-
-def _least_division(key: np.ndarray, division: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per distinct ``key`` (sorted), the least ``division`` paired with it."""
-    order = np.lexsort((division, key))
-    key, division = key[order], division[order]
-    first = np.ones(len(key), dtype=bool)
-    np.not_equal(key[1:], key[:-1], out=first[1:])
-    return key[first], division[first]
+    def _elements_of(self, point: np.ndarray, area: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Of the ``(point, area)`` pairs in list order, the pairs that start an element (an
+        organisation's own area) and each element's number in :attr:`elements`."""
+        organisation = self.organisation_of_area[area]
+        pairs = len(point)
+        starts = np.ones(pairs, dtype=bool)
+        starts[1:] = (point[1:] != point[:-1]) | (organisation[1:] != organisation[:-1])
+        first = np.flatnonzero(starts & (self.division_of_area[area] < 0))
+        following = first + 1
+        divided = following < pairs
+        divided[divided] = (point[following[divided]] == point[first[divided]]) & (
+            organisation[following[divided]] == organisation[first[divided]]
+        )
+        code = self.divisions + organisation[first]
+        code[divided] = self.division_of_area[area[following[divided]]]
+        return first, code
 
 
 def _organisations(table: pa.Table) -> pa.Table:
