@@ -537,7 +537,8 @@ def _status(args: argparse.Namespace) -> int:
             f"  materialised:       {built}\n"
             f"  addressbase_source: {layer.addressbase_source}\n"
             f"  {layer.input_version_key + ':':<20}{layer.input_version}\n"
-            f"  checks:             {layer.checks}, "
+            + (f"  {layer.as_of[0] + ':':<20}{layer.as_of[1]}\n" if layer.as_of else "")
+            + f"  checks:             {layer.checks}, "
             + (f"{failing} not passed" if failing else "all passed")
         )
         for problem in layer.problems:

@@ -31,6 +31,8 @@ class PublishedLayer:
     """Where the layer is published in the store."""
     input_version_key: str
     """The metadata key of the input's version the layer was baked from."""
+    as_of_key: str | None = None
+    """The metadata key of the date the input was read as of, for an input read so."""
 
 
 def published_layer(layer: Layer) -> PublishedLayer:
@@ -41,6 +43,7 @@ def published_layer(layer: Layer) -> PublishedLayer:
         layer.freshness,
         layer.prefix,
         layer.input_version_key,
+        layer.input.as_of_key if layer.input else None,
     )
 
 
@@ -55,6 +58,8 @@ class LayerStatus:
     checks: int
     check_problems: list[str]
     publishing_problem: str | None = None
+    as_of: tuple[str, str] | None = None
+    """For a layer whose input is read as of a date: the metadata key and the date."""
 
     @property
     def problems(self) -> list[str]:
@@ -115,6 +120,9 @@ def _status(
         checks=len(check_keys(layer.checks)),
         check_problems=check_problems(instance, layer.checks),
         publishing_problem=_publishing_problem(store, layer) if store else None,
+        as_of=(layer.as_of_key, str(metadata.get(layer.as_of_key, "unknown")))
+        if layer.as_of_key
+        else None,
     )
 
 

@@ -17,11 +17,13 @@ import json
 from datetime import date, timedelta
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import polars as pl
 import pytest
 import shapely
 
+from databaker.assets import layer_named
 from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED_TABLE
 from databaker.assets.current_organisations.join import JOINED_TABLE, ORGANISATIONS_QUERY
 from databaker.assets.organisations import ORGANISATION_AREAS_TABLE
@@ -31,6 +33,7 @@ from databaker.definitions import Settings
 from databaker.layers.diff import DIFF, LayerDiff
 from databaker.layers.versions import published_manifest, version_prefix
 from databaker.resources import DuckDBQueryEngine, LocalLayerStore
+from databaker.status import layer_statuses
 from databaker_tests.conftest import address_line, write_lines
 from databaker_tests.test_athena_queries import athena_rows_in_duckdb
 
@@ -461,3 +464,27 @@ def test_a_rebake_on_the_next_day_publishes_what_a_bake_from_scratch_does(inputs
     )
     assert "local-authority/OLD" in diff.ids_disappearing
     assert diff.addresses_losing_kind == {}
+
+
+def test_versions_and_status_name_the_date_the_layer_was_baked_as_of(inputs, tmp_path, capsys):
+    drop, export = inputs
+    root = tmp_path / "data"
+    instance = dg.DagsterInstance.ephemeral()
+    bake(layer=LAYER, addressbase=str(drop), organisations=str(export), on=ON.isoformat(),
+         settings=Settings(data_root=str(root)), instance=instance)  # fmt: skip
+    (status,) = layer_statuses(instance, layers=(layer_named(LAYER),))
+    assert status.as_of == ("organisations_on", ON.isoformat())
+    assert status.healthy, status.problems
+    capsys.readouterr()
+    assert main(["versions", "--layer", LAYER, "--data-root", str(root)]) == 0
+    assert f"on {ON.isoformat()}" in capsys.readouterr().out
+
+
+def test_on_is_refused_for_a_layer_not_baked_as_of_a_date(tmp_path):
+    with pytest.raises(ValueError, match="not baked as of a date"):
+        bake(
+            layer="current_elections", on=ON.isoformat(), settings=Settings(data_root=str(tmp_path))
+        )
+    with pytest.raises(SystemExit) as refused:
+        main(["bake", "--layer", LAYER, "--on", "2026-5-7", "--data-root", str(tmp_path)])
+    assert refused.value.code == 2

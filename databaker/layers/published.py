@@ -75,6 +75,11 @@ def published_asset(layer: Layer, version: dg.AssetsDefinition) -> dg.AssetsDefi
                 "stale_outcodes_deleted": len(done.deleted),
                 "addressbase_source": manifest.addressbase_source,
                 layer.input_version_key: manifest.input_version,
+                **(
+                    {layer.input.as_of_key: manifest.input_as_of}
+                    if layer.input and layer.input.as_of_key
+                    else {}
+                ),
                 "version": dg.MetadataValue.path(
                     store.uri(version_prefix(layer.prefix, manifest.bake_id))
                 ),
