@@ -495,6 +495,10 @@ BAD_ROWS = [
     )),
     (council(official_identifier=""), "official_identifier is empty"),
     (council(official_identifier="LDS2", organisation_name=" "), "organisation_name is empty"),
+    (
+        council(official_identifier="LDS9", organisation_name="Leeds\x1eCity"),
+        "a field holds a control character (only tab is allowed)",
+    ),
     (council(start_date=""), "start_date is empty"),
     (council(start_date="2026-02-30"), 'start_date "2026-02-30" is not a date (YYYY-MM-DD)'),
     (council(start_date="06/12/2026"), 'start_date "06/12/2026" is not a date (YYYY-MM-DD)'),
@@ -582,6 +586,7 @@ def test_rejected_rows_within_the_allowance_are_reported_and_left_out(
         "local-authority/E0714",
         "local-authority/LDS",
         "local-authority/LDS2",
+        "local-authority/LDS9",
         "local-authority/OLD",
     ]
 

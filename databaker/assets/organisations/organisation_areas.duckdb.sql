@@ -101,6 +101,12 @@ faults AS (
                 'organisation_type "%s" is not one of %s',
                 organisation_type[:40], array_to_string($organisation_types, ', ')
             )
+            WHEN regexp_matches(
+                organisation_type || official_identifier || organisation_name || gss
+                    || division_type || division_slug || division_name
+                    || division_official_identifier,
+                '[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]'
+            ) THEN 'a field holds a control character (only tab is allowed)'
             WHEN trim(official_identifier) = '' THEN 'official_identifier is empty'
             WHEN trim(organisation_name) = '' THEN 'organisation_name is empty'
             WHEN organisation_period_fault IS NOT NULL THEN organisation_period_fault
