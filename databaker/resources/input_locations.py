@@ -98,7 +98,9 @@ class InputLocations(dg.ConfigurableResource):
     organisations: str = Field(
         default="",
         description="The organisations export: a CSV file path or s3:// URL, a row per piece "
-        "of an organisation's area or of one of its divisions; empty: none is configured.",
+        "of an organisation's area or of one of its divisions, or EveryElection's database "
+        "(postgresql://), which the organisations_export asset exports from; empty: none is "
+        "configured.",
     )
 
     def list_drops(self) -> list[DropListing]:
