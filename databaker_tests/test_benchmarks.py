@@ -64,10 +64,17 @@ def cache() -> Iterator[Path]:
     shutil.rmtree(folder)
 
 
+HANG = 900
+"""Seconds after which a benchmark run as a subprocess is taken for hung: a guard, not a
+measure. Alone, each takes well under a minute; on the suite's four workers sharing two cores,
+the read benchmark (which builds a polars environment with pip when none is cached) once took
+over 300 s."""
+
+
 def run_benchmark(module: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", module, *TINY, *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=ROOT, capture_output=True, text=True, timeout=HANG,
     )  # fmt: skip
 
 
@@ -234,7 +241,7 @@ def run_layers_benchmark(cache: Path, *args: str) -> subprocess.CompletedProcess
     return subprocess.run(
         [sys.executable, "-m", "benchmarks.layers", *LAYERS_SIZE, "--runs", "1",
          "--cache", str(cache), *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=ROOT, capture_output=True, text=True, timeout=HANG,
     )  # fmt: skip
 
 

@@ -469,10 +469,10 @@ def test_a_rebake_on_the_next_day_publishes_what_a_bake_from_scratch_does(inputs
 def test_versions_and_status_name_the_date_the_layer_was_baked_as_of(inputs, tmp_path, capsys):
     drop, export = inputs
     root = tmp_path / "data"
-    instance = dg.DagsterInstance.ephemeral()
-    bake(layer=LAYER, addressbase=str(drop), organisations=str(export), on=ON.isoformat(),
-         settings=Settings(data_root=str(root)), instance=instance)  # fmt: skip
-    (status,) = layer_statuses(instance, layers=(layer_named(LAYER),))
+    with dg.DagsterInstance.ephemeral() as instance:
+        bake(layer=LAYER, addressbase=str(drop), organisations=str(export), on=ON.isoformat(),
+             settings=Settings(data_root=str(root)), instance=instance)  # fmt: skip
+        (status,) = layer_statuses(instance, layers=(layer_named(LAYER),))
     assert status.as_of == ("organisations_on", ON.isoformat())
     assert status.healthy, status.problems
     capsys.readouterr()
