@@ -95,6 +95,11 @@ def _processes(
         start = manager.Barrier(clients)
         with context.Pool(clients) as pool:
             timed = pool.starmap(_client, [(target, share, start) for share in shares])
+            # Workers told to end, and waited for: leaving the block would terminate them by
+            # SIGTERM, which a process started with SIGTERM ignored (as some launchers do)
+            # never acts on, and the join after it would wait for ever.
+            pool.close()
+            pool.join()
     return _pooled(engine, timed)
 
 
