@@ -314,6 +314,7 @@ def _bake(args: argparse.Namespace) -> int:
 
 def _bake_summary(layer: Layer, result: BakeResult) -> str:
     from databaker.assets import LAYERS
+    from databaker.markdown import with_article
 
     published = result.metadata[layer.published_asset_name]
     version = result.metadata[layer.version_asset_name]
@@ -323,7 +324,8 @@ def _bake_summary(layer: Layer, result: BakeResult) -> str:
     with_ids = published[f"addresses_with_{label.replace(' ', '_')}s"]
     lines = [
         f"\nBaked {layer.name} in {result.seconds:.1f} s",
-        f"  addresses:          {published['addresses']:,} ({with_ids:,} with a {label})",
+        f"  addresses:          {published['addresses']:,} ({with_ids:,} with "
+        f"{with_article(label)})",
     ]
     if raw is None:
         lines.append(f"  AddressBase:        kept as baked, {version['addressbase_source']}")
@@ -380,6 +382,7 @@ def _versions(args: argparse.Namespace) -> int:
         published_manifest,
         refusals,
     )
+    from databaker.markdown import with_article
 
     layer = layer_named(args.layer)
     LAYER = layer.prefix
@@ -395,8 +398,8 @@ def _versions(args: argparse.Namespace) -> int:
         refused = refusals(store, LAYER, version.bake_id)
         print(
             f"{mark} {version.bake_id}  {version.created}  {version.rows:,} addresses "
-            f"({version.rows_with_ids:,} with a {layer.id_label})  {version.outcodes:,} "
-            f"outcodes  {label} {version.input_version[:19]}"
+            f"({version.rows_with_ids:,} with {with_article(layer.id_label)})  "
+            f"{version.outcodes:,} outcodes  {label} {version.input_version[:19]}"
             + (f" on {version.input_as_of}" if version.input_as_of else "")
             + f"  {version.addressbase_source}"
             + (f"  REFUSED by {', '.join(refused)}" if refused else "")

@@ -62,3 +62,8 @@ def _cell(value: object) -> str:
     if isinstance(value, float):
         return f"{value:,.4g}"
     return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def with_article(noun: str) -> str:
+    """``a ballot``, ``an organisation``: the noun with its indefinite article."""
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"

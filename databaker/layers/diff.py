@@ -35,6 +35,7 @@ from databaker.layers import sampling
 from databaker.layers.element_fields import ElementFields
 from databaker.layers.outcode_files import ElementIds
 from databaker.layers.versions import TOLERANT, Manifest
+from databaker.markdown import with_article
 from databaker.progress import Progress, logged
 from databaker.resources import LayerStore
 
@@ -117,7 +118,11 @@ class LayerDiff:
             "| | before | after | change |",
             "|---|---:|---:|---:|",
             _row("addresses", self.addresses_before, self.addresses_after),
-            _row(f"addresses with a {id_label}", self.with_ids_before, self.with_ids_after),
+            _row(
+                f"addresses with {with_article(id_label)}",
+                self.with_ids_before,
+                self.with_ids_after,
+            ),
             "",
             f"- addresses whose {id_label}s changed: **{self.addresses_changed:,}** "
             f"({self.addresses_gaining_first_ids:,} had none before, "

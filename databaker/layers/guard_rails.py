@@ -24,7 +24,7 @@ from pydantic import Field
 
 from databaker.layers.diff import LayerDiff
 from databaker.layers.versions import KEPT_VERSIONS
-from databaker.markdown import markdown_table
+from databaker.markdown import markdown_table, with_article
 
 SAMPLE = 10
 
@@ -310,7 +310,8 @@ def coverage_steady(
             rail,
             config,
             failed=beyond(abs(after - before), limit),
-            problem=f"with the export unchanged, the share of addresses with a {label} moved "
+            problem=f"with the export unchanged, the share of addresses with {with_article(label)} "
+            f"moved "
             f"from {before:.2%} to {after:.2%}, more than {threshold} {limit:.2%}",
             metadata=metadata,
         )
@@ -318,7 +319,8 @@ def coverage_steady(
     return Rail(
         "coverage_steady",
         override,
-        f"With the export unchanged, the share of addresses with a {label} moves by no more "
+        f"With the export unchanged, the share of addresses with {with_article(label)} moves by "
+        f"no more "
         f"than {threshold}.",
         judge,
         threshold=threshold,
