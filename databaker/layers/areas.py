@@ -25,15 +25,21 @@ class Areas:
     ids: np.ndarray
     geometries: np.ndarray
 
+    @classmethod
+    def of(cls, ids: pa.Array | pa.ChunkedArray, geometry: pa.ChunkedArray) -> Areas:
+        """From an input table's columns: the IDs (any type, as text) and the WKB geometry
+        (plain binary, or a GeoParquet extension type over it)."""
+        wkb = geometry.combine_chunks()
+        if isinstance(wkb, pa.ExtensionArray):
+            wkb = wkb.storage
+        return cls(
+            ids=pc.cast(ids, pa.string()).to_numpy(zero_copy_only=False),
+            geometries=shapely.from_wkb(wkb.to_numpy(zero_copy_only=False)),
+        )
+
 
 def read_areas(store: LayerStore, key: str, id_column: str) -> Areas:
     """The pieces of the parquet file ``key``: ``id_column`` as text, and ``geometry`` (WKB)."""
     with store.open_input(key) as source:
         table = pq.read_table(source, columns=[id_column, "geometry"])
-    wkb = table["geometry"].combine_chunks()
-    if isinstance(wkb, pa.ExtensionArray):
-        wkb = wkb.storage
-    return Areas(
-        ids=pc.cast(table[id_column], pa.string()).to_numpy(zero_copy_only=False),
-        geometries=shapely.from_wkb(wkb.to_numpy(zero_copy_only=False)),
-    )
+    return Areas.of(table[id_column], table["geometry"])

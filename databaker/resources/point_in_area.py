@@ -185,7 +185,7 @@ def write_contains_join(
     geometry, but as a plain BLOB from a table of no rows, whose file has no GeoParquet
     metadata).
     """
-    index = AreaIndex.from_arrow(read_areas(areas, [area_id]), area_id)
+    index = AreaIndex.from_arrow(area_table(areas, [area_id]), area_id)
     write_point_lists(
         points=points,
         letters=letters,
@@ -199,7 +199,7 @@ def write_contains_join(
     )
 
 
-def read_areas(areas: str, columns: Sequence[str]) -> pa.Table:
+def area_table(areas: str, columns: Sequence[str]) -> pa.Table:
     """The ``columns`` of the areas table in the folder ``areas`` and its geometry as ``wkb``."""
     filesystem, path = filesystem_of(areas)
     table = pq.read_table(path, columns=[*columns, "geometry"], filesystem=filesystem)

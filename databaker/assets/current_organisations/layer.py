@@ -9,7 +9,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import shapely
 
 from databaker.assets.current_organisations.guard_rails import RAILS, GuardRails
 from databaker.assets.current_organisations.join import JOINED_TABLE, join_organisations
@@ -54,9 +53,11 @@ def organisation_kinds(elements: pa.Array) -> pa.Array:
     )
 
 
-def _organisation_ids_of(table: pa.Table) -> set[str]:
-    ids = pc.binary_join_element_wise(table["organisation_type"], table["official_identifier"], "/")
-    return set(pc.unique(ids).to_pylist())
+def _organisation_id(table: pa.Table) -> pa.ChunkedArray:
+    """Each row's organisation, as :func:`organisation_ids` names it."""
+    return pc.binary_join_element_wise(
+        table["organisation_type"], table["official_identifier"], "/"
+    )
 
 
 def organisations_named(store: LayerStore, metadata: Mapping[str, Any]) -> set[str]:
@@ -64,7 +65,8 @@ def organisations_named(store: LayerStore, metadata: Mapping[str, Any]) -> set[s
     and those of its rejected rows: a broken organisation must not pass for one that ended."""
     with store.open_input(ORGANISATION_AREAS) as source:
         table = pq.read_table(source, columns=["organisation_type", "official_identifier"])
-    return _organisation_ids_of(table) | set(metadata.get("organisations_in_export", []))
+    named = set(pc.unique(_organisation_id(table)).to_pylist())
+    return named | set(metadata.get("organisations_in_export", []))
 
 
 def organisation_areas_map(store: LayerStore) -> Areas:
@@ -74,13 +76,8 @@ def organisation_areas_map(store: LayerStore) -> Areas:
             source,
             columns=["organisation_type", "official_identifier", "division_slug", "geometry"],
         )
-    table = table.filter(pc.equal(table["division_slug"], ""))
-    ids = pc.binary_join_element_wise(table["organisation_type"], table["official_identifier"], "/")
-    wkb = table["geometry"].combine_chunks()
-    return Areas(
-        ids=ids.to_numpy(zero_copy_only=False),
-        geometries=shapely.from_wkb(wkb.to_numpy(zero_copy_only=False)),
-    )
+    own = table.filter(pc.equal(table["division_slug"], ""))
+    return Areas.of(_organisation_id(own), own["geometry"])
 
 
 def export_summary(metadata: Mapping[str, Any]) -> str:

@@ -28,7 +28,7 @@ from databaker.organisation_records import ORGANISATION_TYPES
 from databaker.resources.point_in_area import (
     POINTS_PER_CHUNK,
     AreaIndex,
-    read_areas,
+    area_table,
     write_point_lists,
 )
 
@@ -82,7 +82,7 @@ class _Areas:
 
     @classmethod
     def read(cls, folder: str) -> _Areas:
-        table = read_areas(folder, ["area_key", "organisation_key", *ORGANISATION, *DIVISION])
+        table = area_table(folder, ["area_key", "organisation_key", *ORGANISATION, *DIVISION])
         organisations = _organisations(table)
         own = pc.equal(table["division_slug"], "")
         areas = (
@@ -105,6 +105,7 @@ class _Areas:
         areas = areas.append_column("is_division", is_division).sort_by(
             [("organisation", "ascending"), ("is_division", "ascending"), ("area_key", "ascending")]
         )
+        # The index numbers areas by their names, sorted: zero-padded numbers sort as numbers.
         width = len(str(areas.num_rows))
         numbers = pc.index_in(table["area_key"], areas["area_key"]).to_numpy(zero_copy_only=False)
         names = pa.array(np.char.zfill(numbers.astype(str), width))
