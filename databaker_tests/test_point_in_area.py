@@ -9,7 +9,8 @@ from shapely.geometry import MultiPolygon, Polygon, box
 
 from databaker.assets.current_elections.join import JOIN_QUERY
 from databaker.resources import DuckDBQueryEngine
-from databaker.resources.point_in_area import BAND_DEGREES, AreaIndex
+from databaker.resources.band_segments import BAND_DEGREES
+from databaker.resources.point_in_area import AreaIndex
 
 
 def index_of(areas: list[tuple[str, shapely.Geometry]]) -> AreaIndex:
@@ -86,6 +87,69 @@ def test_random_areas_agree_with_testing_every_area_against_every_point():
     found = index_of(areas).ids_containing(x, y).to_pylist()
     assert found == [sorted(ids) for ids in expected]
     assert sum(map(len, found)) > len(x) // 4
+
+
+def test_band_lines_edges_along_them_and_vertices_on_them_agree_with_every_test():
+    """Where a band ends is where the join's arithmetic is least forgiving: areas whose
+    vertices and level edges lie on band lines, an edge crossing many bands, a hole, a sliver
+    narrower than a millimetre; points on the lines, on the edges, at the vertices and a hair
+    either side of them."""
+    h, south = BAND_DEGREES, 52.0
+
+    def line(k: float) -> float:
+        return south + k * h
+
+    stairs = Polygon(
+        [
+            (0, line(0)),
+            (0.004, line(0)),
+            (0.004, line(1)),
+            (0.008, line(1)),
+            (0.008, line(3)),
+            (0, line(3)),
+        ]
+    )
+    diagonal = Polygon([(0.01, line(0)), (0.05, line(40)), (0.01, line(40))])
+    holed = Polygon(
+        box(0.06, line(0), 0.07, line(4)).exterior.coords,
+        [box(0.062, line(1), 0.068, line(2)).exterior.coords],
+    )
+    sliver = box(0.08, line(0.5), 0.08 + 1e-8, line(6.5))
+    level = MultiPolygon([box(0.09, line(2), 0.1, line(2.5)), box(0.09, line(3), 0.1, line(4))])
+    areas = [
+        ("stairs", stairs),
+        ("diagonal", diagonal),
+        ("holed", holed),
+        ("sliver", sliver),
+        ("level", level),
+        ("wide", box(0, line(0.5), 0.1, line(2))),
+    ]
+    xs = np.unique(
+        np.concatenate(
+            [
+                shapely.get_coordinates(
+                    shapely.get_rings(shapely.get_parts([s for _, s in areas]))
+                )[:, 0],
+                np.linspace(-0.001, 0.101, 409),
+            ]
+        )
+    )
+    ys = np.concatenate([[line(k) for k in np.arange(-1, 41, 0.5)]])
+    ys = np.concatenate([ys, np.nextafter(ys, np.inf), np.nextafter(ys, -np.inf)])
+    xs = np.concatenate([xs, np.nextafter(xs, np.inf), np.nextafter(xs, -np.inf)])
+    x, y = (grid.ravel() for grid in np.meshgrid(xs, ys))
+    # Points on the diagonal's long edge, as near as floating point puts them.
+    t = np.linspace(0, 1, 4001)
+    x = np.concatenate([x, 0.01 + t * 0.04, 0.01 + t * 0.04 + 1e-12])
+    y = np.concatenate([y, line(0) + t * (line(40) - line(0)), line(0) + t * (line(40) - line(0))])
+
+    expected = [set() for _ in x]
+    for area_id, shape in areas:
+        for point in np.flatnonzero(shapely.contains_xy(shape, x, y)):
+            expected[point].add(area_id)
+    found = index_of(areas).ids_containing(x, y).to_pylist()
+    assert found == [sorted(ids) for ids in expected]
+    assert all(any(area_id in ids for ids in found) for area_id, _ in areas)
 
 
 def write_tables(root, areas: int):

@@ -5,19 +5,19 @@ then groups the matches with a hash aggregate; at tens of millions of addresses 
 a bake. Here pyarrow reads and writes the tables (local files or S3 alike), and the join is
 done on arrays:
 
-1. points are sorted into horizontal bands of :data:`BAND_DEGREES`, by longitude within a band;
-2. each area's bounding box becomes one contiguous slice of that order per band it spans, found
-   with a binary search, so candidate (point, area) pairs cost no per-point Python work;
-3. GEOS decides containment for all candidates in one vectorised ``contains_xy`` call on
-   prepared polygons, outside the GIL;
-4. numpy turns the matching pairs into each point's sorted, distinct list of area IDs.
+1. the areas' polygons cut the map into segments of horizontal bands
+   (:mod:`databaker.resources.band_segments`), each with the areas containing all of it and the
+   polygons whose boundary crosses it;
+2. a binary search finds each point's segment, which gives most of its areas with no test;
+3. GEOS decides the points of segments a boundary crosses, in one vectorised ``contains_xy``
+   call on prepared polygons, outside the GIL;
+4. numpy merges the two into each point's sorted, distinct list of area IDs.
 
 The output is what the join's SQL writes: same columns, same lists, one partition per letter.
 """
 
 from __future__ import annotations
 
-import itertools
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,16 +28,16 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import shapely
 
+from databaker.arrays import distinct, ranks_within_runs
 from databaker.parquet_leaves import string_leaves
 from databaker.progress import Progress, logged
 from databaker.resources.aws import S3Location, arrow_s3_filesystem, is_s3_url
+from databaker.resources.band_segments import BandSegments
 
-BAND_DEGREES = 0.005
-"""Band height: about 550 m, a few bands per urban ward."""
 POINTS_PER_CHUNK = 1 << 18
-"""Points joined at a time (see ``AreaIndex.containing_by_chunk``)."""
-CANDIDATES_PER_CHUNK = 1 << 20
-"""Candidate pairs made and tested at a time (see ``AreaIndex._containing_pairs``)."""
+"""Points joined at a time (see ``AreaIndex.containing_by_chunk``): a chunk's arrays stay small
+enough for the C allocator to reuse, where a whole letter's would be new memory, every page of
+which costs a fault when first written (on this project's 2-core machine, most of a join)."""
 
 
 class AreaIndex:
@@ -48,8 +48,10 @@ class AreaIndex:
         bounds = shapely.bounds(shapely.from_wkb(wkb_values))
         # An empty geometry has no bounds and contains nothing.
         kept = np.isfinite(bounds).all(axis=1)
-        self._wkb, self._bounds = wkb_values[kept], bounds[kept]
+        self._wkb = wkb_values[kept]
         self._per_thread = threading.local()
+        self._segments_lock = threading.Lock()
+        self._built: BandSegments | None = None
         ids, ranks = np.unique(area_ids.to_numpy(zero_copy_only=False), return_inverse=True)
         self._ids = pa.array(ids, type=pa.string())
         self._rank = ranks.astype(np.int64)[kept]
@@ -62,6 +64,15 @@ class AreaIndex:
     def ids(self) -> pa.Array:
         """The distinct area IDs, sorted: what :meth:`containing` numbers them by."""
         return self._ids
+
+    def _segments(self) -> BandSegments | None:
+        """Built once, on first use, by whichever thread comes first; None without areas."""
+        with self._segments_lock:
+            if self._built is None and len(self._wkb):
+                self._built = BandSegments.of(
+                    shapely.from_wkb(self._wkb), self._rank, self._prepared()
+                )
+            return self._built
 
     def containing(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Every ``(point, ID)`` pair where a piece of the area with that ID contains the point
@@ -76,14 +87,16 @@ class AreaIndex:
         self, x: np.ndarray, y: np.ndarray
     ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
         """:meth:`containing`, :data:`POINTS_PER_CHUNK` points at a time: ``(start, point,
-        ID)`` with ``point`` counted from ``start``. Arrays of a chunk's pairs stay small
-        enough for the C allocator to reuse (see :meth:`_containing_pairs`)."""
+        ID)`` with ``point`` counted from ``start``."""
         x, y = np.asarray(x, float), np.asarray(y, float)
-        n_ids = max(len(self._ids), 1)
+        segments = self._segments()
+        if segments is None:
+            return
+        n_ids = np.int64(max(len(self._ids), 1))
         for start in range(0, len(x), POINTS_PER_CHUNK):
             part = slice(start, start + POINTS_PER_CHUNK)
-            point, area = self._containing_pairs(x[part], y[part])
-            yield (start, *np.divmod(_distinct(point * n_ids + self._rank[area]), n_ids))
+            keys = self._containing_keys(segments, x[part], y[part], n_ids)
+            yield (start, *np.divmod(keys, n_ids))
 
     def ids_containing(self, x: np.ndarray, y: np.ndarray) -> pa.ListArray:
         """For each point ``(x[i], y[i])``, the sorted distinct IDs of the areas containing it."""
@@ -92,51 +105,20 @@ class AreaIndex:
         np.cumsum(np.bincount(point, minlength=len(x)), out=offsets[1:])
         return pa.ListArray.from_arrays(pa.array(offsets), self._ids.take(rank))
 
-    def _containing_pairs(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(point, area)`` index pairs where the area contains the point.
-
-        The candidates (each area's slices of the sorted points, band by band) are made and
-        tested :data:`CANDIDATES_PER_CHUNK` at a time: arrays of a whole letter's candidates
-        (tens of millions where areas nest, as councils in counties) are larger than the C
-        allocator keeps for reuse, so each would be new memory, every page of which costs a
-        fault when first written: on this project's 2-core machine that was most of a join.
-        """
-        if len(x) == 0 or len(self._bounds) == 0:
-            return np.empty(0, np.int64), np.empty(0, np.int64)
-        x0, y0 = min(x.min(), self._bounds[:, 0].min()), min(y.min(), self._bounds[:, 1].min())
-        span = max(x.max(), self._bounds[:, 2].max()) - x0 + 1.0
-
-        def band(lat: np.ndarray) -> np.ndarray:
-            return np.floor((lat - y0) / BAND_DEGREES)
-
-        point_keys = band(y) * span + (x - x0)
-        order = np.argsort(point_keys)
-        keys = point_keys[order]
-
-        first, last = band(self._bounds[:, 1]), band(self._bounds[:, 3])
-        bands_per_area = (last - first + 1).astype(np.int64)
-        slice_area = np.repeat(np.arange(len(self._bounds)), bands_per_area)
-        band_of = first[slice_area] + _ranks_within_runs(bands_per_area)
-        lo = np.searchsorted(keys, band_of * span + (self._bounds[slice_area, 0] - x0), "left")
-        hi = np.searchsorted(keys, band_of * span + (self._bounds[slice_area, 2] - x0), "right")
-        sizes = hi - lo
-        ends = np.cumsum(sizes)
-        cuts = np.searchsorted(
-            ends, np.arange(CANDIDATES_PER_CHUNK, ends[-1], CANDIDATES_PER_CHUNK)
-        )
-        bounds = np.unique(np.concatenate([[0], cuts + 1, [len(sizes)]]).clip(0, len(sizes)))
-        prepared = self._prepared()
-        points, areas = [], []
-        for start, stop in itertools.pairwise(bounds):
-            part = slice(start, stop)
-            area = np.repeat(slice_area[part], sizes[part])
-            point = order[np.repeat(lo[part], sizes[part]) + _ranks_within_runs(sizes[part])]
-            in_box = (y[point] >= self._bounds[area, 1]) & (y[point] <= self._bounds[area, 3])
-            point, area = point[in_box], area[in_box]
-            inside = shapely.contains_xy(prepared[area], x[point], y[point])
-            points.append(point[inside])
-            areas.append(area[inside])
-        return np.concatenate(points), np.concatenate(areas)
+    def _containing_keys(
+        self, segments: BandSegments, x: np.ndarray, y: np.ndarray, n_ids: np.int64
+    ) -> np.ndarray:
+        """``point * n_ids + ID`` for each area containing a point, sorted, distinct: the
+        areas containing the point's whole segment, and those of the polygons GEOS finds
+        containing it among the ones whose boundary crosses the segment."""
+        segment = segments.segment_of(x, y)
+        point, rank = _expanded(segment, segments.inside_offsets, segments.inside)
+        inside = point * n_ids + rank
+        point, polygon = _expanded(segment, segments.tested_offsets, segments.tested)
+        found = shapely.contains_xy(self._prepared()[polygon], x[point], y[point])
+        tested = np.sort(point[found] * n_ids + self._rank[polygon[found]])
+        # Two sorted runs: a stable sort merges them in one pass.
+        return distinct(np.concatenate([inside, tested]), kind="stable")
 
     def _prepared(self) -> np.ndarray:
         """This thread's own prepared polygons. GEOS builds a prepared polygon's index lazily,
@@ -150,18 +132,15 @@ class AreaIndex:
         return polygons
 
 
-def _distinct(values: np.ndarray) -> np.ndarray:
-    """The sorted distinct values (``np.unique`` is many times slower on large int arrays)."""
-    values = np.sort(values)
-    keep = np.ones(len(values), dtype=bool)
-    np.not_equal(values[1:], values[:-1], out=keep[1:])
-    return values[keep]
-
-
-def _ranks_within_runs(lengths: np.ndarray) -> np.ndarray:
-    """``[0, 1, .., lengths[0]-1, 0, 1, .., lengths[1]-1, ...]`` without a Python loop."""
-    starts = np.cumsum(lengths) - lengths
-    return np.arange(lengths.sum()) - np.repeat(starts, lengths)
+def _expanded(
+    segment: np.ndarray, offsets: np.ndarray, members: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(point, member)`` for every member of each point's segment (CSR ``offsets`` and
+    ``members``), ordered by point, then as the segment lists them."""
+    first = offsets[segment]
+    counts = offsets[segment + 1] - first
+    point = np.repeat(np.arange(len(segment)), counts)
+    return point, members[np.repeat(first, counts) + ranks_within_runs(counts)]
 
 
 def write_contains_join(

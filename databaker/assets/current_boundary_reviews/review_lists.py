@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from databaker.arrays import distinct
 from databaker.layers.layer import ADDRESS_COLUMNS
 from databaker.parquet_leaves import string_leaves
 from databaker.resources.point_in_area import filesystem_of
@@ -221,8 +222,8 @@ class _Divisions:
         o = pairs["o"].to_numpy().astype(np.int64)
         n = pairs["n"].to_numpy().astype(np.int64)
         d = max(len(self.keys), 1)
-        in_old = np.bincount(_distinct(r * d + o) % d, minlength=d)
-        in_new = np.bincount(_distinct(r * d + n) % d, minlength=d)
+        in_old = np.bincount(distinct(r * d + o) % d, minlength=d)
+        in_new = np.bincount(distinct(r * d + n) % d, minlength=d)
         pair_code, pair_inverse = np.unique(o * d + n, return_inverse=True)
         in_both = np.bincount(pair_inverse, minlength=len(pair_code))
         same_boundary = (in_old[o] == in_new[n]) & (in_new[n] == in_both[pair_inverse])
@@ -305,10 +306,3 @@ class _Divisions:
 def _json(value: object) -> str:
     """Compact JSON, text as it is (no ``\\u`` escapes for non-ASCII), keys in order."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def _distinct(values: np.ndarray) -> np.ndarray:
-    values = np.sort(values)
-    keep = np.ones(len(values), dtype=bool)
-    np.not_equal(values[1:], values[:-1], out=keep[1:])
-    return values[keep]
