@@ -13,6 +13,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from databaker.layers import outcode_files, sampling
+from databaker.layers.diff import SEPARATOR, EncodedRows, _read_side
+from databaker.layers.element_fields import FIELD_SEPARATOR, ElementFields
+from databaker.layers.element_files import LetterElements
 from databaker.layers.outcode_files import (
     ROW_DIGESTS,
     EarlierFiles,
@@ -642,3 +645,170 @@ def test_outcodes_whose_earlier_files_cannot_hold_their_rows_are_derived_too(sto
     assert sorted(outcodes_cut) == ["AB1", "AB2", "AB3", "AB9"]
     full = from_scratch(store, rows)
     assert as_written(second) == as_written(full) and summaries(second) == summaries(full)
+
+
+RECORDS = ElementFields(("kind", "code", "division"))
+RECORD_COLUMNS = {
+    "columns": ["uprn", "postcode", "organisations"],
+    "ids_column": "organisations",
+    "element_fields": RECORDS,
+}
+COUNCIL_A = FIELD_SEPARATOR.join(("council", "A", "ward-1"))
+COUNCIL_B = FIELD_SEPARATOR.join(("council", "B", ""))
+PARISH_Q = FIELD_SEPARATOR.join(("parish", "Q", ""))
+
+
+def joined_records(rows: list[tuple[str, str, list[str]]]) -> bytes:
+    """A joined letter whose lists hold records' texts: (UPRN, postcode, texts) per row."""
+    uprns, postcodes, texts = (list(column) for column in zip(*rows, strict=True))
+    return parquet(
+        pa.table(
+            {
+                "uprn": uprns,
+                "postcode": postcodes,
+                "addressbase_source": [DROP] * len(rows),
+                "organisations": pa.array(texts, pa.list_(pa.string())),
+            }
+        )
+    )
+
+
+LS6_RECORDS = [
+    ("2", "LS6 1AB", [PARISH_Q, COUNCIL_B]),
+    ("1", "LS6 1AA", [COUNCIL_A]),
+    ("3", "LS6 1AB", []),
+]
+"""Rows of LS6. In the file's order (postcode, then UPRN) its codes come A, Q, B: a
+dictionary built in the order values come would not be sorted."""
+LS6_PUBLISHED = [
+    [{"kind": "council", "code": "A", "division": "ward-1"}],
+    [
+        {"kind": "parish", "code": "Q", "division": None},
+        {"kind": "council", "code": "B", "division": None},
+    ],
+    [],
+]
+"""LS6's lists as a reader gets them, rows sorted by postcode then UPRN."""
+
+
+def test_records_are_read_back_by_pyarrow_and_polars_as_structs_of_plain_strings(store):
+    """Whatever the writer was given, the file holds plain strings: empty values null."""
+    store.write_bytes("joined/first_letter=L/part.parquet", joined_records(LS6_RECORDS))
+    write_outcode_files(store, joined_prefix="joined/", output_prefix="v1/", **RECORD_COLUMNS)
+    data = store.read_bytes("v1/LS6.parquet")
+    table = pq.read_table(pa.py_buffer(data))
+    assert table.schema.field("organisations").type == RECORDS.list_type
+    assert table["organisations"].to_pylist() == LS6_PUBLISHED
+    sorted_texts = pa.array(
+        [row[2] for row in sorted(LS6_RECORDS, key=lambda row: (row[1], row[0]))]
+    )
+    assert table["organisations"].combine_chunks().equals(RECORDS.published_lists(sorted_texts))
+    frame = pl.read_parquet(io.BytesIO(data))
+    assert frame.schema["organisations"] == pl.List(
+        pl.Struct({name: pl.String for name in RECORDS.names})
+    )
+    assert frame["organisations"].to_list() == LS6_PUBLISHED
+
+
+def test_each_field_of_the_records_is_stored_as_a_dictionary_of_the_file_s_values_sorted(store):
+    """The writer took each field's dictionary as given, not rebuilt in the order values
+    come: the values of the file (not of the letter: ``LS7``'s are left out), sorted."""
+    ls7 = ("4", "LS7 1AA", [FIELD_SEPARATOR.join(("borough", "Z", "ward-0"))])
+    store.write_bytes("joined/first_letter=L/part.parquet", joined_records([*LS6_RECORDS, ls7]))
+    write_outcode_files(store, joined_prefix="joined/", output_prefix="v1/", **RECORD_COLUMNS)
+    data = store.read_bytes("v1/LS6.parquet")
+    group = pq.ParquetFile(pa.py_buffer(data)).metadata.row_group(0)
+    encodings = {
+        group.column(i).path_in_schema: group.column(i).encodings for i in range(group.num_columns)
+    }
+    leaves = [f"organisations.list.element.{name}" for name in RECORDS.names]
+    assert all("RLE_DICTIONARY" in encodings[leaf] for leaf in leaves)
+    stored = pq.read_table(pa.py_buffer(data), read_dictionary=leaves)["organisations"]
+    structs = stored.combine_chunks().values
+    assert {name: structs.field(name).dictionary.to_pylist() for name in RECORDS.names} == {
+        "kind": ["council", "parish"],
+        "code": ["A", "B", "Q"],
+        "division": ["ward-1"],
+    }
+
+
+def test_equal_records_have_one_digest_whatever_letter_they_were_cut_from(store, monkeypatch):
+    """LS6's rows, beside other outcodes' other elements (sorting before and after its own),
+    get the digest and the file they get alone, and a rebake reuses the file; a field changed
+    in one element changes the digest."""
+    others = [
+        ("7", "LS7 1AA", [FIELD_SEPARATOR.join(("aaa", "0", "x"))]),
+        ("8", "LS8 1AA", [FIELD_SEPARATOR.join(("zzz", "9", "")), COUNCIL_A]),
+    ]
+    store.write_bytes("alone/first_letter=L/part.parquet", joined_records(LS6_RECORDS))
+    store.write_bytes(
+        "beside/first_letter=L/part.parquet", joined_records([*others, *LS6_RECORDS[::-1]])
+    )
+    changed = [*LS6_RECORDS[:2], ("3", "LS6 1AB", [COUNCIL_A.replace("ward-1", "ward-2")])]
+    store.write_bytes("changed/first_letter=L/part.parquet", joined_records(changed))
+    alone = write_outcode_files(
+        store, joined_prefix="alone/", output_prefix="v1/", **RECORD_COLUMNS
+    )
+    beside = write_outcode_files(
+        store, joined_prefix="beside/", output_prefix="v2/", **RECORD_COLUMNS
+    )
+    assert beside.row_digests["LS6.parquet"] == alone.row_digests["LS6.parquet"]
+    assert beside.files["LS6.parquet"] == alone.files["LS6.parquet"]
+    assert len({*beside.row_digests.values()}) == 3
+    moved = write_outcode_files(
+        store, joined_prefix="changed/", output_prefix="v3/", **RECORD_COLUMNS
+    )
+    assert moved.row_digests["LS6.parquet"] != alone.row_digests["LS6.parquet"]
+    store.write_bytes("v1/" + ROW_DIGESTS, json.dumps(alone.row_digests).encode())
+    encoded: list[int] = []
+    original = outcode_files._parquet_bytes
+    monkeypatch.setattr(
+        outcode_files,
+        "_parquet_bytes",
+        lambda t, ids: encoded.append(t.num_rows) or original(t, ids),
+    )
+    rebaked = write_outcode_files(
+        store,
+        joined_prefix="beside/",
+        output_prefix="v4/",
+        earlier=EarlierFiles.kept(store, "v1/", alone.files),
+        **RECORD_COLUMNS,
+    )
+    assert (rebaked.reused, sorted(encoded)) == (1, [1, 1])
+    assert rebaked.row_digests == beside.row_digests
+
+
+def test_element_digests_are_not_those_of_the_published_records():
+    """Digests of another form (those of the published structs, kept by versions written
+    before) never match, so such a version's files are encoded again, not reused."""
+    rows = pa.table(
+        {
+            "uprn": ["1"],
+            "organisations": pa.array([[COUNCIL_A]], pa.list_(pa.string())),
+        }
+    )
+    published = rows.set_column(1, "organisations", RECORDS.published_lists(rows[1]))
+    elements = LetterElements.of(RECORDS, rows["organisations"])
+    digest, encode = outcode_files._file_rows(
+        rows.set_column(1, "organisations", elements.lists), "organisations", elements
+    )
+    assert digest != rows_digest(published)
+    assert encode().cast(published.schema).equals(published)
+
+
+def test_records_just_encoded_are_compared_as_the_file_read_back_gives_them(store):
+    """The diff holds the rows of the files a bake encodes instead of reading them back: for
+    records, their texts are the same either way."""
+    store.write_bytes("joined/first_letter=L/part.parquet", joined_records(LS6_RECORDS))
+    encoded = EncodedRows("organisations", element_fields=RECORDS)
+    write_outcode_files(
+        store,
+        joined_prefix="joined/",
+        output_prefix="v1/",
+        on_encoded=encoded.keep,
+        **RECORD_COLUMNS,
+    )
+    held = encoded.sides(["LS6.parquet"])["LS6.parquet"]
+    read = _read_side(store, ["v1/LS6.parquet"], "organisations", RECORDS)
+    assert held.to_pylist() == read.to_pylist()
+    assert held["key"].to_pylist() == [COUNCIL_A, SEPARATOR.join([PARISH_Q, COUNCIL_B]), ""]

@@ -5,7 +5,8 @@ Consumers read such a list as ``List(Struct)`` and take its fields by name (pola
 each element is kept as one text, its fields' values joined by :data:`FIELD_SEPARATOR`, so
 that the shared machinery (the joined table's dictionary-encoded lists, row digests, the
 diff's keys, the per-ID counts) handles it like any list of IDs; only the outcode files hold
-the structs, converted on whole columns when a file is encoded and back when one is compared.
+the structs, converted on whole columns when a file is encoded
+(:mod:`databaker.layers.element_files`) and back when one is compared.
 
 A field is null in the struct exactly when its text is empty: a value the export leaves
 empty is published as null, never as ``""``.
@@ -64,47 +65,43 @@ class ElementFields:
         return pa.StructArray.from_arrays(nulled, fields=list(self.struct))
 
     def texts(self, structs: pa.Array) -> pa.Array:
-        """Elements' texts from their structs: :meth:`structs` undone."""
-        values = [pc.fill_null(structs.field(name), "") for name in self.names]
+        """Elements' texts from their structs (fields plain or dictionary-encoded strings):
+        :meth:`structs` undone."""
+        values = [pc.fill_null(_plain(structs.field(name)), "") for name in self.names]
         return pc.binary_join_element_wise(*values, FIELD_SEPARATOR)
 
-    def struct_dictionary_lists(self, lists: pa.Array | pa.ChunkedArray) -> pa.Array:
-        """A list column of element texts as lists of dictionary-encoded structs: each
-        distinct element converted once, for a table that is cut into many files."""
-        lists = _one_chunk(lists)
-        values = pc.list_flatten(lists)
-        if not pa.types.is_dictionary(values.type):
-            values = pc.dictionary_encode(values)
-        encoded = pa.DictionaryArray.from_arrays(values.indices, self.structs(values.dictionary))
-        return pa.ListArray.from_arrays(_offsets(lists), encoded)
-
     def published_lists(self, lists: pa.Array | pa.ChunkedArray) -> pa.Array:
-        """A list column of element texts (plain or dictionary-encoded strings), or of
-        :meth:`struct_dictionary_lists`, as the outcode files hold it: lists of structs."""
-        lists = _one_chunk(lists)
+        """A list column of element texts (plain or dictionary-encoded strings) as lists of
+        structs of plain strings: the values the outcode files hold."""
+        lists = one_chunk(lists)
         values = pc.list_flatten(lists)
         if pa.types.is_dictionary(values.type):
-            dictionary = values.dictionary
-            if not pa.types.is_struct(dictionary.type):
-                dictionary = self.structs(dictionary)
-            converted = dictionary.take(values.indices)
+            converted = self.structs(values.dictionary).take(values.indices)
         else:
             converted = self.structs(values)
-        return pa.ListArray.from_arrays(_offsets(lists), converted)
+        return pa.ListArray.from_arrays(offsets_from_zero(lists), converted)
 
     def text_lists(self, lists: pa.Array | pa.ChunkedArray) -> pa.Array:
         """A published list column (lists of structs) as lists of element texts."""
-        lists = _one_chunk(lists)
-        return pa.ListArray.from_arrays(_offsets(lists), self.texts(pc.list_flatten(lists)))
+        lists = one_chunk(lists)
+        return pa.ListArray.from_arrays(
+            offsets_from_zero(lists), self.texts(pc.list_flatten(lists))
+        )
 
 
-def _one_chunk(lists: pa.Array | pa.ChunkedArray) -> pa.Array:
+def one_chunk(lists: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """The column as one array (a chunked one's chunks combined, their dictionaries
+    unified)."""
     if isinstance(lists, pa.ChunkedArray):
         return lists.combine_chunks() if lists.num_chunks != 1 else lists.chunk(0)
     return lists
 
 
-def _offsets(lists: pa.ListArray) -> pa.Array:
+def offsets_from_zero(lists: pa.ListArray) -> pa.Array:
     """The list array's offsets, from 0: its values flattened hold its own elements only."""
     offsets = lists.offsets
     return pc.subtract(offsets, offsets[0]) if len(offsets) and offsets[0].as_py() else offsets
+
+
+def _plain(values: pa.Array) -> pa.Array:
+    return values.cast(values.type.value_type) if pa.types.is_dictionary(values.type) else values

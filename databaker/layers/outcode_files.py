@@ -45,6 +45,7 @@ from pydantic import TypeAdapter, ValidationError
 from databaker.concurrency import WORKERS
 from databaker.layers import sampling
 from databaker.layers.element_fields import ElementFields
+from databaker.layers.element_files import ELEMENT_FILES, LetterElements
 from databaker.layers.sampling import sampled, uprn_ranks
 from databaker.layers.versions import content_hash
 from databaker.parquet_leaves import decoded, string_leaves
@@ -133,8 +134,8 @@ class OutcodeFiles:
     """The addresses of :mod:`databaker.layers.sampling`'s sample: ``uprn`` (as in the joined
     table) and ``ids``, how many IDs it has; for the bake's pictures."""
     row_digests: dict[str, str] = field(default_factory=dict)
-    """Each file's rows' digest (under ``ENCODING``), by file name: what ``ROW_DIGESTS``
-    keeps."""
+    """Each file's rows' digest (under ``ENCODING``; a list of records', under
+    ``ELEMENT_FILES`` too), by file name: what ``ROW_DIGESTS`` keeps."""
     reused: int = 0
     """Files copied from the earlier version, their rows unchanged, rather than encoded."""
     reused_files: tuple[str, ...] = ()
@@ -186,7 +187,7 @@ def write_outcode_files(
     ``joined_prefix``. ``element_ids`` names the ID each distinct element of the list column
     counts for in ``addresses_per_id`` (the element itself by default); an address's elements
     must count for distinct IDs. With ``element_fields``, the list's elements are texts of
-    records, and the files hold them as structs.
+    records, and the files hold them as structs (:mod:`databaker.layers.element_files`).
 
     Letters are cut ``workers`` at a time (reading, sorting and parquet encoding run outside
     the GIL); memory is bounded by the largest letters in flight. The files go to the store as
@@ -212,19 +213,20 @@ def write_outcode_files(
         reused: list[tuple[str, str]] = []
         files: dict[str, str] = {}
         row_digests: dict[str, str] = {}
-        cut = _with_struct_dictionary(table, ids_column, element_fields)
+        elements = (
+            None if element_fields is None else LetterElements.of(element_fields, table[ids_column])
+        )
+        cut = _with_letter_elements(table, ids_column, elements)
         for outcode, part, with_ids in _split_by_outcode(cut, ids_column, derived, outcodes):
             name = f"{outcode}.parquet"
-            rows = (
-                _ids_decoded(part.select(columns), ids_column, element_fields)
-                if with_ids
-                else pa.table({})
+            digest, published = _file_rows(
+                part.select(columns) if with_ids else pa.table({}), ids_column, elements
             )
-            digest = _own_rows_digest(rows)
             if earlier is not None and earlier.reusable(name, digest):
                 reused.append((earlier.prefix + name, output_prefix + name))
                 files[name] = earlier.files[name]
             else:
+                rows = published()
                 data = _parquet_bytes(rows, ids_column)
                 write(output_prefix + name, data)
                 files[name] = content_hash(data)
@@ -364,6 +366,7 @@ def _derivation(
     derivation: dict = {"encoding": ENCODING, "columns": columns, "ids_column": ids_column}
     if element_fields is not None:
         derivation["element_fields"] = list(element_fields.names)
+        derivation["element_files"] = ELEMENT_FILES
     return json.dumps(derivation)
 
 
@@ -388,13 +391,14 @@ def rows_digest(rows: pa.Table) -> str:
     return _own_rows_digest(rows.take(np.arange(rows.num_rows)))
 
 
-def _own_rows_digest(rows: pa.Table) -> str:
-    """:func:`rows_digest` of rows whose buffers hold them alone, as ``take`` leaves them."""
+def _own_rows_digest(rows: pa.Table, encoding: str = ENCODING) -> str:
+    """:func:`rows_digest` of rows whose buffers hold them alone, as ``take`` leaves them,
+    taken under ``encoding``."""
     own = rows.combine_chunks()
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, own.schema) as stream:
         stream.write_table(own)
-    digest = hashlib.sha256(ENCODING.encode())
+    digest = hashlib.sha256(encoding.encode())
     digest.update(sink.getvalue())
     return digest.hexdigest()
 
@@ -516,26 +520,41 @@ def _sample_of(table: pa.Table, ids_column: str) -> pa.Table:
     return sampled(ranked).cast(_RANKED_SAMPLE)
 
 
-def _with_struct_dictionary(
-    table: pa.Table, ids_column: str, element_fields: ElementFields | None
+def _with_letter_elements(
+    table: pa.Table, ids_column: str, elements: LetterElements | None
 ) -> pa.Table:
-    """``table`` as it is cut into files: a list of records holds its distinct elements as
-    structs already, each converted once for the whole letter."""
-    if element_fields is None:
+    """``table`` as it is cut into files: a list of records holds its elements as
+    ``elements`` numbers them, each split into fields once for the whole letter."""
+    if elements is None:
         return table
     where = table.schema.get_field_index(ids_column)
-    lists = element_fields.struct_dictionary_lists(table[ids_column])
-    return table.set_column(where, ids_column, lists)
+    return table.set_column(where, ids_column, elements.lists)
 
 
-def _ids_decoded(
-    rows: pa.Table, ids_column: str, element_fields: ElementFields | None = None
-) -> pa.Table:
-    """``rows`` with the strings of their list column plain, as the files hold them: it is read
-    dictionary-encoded, for speed (:func:`read_joined`); a list of records as structs."""
+def _file_rows(
+    rows: pa.Table, ids_column: str, elements: LetterElements | None
+) -> tuple[str, Callable[[], pa.Table]]:
+    """The digest of a file's ``rows`` (its own, as ``take`` leaves them; no columns for an
+    empty file), and a call giving them as the file holds them, made only if it is encoded.
+
+    A list of records is digested as its element texts (:meth:`FileElements.texts`) under
+    ``ELEMENT_FILES`` too, and published as structs of dictionaries; other lists are digested
+    as published, as :func:`rows_digest` takes them."""
+    if elements is None or not rows.num_columns:
+        decoded_rows = _ids_decoded(rows, ids_column) if rows.num_columns else rows
+        return _own_rows_digest(decoded_rows), lambda: decoded_rows
     where = rows.schema.get_field_index(ids_column)
-    if element_fields is not None:
-        return rows.set_column(where, ids_column, element_fields.published_lists(rows[ids_column]))
+    file = elements.file(rows[ids_column])
+    digest = _own_rows_digest(
+        rows.set_column(where, ids_column, file.texts()), f"{ENCODING}, {ELEMENT_FILES}"
+    )
+    return digest, lambda: rows.set_column(where, ids_column, file.published())
+
+
+def _ids_decoded(rows: pa.Table, ids_column: str) -> pa.Table:
+    """``rows`` with the strings of their list column plain, as the files hold them: it is read
+    dictionary-encoded, for speed (:func:`read_joined`)."""
+    where = rows.schema.get_field_index(ids_column)
     kind = rows.schema.field(where).type
     if decoded(kind) == kind:
         return rows
