@@ -19,7 +19,9 @@ library or more cores; far from it, the time goes in the stage's own work.
 - **encode outcode files**: the joined table of a previous bake (``--data-root``) read a first
   letter at a time and cut by outcode with the bake's own ``_split_by_outcode`` (untimed), then
   every outcode file encoded with the bake's ``_parquet_bytes`` into memory, letters spread over
-  the threads: no disk, no hashing, no store. The write stage cannot encode faster.
+  the threads: no disk, no hashing, no store. The write stage cannot encode faster. The layer
+  is current elections unless ``--layer`` names the one the data root's bake wrote; a layer
+  of records' lists has its structs made as the bake makes them, untimed.
 - **write outcode files**: the same bytes written to one file each in a fresh scratch folder
   (beside the data root unless ``--scratch``), files spread over the threads, without fsync
   (as the bake writes them): the disk's floor for the write stage.
@@ -63,6 +65,7 @@ from isal import igzip, isal_zlib
 from benchmarks.inputs import InputSpec, ensure_inputs
 from databaker.assets import layer_named
 from databaker.assets.addressbase.fast_reading import _PARSING, BLOCK_BYTES
+from databaker.layers.element_files import LetterElements
 from databaker.layers.outcode_files import READ_AS_DICTIONARY, _parquet_bytes, _split_by_outcode
 
 READ_BYTES = 1 << 20
@@ -203,30 +206,42 @@ def read_floors(files: Sequence[Path], threads: int, repeat: int) -> list[Floor]
     return floors
 
 
-def outcode_parts(data_root: Path) -> list[list[pa.Table]]:
-    """Per first letter, the tables the bake encodes as outcode files, cut as it cuts them."""
-    layer = layer_named(LAYER)
+def outcode_parts(data_root: Path, layer_name: str) -> list[list[pa.Table]]:
+    """Per first letter, the tables the bake encodes as outcode files, cut as it cuts them; a
+    layer of records' lists as structs of each file's own dictionaries, as the bake gives
+    them to the encoder (:mod:`databaker.layers.element_files`)."""
+    layer = layer_named(layer_name)
     folder = data_root / layer.joined.prefix
+    ids = layer.ids_column
     letters = []
     for letter in sorted(folder.glob("first_letter=*")):
         files = sorted(p for p in letter.iterdir() if not p.name.startswith(("_", ".")))
         tables = [pq.read_table(p, read_dictionary=list(READ_AS_DICTIONARY)) for p in files]
         table = pa.concat_tables(tables, promote_options="permissive")
-        letters.append(
-            [
-                part.select(layer.columns) if with_ids else pa.table({})
-                for _, part, with_ids in _split_by_outcode(table, layer.ids_column)
-            ]
-        )
+        elements = None
+        if layer.element_fields is not None:
+            elements = LetterElements.of(layer.element_fields, table[ids])
+            table = table.set_column(table.schema.get_field_index(ids), ids, elements.lists)
+        parts = []
+        for _, part, with_ids in _split_by_outcode(table, ids):
+            rows = part.select(layer.columns) if with_ids else pa.table({})
+            if elements is not None and with_ids:
+                published = elements.file(rows[ids]).published()
+                rows = rows.set_column(rows.schema.get_field_index(ids), ids, published)
+            parts.append(rows)
+        letters.append(parts)
     if not letters:
         raise SystemExit(f"no joined table under {folder}: give the data root of a bake")
     return letters
 
 
-def write_floors(data_root: Path, scratch: Path, threads: int, repeat: int) -> list[Floor]:
-    """Encoding the outcode files into memory, then writing their bytes to files."""
-    ids = layer_named(LAYER).ids_column
-    letters = outcode_parts(data_root)
+def write_floors(
+    data_root: Path, scratch: Path, threads: int, repeat: int, layer_name: str = LAYER
+) -> list[Floor]:
+    """Encoding the outcode files of ``layer_name`` into memory, then writing their bytes to
+    files."""
+    ids = layer_named(layer_name).ids_column
+    letters = outcode_parts(data_root, layer_name)
     rows = sum(part.num_rows for parts in letters for part in parts)
     files = sum(len(parts) for parts in letters)
 
@@ -296,6 +311,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--inputs", type=Path, help="a folder of that layout, not generated")
     parser.add_argument("--data-root", type=Path, help="a bake's data root, for the write")
     parser.add_argument("--scratch", type=Path, help="where the write floor writes files")
+    parser.add_argument(
+        "--layer", default=LAYER, help="whose outcode files the data root's bake wrote"
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
@@ -317,7 +335,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("no --data-root: the outcode-file floors are skipped", file=sys.stderr)
     else:
         scratch = args.scratch or args.data_root.resolve().parent
-        floors += write_floors(args.data_root, scratch, args.threads, args.repeat)
+        floors += write_floors(args.data_root, scratch, args.threads, args.repeat, args.layer)
     floors.append(ballots_floor(folder / "ballots.csv", args.threads, args.repeat))
     print(markdown(floors))
     return 0

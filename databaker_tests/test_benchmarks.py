@@ -19,12 +19,14 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
 from benchmarks import layouts, rebake, rebake_report, s3_store_report
 from benchmarks.changed_ballots import changed_export
+from benchmarks.floors import outcode_parts
 from benchmarks.inputs import MARKER, Inputs, InputSpec, ensure_inputs
 from benchmarks.layers import stage_of_step
 from benchmarks.layers_report import PUBLISHED_HEADER, RUNS_HEADER
@@ -37,6 +39,9 @@ from benchmarks.report import METHOD_HEADER
 from benchmarks.s3_store import exit_status, rollback_restored
 from benchmarks.s3_store_report import StoreRun, over_target, parse_rollback, round_table
 from databaker.assets import layer_named
+from databaker.bake import bake
+from databaker.definitions import Settings
+from databaker.layers.outcode_files import _parquet_bytes
 from databaker.layers.versions import (
     MANIFEST,
     Manifest,
@@ -430,6 +435,22 @@ def test_the_floors_command_measures_a_floor_for_every_stage(tmp_path, cache):
     parsed = {row[0]: row[4] for row in rows}
     assert parsed["parse"].endswith(" rows/s") and parsed["ballots WKT"].endswith(" geometries/s")
     assert list((tmp_path / "scratch").iterdir()) == [], "the written files are removed"
+
+
+def test_the_encode_floor_of_a_layer_of_records_encodes_the_files_its_bake_wrote(tmp_path):
+    """The organisations layer's floor encodes that layer's own files: every part it cuts
+    from the joined table reads back as the published file of its outcode."""
+    root = tmp_path / "data"
+    bake(layer="current_organisations", on="2026-12-06", settings=Settings(data_root=str(root)))
+    layer = root / "current_organisations_parquet"
+    published = sorted(layer.glob("*.parquet"))
+    parts = [part for letter in outcode_parts(root, "current_organisations") for part in letter]
+    assert len(parts) == len(published) > 100
+    ids = layer_named("current_organisations").ids_column
+    for part in (part for part in parts if part.num_columns):
+        written = pq.read_table(pa.py_buffer(_parquet_bytes(part, ids)))
+        outcode = part["outcode"][0].as_py()
+        assert written.equals(pq.read_table(layer / f"{outcode}.parquet"))
 
 
 S3_STORE_MARKERS = (
