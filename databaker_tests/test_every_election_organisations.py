@@ -255,6 +255,7 @@ def test_the_export_holds_each_piece_of_every_organisation_not_ended_in_the_csv_
         "division_rows": 7,
         "whole_areas": 2,
         "organisations_without_area": 1,
+        "organisations_with_divisions_as_area": 0,
         "divisions_without_area": 1,
         "divisions_without_slug": 1,
     }
@@ -304,6 +305,47 @@ def test_an_export_taken_as_of_another_day_holds_what_is_not_ended_then(every_el
     assert ("VAL", "2027-05-06", "vale-north") in kept
     (unitary,) = [row for row in rows if row[1] == "NEW"]
     assert (unitary[3], unitary[12]) == ("E06000100", UNITARY_LATER)
+
+
+def test_an_organisation_without_an_area_of_its_own_takes_its_current_divisions_areas(
+    every_election,
+):
+    """EE's boundary imports find areas by GSS code, which Parliament and the Scottish
+    Parliament lack: their ballots take their constituencies' areas. Such an organisation's area is the pieces of the divisions
+    of its divisionset current on the day (a division without an area adds none), exported as
+    its own area's rows, so an address in one of its constituencies is in it."""
+    ee = every_election
+    first, second, later = square(-4.3, 55.8), square(-4.29, 55.8), square(-4.3, 55.81)
+    sp = ee.organisation(
+        "sp", organisation_type="sp", official_name="Scottish Parliament",
+        start_date=D(1999, 5, 6),
+    )  # fmt: skip
+    ee.divisionset(
+        sp,
+        division("glasgow-a", first, second, name="Glasgow A", official_identifier="S1",
+                 division_type="SPC"),
+        division("glasgow-b", name="Glasgow B", official_identifier="S2", division_type="SPC"),
+        start_date=D(2011, 5, 5), end_date=D(2027, 5, 5),
+    )  # fmt: skip
+    ee.divisionset(
+        sp,
+        division("glasgow-c", later, name="Glasgow C", official_identifier="S3",
+                 division_type="SPC"),
+        start_date=D(2027, 5, 6),
+    )  # fmt: skip
+    owner = ["sp", "sp", "Scottish Parliament", "", "1999-05-06", ""]
+    old = [*owner, "2011-05-05", "2027-05-05", "SPC", "glasgow-a", "Glasgow A", "S1"]
+    new = [*owner, "2027-05-06", "", "SPC", "glasgow-c", "Glasgow C", "S3"]
+
+    exported, counts = export(ee.url, AS_OF)
+    assert exported.decode() == as_csv(
+        [[*owner, *OWN_AREA, first], [*owner, *OWN_AREA, second],
+         [*old, first], [*old, second], [*new, later]]
+    )  # fmt: skip
+    assert counts["organisations_with_divisions_as_area"] == 1
+    assert counts["organisations_without_area"] == 0
+    exported, _ = export(ee.url, D(2027, 6, 1))
+    assert exported.decode() == as_csv([[*owner, *OWN_AREA, later], [*new, later]])
 
 
 def organisation_areas_read(export_file: Path, data_root: Path, on: date) -> dg.MaterializeResult:

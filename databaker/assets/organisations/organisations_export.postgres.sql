@@ -14,6 +14,11 @@
 --   has that one, whatever its dates, as EE's Organisation.get_geography has it. Its pieces
 --   are that geography's subdivided polygons (organisations_organisationgeographysubdivided)
 --   as they are, or the whole geography, one MULTIPOLYGON row, when EE holds no pieces of it;
+--   an organisation without an area of its own (EE's boundary imports find areas by GSS
+--   code, which Parliament and the devolved legislatures lack; their ballots take their
+--   divisions' areas) has as its area the
+--   pieces of the divisions of its divisionset current on that day, as own-area rows, so
+--   that an address in one of its constituencies is in it;
 -- - its divisions are those of its divisionsets not ended before as_of, each with the
 --   divisionset's dates, their areas' pieces taken as the organisation's are
 --   (organisations_divisiongeographysubdivided, else organisations_divisiongeography);
@@ -22,7 +27,8 @@
 --   area's geography's, start_date and end_date its own, by which the reader keys it.
 --
 -- Left out (no row of the CSV, a left_out row here): an organisation without an area (no
--- geography, or one with neither pieces nor a shape; its divisions are still exported), a
+-- geography, or one with neither pieces nor a shape, and no current division with an area;
+-- its divisions are still exported), a
 -- division without an area, and a division without a slug, which the CSV cannot hold (an
 -- empty division_slug means the organisation's own area).
 --
@@ -82,52 +88,20 @@ divisionset AS (
     WHERE organisation_id IN (SELECT id FROM organisation)
         AND (end_date IS NULL OR end_date >= {as_of}::date)
 ),
-organisation_rows AS (
+division_piece AS (
     SELECT
-        owner.*,
-        NULL::date AS divisionset_start_date,
-        NULL::date AS divisionset_end_date,
-        NULL::text AS division_type,
-        NULL::text AS division_slug,
-        NULL::text AS division_name,
-        NULL::text AS division_official_identifier,
-        piece.geography AS piece_geography,
-        NULL::integer AS divisionset_id,
-        NULL::integer AS division_id,
-        piece.id AS piece_id,
-        CASE WHEN piece.geography IS NULL THEN 'organisation without area' END AS left_out
-    FROM owner
-    LEFT JOIN LATERAL (
-        SELECT id, geography
-        FROM organisations_organisationgeographysubdivided
-        WHERE organisation_geography_id = owner.area_geography_id
-        UNION ALL
-        SELECT NULL, owner.area_geography
-        WHERE NOT EXISTS (
-            SELECT FROM organisations_organisationgeographysubdivided
-            WHERE organisation_geography_id = owner.area_geography_id
-        )
-    ) AS piece ON true
-),
-division_rows AS (
-    SELECT
-        owner.*,
+        divisionset.id AS divisionset_id,
+        divisionset.organisation_id,
         divisionset.start_date AS divisionset_start_date,
         divisionset.end_date AS divisionset_end_date,
-        nullif(division.division_type, '') AS division_type,
-        nullif(division.slug, '') AS division_slug,
-        nullif(division.name, '') AS division_name,
-        nullif(division.official_identifier, '') AS division_official_identifier,
-        piece.geography AS piece_geography,
-        divisionset.id AS divisionset_id,
         division.id AS division_id,
+        division.division_type,
+        division.slug,
+        division.name,
+        division.official_identifier,
         piece.id AS piece_id,
-        CASE
-            WHEN btrim(division.slug) = '' THEN 'division without slug'
-            WHEN piece.geography IS NULL THEN 'division without area'
-        END AS left_out
+        piece.geography
     FROM divisionset
-    JOIN owner ON owner.id = divisionset.organisation_id
     JOIN organisations_organisationdivision AS division
         ON division.divisionset_id = divisionset.id
     LEFT JOIN organisations_divisiongeography AS geography
@@ -143,6 +117,78 @@ division_rows AS (
             WHERE division_geography_id = geography.id
         )
     ) AS piece ON true
+),
+own_piece AS (
+    SELECT owner.id AS organisation_id, piece.id AS piece_id, piece.geography
+    FROM owner
+    JOIN organisations_organisationgeographysubdivided AS piece
+        ON piece.organisation_geography_id = owner.area_geography_id
+    UNION ALL
+    SELECT owner.id, NULL, owner.area_geography
+    FROM owner
+    WHERE owner.area_geography IS NOT NULL AND NOT EXISTS (
+        SELECT FROM organisations_organisationgeographysubdivided
+        WHERE organisation_geography_id = owner.area_geography_id
+    )
+),
+area_divisionset AS (
+    SELECT DISTINCT ON (divisionset.organisation_id)
+        divisionset.id,
+        divisionset.organisation_id
+    FROM divisionset
+    JOIN owner ON owner.id = divisionset.organisation_id
+    WHERE coalesce(divisionset.start_date <= owner.area_day, true)
+        AND coalesce(divisionset.end_date >= owner.area_day, true)
+        AND NOT EXISTS (SELECT FROM own_piece WHERE own_piece.organisation_id = owner.id)
+    ORDER BY divisionset.organisation_id, divisionset.start_date DESC NULLS LAST, divisionset.id DESC
+),
+organisation_piece AS (
+    SELECT organisation_id, NULL::integer AS area_division_id, piece_id, geography
+    FROM own_piece
+    UNION ALL
+    SELECT division_piece.organisation_id, division_piece.division_id, piece_id, geography
+    FROM area_divisionset
+    JOIN division_piece ON division_piece.divisionset_id = area_divisionset.id
+    WHERE division_piece.geography IS NOT NULL
+),
+organisation_rows AS (
+    SELECT
+        owner.*,
+        NULL::date AS divisionset_start_date,
+        NULL::date AS divisionset_end_date,
+        NULL::text AS division_type,
+        NULL::text AS division_slug,
+        NULL::text AS division_name,
+        NULL::text AS division_official_identifier,
+        piece.geography AS piece_geography,
+        NULL::integer AS divisionset_id,
+        NULL::integer AS division_id,
+        piece.area_division_id,
+        piece.piece_id,
+        CASE WHEN piece.geography IS NULL THEN 'organisation without area' END AS left_out
+    FROM owner
+    LEFT JOIN organisation_piece AS piece ON piece.organisation_id = owner.id
+),
+division_rows AS (
+    SELECT
+        owner.*,
+        piece.divisionset_start_date,
+        piece.divisionset_end_date,
+        nullif(piece.division_type, '') AS division_type,
+        nullif(piece.slug, '') AS division_slug,
+        nullif(piece.name, '') AS division_name,
+        nullif(piece.official_identifier, '') AS division_official_identifier,
+        piece.geography AS piece_geography,
+        piece.divisionset_id,
+        piece.division_id,
+        NULL::integer AS area_division_id,
+        piece.piece_id,
+        CASE
+            WHEN btrim(piece.slug) = '' THEN 'division without slug'
+            WHEN piece.geography IS NULL THEN 'division without area'
+        END AS left_out
+    FROM division_piece AS piece
+    JOIN owner ON owner.id = piece.organisation_id
 ),
 export_rows AS (
     SELECT * FROM organisation_rows
@@ -167,5 +213,6 @@ SELECT
     id AS organisation_id,
     divisionset_id,
     division_id,
+    area_division_id,
     piece_id
 FROM export_rows

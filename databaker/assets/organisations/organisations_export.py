@@ -31,7 +31,8 @@ EXPORT_QUERY = (
     f"SELECT {', '.join(HEADER)} FROM ({ROWS_QUERY}) AS piece WHERE left_out IS NULL"
     ' ORDER BY organisation_type COLLATE "C", official_identifier COLLATE "C", start_date,'
     " organisation_id, divisionset_start_date NULLS FIRST, divisionset_id NULLS FIRST,"
-    ' division_type COLLATE "C", division_slug COLLATE "C", division_id, piece_id'
+    ' division_type COLLATE "C", division_slug COLLATE "C", division_id, area_division_id,'
+    " piece_id"
 )
 
 COUNTS_QUERY = (
@@ -44,6 +45,7 @@ COUNTS_QUERY = (
     " count(*) FILTER (WHERE left_out IS NULL AND division_id IS NOT NULL),"
     " count(*) FILTER (WHERE left_out IS NULL AND piece_id IS NULL),"
     " count(*) FILTER (WHERE left_out = 'organisation without area'),"
+    " count(DISTINCT organisation_id) FILTER (WHERE area_division_id IS NOT NULL),"
     " count(DISTINCT division_id) FILTER (WHERE left_out = 'division without area'),"
     " count(DISTINCT division_id) FILTER (WHERE left_out = 'division without slug')"
     f" FROM ({ROWS_QUERY}) AS piece"
@@ -60,12 +62,14 @@ COUNTS = (
     "division_rows",
     "whole_areas",
     "organisations_without_area",
+    "organisations_with_divisions_as_area",
     "divisions_without_area",
     "divisions_without_slug",
 )
 """``organisations``: those with a row (an organisation without an area but with divisions
 has theirs); ``whole_areas``: rows of an area EE holds no subdivided pieces of, exported
-whole."""
+whole; ``organisations_with_divisions_as_area``: those without an area of their own in EE,
+whose area is their current divisions' (``organisations_export.postgres.sql``)."""
 
 
 def export_organisations(
