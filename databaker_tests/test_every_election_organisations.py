@@ -311,9 +311,10 @@ def test_an_organisation_without_an_area_of_its_own_takes_its_current_divisions_
     every_election,
 ):
     """EE's boundary imports find areas by GSS code, which Parliament and the Scottish
-    Parliament lack: their ballots take their constituencies' areas. Such an organisation's area is the pieces of the divisions
-    of its divisionset current on the day (a division without an area adds none), exported as
-    its own area's rows, so an address in one of its constituencies is in it."""
+    Parliament lack: their ballots take their constituencies' areas. Such an organisation's
+    area is the pieces of the divisions of its divisionset current on the day (a division
+    without an area adds none), exported as its own area's rows, so an address in one of its
+    constituencies is in it."""
     ee = every_election
     first, second, later = square(-4.3, 55.8), square(-4.29, 55.8), square(-4.3, 55.81)
     sp = ee.organisation(

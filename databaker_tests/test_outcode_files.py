@@ -124,7 +124,7 @@ def test_an_outcode_file_is_one_row_group_sorted_and_dictionary_encoded_where_va
     assert list(zip(read["postcode"], read["uprn"], strict=True)) == ordered
 
 
-def test_files_whose_rows_did_not_change_are_copied_from_the_earlier_version(store, monkeypatch):
+def test_files_whose_rows_did_not_change_are_copied_from_the_earlier_version(store, rows_encoded):
     """A rebake encodes only the outcodes whose rows changed; the others are the earlier
     version's files, so the result is byte for byte what encoding every outcode gives."""
     first = joined(
@@ -143,13 +143,8 @@ def test_files_whose_rows_did_not_change_are_copied_from_the_earlier_version(sto
     before = write_outcode_files(store, joined_prefix="joined/", output_prefix="v1/", **columns)
     store.write_bytes("v1/" + ROW_DIGESTS, json.dumps(before.row_digests).encode())
     store.write_bytes("joined/first_letter=L/part.parquet", second)
-    encoded: list[int] = []
-    original = outcode_files._parquet_bytes
-    monkeypatch.setattr(
-        outcode_files,
-        "_parquet_bytes",
-        lambda t, ids: encoded.append(t.num_rows) or original(t, ids),
-    )
+    encoded = rows_encoded
+    encoded.clear()
     earlier = EarlierFiles.kept(store, "v1/", before.files)
     after = write_outcode_files(
         store, joined_prefix="joined/", output_prefix="v2/", earlier=earlier, **columns
@@ -503,6 +498,19 @@ def outcodes_cut(monkeypatch) -> list[str]:
 
 
 @pytest.fixture
+def rows_encoded(monkeypatch) -> list[int]:
+    """The rows of each file a bake encodes, in the order it encodes them."""
+    encoded: list[int] = []
+    original = outcode_files._parquet_bytes
+    monkeypatch.setattr(
+        outcode_files,
+        "_parquet_bytes",
+        lambda table, ids: encoded.append(table.num_rows) or original(table, ids),
+    )
+    return encoded
+
+
+@pytest.fixture
 def outcodes_encoded(monkeypatch) -> list[str]:
     """The outcodes whose files a bake encodes (``""`` for an empty file)."""
     encoded: list[str] = []
@@ -732,7 +740,7 @@ def test_each_field_of_the_records_is_stored_as_a_dictionary_of_the_file_s_value
     }
 
 
-def test_equal_records_have_one_digest_whatever_letter_they_were_cut_from(store, monkeypatch):
+def test_equal_records_have_one_digest_whatever_letter_they_were_cut_from(store, rows_encoded):
     """LS6's rows, beside other outcodes' other elements (sorting before and after its own),
     get the digest and the file they get alone, and a rebake reuses the file; a field changed
     in one element changes the digest."""
@@ -760,13 +768,8 @@ def test_equal_records_have_one_digest_whatever_letter_they_were_cut_from(store,
     )
     assert moved.row_digests["LS6.parquet"] != alone.row_digests["LS6.parquet"]
     store.write_bytes("v1/" + ROW_DIGESTS, json.dumps(alone.row_digests).encode())
-    encoded: list[int] = []
-    original = outcode_files._parquet_bytes
-    monkeypatch.setattr(
-        outcode_files,
-        "_parquet_bytes",
-        lambda t, ids: encoded.append(t.num_rows) or original(t, ids),
-    )
+    encoded = rows_encoded
+    encoded.clear()
     rebaked = write_outcode_files(
         store,
         joined_prefix="beside/",

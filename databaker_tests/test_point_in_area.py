@@ -25,6 +25,15 @@ def ids_for(areas: list[tuple[str, shapely.Geometry]], points: list[tuple[float,
     return index_of(areas).ids_containing(x, y).to_pylist()
 
 
+def ids_testing_every_area(areas, x: np.ndarray, y: np.ndarray) -> list[list[str]]:
+    """Each point's sorted distinct IDs, every area tested against every point."""
+    expected = [set() for _ in x]
+    for area_id, shape in areas:
+        for point in np.flatnonzero(shapely.contains_xy(shape, x, y)):
+            expected[point].add(area_id)
+    return [sorted(ids) for ids in expected]
+
+
 def test_each_point_gets_the_sorted_distinct_ids_of_the_areas_containing_it():
     ring = Polygon(box(0, 0, 4, 4).exterior.coords, [box(1, 1, 2, 2).exterior.coords])
     areas = [
@@ -80,12 +89,8 @@ def test_random_areas_agree_with_testing_every_area_against_every_point():
     x = rng.uniform(-3.5, 0.5, 20_000)
     y = rng.uniform(50.5, 54.5, 20_000)
 
-    expected = [set() for _ in x]
-    for area_id, shape in areas:
-        for point in np.flatnonzero(shapely.contains_xy(shape, x, y)):
-            expected[point].add(area_id)
     found = index_of(areas).ids_containing(x, y).to_pylist()
-    assert found == [sorted(ids) for ids in expected]
+    assert found == ids_testing_every_area(areas, x, y)
     assert sum(map(len, found)) > len(x) // 4
 
 
@@ -143,12 +148,8 @@ def test_band_lines_edges_along_them_and_vertices_on_them_agree_with_every_test(
     x = np.concatenate([x, 0.01 + t * 0.04, 0.01 + t * 0.04 + 1e-12])
     y = np.concatenate([y, line(0) + t * (line(40) - line(0)), line(0) + t * (line(40) - line(0))])
 
-    expected = [set() for _ in x]
-    for area_id, shape in areas:
-        for point in np.flatnonzero(shapely.contains_xy(shape, x, y)):
-            expected[point].add(area_id)
     found = index_of(areas).ids_containing(x, y).to_pylist()
-    assert found == [sorted(ids) for ids in expected]
+    assert found == ids_testing_every_area(areas, x, y)
     assert all(any(area_id in ids for ids in found) for area_id, _ in areas)
 
 
