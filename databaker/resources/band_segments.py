@@ -10,6 +10,11 @@ segment is found by one binary search over keys ordered by band, then longitude.
 
 A point on an edge is in a tested stretch (the margin is far wider than rounding), so GEOS
 decides it, as ``ST_Contains`` would: it is in neither polygon the edge bounds.
+
+The segments hold each area once per segment it covers, so their size grows with the number
+of areas over a place. Nested administrative areas put a point in a handful of them: the
+17,837 pieces of a map's organisations, wards and constituencies make 872,314 segments and
+6.5 million entries, about 70 MB. Thousands of areas stacked on one place would make far more.
 """
 
 from __future__ import annotations
