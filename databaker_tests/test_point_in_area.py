@@ -153,6 +153,23 @@ def test_band_lines_edges_along_them_and_vertices_on_them_agree_with_every_test(
     assert all(any(area_id in ids for ids in found) for area_id, _ in areas)
 
 
+def test_an_inside_gap_narrower_than_the_keys_rounding_is_tested_not_lost():
+    """Far from the map's southern edge a key's rounding is about a picometre of longitude:
+    a strip of a polygon between its shell and a hole can be narrower than that once both
+    edges are widened by the margin."""
+    south = 52.0
+    gap = 2e-9 + 3e-13
+    shell = [(0.1, south), (0.2, south), (0.2, south + 0.01), (0.1, south + 0.01)]
+    hole = [(0.1 + gap, south + 0.002), (0.15, south + 0.002), (0.15, south + 0.008),
+            (0.1 + gap, south + 0.008)]  # fmt: skip
+    areas = [("far", box(5.0, 40.0, 5.1, 40.1)), ("holed", Polygon(shell, [hole]))]
+    x = np.array([0.1 + gap / 2, 0.12, 0.1 + 2 * gap, 0.1 - 1e-12, 0.17])
+    y = np.full(len(x), south + 0.005)
+    found = index_of(areas).ids_containing(x, y).to_pylist()
+    assert found == ids_testing_every_area(areas, x, y)
+    assert found == [["holed"], [], [], [], ["holed"]]
+
+
 def write_tables(root, areas: int):
     """A points table (two letters) and an areas table of ``areas`` rows, as the bake writes
     them."""

@@ -67,7 +67,9 @@ class BandSegments:
         is_inside = np.repeat([False, True], [len(piece), int(np.count_nonzero(inside))])
         starts = np.unique(np.concatenate([run_start, run_end]))
         first = np.searchsorted(starts, run_start)
-        count = np.searchsorted(starts, run_end) - first
+        # A gap narrower than the keys' rounding has no key of its own: its points' keys are
+        # those of the stretches beside it, where they are tested.
+        count = np.maximum(np.searchsorted(starts, run_end) - first, 0)
         segment = np.repeat(first, count) + ranks_within_runs(count)
         run = np.repeat(np.arange(len(run_start)), count)
         n_segments = len(starts)
