@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from databaker.cli import main
 from databaker.definitions import Settings
 from databaker.layers.diff import DIFF, LayerDiff
 from databaker.layers.versions import published_manifest, version_prefix
-from databaker.resources import DuckDBQueryEngine, LocalLayerStore
+from databaker.resources import DuckDBQueryEngine, LocalLayerStore, point_in_area
 from databaker.status import layer_statuses
 from databaker_tests.conftest import address_line, write_lines
 from databaker_tests.test_athena_queries import athena_rows_in_duckdb
@@ -235,6 +236,15 @@ def expected(on: date, rows: list[list[str]] = ROWS) -> dict[int, list[dict]]:
         elements.sort(key=lambda e: (TYPES.index(e["organisation_type"]), e["official_identifier"]))
         answers[int(uprn)] = elements
     return answers
+
+
+@pytest.fixture(scope="module", autouse=True)
+def joined_by_band_segments() -> Iterator[None]:
+    """The crafted map's few addresses are joined as a bake's letters are, by the index's
+    band segments, not by the R-tree that answers a few points (a rebake's)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(point_in_area, "FEW_POINTS", 0)
+        yield
 
 
 @pytest.fixture(scope="module")

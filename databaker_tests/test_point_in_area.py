@@ -8,9 +8,17 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon, box
 
 from databaker.assets.current_elections.join import JOIN_QUERY
-from databaker.resources import DuckDBQueryEngine
+from databaker.resources import DuckDBQueryEngine, point_in_area
 from databaker.resources.band_segments import BAND_DEGREES
 from databaker.resources.point_in_area import AreaIndex
+
+
+@pytest.fixture(autouse=True, params=["segments", "tree"])
+def way(request, monkeypatch) -> str:
+    """Every test twice: the band segments a bake's letters are joined by, and the R-tree a
+    few points (a rebake's) are."""
+    monkeypatch.setattr(point_in_area, "FEW_POINTS", 0 if request.param == "segments" else 10**9)
+    return request.param
 
 
 def index_of(areas: list[tuple[str, shapely.Geometry]]) -> AreaIndex:

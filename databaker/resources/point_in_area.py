@@ -40,6 +40,14 @@ enough for the C allocator to reuse, where a whole letter's would be new memory,
 which costs a fault when first written (on this project's 2-core machine, most of a join)."""
 
 
+FEW_POINTS = 100_000
+"""Fewer points than this, asked of an index that has built no segments yet, are answered by
+an R-tree of its polygons instead: building the segments takes a second or more (0.9 s for
+20,000 ballots' pieces, 2 to 5 s for a map's organisations and divisions), where the tree
+answers 100,000 points in 0.1 to 0.9 s. A rebake joins only the addresses in changed boxes,
+often a few thousand."""
+
+
 class AreaIndex:
     """Areas (IDs and polygons) ready to answer "which areas contain each of these points"."""
 
@@ -65,10 +73,10 @@ class AreaIndex:
         """The distinct area IDs, sorted: what :meth:`containing` numbers them by."""
         return self._ids
 
-    def _segments(self) -> BandSegments | None:
-        """Built once, on first use, by whichever thread comes first; None without areas."""
+    def _segments(self) -> BandSegments:
+        """Built once, on first use, by whichever thread comes first."""
         with self._segments_lock:
-            if self._built is None and len(self._wkb):
+            if self._built is None:
                 self._built = BandSegments.of(
                     shapely.from_wkb(self._wkb), self._rank, self._prepared()
                 )
@@ -89,10 +97,13 @@ class AreaIndex:
         """:meth:`containing`, :data:`POINTS_PER_CHUNK` points at a time: ``(start, point,
         ID)`` with ``point`` counted from ``start``."""
         x, y = np.asarray(x, float), np.asarray(y, float)
-        segments = self._segments()
-        if segments is None:
+        if not len(self._wkb) or not len(x):
             return
         n_ids = np.int64(max(len(self._ids), 1))
+        if self._built is None and len(x) < FEW_POINTS:
+            yield (0, *np.divmod(self._keys_by_tree(x, y, n_ids), n_ids))
+            return
+        segments = self._segments()
         for start in range(0, len(x), POINTS_PER_CHUNK):
             part = slice(start, start + POINTS_PER_CHUNK)
             keys = self._containing_keys(segments, x[part], y[part], n_ids)
@@ -119,6 +130,15 @@ class AreaIndex:
         tested = np.sort(point[found] * n_ids + self._rank[polygon[found]])
         # Two sorted runs: a stable sort merges them in one pass.
         return distinct(np.concatenate([inside, tested]), kind="stable")
+
+    def _keys_by_tree(self, x: np.ndarray, y: np.ndarray, n_ids: np.int64) -> np.ndarray:
+        """What :meth:`_containing_keys` gives, from this thread's R-tree of the polygons:
+        ``within`` is ``ST_Contains`` the other way round, a point on an edge in neither."""
+        tree = getattr(self._per_thread, "tree", None)
+        if tree is None:
+            tree = self._per_thread.tree = shapely.STRtree(shapely.from_wkb(self._wkb))
+        point, polygon = tree.query(shapely.points(x, y), predicate="within")
+        return distinct(point * n_ids + self._rank[polygon])
 
     def _prepared(self) -> np.ndarray:
         """This thread's own prepared polygons. GEOS builds a prepared polygon's index lazily,
