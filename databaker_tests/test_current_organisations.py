@@ -241,7 +241,7 @@ def expected(on: date, rows: list[list[str]] = ROWS) -> dict[int, list[dict]]:
 @pytest.fixture(scope="module", autouse=True)
 def joined_by_band_segments() -> Iterator[None]:
     """The crafted map's few addresses are joined as a bake's letters are, by the index's
-    band segments, not by the R-tree that answers a few points (a rebake's)."""
+    band segments, not by the bounding boxes that join a few points (a rebake's)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(point_in_area, "FEW_POINTS", 0)
         yield

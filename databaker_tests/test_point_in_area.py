@@ -13,10 +13,10 @@ from databaker.resources.band_segments import BAND_DEGREES
 from databaker.resources.point_in_area import AreaIndex
 
 
-@pytest.fixture(autouse=True, params=["segments", "tree"])
+@pytest.fixture(autouse=True, params=["segments", "boxes"])
 def way(request, monkeypatch) -> str:
-    """Every test twice: the band segments a bake's letters are joined by, and the R-tree a
-    few points (a rebake's) are."""
+    """Every test twice: by the band segments a bake's letters are joined by, and by the
+    bounding boxes a few points (a rebake's) are."""
     monkeypatch.setattr(point_in_area, "FEW_POINTS", 0 if request.param == "segments" else 10**9)
     return request.param
 

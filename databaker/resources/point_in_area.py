@@ -13,6 +13,9 @@ done on arrays:
    call on prepared polygons, outside the GIL;
 4. numpy merges the two into each point's sorted, distinct list of area IDs.
 
+A few points (a rebake's) are joined by their polygons' bounding boxes instead
+(:mod:`databaker.resources.box_candidates`), which builds nothing ahead.
+
 The output is what the join's SQL writes: same columns, same lists, one partition per letter.
 """
 
@@ -33,6 +36,7 @@ from databaker.parquet_leaves import string_leaves
 from databaker.progress import Progress, logged
 from databaker.resources.aws import S3Location, arrow_s3_filesystem, is_s3_url
 from databaker.resources.band_segments import BandSegments
+from databaker.resources.box_candidates import containing_pairs
 
 POINTS_PER_CHUNK = 1 << 18
 """Points joined at a time (see ``AreaIndex.containing_by_chunk``): a chunk's arrays stay small
@@ -40,12 +44,12 @@ enough for the C allocator to reuse, where a whole letter's would be new memory,
 which costs a fault when first written (on this project's 2-core machine, most of a join)."""
 
 
-FEW_POINTS = 100_000
-"""Fewer points than this, asked of an index that has built no segments yet, are answered by
-an R-tree of its polygons instead: building the segments takes a second or more (0.9 s for
-20,000 ballots' pieces, 2 to 5 s for a map's organisations and divisions), where the tree
-answers 100,000 points in 0.1 to 0.9 s. A rebake joins only the addresses in changed boxes,
-often a few thousand."""
+FEW_POINTS = 200_000
+"""Fewer points than this, asked of an index that has built no segments yet, are joined by
+their polygons' bounding boxes instead (:mod:`databaker.resources.box_candidates`): building
+the segments takes a second or more (0.9 s for 20,000 ballots' pieces, 2 to 5 s for a map's
+organisations and divisions), which a letter of a million addresses repays and a rebake's
+addresses in changed boxes, tens of thousands a letter, do not."""
 
 
 class AreaIndex:
@@ -56,7 +60,7 @@ class AreaIndex:
         bounds = shapely.bounds(shapely.from_wkb(wkb_values))
         # An empty geometry has no bounds and contains nothing.
         kept = np.isfinite(bounds).all(axis=1)
-        self._wkb = wkb_values[kept]
+        self._wkb, self._bounds = wkb_values[kept], bounds[kept]
         self._per_thread = threading.local()
         self._segments_lock = threading.Lock()
         self._built: BandSegments | None = None
@@ -101,7 +105,8 @@ class AreaIndex:
             return
         n_ids = np.int64(max(len(self._ids), 1))
         if self._built is None and len(x) < FEW_POINTS:
-            yield (0, *np.divmod(self._keys_by_tree(x, y, n_ids), n_ids))
+            point, polygon = containing_pairs(self._bounds, self._prepared(), x, y)
+            yield (0, *np.divmod(distinct(point * n_ids + self._rank[polygon]), n_ids))
             return
         segments = self._segments()
         for start in range(0, len(x), POINTS_PER_CHUNK):
@@ -130,15 +135,6 @@ class AreaIndex:
         tested = np.sort(point[found] * n_ids + self._rank[polygon[found]])
         # Two sorted runs: a stable sort merges them in one pass.
         return distinct(np.concatenate([inside, tested]), kind="stable")
-
-    def _keys_by_tree(self, x: np.ndarray, y: np.ndarray, n_ids: np.int64) -> np.ndarray:
-        """What :meth:`_containing_keys` gives, from this thread's R-tree of the polygons:
-        ``within`` is ``ST_Contains`` the other way round, a point on an edge in neither."""
-        tree = getattr(self._per_thread, "tree", None)
-        if tree is None:
-            tree = self._per_thread.tree = shapely.STRtree(shapely.from_wkb(self._wkb))
-        point, polygon = tree.query(shapely.points(x, y), predicate="within")
-        return distinct(point * n_ids + self._rank[polygon])
 
     def _prepared(self) -> np.ndarray:
         """This thread's own prepared polygons. GEOS builds a prepared polygon's index lazily,
