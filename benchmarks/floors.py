@@ -66,7 +66,13 @@ from benchmarks.inputs import InputSpec, ensure_inputs
 from databaker.assets import layer_named
 from databaker.assets.addressbase.fast_reading import _PARSING, BLOCK_BYTES
 from databaker.layers.element_files import LetterElements
-from databaker.layers.outcode_files import READ_AS_DICTIONARY, _parquet_bytes, _split_by_outcode
+from databaker.layers.outcode_files import (
+    READ_AS_DICTIONARY,
+    _file_rows,
+    _parquet_bytes,
+    _split_by_outcode,
+    _with_letter_elements,
+)
 
 READ_BYTES = 1 << 20
 HEADER = ("floor", "what it does", "wall s", "CPU s", "MB/s or rows/s")
@@ -221,14 +227,12 @@ def outcode_parts(data_root: Path, layer_name: str) -> list[list[pa.Table]]:
         elements = None
         if layer.element_fields is not None:
             elements = LetterElements.of(layer.element_fields, table[ids])
-            table = table.set_column(table.schema.get_field_index(ids), ids, elements.lists)
         parts = []
-        for _, part, with_ids in _split_by_outcode(table, ids):
+        for _, part, with_ids in _split_by_outcode(
+            _with_letter_elements(table, ids, elements), ids
+        ):
             rows = part.select(layer.columns) if with_ids else pa.table({})
-            if elements is not None and with_ids:
-                published = elements.file(rows[ids]).published()
-                rows = rows.set_column(rows.schema.get_field_index(ids), ids, published)
-            parts.append(rows)
+            parts.append(_file_rows(rows, ids, elements)[1]())
         letters.append(parts)
     if not letters:
         raise SystemExit(f"no joined table under {folder}: give the data root of a bake")

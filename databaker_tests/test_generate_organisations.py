@@ -19,26 +19,12 @@ import pytest
 import shapely
 
 from databaker.generate import GeneratedData, generate
+from databaker_tests.test_current_organisations import HEADER as COLUMNS
 
 ADDRESSES = 15_000
 DIVISIONS = 50
 SEED = 5
 ON = "2026-12-06"
-COLUMNS = [
-    "organisation_type",
-    "official_identifier",
-    "organisation_name",
-    "gss",
-    "start_date",
-    "end_date",
-    "divisionset_start_date",
-    "divisionset_end_date",
-    "division_type",
-    "division_slug",
-    "division_name",
-    "division_official_identifier",
-    "geometry",
-]
 EE_TYPES = {
     "parl",
     "sp",
