@@ -1,6 +1,7 @@
--- The rules every input that carries areas applies to a geometry field (the ballots export's,
--- the boundary-reviews export's): macros that a reading query includes with
--- `-- include area_rules`, so that both read an area alike, with the same reasons.
+-- The rules every export of areas (the ballots, boundary-reviews and organisations exports)
+-- applies to its lines and to its geometry field: macros that a reading query includes with
+-- `-- include area_rules`, so that all read a line and an area alike, with the same reasons.
+-- A reading query states only its own fields' faults; area_verdicts judges the area after them.
 --
 -- A field is WKT or EWKT: one POLYGON or MULTIPOLYGON in lon/lat and nothing after it, an
 -- `SRID=` prefix read in any case. GEOS raises, rather than answers, on a ring that does not
@@ -10,6 +11,32 @@
 -- RFC 4180: a quoted field's content has its quotes doubled; a bare field is taken as it is.
 CREATE TEMP MACRO csv_field(quoted, bare) AS
     CASE WHEN quoted <> '' THEN replace(quoted, '""', '"') ELSE bare END;
+
+-- Why a line (`raw_line`, as databaker/line_reading.py cuts it; `too_long`: it holds only its
+-- start) is rejected whole, before its fields are read; NULL when it is not. The longest line
+-- read is the readers' MAX_LINE_BYTES (databaker/input_tables.py).
+CREATE TEMP MACRO line_fault(raw_line, too_long) AS
+    CASE
+        WHEN too_long THEN 'line is longer than 64 MiB, the most a line may hold'
+        WHEN contains(raw_line, chr(13)) THEN 'line holds a carriage return that does not end it'
+        WHEN contains(raw_line, chr(0)) THEN 'line holds a NUL byte'
+    END;
+
+-- The lines of the table `lines` (as databaker/line_reading.py cuts an export: line_no,
+-- raw_line, too_long) that are not blank, each with its line_fault and, unless too long, its
+-- `parts`: its text cut at its double quotes. A line as exports write it (bare fields and one
+-- quoted geometry) is cut into its fields from its parts, which costs far less than matching
+-- the record pattern over the whole geometry.
+CREATE TEMP MACRO quoted_lines(lines) AS TABLE
+    SELECT
+        line_no,
+        raw_line,
+        too_long,
+        line_fault(raw_line, too_long) AS line_fault,
+        CASE WHEN NOT too_long THEN string_split(raw_line, '"') END AS parts
+    FROM query_table(lines)
+    -- Blank lines hold no row.
+    WHERE raw_line <> '';
 
 -- EWKT's SRID prefix, in any case; an unreadable one is left to fail the grammar.
 CREATE TEMP MACRO area_srid(text) AS regexp_extract(text, '^\s*SRID=([0-9]+);', 1, 'i');
@@ -84,3 +111,68 @@ CREATE TEMP MACRO area_unrepaired(geometry) AS
     CASE WHEN geometry IS NULL OR ST_IsEmpty(geometry) THEN
         'geometry is invalid and could not be repaired into a polygon'
     END;
+
+-- Every row of the table `lines` with the verdict on its area: `lines` has a `geometry_text`
+-- field and a `field_fault`, the first of the line's own faults (its line_fault and its other
+-- fields', in the reader's order) or NULL when it has none. A line's field fault comes before
+-- any fault of its area, whose geometry is parsed, once, only when the line has no field
+-- fault; `pattern` is one POLYGON or MULTIPOLYGON in WKT (current_ballots.wkt.POLYGONAL_WKT).
+-- Adds to the columns of `lines`:
+--   geometry  the area kept, repaired when invalid; NULL when the line has a fault
+--   repaired  whether the kept area was an invalid polygon, repaired
+--   fault     why the line is no row of the table (its field fault, else its area's); NULL:
+--             the line is a row, its area `geometry`
+CREATE TEMP MACRO area_verdicts(lines, pattern) AS TABLE
+WITH texts AS (
+    SELECT *, area_srid(geometry_text) AS srid, area_wkt(geometry_text) AS wkt
+    FROM query_table(lines)
+),
+parsed AS (
+    SELECT *, CASE WHEN field_fault IS NULL THEN TRY(ST_GeomFromText(wkt)) END AS shape
+    FROM texts
+),
+rings AS (SELECT *, area_rings(shape) AS ring_list FROM parsed),
+-- A CASE rather than coalesce: only a line without a field fault reaches area_fault.
+faults AS (
+    SELECT
+        *,
+        CASE
+            WHEN field_fault IS NOT NULL THEN field_fault
+            ELSE area_fault(geometry_text, srid, wkt, shape, ring_list, pattern)
+        END AS line_or_area_fault
+    FROM rings
+),
+validity AS (
+    SELECT
+        *,
+        CASE WHEN line_or_area_fault IS NULL THEN TRY(ST_IsValid(shape)) END AS shape_is_valid
+    FROM faults
+),
+repaired AS (
+    SELECT
+        *,
+        line_or_area_fault IS NULL AND shape_is_valid IS NOT TRUE AS repaired,
+        CASE WHEN line_or_area_fault IS NULL THEN area_kept(shape, shape_is_valid) END AS geometry
+    FROM validity
+)
+SELECT
+    * EXCLUDE (srid, wkt, shape, ring_list, line_or_area_fault, shape_is_valid),
+    coalesce(line_or_area_fault, area_unrepaired(geometry)) AS fault
+FROM repaired;
+
+-- The first rejected lines, as databaker/rejections.py lists them when it stops a bake: an
+-- aggregate over the judged lines, each in `file` at `line`, rejected (`rejected`) for `reason`.
+CREATE TEMP MACRO first_rejected(file, line, reason, rejected) AS
+    coalesce(
+        list({'file': file, 'line': line, 'reason': reason} ORDER BY file, line)
+            FILTER (WHERE rejected)[:20],
+        []
+    );
+
+-- The report of the lines of one export file (`file`) that the table `judged` did not keep:
+-- every line whose `status` is not 'ok', with its status, reason and text, in line order.
+CREATE TEMP MACRO unkept_lines(judged, file) AS TABLE
+    SELECT file AS file, line_no AS line, status, reason, text
+    FROM query_table(judged)
+    WHERE status <> 'ok'
+    ORDER BY line;

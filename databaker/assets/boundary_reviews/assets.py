@@ -25,29 +25,19 @@ from databaker.assets.boundary_reviews.from_every_election import (
     BOUNDARY_REVIEWS_FROM_EVERY_ELECTION,
 )
 from databaker.assets.current_ballots.wkt import POLYGONAL_WKT
-from databaker.catalog import OWNERS, ROW_COUNT, table_schema
-from databaker.concurrency import layer_pool
 from databaker.csv_records import record_pattern
-from databaker.line_reading import InputUnreadable, run_on_lines
-from databaker.rejections import REJECTED_ROWS, VALID_ROWS, RejectionLimit, publish_checked_input
+from databaker.input_tables import InputTable, Outputs
+from databaker.rejections import RejectionLimit
 from databaker.resources import DuckDBQueryEngine, LayerStore, SqlQuery, Table
-from databaker.resources.every_election import is_every_election_url
 from databaker.resources.input_locations import InputLocations, files_version
 from databaker.sources import BoundaryReviewPart, boundary_review_parts
-from databaker.staging import staging_area
 
 BOUNDARY_REVIEW_DIVISIONS_TABLE = Table.beside(__file__, "boundary_review_divisions")
-BOUNDARY_REVIEW_DIVISIONS = (
-    BOUNDARY_REVIEW_DIVISIONS_TABLE.prefix + "boundary_review_divisions.parquet"
-)
 
 DIVISIONS_QUERY = SqlQuery.beside(__file__, "boundary_review_divisions")
 
 FIELDS = 20
 """The columns of a part file's rows (``boundary_review_divisions.duckdb.sql`` names them)."""
-MAX_LINE_BYTES = 64 << 20
-"""The longest line read as a record, in bytes: a line holds a whole geometry, which may be
-large; a longer line is a rejected row."""
 
 COLUMNS = tuple(
     dg.TableColumn(name, kind, description=description)
@@ -98,21 +88,23 @@ class BoundaryReviewsExportConfig(RejectionLimit):
     )
 
 
+REVIEWS = InputTable(
+    table=BOUNDARY_REVIEW_DIVISIONS_TABLE,
+    layer="current_boundary_reviews",
+    columns=COLUMNS,
+    what="boundary reviews export",
+    every_election=BOUNDARY_REVIEWS_FROM_EVERY_ELECTION,
+)
+BOUNDARY_REVIEW_DIVISIONS = REVIEWS.target
+
+
 def boundary_review_divisions_asset(
     upstream: Sequence[dg.AssetKey] = (),
 ) -> dg.AssetsDefinition:
     """The asset of the boundary-reviews table; ``upstream``: the asset that writes the
     boundary-reviews export it reads, when that is taken from EveryElection's database
     (:mod:`databaker.layers.exported`)."""
-    return dg.asset(
-        name="boundary_review_divisions",
-        deps=upstream,
-        group_name="current_boundary_reviews",
-        kinds={"duckdb", "csv", "parquet"},
-        pool=layer_pool("current_boundary_reviews"),
-        owners=OWNERS,
-        metadata=table_schema(COLUMNS),
-    )(_boundary_review_divisions)
+    return REVIEWS.asset(_boundary_review_divisions, upstream)
 
 
 def _boundary_review_divisions(
@@ -124,31 +116,12 @@ def _boundary_review_divisions(
 ) -> dg.MaterializeResult:
     """Every division of every boundary review, old and new, one row per piece of its area;
     invalid polygons repaired."""
-    source = config.source or inputs.boundary_reviews
-    if not source:
-        raise dg.Failure("no boundary reviews export is configured")
-    if is_every_election_url(source):
-        source = BOUNDARY_REVIEWS_FROM_EVERY_ELECTION.location_read(store, source, inputs)
-    location, parts = boundary_review_parts(source)
+    location, parts = boundary_review_parts(REVIEWS.source(config.source, store, inputs))
     version = files_version(part.file for part in parts)
-    with staging_area(store, context) as staging:
-        summary = _read(
-            reader,
-            parts,
-            output=store.uri_for_writing(staging + VALID_ROWS),
-            rejects_output=store.uri_for_writing(staging + REJECTED_ROWS),
-        )
-        rows_read = summary["rows"] + summary["rejected_rows"]
-        report = publish_checked_input(
-            store,
-            staging,
-            asset_name="boundary_review_divisions",
-            what=f"boundary reviews export {location}",
-            summary=summary,
-            rows=rows_read,
-            limit=config,
-            target=BOUNDARY_REVIEW_DIVISIONS,
-        )
+    table = REVIEWS.publish(
+        context, store, config, location, lambda outputs: _read(reader, parts, outputs)
+    )
+    summary = table.summary
     # Every review a part file's folder names, whether or not any of its rows was kept: a
     # review whose rows were all rejected is broken, not withdrawn.
     reviews_in_export = [str(review) for review in sorted({p.boundary_review_id for p in parts})]
@@ -159,20 +132,16 @@ def _boundary_review_divisions(
     )
     return dg.MaterializeResult(
         data_version=dg.DataVersion(version),
-        metadata={
-            "boundary_reviews_source": location,
-            "boundary_reviews_version": version,
-            "boundary_reviews": summary["boundary_reviews"],
-            "divisions": summary["divisions"],
-            ROW_COUNT: summary["rows"],
-            "rows": summary["rows"],
-            "repaired_geometries": summary["repaired"],
-            "rejected_rows": summary["rejected_rows"],
-            "rejected_rows_allowed": config.allowed(rows_read),
-            "reviews_in_export": dg.MetadataValue.json(reviews_in_export),
-            "rejected_report": dg.MetadataValue.path(report),
-            "path": dg.MetadataValue.path(store.uri(BOUNDARY_REVIEW_DIVISIONS)),
-        },
+        metadata=table.metadata(
+            {
+                "boundary_reviews_source": location,
+                "boundary_reviews_version": version,
+                "boundary_reviews": summary["boundary_reviews"],
+                "divisions": summary["divisions"],
+            },
+            counts={"repaired_geometries": summary["repaired"]},
+            details={"reviews_in_export": dg.MetadataValue.json(reviews_in_export)},
+        ),
     )
 
 
@@ -180,16 +149,12 @@ boundary_review_divisions = boundary_review_divisions_asset()
 
 
 def _read(
-    reader: DuckDBQueryEngine,
-    parts: list[BoundaryReviewPart],
-    *,
-    output: str,
-    rejects_output: str,
+    reader: DuckDBQueryEngine, parts: list[BoundaryReviewPart], outputs: Outputs
 ) -> dict[str, Any]:
-    """Write the kept rows of every part file to ``output`` and the rejected ones to
-    ``rejects_output``; return the query's summary. The files are read in one pass, cut into
-    lines as the other inputs are (:mod:`databaker.line_reading`), each line carrying its file,
-    which the query matches with the values of that file's folders."""
+    """Write the kept rows of every part file and the report of the rejected ones to
+    ``outputs``; return the query's summary. The files are read in one pass, cut into lines as
+    the other inputs are (:mod:`databaker.line_reading`), each line carrying its file, which
+    the query matches with the values of that file's folders."""
     files = [part.file.location for part in parts]
     params = {
         "part_files": files,
@@ -198,18 +163,7 @@ def _read(
         "division_types": [part.division_type for part in parts],
         "record_pattern": record_pattern(FIELDS),
         "polygonal_wkt": POLYGONAL_WKT,
-        "output": output,
-        "rejects_output": rejects_output,
+        **outputs,
     }
-    try:
-        summary = run_on_lines(
-            reader,
-            DIVISIONS_QUERY,
-            params,
-            files=files,
-            table="review_lines_read",
-            max_line_bytes=MAX_LINE_BYTES,
-        )
-    except InputUnreadable as error:
-        raise dg.Failure(f"boundary reviews export refused: {error}") from None
+    summary = REVIEWS.lines(reader, DIVISIONS_QUERY, params, files=files, table="review_lines_read")
     return summary.to_pylist()[0]

@@ -11,11 +11,11 @@
 --   $polygonal_wkt     one POLYGON or MULTIPOLYGON in WKT (current_ballots.wkt.POLYGONAL_WKT)
 --   $output            parquet for the boundary_review_divisions table
 --   $rejects_output    CSV report of rejected rows
--- Returns the counts of the kept and rejected rows and the first rejected rows.
+-- Returns the counts of the rows read, kept and rejected, and the first rejected rows.
 --
--- The geometry rules are the ballots export's, with the same reasons: both exports hold the
--- same kind of areas, drawn by the same hands. They are shared: csv_field, area_srid,
--- area_wkt, area_rings, area_fault, area_kept, area_unrepaired.
+-- The line and geometry rules are the ballots export's, with the same reasons: both exports
+-- hold the same kind of areas, drawn by the same hands. They are shared: csv_field,
+-- line_fault, area_verdicts, first_rejected.
 -- include area_rules
 
 CREATE TEMP TABLE parts AS
@@ -33,11 +33,7 @@ WITH split AS (
         source_file::VARCHAR AS source_file,
         line_no,
         raw_line,
-        CASE
-            WHEN too_long THEN 'line is longer than 64 MiB, the most a line may hold'
-            WHEN contains(raw_line, chr(13)) THEN 'line holds a carriage return that does not end it'
-            WHEN contains(raw_line, chr(0)) THEN 'line holds a NUL byte'
-        END AS line_fault,
+        line_fault(raw_line, too_long) AS line_fault,
         CASE WHEN NOT too_long THEN regexp_extract(
             raw_line, $record_pattern,
             ['slug_q', 'slug', 'matched', 'status_q', 'status', 'latest_event_q', 'latest_event',
@@ -89,24 +85,12 @@ SELECT
 FROM split;
 
 CREATE TEMP TABLE judged AS
-WITH texts AS (
+WITH fields AS (
     SELECT
         e.*,
         p.folder_review_id,
         p.folder_generation,
         p.folder_division_type,
-        area_srid(geometry_text) AS srid,
-        area_wkt(geometry_text) AS wkt
-    FROM export_fields AS e
-    JOIN parts AS p USING (source_file)
-),
-parsed AS (
-    SELECT *, CASE WHEN well_formed THEN TRY(ST_GeomFromText(wkt)) END AS shape FROM texts
-),
-rings AS (SELECT *, area_rings(shape) AS ring_list FROM parsed),
-faults AS (
-    SELECT
-        *,
         CASE
             WHEN line_fault IS NOT NULL THEN line_fault
             WHEN NOT well_formed THEN
@@ -122,27 +106,16 @@ faults AS (
                 printf('division_type "%s" is not its folder''s, division_type=%s',
                        row_division_type[:40], folder_division_type)
             WHEN trim(division_slug) = '' THEN 'division_slug is empty'
-            ELSE area_fault(geometry_text, srid, wkt, shape, ring_list, $polygonal_wkt)
-        END AS fault
-    FROM rings
-),
-validity AS (
-    SELECT *, CASE WHEN fault IS NULL THEN TRY(ST_IsValid(shape)) END AS shape_is_valid
-    FROM faults
-),
-repaired AS (
-    SELECT
-        *,
-        fault IS NULL AND shape_is_valid IS NOT TRUE AS repaired,
-        CASE WHEN fault IS NULL THEN area_kept(shape, shape_is_valid) END AS geometry
-    FROM validity
+        END AS field_fault
+    FROM export_fields AS e
+    JOIN parts AS p USING (source_file)
 )
 SELECT
-    * EXCLUDE (shape, ring_list, fault, shape_is_valid),
+    * EXCLUDE (field_fault, fault),
     folder_review_id::VARCHAR || '/' || folder_generation || '/' || folder_division_type || '/'
         || division_slug AS division_key,
-    coalesce(fault, area_unrepaired(geometry)) AS reason
-FROM repaired;
+    fault AS reason
+FROM area_verdicts(fields, $polygonal_wkt);
 
 COPY (
     SELECT
@@ -172,14 +145,11 @@ COPY (
 ) TO $rejects_output (FORMAT csv, HEADER true);
 
 SELECT
+    count(*) AS rows_read,
     count(*) FILTER (WHERE reason IS NULL) AS rows,
     count(DISTINCT folder_review_id) FILTER (WHERE reason IS NULL) AS boundary_reviews,
     count(DISTINCT division_key) FILTER (WHERE reason IS NULL) AS divisions,
     count(*) FILTER (WHERE reason IS NULL AND repaired) AS repaired,
     count(*) FILTER (WHERE reason IS NOT NULL) AS rejected_rows,
-    coalesce(
-        list({'file': source_file, 'line': line_no, 'reason': reason}
-             ORDER BY source_file, line_no) FILTER (WHERE reason IS NOT NULL)[:20],
-        []
-    ) AS first_rejected
+    first_rejected(source_file, line_no, reason, reason IS NOT NULL) AS first_rejected
 FROM judged;

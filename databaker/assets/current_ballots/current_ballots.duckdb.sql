@@ -5,6 +5,11 @@
 --   $output           parquet for the ballots table
 --   $rejects_output   CSV report of rejected and skipped lines
 --   $file             the export, named in the report
+-- Returns the counts of the lines read, kept, skipped and rejected, the first rejected lines,
+-- the election IDs refused, and the ballots named on no usable line.
+
+-- unkept_lines and first_rejected, shared with the other exports of areas.
+-- include area_rules
 
 -- The stream is read once, into the table the statements below read.
 CREATE TEMP TABLE judged AS
@@ -30,14 +35,10 @@ COPY (
     ORDER BY election_id, source_line
 ) TO $output (FORMAT parquet, COMPRESSION zstd);
 
-COPY (
-    SELECT $file AS file, line_no AS line, status, reason, text
-    FROM judged
-    WHERE status <> 'ok'
-    ORDER BY line
-) TO $rejects_output (FORMAT csv, HEADER true);
+COPY (FROM unkept_lines(judged, $file)) TO $rejects_output (FORMAT csv, HEADER true);
 
 SELECT
+    count(*) AS rows_read,
     count(*) FILTER (WHERE status = 'ok') AS rows,
     count(DISTINCT election_id) FILTER (WHERE status = 'ok') AS ballots,
     count(*) FILTER (WHERE status = 'ok' AND source_table = 'Division') AS division_rows,
@@ -45,11 +46,7 @@ SELECT
     count(*) FILTER (WHERE status = 'ok' AND repaired) AS repaired,
     count(*) FILTER (WHERE status = 'skipped') AS skipped_without_geography,
     count(*) FILTER (WHERE status = 'rejected') AS rejected_rows,
-    coalesce(
-        list({'file': $file, 'line': line_no, 'reason': reason} ORDER BY line_no)
-            FILTER (WHERE status = 'rejected')[:20],
-        []
-    ) AS first_rejected,
+    first_rejected($file, line_no, reason, status = 'rejected') AS first_rejected,
     -- The election IDs of the checked ballots that uk-election-ids refused.
     coalesce(list(DISTINCT election_id ORDER BY election_id) FILTER (WHERE refused), [])
         AS refused_ids,

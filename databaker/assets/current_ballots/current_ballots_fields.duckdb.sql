@@ -9,7 +9,7 @@
 -- report shows), line_fault, well_formed, and the fields election_id, division_id,
 -- geometry_text and source_table.
 
--- csv_field, shared with the other export of areas.
+-- csv_field, line_fault and quoted_lines, shared with the other exports of areas.
 -- include area_rules
 
 -- A line holding a carriage return or a NUL byte is rejected whole, with its number and text.
@@ -21,27 +21,9 @@
 -- `id,division,"geometry",source_table` with no quote or comma in the bare fields and no quote in
 -- the geometry, is therefore cut at its quotes and commas instead, into the fields the pattern
 -- gives it; any other line is matched against the pattern.
-WITH cut AS (
+WITH split AS (
     SELECT
-        line_no,
-        raw_line,
-        too_long,
-        CASE WHEN NOT too_long THEN string_split(raw_line, '"') END AS parts
-    FROM export_lines_read
-    -- Blank lines hold no row.
-    WHERE raw_line <> ''
-),
-split AS (
-    SELECT
-        line_no,
-        raw_line,
-        too_long,
-        parts,
-        CASE
-            WHEN too_long THEN 'line is longer than 64 MiB, the most a line may hold'
-            WHEN contains(raw_line, chr(13)) THEN 'line holds a carriage return that does not end it'
-            WHEN contains(raw_line, chr(0)) THEN 'line holds a NUL byte'
-        END AS line_fault,
+        *,
         coalesce(
             len(parts) = 3
             AND regexp_full_match(parts[1], '[^,]*,[^,]*,')
@@ -56,7 +38,7 @@ split AS (
         CASE WHEN too_long THEN regexp_extract(
             raw_line, '^(?:"((?:[^"]|"")*)"|([^,"][^,]*)),', ['election_id_q', 'election_id']
         ) END AS first_field
-    FROM cut
+    FROM quoted_lines(export_lines_read)
 )
 SELECT
     line_no,

@@ -6,26 +6,13 @@
 -- Returns every data line: line_no, text, election_id, division_id, source_table, wkb (the
 -- area kept, as WKB), repaired, reason and status.
 
--- The area rules shared with the other export of areas: area_srid, area_wkt, area_rings,
--- area_fault, area_kept, area_unrepaired.
+-- The area rules shared with the other exports of areas: area_verdicts judges a line's area
+-- after its fields.
 -- include area_rules
 
 -- The stream is read once: a line without an area (no record, source_table None or another)
 -- gets its reason where a line with one gets its geometry's.
-WITH texts AS (
-    SELECT
-        *,
-        well_formed AND source_table IN ('Organisation', 'Division') AS has_area,
-        area_srid(geometry_text) AS srid,
-        area_wkt(geometry_text) AS wkt
-    FROM export_fields
-    WHERE line_no > 1
-),
-parsed AS (
-    SELECT *, CASE WHEN has_area THEN TRY(ST_GeomFromText(wkt)) END AS shape FROM texts
-),
-rings AS (SELECT *, area_rings(shape) AS ring_list FROM parsed),
-faults AS (
+WITH fields AS (
     SELECT
         *,
         CASE
@@ -33,32 +20,20 @@ faults AS (
             WHEN NOT well_formed THEN
                 'not a CSV record of 4 fields (election_id,division_id,geometry,source_table)'
             WHEN source_table = 'None' THEN 'no geography (source_table None)'
-            WHEN NOT has_area THEN printf(
+            WHEN source_table NOT IN ('Organisation', 'Division') THEN printf(
                 'source_table "%s" is not Organisation, Division or None', source_table[:40]
             )
             WHEN trim(election_id) = '' THEN 'election_id is empty'
-            ELSE area_fault(geometry_text, srid, wkt, shape, ring_list, $polygonal_wkt)
-        END AS fault
-    FROM rings
-),
-validity AS (
-    SELECT *, CASE WHEN fault IS NULL THEN TRY(ST_IsValid(shape)) END AS shape_is_valid
-    FROM faults
-),
-repaired AS (
-    SELECT
-        *,
-        fault IS NULL AND shape_is_valid IS NOT TRUE AS repaired,
-        CASE WHEN fault IS NULL THEN area_kept(shape, shape_is_valid) END AS geometry
-    FROM validity
-),
-judged AS (SELECT *, coalesce(fault, area_unrepaired(geometry)) AS reason FROM repaired)
+        END AS field_fault
+    FROM export_fields
+    WHERE line_no > 1
+)
 SELECT
     line_no, text, election_id, division_id, source_table, ST_AsWKB(geometry) AS wkb, repaired,
-    reason,
+    fault AS reason,
     CASE
-        WHEN reason IS NULL THEN 'ok'
+        WHEN fault IS NULL THEN 'ok'
         WHEN well_formed AND source_table = 'None' THEN 'skipped'
         ELSE 'rejected'
     END AS status
-FROM judged;
+FROM area_verdicts(fields, $polygonal_wkt);

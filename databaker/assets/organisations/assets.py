@@ -23,40 +23,27 @@ import re
 from collections.abc import Sequence
 
 import dagster as dg
-import pyarrow as pa
-import pyarrow.compute as pc
 from pydantic import Field
 
 from databaker.assets.current_ballots.wkt import POLYGONAL_WKT
 from databaker.assets.organisations.from_every_election import ORGANISATIONS_FROM_EVERY_ELECTION
-from databaker.catalog import OWNERS, ROW_COUNT, table_schema
-from databaker.concurrency import layer_pool
-from databaker.csv_records import record_pattern
+from databaker.input_tables import Header, InputTable
 from databaker.layers.exported import LONDON
-from databaker.line_reading import InputUnreadable, run_on_lines
 from databaker.organisation_records import HEADER, ORGANISATION_TYPES
-from databaker.rejections import REJECTED_ROWS, VALID_ROWS, RejectionLimit, publish_checked_input
+from databaker.rejections import RejectionLimit
 from databaker.resources import DuckDBQueryEngine, LayerStore, SqlQuery, Table
-from databaker.resources.every_election import is_every_election_url
 from databaker.resources.input_locations import InputLocations, content_version
 from databaker.sources import export_file
-from databaker.staging import staging_area
 
 ORGANISATION_AREAS_TABLE = Table.beside(__file__, "organisation_areas")
-ORGANISATION_AREAS = ORGANISATION_AREAS_TABLE.prefix + "organisation_areas.parquet"
 
 FIELDS_QUERY = SqlQuery.beside(__file__, "organisation_areas_fields")
 AREAS_QUERY = SqlQuery.beside(__file__, "organisation_areas")
 FIELDS = (*HEADER[:-1], "geometry_text")
 """``organisation_areas_fields`` returns the fields as ``HEADER`` names them, the geometry's as
 ``geometry_text``."""
-
-ROWS_PER_BATCH = 512
-"""The lines DuckDB takes at a time from those Python hands it: the geometries are parsed by
-every thread, a batch each, however few lines the export has."""
-MAX_LINE_BYTES = 64 << 20
-"""The longest line read as a record, in bytes: a line holds a whole geometry, which may be
-large; a longer line is a rejected row."""
+LINE_ONE = Header(FIELDS, (HEADER,))
+"""Line 1 is ``HEADER`` exactly."""
 DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 COLUMNS = tuple(
@@ -142,19 +129,21 @@ class OrganisationsExportConfig(RejectionLimit):
         raise dg.Failure(f"on must be a date, YYYY-MM-DD, not {self.on!r}")
 
 
+ORGANISATIONS = InputTable(
+    table=ORGANISATION_AREAS_TABLE,
+    layer="current_organisations",
+    columns=COLUMNS,
+    what="organisations export",
+    every_election=ORGANISATIONS_FROM_EVERY_ELECTION,
+)
+ORGANISATION_AREAS = ORGANISATIONS.target
+
+
 def organisation_areas_asset(upstream: Sequence[dg.AssetKey] = ()) -> dg.AssetsDefinition:
     """The asset of the organisations table; ``upstream``: the asset that writes the
     organisations export it reads, when that is taken from EveryElection's database
     (:mod:`databaker.layers.exported`)."""
-    return dg.asset(
-        name="organisation_areas",
-        deps=upstream,
-        group_name="current_organisations",
-        kinds={"duckdb", "csv", "parquet"},
-        pool=layer_pool("current_organisations"),
-        owners=OWNERS,
-        metadata=table_schema(COLUMNS),
-    )(_organisation_areas)
+    return ORGANISATIONS.asset(_organisation_areas, upstream)
 
 
 def _organisation_areas(
@@ -167,39 +156,21 @@ def _organisation_areas(
     """Every current organisation's area and its current divisions', one row per piece, as of a
     date; invalid polygons repaired."""
     on = config.date().isoformat()
-    source = config.source or inputs.organisations
-    if not source:
-        raise dg.Failure("no organisations export is configured")
-    if is_every_election_url(source):
-        source = ORGANISATIONS_FROM_EVERY_ELECTION.location_read(store, source, inputs)
-    export = export_file(source, "organisations export")
+    export = export_file(ORGANISATIONS.source(config.source, store, inputs), ORGANISATIONS.what)
     version = content_version(export)
-    fields = _fields(reader, export)
-    _check_header(export, fields)
-    with staging_area(store, context) as staging:
-        summary = reader.run_sql(
-            AREAS_QUERY,
-            {
-                "organisation_types": list(ORGANISATION_TYPES),
-                "on_date": on,
-                "polygonal_wkt": POLYGONAL_WKT,
-                "file": export,
-                "output": store.uri_for_writing(staging + VALID_ROWS),
-                "rejects_output": store.uri_for_writing(staging + REJECTED_ROWS),
-            },
-            streams={"export_fields": fields.to_reader(ROWS_PER_BATCH)},
-        ).to_pylist()[0]
-        rows_read = summary["rows"] + summary["skipped_rows"] + summary["rejected_rows"]
-        report = publish_checked_input(
-            store,
-            staging,
-            asset_name="organisation_areas",
-            what=f"organisations export {export}",
-            summary=summary,
-            rows=rows_read,
-            limit=config,
-            target=ORGANISATION_AREAS,
-        )
+    fields = ORGANISATIONS.fields(
+        reader, FIELDS_QUERY, export, LINE_ONE, table="organisation_lines_read"
+    )
+    params = {
+        "organisation_types": list(ORGANISATION_TYPES),
+        "on_date": on,
+        "polygonal_wkt": POLYGONAL_WKT,
+        "file": export,
+    }
+    table = ORGANISATIONS.publish_query(
+        context, store, config, export, reader, AREAS_QUERY, params, {"export_fields": fields}
+    )
+    summary = table.summary
     context.log.info(
         f"on {on}: {summary['organisations']} organisations, {summary['divisions']} divisions "
         f"in {summary['rows']} pieces; {summary['repaired']} repaired, "
@@ -207,57 +178,23 @@ def _organisation_areas(
     )
     return dg.MaterializeResult(
         data_version=dg.DataVersion(f"{version} on {on}"),
-        metadata={
-            "organisations_source": export,
-            "organisations_version": version,
-            "organisations_on": on,
-            "organisations": summary["organisations"],
-            "divisions": summary["divisions"],
-            ROW_COUNT: summary["rows"],
-            "rows": summary["rows"],
-            "skipped_rows": summary["skipped_rows"],
-            "repaired_geometries": summary["repaired"],
-            "rejected_rows": summary["rejected_rows"],
-            "rejected_rows_allowed": config.allowed(rows_read),
-            "organisations_in_export": dg.MetadataValue.json(summary["organisations_in_export"]),
-            "rejected_report": dg.MetadataValue.path(report),
-            "path": dg.MetadataValue.path(store.uri(ORGANISATION_AREAS)),
-        },
+        metadata=table.metadata(
+            {
+                "organisations_source": export,
+                "organisations_version": version,
+                "organisations_on": on,
+                "organisations": summary["organisations"],
+                "divisions": summary["divisions"],
+            },
+            counts={
+                "skipped_rows": summary["skipped_rows"],
+                "repaired_geometries": summary["repaired"],
+            },
+            details={
+                "organisations_in_export": dg.MetadataValue.json(summary["organisations_in_export"])
+            },
+        ),
     )
 
 
 organisation_areas = organisation_areas_asset()
-
-
-def _fields(reader: DuckDBQueryEngine, export: str) -> pa.Table:
-    """Every line of the export that is not blank, cut into its fields
-    (``organisation_areas_fields``); the lines are cut as the other inputs' are
-    (:mod:`databaker.line_reading`)."""
-    try:
-        return run_on_lines(
-            reader,
-            FIELDS_QUERY,
-            {"record_pattern": record_pattern(len(HEADER))},
-            files=[export],
-            table="organisation_lines_read",
-            max_line_bytes=MAX_LINE_BYTES,
-        )
-    except InputUnreadable as error:
-        raise dg.Failure(f"organisations export refused: {error}") from None
-
-
-def _check_header(export: str, fields: pa.Table) -> None:
-    """Refuse an export whose line 1 is not ``HEADER`` exactly, showing what it holds instead."""
-    line_one = fields.filter(pc.equal(fields["line_no"], 1)).to_pylist()
-    first = line_one[0] if line_one else None
-    header = tuple(first[name] for name in FIELDS) if first and first["well_formed"] else None
-    if header == HEADER:
-        return
-    if header:
-        shown = ",".join(header)
-    elif first:
-        reason = first["line_fault"] or f"not a CSV record of {len(HEADER)} fields"
-        shown = f"{first['text'][:300]!r} ({reason})"
-    else:
-        shown = "(nothing)"
-    raise dg.Failure(f"{export}:1: the header must be {','.join(HEADER)}, not {shown}")

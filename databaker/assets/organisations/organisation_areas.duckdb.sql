@@ -10,11 +10,11 @@
 --   $file                  the export, named in the table and the report
 --   $output                parquet for the organisation_areas table
 --   $rejects_output        CSV report of rejected and skipped lines
--- Returns the counts of the kept, skipped and rejected lines, the first rejected lines, and
--- every organisation (`<type>/<official_identifier>`) the export names.
+-- Returns the counts of the lines read, kept, skipped and rejected, the first rejected lines,
+-- and every organisation (`<type>/<official_identifier>`) the export names.
 --
--- The geometry rules are the ballots export's, with the same reasons: area_srid, area_wkt,
--- area_rings, area_fault, area_kept, area_unrepaired.
+-- The geometry rules are the ballots export's, with the same reasons: area_verdicts judges a
+-- line's area after its fields; unkept_lines and first_rejected report the lines not kept.
 -- include area_rules
 
 -- A date as the export writes it, YYYY-MM-DD with a year from 1000, or NULL when the text is
@@ -68,9 +68,7 @@ WITH texts AS (
         iso_date(start_date) AS start_day,
         iso_date(end_date) AS end_day,
         iso_date(divisionset_start_date) AS divisionset_start_day,
-        iso_date(divisionset_end_date) AS divisionset_end_day,
-        area_srid(geometry_text) AS srid,
-        area_wkt(geometry_text) AS wkt
+        iso_date(divisionset_end_date) AS divisionset_end_day
     FROM export_fields
     WHERE line_no > 1
 ),
@@ -85,11 +83,7 @@ periods AS (
         ) AS divisionset_period_fault
     FROM texts
 ),
-parsed AS (
-    SELECT *, CASE WHEN well_formed THEN TRY(ST_GeomFromText(wkt)) END AS shape FROM periods
-),
-rings AS (SELECT *, area_rings(shape) AS ring_list FROM parsed),
-faults AS (
+fields AS (
     SELECT
         *,
         CASE
@@ -118,25 +112,12 @@ faults AS (
             WHEN is_division AND divisionset_period_fault IS NOT NULL
                 THEN divisionset_period_fault
             WHEN is_division AND trim(division_type) = '' THEN 'division_type is empty'
-            ELSE area_fault(geometry_text, srid, wkt, shape, ring_list, $polygonal_wkt)
-        END AS fault
-    FROM rings
-),
-validity AS (
-    SELECT *, CASE WHEN fault IS NULL THEN TRY(ST_IsValid(shape)) END AS shape_is_valid
-    FROM faults
-),
-repaired AS (
-    SELECT
-        *,
-        fault IS NULL AND shape_is_valid IS NOT TRUE AS repaired,
-        CASE WHEN fault IS NULL THEN area_kept(shape, shape_is_valid) END AS geometry
-    FROM validity
+        END AS field_fault
+    FROM periods
 ),
 verdicts AS (
     SELECT
         *,
-        coalesce(fault, area_unrepaired(geometry)) AS rejected_for,
         coalesce(
             not_current('the organisation', start_day, end_day, CAST($on_date AS DATE)),
             CASE WHEN is_division THEN not_current(
@@ -145,21 +126,20 @@ verdicts AS (
             ) END
         ) AS skipped_for,
         organisation_type || '/' || official_identifier || '/' || start_date AS organisation_key
-    FROM repaired
+    FROM area_verdicts(fields, $polygonal_wkt)
 )
 SELECT
     * EXCLUDE (
-        shape, ring_list, fault, shape_is_valid, rejected_for, skipped_for,
-        organisation_period_fault, divisionset_period_fault
+        field_fault, fault, skipped_for, organisation_period_fault, divisionset_period_fault
     ),
     CASE WHEN is_division
         THEN organisation_key || '/' || divisionset_start_date || '/' || division_type || '/'
             || division_slug
         ELSE organisation_key
     END AS area_key,
-    coalesce(rejected_for, skipped_for) AS reason,
+    coalesce(fault, skipped_for) AS reason,
     CASE
-        WHEN rejected_for IS NOT NULL THEN 'rejected'
+        WHEN fault IS NOT NULL THEN 'rejected'
         WHEN skipped_for IS NOT NULL THEN 'skipped'
         ELSE 'ok'
     END AS status
@@ -192,25 +172,17 @@ COPY (
         divisionset_start_date NULLS FIRST, division_type, division_slug, source_line
 ) TO $output (FORMAT parquet, COMPRESSION zstd);
 
-COPY (
-    SELECT $file AS file, line_no AS line, status, reason, text
-    FROM judged
-    WHERE status <> 'ok'
-    ORDER BY line
-) TO $rejects_output (FORMAT csv, HEADER true);
+COPY (FROM unkept_lines(judged, $file)) TO $rejects_output (FORMAT csv, HEADER true);
 
 SELECT
+    count(*) AS rows_read,
     count(*) FILTER (WHERE status = 'ok') AS rows,
     count(DISTINCT organisation_key) FILTER (WHERE status = 'ok') AS organisations,
     count(DISTINCT area_key) FILTER (WHERE status = 'ok' AND is_division) AS divisions,
     count(*) FILTER (WHERE status = 'ok' AND repaired) AS repaired,
     count(*) FILTER (WHERE status = 'skipped') AS skipped_rows,
     count(*) FILTER (WHERE status = 'rejected') AS rejected_rows,
-    coalesce(
-        list({'file': $file, 'line': line_no, 'reason': reason} ORDER BY line_no)
-            FILTER (WHERE status = 'rejected')[:20],
-        []
-    ) AS first_rejected,
+    first_rejected($file, line_no, reason, status = 'rejected') AS first_rejected,
     -- Every organisation a current line names, and every one a rejected line names by a known
     -- type and an identifier: a broken line must not pass for a withdrawn organisation.
     coalesce(

@@ -8,7 +8,7 @@
 -- Returns each line that is not blank: line_no, text (its first 1,000 characters, all that the
 -- report shows), line_fault, well_formed, and the fields, the last one as geometry_text.
 
--- csv_field, shared with the other exports of areas.
+-- csv_field, line_fault and quoted_lines, shared with the other exports of areas.
 -- include area_rules
 
 -- A line holding a carriage return or a NUL byte is rejected whole, with its number and text.
@@ -20,27 +20,9 @@
 -- the rest of the reading. A line as exports write it, twelve fields without a quote or comma
 -- and the geometry quoted last, is therefore cut at its quotes and commas instead; any other
 -- line (a name with a comma or a quote in it, say) is matched against the pattern.
-WITH cut AS (
+WITH split AS (
     SELECT
-        line_no,
-        raw_line,
-        too_long,
-        CASE WHEN NOT too_long THEN string_split(raw_line, '"') END AS parts
-    FROM organisation_lines_read
-    -- Blank lines hold no row.
-    WHERE raw_line <> ''
-),
-split AS (
-    SELECT
-        line_no,
-        raw_line,
-        too_long,
-        parts,
-        CASE
-            WHEN too_long THEN 'line is longer than 64 MiB, the most a line may hold'
-            WHEN contains(raw_line, chr(13)) THEN 'line holds a carriage return that does not end it'
-            WHEN contains(raw_line, chr(0)) THEN 'line holds a NUL byte'
-        END AS line_fault,
+        *,
         coalesce(
             len(parts) = 3 AND parts[3] = '' AND regexp_full_match(parts[1], '(?:[^,]*,){12}'),
             false
@@ -59,7 +41,7 @@ split AS (
              'division_official_identifier_q', 'division_official_identifier',
              'geometry_q', 'geometry']
         ) END AS f
-    FROM cut
+    FROM quoted_lines(organisation_lines_read)
 ),
 read AS (
     SELECT
