@@ -44,6 +44,7 @@ from databaker.automation.every_election_events import (
     EventTarget,
     build_every_election_events_sensor,
 )
+from databaker.huge_pages import forbid_transparent_huge_pages
 from databaker.layers import Layer
 from databaker.layers.build import LayerDefinitions, layer_definitions
 from databaker.partitions import ALL_LETTERS
@@ -96,6 +97,7 @@ class Settings:
     athena_database: str | None = None
     athena_workgroup: str = "primary"
     athena_output: str | None = None
+    transparent_huge_pages: bool = False
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -123,6 +125,7 @@ class Settings:
             athena_database=environ.get("DATABAKER_ATHENA_DATABASE") or None,
             athena_workgroup=environ.get("DATABAKER_ATHENA_WORKGROUP") or "primary",
             athena_output=environ.get("DATABAKER_ATHENA_OUTPUT") or None,
+            transparent_huge_pages=_switch("DATABAKER_TRANSPARENT_HUGE_PAGES", environ),
         )
 
 
@@ -167,8 +170,14 @@ def build_defs(
     settings: Settings | None = None, layers: tuple[Layer, ...] = LAYERS
 ) -> dg.Definitions:
     """Every layer's assets, checks, jobs, sensors and schedules, with the resources
-    ``settings`` configure."""
+    ``settings`` configure.
+
+    Whichever process loads them (``databaker bake``, the code server, a run's worker) bakes
+    without transparent huge pages from then on, unless ``settings`` keep them
+    (:mod:`databaker.huge_pages`)."""
     settings = settings or Settings()
+    if not settings.transparent_huge_pages:
+        forbid_transparent_huge_pages()
     from_database = layers_from_database(settings, layers)
     built = [layer_definitions(layer, layer.name in from_database) for layer in layers]
     assets, checks = assets_of(layers, from_database)
@@ -280,6 +289,15 @@ def _seconds(text: str | None) -> int:
             f"DATABAKER_SENSOR_INTERVAL_SECONDS must be a whole number of seconds, not {text!r}"
         )
     return int(text)
+
+
+def _switch(name: str, environ: Mapping[str, str]) -> bool:
+    text = (environ.get(name) or "").strip().lower()
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    if text in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigurationError(f"{name} must be 1 or 0 (true or false), not {text!r}")
 
 
 def _duration(

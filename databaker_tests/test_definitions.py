@@ -182,3 +182,47 @@ def test_lease_settings_come_from_the_environment_and_are_checked():
     ):
         with pytest.raises(ConfigurationError, match=f"{name} must be a number of seconds"):
             Settings.from_environment({name: value})
+
+
+HUGE_PAGES_PROBE = """
+import ctypes, subprocess, sys
+from databaker.definitions import Settings, build_defs
+from databaker.huge_pages import PR_SET_THP_DISABLE, transparent_huge_pages_forbidden
+
+# Start as a process that nobody has forbidden huge pages (this test's own may have been).
+ctypes.CDLL(None).prctl(PR_SET_THP_DISABLE, 0, 0, 0, 0)
+before = transparent_huge_pages_forbidden()
+build_defs(Settings(data_root=sys.argv[1], transparent_huge_pages=sys.argv[2] == "keep"))
+child = subprocess.run(["cat", "/proc/self/status"], capture_output=True, text=True).stdout
+child_enabled = next(line for line in child.splitlines() if line.startswith("THP_enabled"))
+print(before, transparent_huge_pages_forbidden(), child_enabled.split()[1])
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="huge pages are Linux's")
+@pytest.mark.parametrize(
+    ("setting", "expected"), [("forbid", "False True 0"), ("keep", "False False 1")]
+)
+def test_a_process_that_loads_the_definitions_bakes_without_transparent_huge_pages(
+    tmp_path, setting, expected
+):
+    """Every run's process loads the definitions (the command line, the code server and the
+    run worker it starts): from then on it, and every process it starts, has no transparent
+    huge pages, unless the settings keep them."""
+    probe = subprocess.run(
+        [sys.executable, "-c", HUGE_PAGES_PROBE, str(tmp_path), setting],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
+    assert probe.stdout.split() == expected.split()
+
+
+def test_transparent_huge_pages_are_kept_only_when_the_environment_says_so():
+    assert not Settings.from_environment({}).transparent_huge_pages
+    for text, kept in (("1", True), ("true", True), ("0", False), ("off", False)):
+        environ = {"DATABAKER_TRANSPARENT_HUGE_PAGES": text}
+        assert Settings.from_environment(environ).transparent_huge_pages is kept, text
+    with pytest.raises(ConfigurationError, match="DATABAKER_TRANSPARENT_HUGE_PAGES must be 1"):
+        Settings.from_environment({"DATABAKER_TRANSPARENT_HUGE_PAGES": "sometimes"})
