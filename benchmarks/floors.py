@@ -65,6 +65,8 @@ from isal import igzip, isal_zlib
 from benchmarks.inputs import InputSpec, ensure_inputs
 from databaker.assets import layer_named
 from databaker.assets.addressbase.fast_reading import _PARSING, BLOCK_BYTES
+from databaker.definitions import Settings
+from databaker.huge_pages import forbid_transparent_huge_pages
 from databaker.layers.element_files import LetterElements
 from databaker.layers.outcode_files import (
     READ_AS_DICTIONARY,
@@ -321,6 +323,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
+    if not Settings.from_environment().transparent_huge_pages:
+        # The floors run on the memory a bake's process runs on (databaker.huge_pages).
+        forbid_transparent_huge_pages()
     if args.inputs is not None:
         folder = args.inputs
     elif args.addresses is None or args.divisions is None:
