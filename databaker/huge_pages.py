@@ -4,13 +4,13 @@ Linux may back a large allocation with 2 MiB pages rather than 4 KiB ones. numpy
 for every array of 4 MiB or more, and Arrow's allocator for its segments; a bake allocates and
 frees arrays of millions of rows from start to end. Each huge page is a whole free 2 MiB block
 that the kernel zeroes on first touch. Where such blocks are dear, that costs far more than the
-small pages it saves: on a virtual machine whose host takes back its guest's free memory (free
-page reporting hands over exactly such blocks), every huge page is new memory to the host, and
+small pages it saves: on a virtual machine whose host takes back its guest's free memory (as
+free page reporting does, in such blocks), a huge page is often memory new to the host, and
 where the page cache holds most of memory the kernel must compact to make one. On the
 benchmark machine, a Firecracker VM, a process's first gibibyte of numpy array took 6.2 s on
-huge pages and 0.4 s on small ones; a 30-million-address bake spent a third of its CPU in the
-kernel, most of it zeroing huge pages, and its kernel time halved without them
-(docs/benchmarks.md, "Huge pages").
+huge pages and 0.4 s on small ones; the version step of a 30-million-address bake spent a
+third of its CPU in the kernel, most of it zeroing huge pages, and a whole bake's kernel time
+halved without them (docs/benchmarks.md, "Huge pages").
 
 On a machine whose memory is the host's own, huge pages may save a bake a little: set
 ``DATABAKER_TRANSPARENT_HUGE_PAGES=1`` there to leave them to the system.
