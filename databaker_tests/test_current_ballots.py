@@ -9,6 +9,7 @@ import pytest
 import shapely
 
 from databaker.csv_records import record_pattern
+from databaker.input_tables import MAX_LINE_BYTES
 from databaker.line_reading import run_on_lines
 from databaker.resources import DuckDBQueryEngine
 from databaker_tests.conftest import ballot_line, failure_messages, materialization, write_lines
@@ -537,7 +538,7 @@ def test_each_line_is_cut_into_the_four_fields_of_its_csv_record(tmp_path, engin
         {"record_pattern": record_pattern(4)},
         files=[str(export)],
         table="export_lines_read",
-        max_line_bytes=ballots_assets.MAX_LINE_BYTES,
+        max_line_bytes=MAX_LINE_BYTES,
     )
     (row,) = [row for row in cut.to_pylist() if row["line_no"] == 2]
     names = ("election_id", "division_id", "geometry_text", "source_table")

@@ -11,7 +11,6 @@ from pydantic import Field
 from databaker.assets.current_ballots.ballot_ids import invalid_ballot_ids
 from databaker.assets.current_ballots.from_every_election import BALLOTS_FROM_EVERY_ELECTION
 from databaker.assets.current_ballots.wkt import POLYGONAL_WKT
-from databaker.input_tables import MAX_LINE_BYTES as MAX_LINE_BYTES  # what tests cut lines by
 from databaker.input_tables import ROWS_PER_BATCH, Header, InputTable
 from databaker.markdown import markdown_table
 from databaker.rejections import RejectionLimit
