@@ -357,6 +357,26 @@ def test_the_integer_test_of_uniqueness(tmp_path, uprns, unique):
     assert uprns_certainly_unique(store) is unique
 
 
+@pytest.mark.parametrize(
+    "files",
+    [
+        [["30", "4", "1000"], ["2", "31", "5"], ["999999999999", "7"]],
+        [["30", "4", "1000"], ["2", "31", "4"]],
+        [["8", "3", "8", "1"], ["2"]],
+        [["12", "11"], ["10"], ["11", "13"]],
+    ],
+)
+def test_the_integer_test_of_uniqueness_over_files_of_many_rows(tmp_path, files):
+    """Each file's UPRNs in no order; a repeat inside one file or between two is found."""
+    store = LocalLayerStore(root=str(tmp_path))
+    folder = tmp_path / "addressbase_cleaned_raw" / "first_letter=A"
+    folder.mkdir(parents=True)
+    for n, uprns in enumerate(files):
+        pq.write_table(pa.table({"uprn": uprns}), folder / f"part-{n}.parquet")
+    every = [uprn for uprns in files for uprn in uprns]
+    assert uprns_certainly_unique(store) is (len(set(every)) == len(every))
+
+
 def test_the_partitioned_table_is_not_built_from_a_raw_table_with_differing_duplicates(
     tmp_path, data_root, run_assets
 ):
