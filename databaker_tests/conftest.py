@@ -197,5 +197,16 @@ def _input_locations_restored(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The modules marked ``slow_module`` first, each module's tests in their order.
+
+    ``--dist loadscope`` hands a module to whichever process is free, in collection order
+    (``--no-loadscope-reorder``: its own order is by count of tests, which put the few long
+    tests of the end-to-end modules last). Started first, the long modules run beside the many
+    short ones, and the four processes finish together rather than one running the last
+    long module alone."""
+    items.sort(key=lambda item: item.get_closest_marker("slow_module") is None)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     report_artefacts(terminalreporter)

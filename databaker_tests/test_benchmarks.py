@@ -55,6 +55,8 @@ from databaker.layers.versions import (
 from databaker.progress import silent
 from databaker.resources import LocalLayerStore
 
+pytestmark = pytest.mark.slow_module
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--addresses", "3000", "--divisions", "40", "--files", "2"]
 

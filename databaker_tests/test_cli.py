@@ -21,6 +21,8 @@ from databaker.resources.lease import LeaseHolder
 from databaker_tests.conftest import address_line, ballot_line, write_lines
 from databaker_tests.test_layer_versions import LAYER, bake_version
 
+pytestmark = pytest.mark.slow_module
+
 DATABAKER = str(Path(sys.executable).with_name("databaker"))
 
 

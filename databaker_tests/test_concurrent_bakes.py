@@ -30,6 +30,8 @@ from databaker.generate import generate
 from databaker.resources.input_locations import content_version
 from databaker_tests.s3_server import S3Server
 
+pytestmark = pytest.mark.slow_module
+
 LAYER = "current_elections_parquet/"
 ALLOW_EVERY_RAIL = [
     "--allow", "address_drop", "--allow", "ballot_loss",

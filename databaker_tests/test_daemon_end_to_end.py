@@ -58,6 +58,8 @@ from databaker_tests.deployment_client import (
     Run,
 )
 
+pytestmark = pytest.mark.slow_module
+
 SENSOR_INTERVAL_SECONDS = 2
 FIRST_DROP = SAMPLE_ADDRESSBASE.name
 NEW_DROP = "2026-02-02"

@@ -42,6 +42,8 @@ from databaker_tests.every_election_db import (
     fresh_database,
 )
 
+pytestmark = pytest.mark.slow_module
+
 __all__ = ["every_election_server_fixture", "moto_server_fixture"]
 
 QUIET_SECONDS = 3

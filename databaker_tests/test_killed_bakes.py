@@ -25,6 +25,8 @@ from databaker.resources import LocalLayerStore
 from databaker.sources import SAMPLE_ADDRESSBASE, SAMPLE_BALLOTS
 from databaker.status import layer_statuses
 
+pytestmark = pytest.mark.slow_module
+
 LAYER = "current_elections_parquet"
 GONE_OUTCODE = "DL1"
 

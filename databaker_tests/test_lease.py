@@ -19,6 +19,8 @@ import pytest
 
 from databaker_tests.s3_server import S3Server
 
+pytestmark = pytest.mark.slow_module
+
 STARTUP_SECONDS = 30.0
 
 

@@ -27,6 +27,8 @@ from databaker.sources import (
     export_file,
 )
 
+pytestmark = pytest.mark.slow_module
+
 DATABAKER = str(Path(sys.executable).with_name("databaker"))
 LAYER = "current_elections_parquet/"
 DROP = "drops/2026-02-02/addressbase_cleaned/"

@@ -17,6 +17,8 @@ from databaker.status import layer_statuses as all_layer_statuses
 from databaker_tests.conftest import address_line, write_lines
 from databaker_tests.test_bad_inputs import GOOD_ADDRESSES, GOOD_BALLOTS
 
+pytestmark = pytest.mark.slow_module
+
 DATABAKER = str(Path(sys.executable).with_name("databaker"))
 
 

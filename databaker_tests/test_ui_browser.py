@@ -30,6 +30,8 @@ from databaker.sources import SAMPLE_ADDRESSBASE
 from databaker_tests.artefacts import fresh_artefacts_folder
 from databaker_tests.dagster_server import REPOSITORY, ROOT, DagsterDeployment, dagster_dev
 
+pytestmark = pytest.mark.slow_module
+
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
