@@ -474,7 +474,12 @@ def reviews_store(tmp_path_factory) -> LocalLayerStore:
     engine.run(
         REVIEWS_QUERY,
         {
-            **tables(store, "addresses_in_review_divisions", "boundary_review_divisions"),
+            **tables(
+                store,
+                "addressbase_partitioned",
+                "addresses_in_review_divisions",
+                "boundary_review_divisions",
+            ),
             "letters": ["L", "W"],
             "output": store.uri_for_writing(REVIEWS_JOINED_TABLE.prefix),
         },
@@ -497,7 +502,12 @@ def test_the_reviews_query_writes_the_same_json_text(reviews_store):
     """Byte for byte: both dialects write each element with their engine's JSON writer (here
     DuckDB's, for the transpiled Athena query too), keys in the contract's order."""
     params = {
-        **tables(reviews_store, "addresses_in_review_divisions", "boundary_review_divisions"),
+        **tables(
+            reviews_store,
+            "addressbase_partitioned",
+            "addresses_in_review_divisions",
+            "boundary_review_divisions",
+        ),
         "letters": ["L", "W"],
         "output": "s3://x/",
     }

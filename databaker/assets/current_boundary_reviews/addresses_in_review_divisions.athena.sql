@@ -1,4 +1,5 @@
--- Every address with the sorted, distinct keys of the boundary-review divisions containing it.
+-- Every address's UPRN with the sorted, distinct keys of the boundary-review divisions
+-- containing it. The reviews query takes the address columns from the partitioned AddressBase.
 --   $addressbase_partitioned    the addressbase_partitioned table
 --   $letters                    the first letters to build
 --   $boundary_review_divisions  the boundary_review_divisions table
@@ -10,9 +11,6 @@
 UNLOAD (
     SELECT
         a.uprn,
-        a.address,
-        a.postcode,
-        a.addressbase_source,
         coalesce(
             array_sort(
                 array_distinct(array_agg(d.division_key) FILTER (WHERE d.division_key IS NOT NULL))
@@ -24,7 +22,7 @@ UNLOAD (
     LEFT JOIN $boundary_review_divisions AS d
         ON ST_Contains(ST_GeomFromBinary(d.geometry), ST_Point(a.longitude, a.latitude))
     WHERE contains($letters, a.first_letter)
-    GROUP BY a.uprn, a.address, a.postcode, a.addressbase_source, a.first_letter
+    GROUP BY a.uprn, a.first_letter
 )
 TO $output
 WITH (format = 'PARQUET', compression = 'SNAPPY', partitioned_by = ARRAY['first_letter']);

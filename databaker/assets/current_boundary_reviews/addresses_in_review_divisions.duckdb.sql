@@ -1,4 +1,5 @@
--- Every address with the sorted, distinct keys of the boundary-review divisions containing it.
+-- Every address's UPRN with the sorted, distinct keys of the boundary-review divisions
+-- containing it. The reviews query takes the address columns from the partitioned AddressBase.
 --   $addressbase_partitioned    folder of the addressbase_partitioned table
 --   $letters                    the first letters to build
 --   $boundary_review_divisions  folder of the boundary_review_divisions table
@@ -13,9 +14,6 @@ CREATE TEMP MACRO area(geometry GEOMETRY) AS geometry, (geometry BLOB) AS ST_Geo
 COPY (
     SELECT
         a.uprn,
-        a.address,
-        a.postcode,
-        a.addressbase_source,
         coalesce(
             list_sort(
                 list_distinct(list(d.division_key) FILTER (WHERE d.division_key IS NOT NULL))
@@ -29,5 +27,5 @@ COPY (
     LEFT JOIN read_parquet($boundary_review_divisions || '*.parquet') AS d
         ON ST_Contains(area(d.geometry), ST_Point(a.longitude, a.latitude))
     WHERE list_contains($letters, a.first_letter)
-    GROUP BY a.uprn, a.address, a.postcode, a.addressbase_source, a.first_letter
+    GROUP BY a.uprn, a.first_letter
 ) TO $output (FORMAT parquet, PARTITION_BY (first_letter), COMPRESSION snappy);

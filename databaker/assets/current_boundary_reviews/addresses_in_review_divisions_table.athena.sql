@@ -1,13 +1,11 @@
--- The Glue table over addresses_in_review_divisions, the join's scratch table: every address
--- with the keys of the boundary-review divisions containing it, one first_letter=<L>/ folder per
--- letter, enumerated by partition projection. Each join points it at its own scratch folder.
+-- The Glue table over addresses_in_review_divisions, the join's scratch table: every address's
+-- UPRN with the keys of the boundary-review divisions containing it, one first_letter=<L>/
+-- folder per letter, enumerated by partition projection. Each join points it at its own
+-- scratch folder.
 --   $location  the table's folder (s3://.../_staging/<run>/.../addresses_in_review_divisions/)
 
 CREATE EXTERNAL TABLE IF NOT EXISTS addresses_in_review_divisions (
     uprn STRING,
-    address STRING,
-    postcode STRING,
-    addressbase_source STRING,
     division_keys ARRAY<STRING>
 )
 PARTITIONED BY (first_letter STRING)

@@ -1,7 +1,9 @@
 -- Every address of the letters asked for once, with one compact JSON object per boundary review
 -- that redraws its division, ordered by review ID; [] for an address in no review.
---   $addresses_in_review_divisions  the join's scratch table: each address of every letter with
---                                   the keys of the review divisions containing it
+--   $addressbase_partitioned        the addressbase_partitioned table, whose address columns the
+--                                   rows take
+--   $addresses_in_review_divisions  the join's scratch table: each UPRN of every letter with the
+--                                   keys of the review divisions containing it
 --   $boundary_review_divisions      the boundary_review_divisions table
 --   $letters                        the first letters to write
 --   $output                         empty folder receiving first_letter=<L>/ partitions
@@ -192,27 +194,17 @@ UNLOAD (
             JOIN reviews AS r ON r.boundary_review_id = c.boundary_review_id
             GROUP BY c.uprn
         )
-        -- Most addresses are in no review division: they pass straight through.
+        -- Every address of the letters asked for; most are in no review division and find none.
         SELECT
-            uprn,
-            address,
-            postcode,
-            addressbase_source,
-            CAST(ARRAY[] AS ARRAY(VARCHAR)) AS boundary_reviews,
-            first_letter
-        FROM $addresses_in_review_divisions
-        WHERE contains($letters, first_letter) AND cardinality(division_keys) = 0
-        UNION ALL
-        SELECT
-            a.uprn,
-            a.address,
-            a.postcode,
-            a.addressbase_source,
+            b.uprn,
+            b.address,
+            b.postcode,
+            b.addressbase_source,
             coalesce(r.boundary_reviews, CAST(ARRAY[] AS ARRAY(VARCHAR))) AS boundary_reviews,
-            a.first_letter
-        FROM $addresses_in_review_divisions AS a
-        LEFT JOIN address_reviews AS r ON r.uprn = a.uprn
-        WHERE contains($letters, a.first_letter) AND cardinality(a.division_keys) > 0
+            b.first_letter
+        FROM $addressbase_partitioned AS b
+        LEFT JOIN address_reviews AS r ON r.uprn = b.uprn
+        WHERE contains($letters, b.first_letter)
     )
 )
 TO $output

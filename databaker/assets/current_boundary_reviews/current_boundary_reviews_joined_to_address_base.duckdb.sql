@@ -1,6 +1,8 @@
 -- Every address of the letters asked for once, with one compact JSON object per boundary review
 -- that redraws its division, ordered by review ID; [] for an address in no review.
---   $addresses_in_review_divisions  folder of the join's scratch table: each address of every
+--   $addressbase_partitioned        folder of the addressbase_partitioned table, whose address
+--                                   columns the rows take
+--   $addresses_in_review_divisions  folder of the join's scratch table: each UPRN of every
 --                                   letter with the keys of the review divisions containing it
 --   $boundary_review_divisions      folder of the boundary_review_divisions table
 --   $letters                        the first letters to write
@@ -167,25 +169,17 @@ COPY (
         JOIN reviews AS r USING (boundary_review_id)
         GROUP BY c.uprn
     )
-    -- Most addresses are in no review division: they pass straight through.
+    -- Every address of the letters asked for; most are in no review division and find none.
     SELECT
-        uprn,
-        address,
-        postcode,
-        addressbase_source,
-        []::VARCHAR[] AS boundary_reviews,
-        first_letter
-    FROM addresses
-    WHERE list_contains($letters, first_letter) AND len(division_keys) = 0
-    UNION ALL
-    SELECT
-        a.uprn,
-        a.address,
-        a.postcode,
-        a.addressbase_source,
+        b.uprn,
+        b.address,
+        b.postcode,
+        b.addressbase_source,
         coalesce(r.boundary_reviews, []::VARCHAR[]) AS boundary_reviews,
-        a.first_letter
-    FROM addresses AS a
-    LEFT JOIN address_reviews AS r ON r.uprn = a.uprn
-    WHERE list_contains($letters, a.first_letter) AND len(a.division_keys) > 0
+        b.first_letter
+    FROM read_parquet(
+        $addressbase_partitioned || 'first_letter=*/*.parquet', hive_partitioning = true
+    ) AS b
+    LEFT JOIN address_reviews AS r ON r.uprn = b.uprn
+    WHERE list_contains($letters, b.first_letter)
 ) TO $output (FORMAT parquet, PARTITION_BY (first_letter), COMPRESSION zstd);

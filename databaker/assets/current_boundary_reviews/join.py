@@ -1,9 +1,12 @@
 """The boundary-reviews join: every address with the boundary reviews redrawing its divisions.
 
-Two steps. A point-in-area join gives each address the keys of the review divisions (pieces)
-containing it, into a scratch table; a query then pairs each address's old and new divisions
-of one review and type, tells how the pair changed, and writes the list of reviews as JSON
-objects (the contract is in ``current_boundary_reviews_joined_to_address_base.duckdb.sql``).
+Two steps. A point-in-area join gives each address (its UPRN) the keys of the review divisions
+(pieces) containing it, into a scratch table; a query then pairs each address's old and new
+divisions of one review and type, tells how the pair changed, and writes each address of the
+partitioned AddressBase with its list of reviews as JSON objects (the contract is in
+``current_boundary_reviews_joined_to_address_base.duckdb.sql``). The scratch table holds no
+address columns: the query takes them from the partitioned AddressBase, so that a bake encodes
+the 30 million addresses' texts once, not twice.
 
 Whether a division's boundary changed depends on every address it holds, whatever its postcode
 letter, so the first step always covers every letter; the second writes only the letters of
@@ -17,11 +20,10 @@ from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED_TABLE
 from databaker.assets.boundary_reviews import BOUNDARY_REVIEW_DIVISIONS_TABLE
 from databaker.assets.current_boundary_reviews.review_lists import write_review_lists
 from databaker.layers import JoinRun
-from databaker.layers.layer import ADDRESS_COLUMNS
 from databaker.resources import ContainsJoin, NativeQuery, SqlQuery, Table
 
 ADDRESSES_IN_DIVISIONS = Table.beside(__file__, "addresses_in_review_divisions")
-"""Scratch: every address of every letter with the sorted keys of the divisions containing it."""
+"""Scratch: every UPRN of every letter with the sorted keys of the divisions containing it."""
 JOINED_TABLE = Table.beside(__file__, "current_boundary_reviews_joined_to_address_base")
 
 DIVISIONS_JOIN = ContainsJoin(
@@ -29,10 +31,9 @@ DIVISIONS_JOIN = ContainsJoin(
     points="addressbase_partitioned",
     areas="boundary_review_divisions",
     letters="letters",
-    carried=ADDRESS_COLUMNS,
+    carried=("uprn",),
     area_id="division_key",
     ids_column="division_keys",
-    repeating=("addressbase_source",),
 )
 REVIEWS_QUERY = NativeQuery(
     sql=SqlQuery.beside(__file__, "current_boundary_reviews_joined_to_address_base"),
@@ -58,6 +59,7 @@ def join_boundary_reviews(run: JoinRun) -> None:
     run.engine.run(
         REVIEWS_QUERY,
         {
+            "addressbase_partitioned": run.table(ADDRESSBASE_PARTITIONED_TABLE),
             "addresses_in_review_divisions": run.scratch_table(ADDRESSES_IN_DIVISIONS),
             "boundary_review_divisions": divisions,
             "letters": run.letters,

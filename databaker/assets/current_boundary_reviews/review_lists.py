@@ -15,7 +15,8 @@ value:
 3. an address's element for a review is fixed by its changes in order, so elements are made
    as text once per distinct combination of changes, and each address points at them;
 4. each letter asked for is written with its list column built from offsets, its other
-   columns as the join's first step wrote them.
+   columns as the partitioned AddressBase holds them, row for row (the join's first step wrote
+   its letters in that order; a scratch letter in another order is matched by UPRN).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ SCENARIOS = ("BOTH_CHANGED", "BOUNDARY_CHANGED", "NAME_CHANGED", "NO_CHANGE")
 
 def write_review_lists(
     *,
+    addressbase_partitioned: str,
     addresses_in_review_divisions: str,
     boundary_review_divisions: str,
     letters: Sequence[str],
@@ -79,21 +81,25 @@ def write_review_lists(
     )
     division = np.concatenate([codes for _, codes in coded] or [np.empty(0, np.int32)])
     element_of_row, texts = divisions.elements(int(sizes.sum()), row, division)
+    _, addressbase_path = filesystem_of(addressbase_partitioned)
     _, output_path = filesystem_of(output)
     letter_start = dict(zip(folders, starts.tolist(), strict=True))
+    letter_rows = dict(zip(folders, sizes.tolist(), strict=True))
 
     def write_letter(letter: str) -> None:
         folder = folders.get(letter)
         if folder is None:
             return
         table = pq.read_table(
-            folder,
+            f"{addressbase_path}first_letter={letter}",
             columns=list(ADDRESS_COLUMNS),
             filesystem=filesystem,
             read_dictionary=["addressbase_source"],
         )
-        first = letter_start[letter]
-        lists = element_of_row.slice(first, table.num_rows)
+        lists = element_of_row.slice(letter_start[letter], letter_rows[letter])
+        scratch = pq.read_table(folder, columns=["uprn"], filesystem=filesystem)["uprn"]
+        if not table["uprn"].equals(scratch):
+            lists = lists.take(_positions_of(table["uprn"], scratch, folder))
         target = f"{output_path}first_letter={letter}"
         filesystem.create_dir(target, recursive=True)
         joined = table.append_column("boundary_reviews", _text_lists(lists, texts))
@@ -108,6 +114,18 @@ def write_review_lists(
 
     with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
         list(pool.map(write_letter, sorted(letters)))
+
+
+def _positions_of(uprns: pa.ChunkedArray, scratch: pa.ChunkedArray, folder: str) -> pa.Array:
+    """Where each of a letter's ``uprns`` is among the scratch letter's, which must hold the
+    same UPRNs, each once."""
+    positions = pc.index_in(uprns, value_set=scratch.combine_chunks())
+    if len(uprns) != len(scratch) or positions.null_count:
+        raise ValueError(
+            f"{folder}: the scratch letter does not hold the partitioned AddressBase's UPRNs "
+            f"({len(scratch):,} rows against {len(uprns):,})"
+        )
+    return positions.combine_chunks()
 
 
 def _letter_folders(filesystem: pafs.FileSystem, base: str) -> dict[str, str]:
