@@ -25,6 +25,15 @@ library or more cores; far from it, the time goes in the stage's own work.
 - **write outcode files**: the same bytes written to one file each in a fresh scratch folder
   (beside the data root unless ``--scratch``), files spread over the threads, without fsync
   (as the bake writes them): the disk's floor for the write stage.
+- **encode AddressBase letters**: the partitioned AddressBase of that bake read a first letter
+  at a time (untimed), then encoded into memory with the read stage's own writer settings
+  (``LETTER_PARQUET``, row groups of ``ROW_GROUP_ROWS``), letters spread over the threads: what
+  the read stage pays to write the partitioned AddressBase, however fast it parses.
+- **decode the join's columns**: the columns the current-elections join reads from each letter
+  (its carried address columns and the location) read from the partitioned AddressBase.
+- **encode the joined table**: that bake's joined table read a letter at a time (untimed), then
+  encoded into memory with the join's own writer settings (``joined_parquet``). With the decode
+  above, the parquet the join cannot do without: the rest of its time is the point-in-area work.
 - **ballots WKT**: every geometry of the ballots export (its ``SRID=<n>;`` prefix removed, read
   with Python's csv module, untimed) parsed by ``shapely.from_wkt`` and checked by
   ``shapely.is_valid``, the geometries spread over the threads: the geometry floor of the
@@ -32,8 +41,8 @@ library or more cores; far from it, the time goes in the stage's own work.
   strings and holds the GIL (two threads measured no faster than one), so this floor is one
   core's: its CPU seconds over the cores is what parsing on every core could reach.
 
-The join and the checks have no floor here: their work is the bake's own queries, not a
-library call that could be timed apart from them. Inputs are in the page cache after the first
+The checks have no floor here: their work is the bake's own queries, not a library call that
+could be timed apart from them. Inputs are in the page cache after the first
 run, so every floor reads from memory, as a bake of inputs just generated does.
 """
 
@@ -64,7 +73,16 @@ from isal import igzip, isal_zlib
 
 from benchmarks.inputs import InputSpec, ensure_inputs
 from databaker.assets import layer_named
-from databaker.assets.addressbase.fast_reading import _PARSING, BLOCK_BYTES
+from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED_TABLE
+from databaker.assets.addressbase.fast_reading import (
+    _PARSING,
+    BLOCK_BYTES,
+    LETTER_PARQUET,
+    REPEATED_COLUMNS,
+    ROW_GROUP_ROWS,
+)
+from databaker.assets.current_elections.join import JOIN_QUERY
+from databaker.assets.current_elections.join import JOINED_TABLE as CURRENT_ELECTIONS_JOINED
 from databaker.definitions import Settings
 from databaker.huge_pages import forbid_transparent_huge_pages
 from databaker.layers.element_files import LetterElements
@@ -75,6 +93,7 @@ from databaker.layers.outcode_files import (
     _split_by_outcode,
     _with_letter_elements,
 )
+from databaker.resources.point_in_area import joined_parquet
 
 READ_BYTES = 1 << 20
 HEADER = ("floor", "what it does", "wall s", "CPU s", "MB/s or rows/s")
@@ -276,6 +295,79 @@ def write_floors(
     return floors
 
 
+def table_floors(data_root: Path, threads: int, repeat: int) -> list[Floor]:
+    """Encoding the partitioned AddressBase's letters, decoding the columns the
+    current-elections join reads from them, and encoding its joined table, each into memory."""
+    partitioned = sorted((data_root / ADDRESSBASE_PARTITIONED_TABLE.prefix).glob("first_letter=*"))
+    joined = sorted((data_root / CURRENT_ELECTIONS_JOINED.prefix).glob("first_letter=*"))
+    if not partitioned or not joined:
+        raise SystemExit(f"no partitioned AddressBase or joined table under {data_root}")
+    letters = [pq.read_table(f, read_dictionary=list(REPEATED_COLUMNS)) for f in partitioned]
+    floors = [
+        encoded_floor(
+            "encode AddressBase letters",
+            f"{len(letters)} letters of the partitioned AddressBase, into memory",
+            letters,
+            lambda sink, letter: letter_parquet(sink, letter),
+            threads,
+            repeat,
+        )
+    ]
+    del letters
+    columns = [*JOIN_QUERY.carried, "longitude", "latitude"]
+
+    def decoded(folder: Path) -> tuple[int, int]:
+        table = pq.read_table(folder, columns=columns, read_dictionary=list(JOIN_QUERY.repeating))
+        return table.nbytes, table.num_rows
+
+    wall, cpu, sizes = best_of(repeat, lambda: on_threads(threads, partitioned, decoded))
+    what = f"the join's {len(columns)} columns of every letter, from its parquet files"
+    size, rows = (sum(part) for part in zip(*sizes, strict=True))
+    floors.append(Floor("decode the join's columns", what, wall, cpu, size / 1e6, rows))
+    tables = [pq.read_table(f, read_dictionary=list(JOIN_QUERY.repeating)) for f in joined]
+    repeating = [JOIN_QUERY.ids_column, *JOIN_QUERY.repeating]
+    floors.append(
+        encoded_floor(
+            "encode the joined table",
+            f"{len(tables)} letters of the joined table, into memory",
+            tables,
+            lambda sink, table: pq.write_table(
+                table, sink, **joined_parquet(table.schema, repeating)
+            ),
+            threads,
+            repeat,
+        )
+    )
+    return floors
+
+
+def letter_parquet(sink: pa.NativeFile, letter: pa.Table) -> None:
+    """A letter as the read stage writes it (in one file here, where each reading thread
+    writes its own)."""
+    with pq.ParquetWriter(sink, letter.schema, **LETTER_PARQUET) as writer:
+        writer.write_table(letter, row_group_size=ROW_GROUP_ROWS)
+
+
+def encoded_floor(
+    name: str,
+    what: str,
+    tables: list[pa.Table],
+    write: Callable[[pa.NativeFile, pa.Table], None],
+    threads: int,
+    repeat: int,
+) -> Floor:
+    """``write`` of every table into memory, tables spread over the threads."""
+
+    def size(table: pa.Table) -> int:
+        sink = pa.BufferOutputStream()
+        write(sink, table)
+        return sink.getvalue().size
+
+    wall, cpu, sizes = best_of(repeat, lambda: on_threads(threads, tables, size))
+    rows = sum(table.num_rows for table in tables)
+    return Floor(name, what, wall, cpu, sum(sizes) / 1e6, rows)
+
+
 def written_to(folder: Path) -> Callable[[list[tuple[int, bytes]]], None]:
     def write(share: list[tuple[int, bytes]]) -> None:
         for number, data in share:
@@ -345,6 +437,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         scratch = args.scratch or args.data_root.resolve().parent
         floors += write_floors(args.data_root, scratch, args.threads, args.repeat, args.layer)
+        if args.layer == LAYER:
+            floors += table_floors(args.data_root, args.threads, args.repeat)
     floors.append(ballots_floor(folder / "ballots.csv", args.threads, args.repeat))
     print(markdown(floors))
     return 0

@@ -416,7 +416,9 @@ def test_inputs_generated_before_boundary_reviews_are_still_reused(tmp_path):
 
 FLOORS = [
     "inflate (zlib)", "inflate (ISA-L)", "parse", "inflate + parse (Arrow gzip)",
-    "inflate + parse (ISA-L)", "encode outcode files", "write outcode files", "ballots WKT",
+    "inflate + parse (ISA-L)", "encode outcode files", "write outcode files",
+    "encode AddressBase letters", "decode the join's columns", "encode the joined table",
+    "ballots WKT",
 ]  # fmt: skip
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -246,11 +247,7 @@ def write_point_lists(
             joined,
             f"{target}/data_0.parquet",
             filesystem=filesystem,
-            compression="snappy",
-            # Other carried columns are mostly unique strings: encoding them as dictionaries
-            # and gathering their statistics would cost time for a table that is read whole.
-            use_dictionary=string_leaves(joined.schema, [ids_column, *repeating]),
-            write_statistics=False,
+            **joined_parquet(joined.schema, [ids_column, *repeating]),
         )
 
     with (
@@ -259,6 +256,17 @@ def write_point_lists(
     ):
         for _ in pool.map(write_letter, sorted(letters)):
             joined.advance()
+
+
+def joined_parquet(schema: pa.Schema, repeating: Sequence[str]) -> dict[str, Any]:
+    """How a joined table's letter is written: the list column and the ``repeating`` columns
+    dictionary-encoded; the other columns are mostly unique strings, whose dictionaries and
+    statistics would cost time for a table that is read whole."""
+    return {
+        "compression": "snappy",
+        "use_dictionary": string_leaves(schema, repeating),
+        "write_statistics": False,
+    }
 
 
 def filesystem_of(uri: str) -> tuple[pafs.FileSystem, str]:

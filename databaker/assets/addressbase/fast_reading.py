@@ -52,6 +52,13 @@ LOCATION = (
 GREAT_BRITAIN = {"longitude": (-10.0, 3.0), "latitude": (49.0, 62.0)}
 REPEATED_COLUMNS = ("postcode", "outcode", "address_type", "addressbase_source", "source_file")
 """Columns worth dictionary-encoding in parquet; UPRNs and addresses are (nearly) unique."""
+LETTER_PARQUET = {
+    "compression": "snappy",
+    "use_dictionary": list(REPEATED_COLUMNS),
+    "write_statistics": ["uprn", "postcode", "longitude", "latitude"],
+    "store_schema": False,
+}
+"""How a letter's parquet files are written, in row groups of ``ROW_GROUP_ROWS``."""
 
 _QUOTE, _COMMA, _LF, _CR = b'"'[0], b","[0], b"\n"[0], b"\r"[0]
 _BYTE_ORDER_MARK = b"\xef\xbb\xbf"
@@ -348,13 +355,6 @@ class _LetterWriters:
             sink = self.store.open_output(
                 f"{self.output}first_letter={letter}/part-{self.number}.parquet"
             )
-            writer = pq.ParquetWriter(
-                sink,
-                rows.schema,
-                compression="snappy",
-                use_dictionary=list(REPEATED_COLUMNS),
-                write_statistics=["uprn", "postcode", "longitude", "latitude"],
-                store_schema=False,
-            )
+            writer = pq.ParquetWriter(sink, rows.schema, **LETTER_PARQUET)
             self.writers[letter] = (sink, writer)
         self.writers[letter][1].write_table(rows, row_group_size=ROW_GROUP_ROWS)

@@ -33,8 +33,7 @@ import pyarrow.parquet as pq
 
 from databaker.arrays import distinct
 from databaker.layers.layer import ADDRESS_COLUMNS
-from databaker.parquet_leaves import string_leaves
-from databaker.resources.point_in_area import filesystem_of
+from databaker.resources.point_in_area import filesystem_of, joined_parquet
 
 DETAILS = (
     "consultation_url",
@@ -107,9 +106,7 @@ def write_review_lists(
             joined,
             f"{target}/data_0.parquet",
             filesystem=filesystem,
-            compression="snappy",
-            use_dictionary=string_leaves(joined.schema, ["boundary_reviews", "addressbase_source"]),
-            write_statistics=False,
+            **joined_parquet(joined.schema, ["boundary_reviews", "addressbase_source"]),
         )
 
     with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
