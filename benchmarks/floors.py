@@ -42,8 +42,8 @@ library or more cores; far from it, the time goes in the stage's own work.
   core's: its CPU seconds over the cores is what parsing on every core could reach.
 
 The checks have no floor here: their work is the bake's own queries, not a library call that
-could be timed apart from them. Inputs are in the page cache after the first
-run, so every floor reads from memory, as a bake of inputs just generated does.
+could be timed apart from them. Inputs are in the page cache after the first run, so every
+floor reads from memory, as a bake of inputs just generated does.
 """
 
 from __future__ import annotations
@@ -308,7 +308,7 @@ def table_floors(data_root: Path, threads: int, repeat: int) -> list[Floor]:
             "encode AddressBase letters",
             f"{len(letters)} letters of the partitioned AddressBase, into memory",
             letters,
-            lambda sink, letter: letter_parquet(sink, letter),
+            letter_parquet,
             threads,
             repeat,
         )
