@@ -333,12 +333,16 @@ def test_the_layer_pages_show_its_coverage_map(
     )
     assert rows.count() == 1, "no coverage entry in the page's metadata"
     entry = rows.first
+    png = 'img[src^="data:image/png;base64,"]'
     collapsed = entry.get_by_text("[Show Markdown]")
+    # Under load the entry's Markdown, and then the dialog's, render a while after the page.
+    entry.locator(png).or_(collapsed).first.wait_for()
     if collapsed.count():
         collapsed.click()
         entry = page.get_by_role("dialog")
-        entry.wait_for()
-    widths = entry.locator('img[src^="data:image/png;base64,"]').evaluate_all(
+    images = entry.locator(png)
+    images.first.wait_for()
+    widths = images.evaluate_all(
         "images => Promise.all(images.map("
         "image => image.decode().then(() => image.naturalWidth, () => 0)))"
     )
