@@ -86,14 +86,19 @@ from databaker.assets.current_elections.join import JOINED_TABLE as CURRENT_ELEC
 from databaker.definitions import Settings
 from databaker.huge_pages import forbid_transparent_huge_pages
 from databaker.layers.element_files import LetterElements
+from databaker.layers.joined_addresses import with_address_columns
 from databaker.layers.outcode_files import (
-    READ_AS_DICTIONARY,
+    LETTER_FOLDER,
     _file_rows,
     _parquet_bytes,
     _split_by_outcode,
     _with_letter_elements,
+    keys_by_letter,
+    read_joined,
 )
+from databaker.resources import LocalLayerStore
 from databaker.resources.point_in_area import joined_parquet
+from databaker.staging import partition_record
 
 READ_BYTES = 1 << 20
 HEADER = ("floor", "what it does", "wall s", "CPU s", "MB/s or rows/s")
@@ -238,13 +243,19 @@ def outcode_parts(data_root: Path, layer_name: str) -> list[list[pa.Table]]:
     layer of records' lists as structs of each file's own dictionaries, as the bake gives
     them to the encoder (:mod:`databaker.layers.element_files`)."""
     layer = layer_named(layer_name)
-    folder = data_root / layer.joined.prefix
+    store = LocalLayerStore(root=str(data_root))
     ids = layer.ids_column
     letters = []
-    for letter in sorted(folder.glob("first_letter=*")):
-        files = sorted(p for p in letter.iterdir() if not p.name.startswith(("_", ".")))
-        tables = [pq.read_table(p, read_dictionary=list(READ_AS_DICTIONARY)) for p in files]
-        table = pa.concat_tables(tables, promote_options="permissive")
+    for folder, keys in keys_by_letter(store, layer.joined.prefix).items():
+        letter = folder.removeprefix(LETTER_FOLDER)
+        table = with_address_columns(
+            store,
+            read_joined(store, keys, lists=[ids]),
+            letter=letter,
+            record=partition_record(store, layer.joined.prefix, letter),
+            addresses=ADDRESSBASE_PARTITIONED_TABLE.prefix,
+            columns=[name for name in layer.columns if name != "outcode"],
+        )
         elements = None
         if layer.element_fields is not None:
             elements = LetterElements.of(layer.element_fields, table[ids])
@@ -256,7 +267,9 @@ def outcode_parts(data_root: Path, layer_name: str) -> list[list[pa.Table]]:
             parts.append(_file_rows(rows, ids, elements)[1]())
         letters.append(parts)
     if not letters:
-        raise SystemExit(f"no joined table under {folder}: give the data root of a bake")
+        raise SystemExit(
+            f"no joined table under {data_root / layer.joined.prefix}: give the data root of a bake"
+        )
     return letters
 
 
@@ -317,22 +330,21 @@ def table_floors(data_root: Path, threads: int, repeat: int) -> list[Floor]:
     columns = [*JOIN_QUERY.carried, "longitude", "latitude"]
 
     def decoded(folder: Path) -> tuple[int, int]:
-        table = pq.read_table(folder, columns=columns, read_dictionary=list(JOIN_QUERY.repeating))
+        table = pq.read_table(folder, columns=columns)
         return table.nbytes, table.num_rows
 
     wall, cpu, sizes = best_of(repeat, lambda: on_threads(threads, partitioned, decoded))
     what = f"the join's {len(columns)} columns of every letter, from its parquet files"
     size, rows = (sum(part) for part in zip(*sizes, strict=True))
     floors.append(Floor("decode the join's columns", what, wall, cpu, size / 1e6, rows))
-    tables = [pq.read_table(f, read_dictionary=list(JOIN_QUERY.repeating)) for f in joined]
-    repeating = [JOIN_QUERY.ids_column, *JOIN_QUERY.repeating]
+    tables = [pq.read_table(f) for f in joined]
     floors.append(
         encoded_floor(
             "encode the joined table",
             f"{len(tables)} letters of the joined table, into memory",
             tables,
             lambda sink, table: pq.write_table(
-                table, sink, **joined_parquet(table.schema, repeating)
+                table, sink, **joined_parquet(table.schema, [JOIN_QUERY.ids_column])
             ),
             threads,
             repeat,

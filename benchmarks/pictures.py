@@ -36,7 +36,7 @@ with warnings.catch_warnings():
     from databaker.assets import layer_named
 from databaker.layers import sampling
 from databaker.layers.diff import CHANGES, LayerDiff
-from databaker.layers.outcode_files import OutcodeFiles, _keys_by_letter, _sample_of
+from databaker.layers.outcode_files import OutcodeFiles, _sample_of, keys_by_letter
 from databaker.layers.overview import overview
 from databaker.layers.versions import published_manifest
 from databaker.resources import LocalLayerStore
@@ -53,7 +53,7 @@ def run(data_root: Path, layer_name: str, output: Path) -> dict[str, float]:
     if manifest is None:
         raise SystemExit(f"{layer.name} is not published under {data_root}")
     sampling_seconds, letters = 0.0, []
-    for keys in _keys_by_letter(store, layer.joined.prefix).values():
+    for keys in keys_by_letter(store, layer.joined.prefix).values():
         table = pa.concat_tables(pq.read_table(store.uri(key)) for key in keys)
         started = time.perf_counter()
         letters.append(_sample_of(table, layer.ids_column))

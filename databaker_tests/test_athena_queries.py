@@ -388,7 +388,7 @@ def test_with_no_ballots_at_all_both_joins_give_every_address_none(store, tmp_pa
     ("query", "names"),
     [
         (DUPLICATES_QUERY, ["addressbase_cleaned_raw"]),
-        (SOURCES_QUERY, ["joined"]),
+        (SOURCES_QUERY, ["addressbase_partitioned"]),
         (UPRN_DIFFERENCES_QUERY, ["addressbase_partitioned", "joined"]),
     ],
     ids=lambda value: getattr(value, "name", None),
@@ -474,12 +474,7 @@ def reviews_store(tmp_path_factory) -> LocalLayerStore:
     engine.run(
         REVIEWS_QUERY,
         {
-            **tables(
-                store,
-                "addressbase_partitioned",
-                "addresses_in_review_divisions",
-                "boundary_review_divisions",
-            ),
+            **tables(store, "addresses_in_review_divisions", "boundary_review_divisions"),
             "letters": ["L", "W"],
             "output": store.uri_for_writing(REVIEWS_JOINED_TABLE.prefix),
         },
@@ -502,12 +497,7 @@ def test_the_reviews_query_writes_the_same_json_text(reviews_store):
     """Byte for byte: both dialects write each element with their engine's JSON writer (here
     DuckDB's, for the transpiled Athena query too), keys in the contract's order."""
     params = {
-        **tables(
-            reviews_store,
-            "addressbase_partitioned",
-            "addresses_in_review_divisions",
-            "boundary_review_divisions",
-        ),
+        **tables(reviews_store, "addresses_in_review_divisions", "boundary_review_divisions"),
         "letters": ["L", "W"],
         "output": "s3://x/",
     }

@@ -11,7 +11,6 @@ from collections import defaultdict
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import shapely
@@ -24,7 +23,6 @@ from databaker.assets.current_boundary_reviews.join import (
     REVIEWS_QUERY,
     join_boundary_reviews,
 )
-from databaker.assets.current_boundary_reviews.review_lists import _positions_of
 from databaker.layers import JoinRun
 from databaker.resources import DuckDBQueryEngine, LocalLayerStore
 from databaker_tests.boundary_reviews_tables import (
@@ -151,14 +149,7 @@ def read_rows(folder: str) -> dict[str, dict]:
         )
         names = [column[0] for column in cursor.description]
         rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-    assert names == [
-        "uprn",
-        "address",
-        "postcode",
-        "addressbase_source",
-        "boundary_reviews",
-        "first_letter",
-    ]
+    assert names == ["uprn", "boundary_reviews", "first_letter"]
     by_uprn = {row["uprn"]: row for row in rows}
     assert len(by_uprn) == len(rows), "an address was written twice"
     return by_uprn
@@ -298,9 +289,9 @@ def test_the_divisions_join_writes_what_its_sql_writes(tmp_path):
 @pytest.mark.parametrize("scratch_order", ["as_addressbase", "reversed"])
 def test_the_reviews_query_s_python_version_writes_what_its_sql_writes(tmp_path, scratch_order):
     """The embedded engine runs the reviews query in Python (in bounded memory); its DuckDB SQL,
-    the definition, writes the same rows, text for text, for every letter or some. The scratch
-    table the engine's join writes is in the partitioned AddressBase's row order; one in another
-    order (reversed here) gives the same rows: its lists are matched to addresses by UPRN."""
+    the definition, writes the same rows, text for text, for every letter or some, whatever the
+    order of the scratch table's rows (the engine's join writes them in the partitioned
+    AddressBase's order; reversed here)."""
     store = LocalLayerStore(root=str(tmp_path))
     write_addresses(store, ADDRESSES)
     write_divisions(store, PIECES)
@@ -320,7 +311,6 @@ def test_the_reviews_query_s_python_version_writes_what_its_sql_writes(tmp_path,
             pq.write_table(rows.take(list(reversed(range(rows.num_rows)))), file)
     for letters in (["L", "W"], ["W"]):
         params = {
-            "addressbase_partitioned": ADDRESSBASE_PARTITIONED_TABLE.in_store(store),
             "addresses_in_review_divisions": store.uri("divisions/"),
             "boundary_review_divisions": BOUNDARY_REVIEW_DIVISIONS_TABLE.in_store(store),
             "letters": letters,
@@ -359,15 +349,3 @@ def test_with_no_review_at_all_every_address_has_none(tmp_path):
     rows = read_rows(store.uri("joined/"))
     assert set(rows) == {a.uprn for a in ADDRESSES}
     assert all(row["boundary_reviews"] == [] for row in rows.values())
-
-
-def test_a_scratch_letter_without_the_addressbase_uprns_is_refused():
-    """The lists are matched to addresses by UPRN: a scratch letter missing one of the
-    letter's UPRNs names itself rather than give an address another's reviews."""
-    uprns = pa.chunked_array([["1", "2", "3"]])
-    reordered = _positions_of(uprns, pa.chunked_array([["3", "1", "2"]]), "s/L")
-    assert reordered.to_pylist() == [1, 2, 0]
-    with pytest.raises(ValueError, match=r"s/L: .* \(3 rows against 3\)"):
-        _positions_of(uprns, pa.chunked_array([["3", "1", "4"]]), "s/L")
-    with pytest.raises(ValueError, match=r"s/L: .* \(4 rows against 3\)"):
-        _positions_of(uprns, pa.chunked_array([["3", "1", "2", "5"]]), "s/L")

@@ -85,6 +85,11 @@ def test_a_joined_table_out_of_step_with_addressbase_stops_the_layer(inputs, dat
     assert check.metadata["joined_rows"].value == 2
     assert check.metadata["missing_from_joined"].value == ["5"]
     assert check.metadata["addressbase_checksum"].value != check.metadata["joined_checksum"].value
+    # The version would take the address columns from letters the lists were not made from.
+    sources = check_evaluations(result)["single_addressbase_source"]
+    assert not sources.passed
+    assert sources.description == ("letters joined from an AddressBase letter since replaced: B, S")
+    assert sources.metadata["letters_out_of_step"].value == ["B", "S"]
     assert layer_snapshot(data_root) == before
 
 
@@ -141,3 +146,32 @@ def test_the_layer_alone_waits_for_checks_on_a_changed_table(
         failure_messages(result)
     )
     assert run_assets(JOINED_CHECKS | LAYER_ONLY, instance=instance).success
+
+
+def test_the_layer_alone_is_not_baked_from_addressbase_letters_replaced_since_the_join(
+    inputs, data_root, run_assets, instance
+):
+    """The joined table's checks passed, then a new drop was partitioned with the same UPRNs
+    (one address moved to another postcode): the version, which takes the address columns
+    from the partitioned AddressBase, refuses to pair them with lists made from the old drop.
+    (A letter the published bake read under the same token is not read again: its files are
+    the old drop's, whole.)"""
+    drop, ballots = inputs
+    first = drop("first", [("1", "S1 1AA")])
+    joined = ["addressbase_cleaned_raw", "addressbase_partitioned", "current_ballots"]
+    joined.append("current_ballots_joined_to_address_base")
+    assert run_assets(joined, addressbase=first.parent, ballots=ballots, instance=instance).success
+    moved = drop("moved", [("1", "S2 9ZZ")])
+    assert run_assets(
+        ["addressbase_cleaned_raw", "addressbase_partitioned"],
+        addressbase=moved.parent,
+        instance=instance,
+    ).success
+    result = run_assets(LAYER_ONLY, instance=instance)
+    assert not result.success
+    message = failure_messages(result)
+    assert "not baking: addressbase_partitioned/first_letter=S/: the joined letter S was " in (
+        message
+    )
+    assert "materialise the joined table again" in message
+    assert not (data_root / "current_elections_parquet").exists()

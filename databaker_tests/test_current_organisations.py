@@ -412,7 +412,7 @@ def test_addresses_losing_their_council_refuse_the_bake(inputs, tmp_path):
 
 
 def joined_rows(rows: list[dict]) -> list[tuple]:
-    return sorted((r["uprn"], r["addressbase_source"], tuple(r["organisations"])) for r in rows)
+    return sorted((r["uprn"], tuple(r["organisations"])) for r in rows)
 
 
 def read_joined(store: LocalLayerStore) -> list[dict]:

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED_TABLE
 from databaker.assets.current_elections import LAYER_COLUMNS
 from databaker.layers.diff import EncodedRows, LayerDiff, diff_versions
 from databaker.layers.outcode_files import write_outcode_files
@@ -55,6 +56,7 @@ def bake(
     written = write_outcode_files(
         store,
         joined_prefix=joined,
+        addresses=ADDRESSBASE_PARTITIONED_TABLE.prefix,
         output_prefix=version_prefix(LAYER, bake_id),
         columns=LAYER_COLUMNS,
         ids_column="ballot_ids",

@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED_TABLE
 from databaker.layers import outcode_files, sampling
 from databaker.layers.diff import SEPARATOR, EncodedRows, _read_side
 from databaker.layers.element_fields import FIELD_SEPARATOR, ElementFields
@@ -29,6 +30,10 @@ from databaker.staging import (
     partition_record,
     write_partition_record,
 )
+
+ADDRESSES = ADDRESSBASE_PARTITIONED_TABLE.prefix
+"""Where a version takes the address columns a joined letter lacks (the joined tables written
+here as parquet hold them all, as an earlier bake's did)."""
 
 
 def parquet(table: pa.Table) -> bytes:
@@ -65,6 +70,7 @@ def test_files_named_the_way_athena_unload_names_them_are_read_and_markers_skipp
     published = write_outcode_files(
         store,
         joined_prefix="joined/",
+        addresses=ADDRESSES,
         output_prefix="layer/",
         columns=["uprn", "postcode", "ballot_ids"],
         ids_column="ballot_ids",
@@ -98,6 +104,7 @@ def test_an_outcode_file_is_one_row_group_sorted_and_dictionary_encoded_where_va
     write_outcode_files(
         store,
         joined_prefix="joined/",
+        addresses=ADDRESSES,
         output_prefix="layer/",
         columns=["uprn", "postcode", "ballot_ids"],
         ids_column="ballot_ids",
@@ -140,17 +147,26 @@ def test_files_whose_rows_did_not_change_are_copied_from_the_earlier_version(sto
     columns = {"columns": ["uprn", "postcode", "ballot_ids"], "ids_column": "ballot_ids"}
     store.write_bytes("joined/first_letter=L/part.parquet", first)
     store.write_bytes("joined/first_letter=S/part.parquet", joined(["4"], ["S1 2BB"], [[]]))
-    before = write_outcode_files(store, joined_prefix="joined/", output_prefix="v1/", **columns)
+    before = write_outcode_files(
+        store, joined_prefix="joined/", addresses=ADDRESSES, output_prefix="v1/", **columns
+    )
     store.write_bytes("v1/" + ROW_DIGESTS, json.dumps(before.row_digests).encode())
     store.write_bytes("joined/first_letter=L/part.parquet", second)
     encoded = rows_encoded
     encoded.clear()
     earlier = EarlierFiles.kept(store, "v1/", before.files)
     after = write_outcode_files(
-        store, joined_prefix="joined/", output_prefix="v2/", earlier=earlier, **columns
+        store,
+        joined_prefix="joined/",
+        addresses=ADDRESSES,
+        output_prefix="v2/",
+        earlier=earlier,
+        **columns,
     )
     assert (after.reused, encoded) == (2, [1])
-    fresh = write_outcode_files(store, joined_prefix="joined/", output_prefix="v3/", **columns)
+    fresh = write_outcode_files(
+        store, joined_prefix="joined/", addresses=ADDRESSES, output_prefix="v3/", **columns
+    )
     assert after.files == fresh.files and after.row_digests == fresh.row_digests
     assert after.files["LS6.parquet"] == before.files["LS6.parquet"]
     assert after.files["LS7.parquet"] != before.files["LS7.parquet"]
@@ -187,8 +203,12 @@ def test_row_digests_do_not_depend_on_how_the_joined_table_is_split_into_files(s
             f"three/first_letter=L/part-{part}.parquet",
             joined(uprns[rows], postcodes[rows], ballots[rows]),
         )
-    whole = write_outcode_files(store, joined_prefix="one/", output_prefix="v1/", **columns)
-    pieces = write_outcode_files(store, joined_prefix="three/", output_prefix="v2/", **columns)
+    whole = write_outcode_files(
+        store, joined_prefix="one/", addresses=ADDRESSES, output_prefix="v1/", **columns
+    )
+    pieces = write_outcode_files(
+        store, joined_prefix="three/", addresses=ADDRESSES, output_prefix="v2/", **columns
+    )
     assert whole.row_digests == pieces.row_digests
     assert whole.row_digests["LS6.parquet"] != whole.row_digests["LS7.parquet"]
     assert whole.files == pieces.files
@@ -210,8 +230,12 @@ def test_files_and_digests_do_not_depend_on_how_the_joined_lists_are_encoded(sto
     assert written.num_row_groups == 3
     assert "RLE_DICTIONARY" in written.row_group(0).column(3).encodings
     store.write_bytes("encoded/first_letter=L/data_0.parquet", sink.getvalue())
-    plain = write_outcode_files(store, joined_prefix="plain/", output_prefix="v1/", **columns)
-    encoded = write_outcode_files(store, joined_prefix="encoded/", output_prefix="v2/", **columns)
+    plain = write_outcode_files(
+        store, joined_prefix="plain/", addresses=ADDRESSES, output_prefix="v1/", **columns
+    )
+    encoded = write_outcode_files(
+        store, joined_prefix="encoded/", addresses=ADDRESSES, output_prefix="v2/", **columns
+    )
     assert encoded.files == plain.files
     assert encoded.row_digests == plain.row_digests
     assert (
@@ -281,7 +305,12 @@ def bake(store, prefix: str, earlier: tuple[str, OutcodeFiles] | None = None, jo
     """A version as the version step writes one: its files, then what a later bake reuses."""
     kept = EarlierFiles.kept(store, earlier[0], earlier[1].files) if earlier else None
     written = write_outcode_files(
-        store, joined_prefix=joined, output_prefix=prefix, earlier=kept, **COLUMNS
+        store,
+        joined_prefix=joined,
+        addresses=ADDRESSES,
+        output_prefix=prefix,
+        earlier=kept,
+        **COLUMNS,
     )
     written.keep(store, prefix)
     return written
@@ -458,6 +487,7 @@ def test_letter_summaries_that_cannot_be_trusted_are_not_used(store, letters_rea
     other_columns = write_outcode_files(
         store,
         joined_prefix="joined/",
+        addresses=ADDRESSES,
         output_prefix="v2/",
         earlier=EarlierFiles.kept(store, "v1/", first.files),
         columns=["uprn", "ballot_ids"],
@@ -702,7 +732,9 @@ LS6_PUBLISHED = [
 def test_records_are_read_back_by_pyarrow_and_polars_as_structs_of_plain_strings(store):
     """Whatever the writer was given, the file holds plain strings: empty values null."""
     store.write_bytes("joined/first_letter=L/part.parquet", joined_records(LS6_RECORDS))
-    write_outcode_files(store, joined_prefix="joined/", output_prefix="v1/", **RECORD_COLUMNS)
+    write_outcode_files(
+        store, joined_prefix="joined/", addresses=ADDRESSES, output_prefix="v1/", **RECORD_COLUMNS
+    )
     data = store.read_bytes("v1/LS6.parquet")
     table = pq.read_table(pa.py_buffer(data))
     assert table.schema.field("organisations").type == RECORDS.list_type
@@ -723,7 +755,9 @@ def test_each_field_of_the_records_is_stored_as_a_dictionary_of_the_file_s_value
     come: the values of the file (not of the letter: ``LS7``'s are left out), sorted."""
     ls7 = ("4", "LS7 1AA", [FIELD_SEPARATOR.join(("borough", "Z", "ward-0"))])
     store.write_bytes("joined/first_letter=L/part.parquet", joined_records([*LS6_RECORDS, ls7]))
-    write_outcode_files(store, joined_prefix="joined/", output_prefix="v1/", **RECORD_COLUMNS)
+    write_outcode_files(
+        store, joined_prefix="joined/", addresses=ADDRESSES, output_prefix="v1/", **RECORD_COLUMNS
+    )
     data = store.read_bytes("v1/LS6.parquet")
     group = pq.ParquetFile(pa.py_buffer(data)).metadata.row_group(0)
     encodings = {
@@ -755,16 +789,16 @@ def test_equal_records_have_one_digest_whatever_letter_they_were_cut_from(store,
     changed = [*LS6_RECORDS[:2], ("3", "LS6 1AB", [COUNCIL_A.replace("ward-1", "ward-2")])]
     store.write_bytes("changed/first_letter=L/part.parquet", joined_records(changed))
     alone = write_outcode_files(
-        store, joined_prefix="alone/", output_prefix="v1/", **RECORD_COLUMNS
+        store, joined_prefix="alone/", addresses=ADDRESSES, output_prefix="v1/", **RECORD_COLUMNS
     )
     beside = write_outcode_files(
-        store, joined_prefix="beside/", output_prefix="v2/", **RECORD_COLUMNS
+        store, joined_prefix="beside/", addresses=ADDRESSES, output_prefix="v2/", **RECORD_COLUMNS
     )
     assert beside.row_digests["LS6.parquet"] == alone.row_digests["LS6.parquet"]
     assert beside.files["LS6.parquet"] == alone.files["LS6.parquet"]
     assert len({*beside.row_digests.values()}) == 3
     moved = write_outcode_files(
-        store, joined_prefix="changed/", output_prefix="v3/", **RECORD_COLUMNS
+        store, joined_prefix="changed/", addresses=ADDRESSES, output_prefix="v3/", **RECORD_COLUMNS
     )
     assert moved.row_digests["LS6.parquet"] != alone.row_digests["LS6.parquet"]
     store.write_bytes("v1/" + ROW_DIGESTS, json.dumps(alone.row_digests).encode())
@@ -773,6 +807,7 @@ def test_equal_records_have_one_digest_whatever_letter_they_were_cut_from(store,
     rebaked = write_outcode_files(
         store,
         joined_prefix="beside/",
+        addresses=ADDRESSES,
         output_prefix="v4/",
         earlier=EarlierFiles.kept(store, "v1/", alone.files),
         **RECORD_COLUMNS,
@@ -807,6 +842,7 @@ def test_records_just_encoded_are_compared_as_the_file_read_back_gives_them(stor
     write_outcode_files(
         store,
         joined_prefix="joined/",
+        addresses=ADDRESSES,
         output_prefix="v1/",
         on_encoded=encoded.keep,
         **RECORD_COLUMNS,

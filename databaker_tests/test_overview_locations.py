@@ -14,6 +14,7 @@ import logging
 import random
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -162,15 +163,20 @@ def bake_ids(baked) -> tuple[str, str]:
     return baked[1][0]["bake_id"], baked[1][1]["bake_id"]
 
 
-def pictures(store: LocalLayerStore, baked, **where: str | None) -> dict[str, str]:
+def pictures(
+    store: LocalLayerStore, baked, spy: Opened | None = None, **where: str | None
+) -> dict[str, str]:
     """The rebake's pictures drawn again from ``store``: ``where`` says which version's kept
-    locations to take (``earlier``) and where to keep the new ones (``version``)."""
+    locations to take (``earlier``) and where to keep the new ones (``version``). ``spy``, if
+    given, records the AddressBase files the pictures open (the outcode files, written first,
+    read every letter)."""
     layer = CURRENT_ELECTIONS
     before, after = bake_ids(baked)
     manifests = {m.bake_id: m for m in kept_versions(store, layer.prefix)}
     written = write_outcode_files(
         store,
         joined_prefix=layer.joined.prefix,
+        addresses=ADDRESSBASE_PARTITIONED_TABLE.prefix,
         output_prefix="scratch/",
         columns=layer.columns,
         ids_column=layer.ids_column,
@@ -187,7 +193,14 @@ def pictures(store: LocalLayerStore, baked, **where: str | None) -> dict[str, st
     )
     named = layer.input.ids_named(store, {})
     log = logging.getLogger("test")
-    drawn = overview(log, store, layer, written, named, diff, changes, **where)
+    if spy is not None:
+        spy.keys.clear()
+        spy.on = True
+    try:
+        drawn = overview(log, store, layer, written, named, diff, changes, **where)
+    finally:
+        if spy is not None:
+            spy.on = False
     return {key: value.value for key, value in drawn.items()}
 
 
@@ -260,12 +273,7 @@ def test_each_version_keeps_where_its_sampled_addresses_are_as_addressbase_says(
 def test_the_rebake_draws_the_pictures_a_full_scan_draws(baked, opened):
     root, (_, again), _ = baked
     store = LocalLayerStore(root=str(root))
-    opened.keys.clear()
-    opened.on = True
-    try:
-        scanned = pictures(store, baked)
-    finally:
-        opened.on = False
+    scanned = pictures(store, baked, spy=opened)
     assert opened.letters() == set("BDHLWY")
     assert scanned["coverage_map"] == again["coverage_map"]
     assert scanned["changes_map"] == again["changes_map"]
@@ -299,13 +307,14 @@ def test_a_kept_location_is_taken_while_its_letter_s_token_holds_and_not_after(b
 
     prefix = ADDRESSBASE_PARTITIONED_TABLE.prefix
     rows = partition_record(copy, prefix, "L").rows
-    write_partition_record(copy, prefix, "L", PartitionRecord.new(rows))
-    opened.keys.clear()
-    opened.on = True
-    try:
-        again = pictures(copy, baked, earlier=first, version="again/")
-    finally:
-        opened.on = False
+    rewritten = PartitionRecord.new(rows)
+    write_partition_record(copy, prefix, "L", rewritten)
+    joined = partition_record(copy, CURRENT_ELECTIONS.joined.prefix, "L")
+    joined_again = {**joined.built_from, "addressbase": rewritten.token}
+    write_partition_record(
+        copy, CURRENT_ELECTIONS.joined.prefix, "L", replace(joined, built_from=joined_again)
+    )
+    again = pictures(copy, baked, earlier=first, version="again/", spy=opened)
     kept = {r["uprn"]: (r["longitude"], r["latitude"]) for r in located(copy, "again/")}
     assert kept[leeds[0]] == true
     assert opened.letters() == {"L", "Y"}
@@ -322,12 +331,7 @@ def test_an_address_the_kept_locations_lack_is_read_from_its_own_letter(baked, c
         copy, first + LOCATED
     )
     full = pictures(copy, baked, version="full/")
-    opened.keys.clear()
-    opened.on = True
-    try:
-        taken = pictures(copy, baked, earlier=first, version="taken/")
-    finally:
-        opened.on = False
+    taken = pictures(copy, baked, earlier=first, version="taken/", spy=opened)
     assert opened.letters() == {"H", "Y"}
     assert taken == full
     assert located(copy, "taken/") == located(copy, "full/")
@@ -341,11 +345,6 @@ def test_unreadable_or_missing_kept_locations_mean_reading_every_letter(baked, c
     else:
         copy.write_bytes(first + LOCATED, kept)
     full = pictures(copy, baked)
-    opened.keys.clear()
-    opened.on = True
-    try:
-        taken = pictures(copy, baked, earlier=first)
-    finally:
-        opened.on = False
+    taken = pictures(copy, baked, earlier=first, spy=opened)
     assert opened.letters() == set("BDHLWY")
     assert taken == full

@@ -250,6 +250,7 @@ def overview_of(store: LocalLayerStore, layer, ids_named: set[str]) -> dict:
     written = write_outcode_files(
         store,
         joined_prefix=layer.joined.prefix,
+        addresses=ADDRESSBASE_PARTITIONED_TABLE.prefix,
         output_prefix="scratch/",
         columns=layer.columns,
         ids_column=layer.ids_column,
@@ -372,6 +373,7 @@ def test_the_sample_is_the_lowest_ranked_addresses_whatever_their_letters_and_or
     written = write_outcode_files(
         store,
         joined_prefix="joined/",
+        addresses=ADDRESSBASE_PARTITIONED_TABLE.prefix,
         output_prefix="out/",
         columns=["uprn", "address", "postcode", "addressbase_source", "ballot_ids", "outcode"],
         ids_column="ballot_ids",

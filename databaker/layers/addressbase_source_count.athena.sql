@@ -1,10 +1,11 @@
--- How many AddressBase drops the joined table was built from (a layer must come from one).
---   $joined       the layer's joined table
---   $sample_size  how many sources to list
+-- How many AddressBase drops the partitioned AddressBase holds: a layer's joined table, joined
+-- from its letters, must come from one.
+--   $addressbase_partitioned  the addressbase_partitioned table
+--   $sample_size              how many sources to list
 
 WITH sources AS (
     SELECT addressbase_source, count(*) AS row_count
-    FROM $joined
+    FROM $addressbase_partitioned
     GROUP BY addressbase_source
 )
 SELECT

@@ -19,6 +19,7 @@ ADDRESSBASE_PARTITIONED = dg.AssetKey("addressbase_partitioned")
 LOCATION = ("longitude", "latitude")
 """The AddressBase columns that place an address in or out of an area."""
 ADDRESS_NAMES = [column.name for column in ADDRESS_TABLE_COLUMNS]
+UPRN = next(column for column in ADDRESS_TABLE_COLUMNS if column.name == "uprn")
 
 OUTCODE_OF_FILE = dg.TableColumn(
     "outcode",
@@ -37,9 +38,10 @@ def list_column(layer: Layer, *, published: bool = False) -> dg.TableColumn:
 
 
 def joined_metadata(layer: Layer) -> dict[str, Any]:
-    """The joined table: the partitioned AddressBase's address columns and the list column,
-    made from the input's columns and each address's location."""
-    made_from = copied_from(ADDRESSBASE_PARTITIONED, [*ADDRESS_NAMES, FIRST_LETTER.name])
+    """The joined table: each address's UPRN and the list column, made from the input's
+    columns and the address's location (the other address columns stay in the partitioned
+    AddressBase: :mod:`databaker.layers.joined_addresses`)."""
+    made_from = copied_from(ADDRESSBASE_PARTITIONED, [UPRN.name, FIRST_LETTER.name])
     from_input = (
         [(layer.input.asset.key, name) for name in layer.input.ids_from] if layer.input else []
     )
@@ -48,18 +50,26 @@ def joined_metadata(layer: Layer) -> dict[str, Any]:
         *((ADDRESSBASE_PARTITIONED, name) for name in LOCATION),
     ]
     return {
-        **table_schema([*ADDRESS_TABLE_COLUMNS, list_column(layer), FIRST_LETTER]),
+        **table_schema([UPRN, list_column(layer), FIRST_LETTER]),
         **column_lineage(made_from),
     }
 
 
 def outcode_files_metadata(
-    layer: Layer, made_from: dg.AssetKey, *, outcode_from: str = "postcode"
+    layer: Layer,
+    made_from: dg.AssetKey,
+    *,
+    addresses_from: dg.AssetKey | None = None,
+    outcode_from: str = "postcode",
 ) -> dict[str, Any]:
     """A layer's outcode files (a version, the published layer), whose columns are
-    ``layer.columns``: copied from the table ``made_from``, the outcode from its column
-    ``outcode_from`` (cut from the joined table's postcode, copied from a version's files)."""
-    lineage = copied_from(made_from, [*ADDRESS_NAMES, layer.ids_column])
-    lineage[OUTCODE_OF_FILE.name] = [(made_from, outcode_from)]
+    ``layer.columns``: the UPRN and the list copied from the table ``made_from``, the other
+    address columns from ``addresses_from`` (``made_from`` by default), the outcode from its
+    column ``outcode_from``. A version's are made from the joined table and the partitioned
+    AddressBase, whose postcode gives the outcode; the published layer's are a version's."""
+    addresses_from = addresses_from or made_from
+    lineage = copied_from(made_from, [UPRN.name, layer.ids_column])
+    lineage.update(copied_from(addresses_from, [n for n in ADDRESS_NAMES if n != UPRN.name]))
+    lineage[OUTCODE_OF_FILE.name] = [(addresses_from, outcode_from)]
     columns = [*ADDRESS_TABLE_COLUMNS, list_column(layer, published=True), OUTCODE_OF_FILE]
     return {**table_schema(columns), **column_lineage(lineage)}

@@ -1,9 +1,11 @@
 """A layer's joined table, and the checks that stop a layer being baked from a bad one.
 
-The joined table holds every address of the partitioned AddressBase once, with the layer's
-list column, split by first letter like the AddressBase tables (one letter can be rebuilt from
-the UI). Its two checks are the same for every layer: the whole table comes from one
-AddressBase drop, and it holds exactly the partitioned AddressBase's UPRNs.
+The joined table holds every address of the partitioned AddressBase once (its UPRN), with the
+layer's list column, split by first letter like the AddressBase tables (one letter can be
+rebuilt from the UI); the version takes the other address columns from the AddressBase letter
+each letter was joined from (:mod:`databaker.layers.joined_addresses`). Its two checks are the
+same for every layer: the whole table comes from one AddressBase drop, the one the partitioned
+AddressBase holds now, and it holds exactly the partitioned AddressBase's UPRNs.
 """
 
 import dagster as dg
@@ -13,6 +15,7 @@ from databaker.catalog import OWNERS
 from databaker.concurrency import layer_pool
 from databaker.layers.columns import joined_metadata
 from databaker.layers.layer import JoinRun, Layer
+from databaker.layers.outcode_files import LETTER_FOLDER, keys_by_letter
 from databaker.layers.rejoined_addresses import rejoin_changed_addresses
 from databaker.layers.unchanged_letters import (
     InputRows,
@@ -29,6 +32,7 @@ from databaker.resources import LayerStore, QueryEngine, SqlQuery
 from databaker.staging import (
     RowChanges,
     partition_prefix,
+    partition_record,
     rebuild_letter_partitions,
     report_letter_partitions,
     staging_area,
@@ -188,24 +192,36 @@ def joined_checks(layer: Layer, joined: dg.AssetsDefinition) -> list[dg.AssetChe
 
     @dg.asset_check(asset=joined, name="single_addressbase_source", blocking=True, pool=pool)
     def single_addressbase_source(engine: QueryEngine, store: LayerStore) -> dg.AssetCheckResult:
-        """The whole joined table comes from exactly one AddressBase drop."""
+        """The whole joined table comes from exactly one AddressBase drop: each letter was
+        joined from the AddressBase letter there now (its record says so), and those letters
+        hold one drop between them."""
         if not store.list_keys(table.prefix):
             return dg.AssetCheckResult(passed=False, description="the joined table has no rows")
+        out_of_step = _out_of_step(store, table.prefix)
+        addressbase = ADDRESSBASE_PARTITIONED_TABLE.in_store(store)
         found = engine.run(
-            SOURCES_QUERY, {"joined": table.in_store(store), "sample_size": SAMPLE_SIZE}
+            SOURCES_QUERY, {"addressbase_partitioned": addressbase, "sample_size": SAMPLE_SIZE}
         ).to_pylist()[0]
-        passed = found["sources"] == 1 and found["rows_without_source"] == 0
+        problems = []
+        if found["sources"] != 1 or found["rows_without_source"]:
+            problems.append(
+                f"{found['sources']} AddressBase sources: {', '.join(found['source_sample'])}"
+            )
+        if out_of_step:
+            problems.append(
+                "letters joined from an AddressBase letter since replaced: "
+                + ", ".join(out_of_step)
+            )
         return dg.AssetCheckResult(
-            passed=passed,
-            description=None
-            if passed
-            else f"{found['sources']} AddressBase sources: {', '.join(found['source_sample'])}",
+            passed=not problems,
+            description="; ".join(problems) or None,
             metadata={
                 "addressbase_sources": found["sources"],
                 "sources": markdown_table(
                     ["AddressBase source"], ([s] for s in found["source_sample"])
                 ),
                 "rows_without_source": found["rows_without_source"],
+                "letters_out_of_step": dg.MetadataValue.json(out_of_step),
             },
         )
 
@@ -245,3 +261,25 @@ def joined_checks(layer: Layer, joined: dg.AssetsDefinition) -> list[dg.AssetChe
         return dg.AssetCheckResult(passed=passed, description=description, metadata=metadata)
 
     return [single_addressbase_source, uprns_match_addressbase]
+
+
+def _out_of_step(store: LayerStore, joined_prefix: str) -> list[str]:
+    """The joined table's letters (those holding data files) whose record does not name the
+    token the partitioned AddressBase's letter holds now as the one it was joined from, or
+    that have no record."""
+    letters = [
+        folder.removeprefix(LETTER_FOLDER) for folder in keys_by_letter(store, joined_prefix)
+    ]
+    found: dict[str, bool] = {}
+
+    def in_step(letter: str) -> None:
+        joined = partition_record(store, joined_prefix, letter)
+        addressbase = partition_record(store, ADDRESSBASE_PARTITIONED_TABLE.prefix, letter)
+        found[letter] = (
+            joined is not None
+            and addressbase is not None
+            and joined.built_from.get("addressbase") == addressbase.token
+        )
+
+    store.for_each(in_step, letters)
+    return sorted(letter for letter, ok in found.items() if not ok)

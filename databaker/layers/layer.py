@@ -41,9 +41,10 @@ class JoinRun:
     """What a layer's join is given: where to write, and for which letters.
 
     The join writes ``first_letter=<L>/`` folders of parquet files under ``output`` (a URI the
-    engine can write to), one row per address of those letters with its ``ADDRESS_COLUMNS`` and
-    the layer's list column. ``scratch`` is a store prefix private to the run for intermediate
-    tables; it is emptied when the join ends.
+    engine can write to), one row per address of those letters with its ``uprn`` and the
+    layer's list column (the version takes the other ``ADDRESS_COLUMNS`` from the partitioned
+    AddressBase: :mod:`databaker.layers.joined_addresses`). ``scratch`` is a store prefix
+    private to the run for intermediate tables; it is emptied when the join ends.
     """
 
     engine: QueryEngine

@@ -46,6 +46,7 @@ from databaker.concurrency import WORKERS
 from databaker.layers import sampling
 from databaker.layers.element_fields import ElementFields
 from databaker.layers.element_files import ELEMENT_FILES, LetterElements
+from databaker.layers.joined_addresses import READ_AS_DICTIONARY, with_address_columns
 from databaker.layers.sampling import sampled, uprn_ranks
 from databaker.layers.versions import content_hash
 from databaker.parquet_leaves import decoded, string_leaves
@@ -73,9 +74,6 @@ which a later bake that reads only some letters draws its own. An Arrow IPC file
 ENCODING = f"outcode files 2, pyarrow {pa.__version__}"
 """What a row digest is taken under, with the rows: the number goes up whenever
 :func:`_parquet_bytes` changes how it writes, so that no file of another encoding is reused."""
-READ_AS_DICTIONARY = ("addressbase_source",)
-"""Columns read dictionary-encoded: one value for a whole bake, which would otherwise be
-materialised once per row. Sort keys (``postcode``) must stay plain strings."""
 
 
 @dataclass
@@ -177,6 +175,7 @@ def write_outcode_files(
     ids_column: str,
     element_ids: ElementIds | None = None,
     element_fields: ElementFields | None = None,
+    addresses: str,
     earlier: EarlierFiles | None = None,
     copy_reused: bool = True,
     on_encoded: Callable[[str, pa.Table], None] | None = None,
@@ -188,6 +187,9 @@ def write_outcode_files(
     counts for in ``addresses_per_id`` (the element itself by default); an address's elements
     must count for distinct IDs. With ``element_fields``, the list's elements are texts of
     records, and the files hold them as structs (:mod:`databaker.layers.element_files`).
+    ``addresses`` is the prefix of the partitioned AddressBase, whose letters give the
+    ``columns`` a joined letter does not hold (:mod:`databaker.layers.joined_addresses`; a
+    joined table written with them, as an earlier bake's was, is read as it is).
 
     Letters are cut ``workers`` at a time (reading, sorting and parquet encoding run outside
     the GIL); memory is bounded by the largest letters in flight. The files go to the store as
@@ -207,6 +209,14 @@ def write_outcode_files(
 
     def write_letter(letter: str) -> _Letter:
         table = read_joined(store, by_letter[letter], lists=[ids_column])
+        table = with_address_columns(
+            store,
+            table,
+            letter=letter,
+            record=records[letter],
+            addresses=addresses,
+            columns=[name for name in columns if name != "outcode"],
+        )
         outcodes = _Outcodes.of(table, ids_column)
         before, changed = in_part.get(letter, (None, []))
         derived = None if before is None else _outcodes_to_derive(outcodes, changed, before)
@@ -256,7 +266,7 @@ def write_outcode_files(
         letter_sample = sample.append_column("letter", pa.repeat(letter, sample.num_rows))
         return _Letter(summary, letter_sample, reused)
 
-    by_letter = _keys_by_letter(store, joined_prefix)
+    by_letter = keys_by_letter(store, joined_prefix)
     by_letter = {folder.removeprefix(LETTER_FOLDER): keys for folder, keys in by_letter.items()}
     records = _records(store, joined_prefix, list(by_letter))
     tokens = {letter: record.token if record else None for letter, record in records.items()}
@@ -561,7 +571,7 @@ def _ids_decoded(rows: pa.Table, ids_column: str) -> pa.Table:
     return rows.set_column(where, ids_column, rows[ids_column].cast(decoded(kind)))
 
 
-def _keys_by_letter(store: LayerStore, prefix: str) -> dict[str, list[str]]:
+def keys_by_letter(store: LayerStore, prefix: str) -> dict[str, list[str]]:
     """Data files per letter folder; Athena's ``UNLOAD`` names its files without a suffix."""
     letters: dict[str, list[str]] = defaultdict(list)
     for key in store.list_keys(prefix):

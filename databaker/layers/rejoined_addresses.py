@@ -30,10 +30,10 @@ from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED_TABLE
 from databaker.concurrency import WORKERS
 from databaker.layers.layer import JoinRun, Layer
 from databaker.layers.located import EMPTY_LOCATED, LOCATED_COLUMNS, REJOINED, KeptLocations
-from databaker.layers.outcode_files import READ_AS_DICTIONARY, outcodes_of, read_joined
+from databaker.layers.outcode_files import outcodes_of, read_joined
 from databaker.layers.unchanged_letters import BoxGrid, Rejoinable
-from databaker.parquet_leaves import string_leaves
 from databaker.resources import LayerStore, QueryEngine, TableRef
+from databaker.resources.point_in_area import joined_parquet
 from databaker.staging import RowChanges, is_data_file, partition_prefix, partition_record
 
 MOST_OF_A_LETTER = 0.5
@@ -116,6 +116,7 @@ def rejoin_changed_addresses(
             ids_column=layer.ids_column,
             since=rejoinable[letter].record.token,
             expected=staged[letter].positions,
+            postcodes=staged[letter].candidates.select(["uprn", "postcode"]),
         )
 
     with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
@@ -159,8 +160,9 @@ def _located(found: Mapping[str, _Found]) -> KeptLocations:
 
 def _addresses_in(store: LayerStore, letter: str, changed: BoxGrid) -> _Found | None:
     """The AddressBase letter's addresses whose location ``changed`` covers; ``None`` when
-    most of them are covered. Only their UPRNs and locations are read: what the join needs of
-    them (see :data:`JOINED_ON`); the other columns are null."""
+    most of them are covered. Only their UPRNs and locations are read, what the join needs of
+    them (see :data:`JOINED_ON`), and their postcodes, which name the outcodes whose rows
+    change; the other columns are null."""
     record = partition_record(store, ADDRESSBASE_PARTITIONED_TABLE.prefix, letter)
     parts = []
     positions = []
@@ -168,9 +170,12 @@ def _addresses_in(store: LayerStore, letter: str, changed: BoxGrid) -> _Found | 
     for key in store.list_keys(partition_prefix(ADDRESSBASE_PARTITIONED_TABLE.prefix, letter)):
         if is_data_file(key):
             with store.open_input(key) as source:
-                parquet = pq.ParquetFile(source)
-                schema = parquet.schema_arrow
-                located = parquet.read(columns=list(JOINED_ON))
+                footer = pq.ParquetFile(source)
+                schema = footer.schema_arrow
+                parquet = pq.ParquetFile(
+                    source, metadata=footer.metadata, read_dictionary=["postcode"]
+                )
+                located = parquet.read(columns=[*JOINED_ON, "postcode"])
             x = located["longitude"].to_numpy(zero_copy_only=False)
             y = located["latitude"].to_numpy(zero_copy_only=False)
             at = np.flatnonzero(changed.covers(x, y))
@@ -180,8 +185,8 @@ def _addresses_in(store: LayerStore, letter: str, changed: BoxGrid) -> _Found | 
             parts.append(
                 pa.table(
                     {
-                        field.name: hits[field.name]
-                        if field.name in JOINED_ON
+                        field.name: hits[field.name].cast(field.type)
+                        if field.name in located.column_names
                         else pa.nulls(hits.num_rows, field.type)
                         for field in schema
                     },
@@ -209,11 +214,13 @@ def _merge(
     ids_column: str,
     since: str,
     expected: np.ndarray,
+    postcodes: pa.Table,
 ) -> RowChanges | None:
     """Stage the letter of the ``joined`` table with the lists of the rows joined again
     (``rejoined``); what changed since ``since``. ``None`` when the rows joined again are not
     the letter's addresses at ``expected`` (their positions in the AddressBase letter), each
-    once, in whatever order: the letter is joined whole instead."""
+    once, in whatever order: the letter is joined whole instead. ``postcodes`` gives the
+    ``postcode`` of each ``uprn`` joined again (the joined table holds none)."""
     earlier_keys = _data_files(store, partition_prefix(joined, letter))
     earlier = _read(store, earlier_keys, ids_column)
     again = _read(store, _data_files(store, partition_prefix(rejoined, letter)), ids_column)
@@ -234,7 +241,8 @@ def _merge(
     if not len(changed):
         store.copy_all([(key, staged + key.rpartition("/")[2]) for key in earlier_keys])
         return RowChanges(since, [])
-    outcodes = pc.unique(outcodes_of(earlier["postcode"].take(changed))).to_pylist()
+    where = pc.index_in(earlier["uprn"].take(changed), value_set=postcodes["uprn"])
+    outcodes = pc.unique(outcodes_of(postcodes["postcode"].take(where))).to_pylist()
     ids = _replaced(old_ids, at, new_ids)
     rows = earlier.set_column(earlier.schema.get_field_index(ids_column), ids_column, ids)
     store.write_bytes(staged + DATA_FILE, _parquet_bytes(rows, [ids_column]))
@@ -302,13 +310,9 @@ def _read(store: LayerStore, keys: list[str], ids_column: str) -> pa.Table | Non
 
 
 def _parquet_bytes(rows: pa.Table, lists: list[str]) -> bytes:
-    """A table read whole by the next step: no statistics, dictionaries only where values
-    repeat (the elements of the ``lists`` and the few AddressBase sources)."""
+    """A table read whole by the next step, written as the joins write theirs."""
     sink = io.BytesIO()
-    repeating = string_leaves(rows.schema, [*lists, *READ_AS_DICTIONARY])
-    pq.write_table(
-        rows, sink, compression="snappy", use_dictionary=repeating, write_statistics=False
-    )
+    pq.write_table(rows, sink, **joined_parquet(rows.schema, lists))
     return sink.getvalue()
 
 

@@ -10,12 +10,14 @@ from typing import Any
 import dagster as dg
 
 from databaker.asset_records import latest_metadata
+from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED_TABLE, addressbase_partitioned
 from databaker.catalog import OWNERS, ROW_COUNT
 from databaker.check_gate import require_passed_checks
 from databaker.concurrency import layer_pool
 from databaker.layers.columns import outcode_files_metadata
 from databaker.layers.diff import DIFF, EncodedRows, compare_versions
 from databaker.layers.guard_rails import LayerConfig, RailInputs, rail_results
+from databaker.layers.joined_addresses import AddressesOutOfStep
 from databaker.layers.layer import Layer
 from databaker.layers.outcode_files import EarlierFiles, write_outcode_files
 from databaker.layers.overview import overview
@@ -46,13 +48,15 @@ def version_asset(
 
     @dg.asset(
         name=layer.version_asset_name,
-        deps=[joined],
+        deps=[joined, addressbase_partitioned],
         group_name=layer.name,
         pool=layer_pool(layer.name),
         kinds={"parquet"},
         check_specs=[rail.spec(layer.version_asset_name, layer.config) for rail in layer.rails],
         owners=OWNERS,
-        metadata=outcode_files_metadata(layer, joined.key),
+        metadata=outcode_files_metadata(
+            layer, joined.key, addresses_from=addressbase_partitioned.key
+        ),
         description=f"This bake of the {layer.name} layer under `versions/`, with its manifest "
         f"and its diff against the published layer; its guard rails are blocking checks.",
     )
@@ -78,6 +82,7 @@ def version_asset(
             written = write_outcode_files(
                 store,
                 joined_prefix=layer.joined.prefix,
+                addresses=ADDRESSBASE_PARTITIONED_TABLE.prefix,
                 output_prefix=prefix,
                 columns=layer.columns,
                 ids_column=layer.ids_column,
@@ -129,6 +134,9 @@ def version_asset(
                 store, layer.prefix, bake_id, {c.check_name: _refused(c) for c in checks}
             )
             write_manifest(store, layer.prefix, manifest)
+        except AddressesOutOfStep as error:
+            store.delete_prefix(prefix)
+            raise dg.Failure(f"not baking: {error}") from None
         except BaseException:
             store.delete_prefix(prefix)
             raise

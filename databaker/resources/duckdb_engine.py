@@ -131,7 +131,6 @@ class DuckDBQueryEngine(QueryEngine):
             carried=join.carried,
             area_id=join.area_id,
             ids_column=join.ids_column,
-            repeating=join.repeating,
             workers=int(threads),
         )
 

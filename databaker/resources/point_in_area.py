@@ -169,7 +169,6 @@ def write_contains_join(
     carried: Sequence[str],
     area_id: str,
     ids_column: str,
-    repeating: Sequence[str] = (),
     workers: int,
     progress: Progress = logged,
 ) -> None:
@@ -189,7 +188,6 @@ def write_contains_join(
         carried=carried,
         ids_column=ids_column,
         lists=index.ids_containing,
-        repeating=repeating,
         workers=workers,
         progress=progress,
     )
@@ -210,7 +208,6 @@ def write_point_lists(
     carried: Sequence[str],
     ids_column: str,
     lists: Callable[[np.ndarray, np.ndarray], pa.Array],
-    repeating: Sequence[str] = (),
     workers: int,
     progress: Progress = logged,
 ) -> None:
@@ -219,10 +216,8 @@ def write_point_lists(
     letter's longitudes and latitudes.
 
     ``points`` and ``output`` are folders, local or ``s3://``. pyarrow reads and writes the
-    letters, ``workers`` at a time; memory is bounded by the largest letters in flight. The
-    ``repeating`` columns are read and written dictionary-encoded: a string repeated on every
-    row would cost more to materialise and encode than the rest of the row. ``progress``
-    counts the letters joined.
+    letters, ``workers`` at a time; memory is bounded by the largest letters in flight, and
+    the rows keep each letter's order. ``progress`` counts the letters joined.
     """
     filesystem, points_path = filesystem_of(points)
     _, output_path = filesystem_of(output)
@@ -235,7 +230,6 @@ def write_point_lists(
             folder,
             columns=[*carried, "longitude", "latitude"],
             filesystem=filesystem,
-            read_dictionary=list(repeating),
         )
         if rows.num_rows == 0:
             return
@@ -247,7 +241,7 @@ def write_point_lists(
             joined,
             f"{target}/data_0.parquet",
             filesystem=filesystem,
-            **joined_parquet(joined.schema, [ids_column, *repeating]),
+            **joined_parquet(joined.schema, [ids_column]),
         )
 
     with (
@@ -258,13 +252,13 @@ def write_point_lists(
             joined.advance()
 
 
-def joined_parquet(schema: pa.Schema, repeating: Sequence[str]) -> dict[str, Any]:
-    """How a joined table's letter is written: the list column and the ``repeating`` columns
-    dictionary-encoded; the other columns are mostly unique strings, whose dictionaries and
-    statistics would cost time for a table that is read whole."""
+def joined_parquet(schema: pa.Schema, lists: Sequence[str]) -> dict[str, Any]:
+    """How a joined table's letter is written: the strings of the ``lists`` columns
+    dictionary-encoded; the UPRNs are unique strings, whose dictionaries and statistics would
+    cost time for a table that is read whole."""
     return {
         "compression": "snappy",
-        "use_dictionary": string_leaves(schema, repeating),
+        "use_dictionary": string_leaves(schema, lists),
         "write_statistics": False,
     }
 

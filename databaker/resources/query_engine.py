@@ -105,9 +105,6 @@ class ContainsJoin:
     ``first_letter=<L>/`` parquet partitions. Each point of those letters is written once with its
     ``carried`` columns and ``ids_column``: the sorted, distinct ``area_id`` of every area that
     contains it (boundaries excluded, as ``ST_Contains``), empty when none does.
-
-    ``repeating`` names carried columns that hold a handful of values (a drop's location, say);
-    an engine may keep those dictionary-encoded rather than repeat the string on every row.
     """
 
     sql: SqlQuery
@@ -117,7 +114,6 @@ class ContainsJoin:
     carried: tuple[str, ...]
     area_id: str
     ids_column: str
-    repeating: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

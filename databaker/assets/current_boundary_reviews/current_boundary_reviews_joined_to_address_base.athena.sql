@@ -1,7 +1,5 @@
 -- Every address of the letters asked for once, with one compact JSON object per boundary review
 -- that redraws its division, ordered by review ID; [] for an address in no review.
---   $addressbase_partitioned        the addressbase_partitioned table, whose address columns the
---                                   rows take
 --   $addresses_in_review_divisions  the join's scratch table: each UPRN of every letter with the
 --                                   keys of the review divisions containing it
 --   $boundary_review_divisions      the boundary_review_divisions table
@@ -19,7 +17,7 @@
 -- SELECT.
 
 UNLOAD (
-    SELECT uprn, address, postcode, addressbase_source, boundary_reviews, first_letter
+    SELECT uprn, boundary_reviews, first_letter
     FROM (
         WITH
         -- A division's fields, from its first row by (source_file, source_line): its pieces'
@@ -194,15 +192,13 @@ UNLOAD (
             JOIN reviews AS r ON r.boundary_review_id = c.boundary_review_id
             GROUP BY c.uprn
         )
-        -- Every address of the letters asked for; most are in no review division and find none.
+        -- Every address of the letters asked for (the scratch table holds every UPRN); most
+        -- are in no review division and find none.
         SELECT
             b.uprn,
-            b.address,
-            b.postcode,
-            b.addressbase_source,
             coalesce(r.boundary_reviews, CAST(ARRAY[] AS ARRAY(VARCHAR))) AS boundary_reviews,
             b.first_letter
-        FROM $addressbase_partitioned AS b
+        FROM $addresses_in_review_divisions AS b
         LEFT JOIN address_reviews AS r ON r.uprn = b.uprn
         WHERE contains($letters, b.first_letter)
     )

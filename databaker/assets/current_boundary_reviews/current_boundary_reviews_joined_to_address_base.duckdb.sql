@@ -1,7 +1,7 @@
--- Every address of the letters asked for once, with one compact JSON object per boundary review
--- that redraws its division, ordered by review ID; [] for an address in no review.
---   $addressbase_partitioned        folder of the addressbase_partitioned table, whose address
---                                   columns the rows take
+-- Every address of the letters asked for once (its UPRN: the other address columns stay in the
+-- partitioned AddressBase, where the version takes them), with one compact JSON object per
+-- boundary review that redraws its division, ordered by review ID; [] for an address in no
+-- review.
 --   $addresses_in_review_divisions  folder of the join's scratch table: each UPRN of every
 --                                   letter with the keys of the review divisions containing it
 --   $boundary_review_divisions      folder of the boundary_review_divisions table
@@ -169,17 +169,13 @@ COPY (
         JOIN reviews AS r USING (boundary_review_id)
         GROUP BY c.uprn
     )
-    -- Every address of the letters asked for; most are in no review division and find none.
+    -- Every address of the letters asked for (the scratch table holds every UPRN); most are in
+    -- no review division and find none.
     SELECT
         b.uprn,
-        b.address,
-        b.postcode,
-        b.addressbase_source,
         coalesce(r.boundary_reviews, []::VARCHAR[]) AS boundary_reviews,
         b.first_letter
-    FROM read_parquet(
-        $addressbase_partitioned || 'first_letter=*/*.parquet', hive_partitioning = true
-    ) AS b
+    FROM addresses AS b
     LEFT JOIN address_reviews AS r ON r.uprn = b.uprn
     WHERE list_contains($letters, b.first_letter)
 ) TO $output (FORMAT parquet, PARTITION_BY (first_letter), COMPRESSION zstd);

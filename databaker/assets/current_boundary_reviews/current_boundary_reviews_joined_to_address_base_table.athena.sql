@@ -4,9 +4,6 @@
 
 CREATE EXTERNAL TABLE IF NOT EXISTS current_boundary_reviews_joined_to_address_base (
     uprn STRING,
-    address STRING,
-    postcode STRING,
-    addressbase_source STRING,
     boundary_reviews ARRAY<STRING>
 )
 PARTITIONED BY (first_letter STRING)

@@ -2,11 +2,9 @@
 
 Two steps. A point-in-area join gives each address (its UPRN) the keys of the review divisions
 (pieces) containing it, into a scratch table; a query then pairs each address's old and new
-divisions of one review and type, tells how the pair changed, and writes each address of the
-partitioned AddressBase with its list of reviews as JSON objects (the contract is in
-``current_boundary_reviews_joined_to_address_base.duckdb.sql``). The scratch table holds no
-address columns: the query takes them from the partitioned AddressBase, so that a bake encodes
-the 30 million addresses' texts once, not twice.
+divisions of one review and type, tells how the pair changed, and writes each address (its
+UPRN, as every layer's joined table) with its list of reviews as JSON objects (the contract is
+in ``current_boundary_reviews_joined_to_address_base.duckdb.sql``).
 
 Whether a division's boundary changed depends on every address it holds, whatever its postcode
 letter, so the first step always covers every letter; the second writes only the letters of
@@ -44,8 +42,9 @@ REVIEWS_QUERY = NativeQuery(
 
 
 def join_boundary_reviews(run: JoinRun) -> None:
-    """Write ``run.output``: each address of ``run.letters`` once with its ``boundary_reviews``,
-    a JSON object per review whose old and new divisions both contain it, ordered by review."""
+    """Write ``run.output``: each address of ``run.letters`` once (its UPRN) with its
+    ``boundary_reviews``, a JSON object per review whose old and new divisions both contain
+    it, ordered by review."""
     divisions = run.table(BOUNDARY_REVIEW_DIVISIONS_TABLE)
     run.engine.run(
         DIVISIONS_JOIN,
@@ -59,7 +58,6 @@ def join_boundary_reviews(run: JoinRun) -> None:
     run.engine.run(
         REVIEWS_QUERY,
         {
-            "addressbase_partitioned": run.table(ADDRESSBASE_PARTITIONED_TABLE),
             "addresses_in_review_divisions": run.scratch_table(ADDRESSES_IN_DIVISIONS),
             "boundary_review_divisions": divisions,
             "letters": run.letters,

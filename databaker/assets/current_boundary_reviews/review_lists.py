@@ -14,9 +14,8 @@ value:
    bincounts; the change scenario follows per pair;
 3. an address's element for a review is fixed by its changes in order, so elements are made
    as text once per distinct combination of changes, and each address points at them;
-4. each letter asked for is written with its list column built from offsets, its other
-   columns as the partitioned AddressBase holds them, row for row (the join's first step wrote
-   its letters in that order; a scratch letter in another order is matched by UPRN).
+4. each letter asked for is written as the scratch table holds its UPRNs, with the list
+   column built from offsets.
 """
 
 from __future__ import annotations
@@ -32,7 +31,6 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from databaker.arrays import distinct
-from databaker.layers.layer import ADDRESS_COLUMNS
 from databaker.resources.point_in_area import filesystem_of, joined_parquet
 
 DETAILS = (
@@ -55,7 +53,6 @@ SCENARIOS = ("BOTH_CHANGED", "BOUNDARY_CHANGED", "NAME_CHANGED", "NO_CHANGE")
 
 def write_review_lists(
     *,
-    addressbase_partitioned: str,
     addresses_in_review_divisions: str,
     boundary_review_divisions: str,
     letters: Sequence[str],
@@ -80,7 +77,6 @@ def write_review_lists(
     )
     division = np.concatenate([codes for _, codes in coded] or [np.empty(0, np.int32)])
     element_of_row, texts = divisions.elements(int(sizes.sum()), row, division)
-    _, addressbase_path = filesystem_of(addressbase_partitioned)
     _, output_path = filesystem_of(output)
     letter_start = dict(zip(folders, starts.tolist(), strict=True))
     letter_rows = dict(zip(folders, sizes.tolist(), strict=True))
@@ -89,16 +85,8 @@ def write_review_lists(
         folder = folders.get(letter)
         if folder is None:
             return
-        table = pq.read_table(
-            f"{addressbase_path}first_letter={letter}",
-            columns=list(ADDRESS_COLUMNS),
-            filesystem=filesystem,
-            read_dictionary=["addressbase_source"],
-        )
+        table = pq.read_table(folder, columns=["uprn"], filesystem=filesystem)
         lists = element_of_row.slice(letter_start[letter], letter_rows[letter])
-        scratch = pq.read_table(folder, columns=["uprn"], filesystem=filesystem)["uprn"]
-        if not table["uprn"].equals(scratch):
-            lists = lists.take(_positions_of(table["uprn"], scratch, folder))
         target = f"{output_path}first_letter={letter}"
         filesystem.create_dir(target, recursive=True)
         joined = table.append_column("boundary_reviews", _text_lists(lists, texts))
@@ -106,23 +94,11 @@ def write_review_lists(
             joined,
             f"{target}/data_0.parquet",
             filesystem=filesystem,
-            **joined_parquet(joined.schema, ["boundary_reviews", "addressbase_source"]),
+            **joined_parquet(joined.schema, ["boundary_reviews"]),
         )
 
     with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
         list(pool.map(write_letter, sorted(letters)))
-
-
-def _positions_of(uprns: pa.ChunkedArray, scratch: pa.ChunkedArray, folder: str) -> pa.Array:
-    """Where each of a letter's ``uprns`` is among the scratch letter's, which must hold the
-    same UPRNs, each once."""
-    positions = pc.index_in(uprns, value_set=scratch.combine_chunks())
-    if len(uprns) != len(scratch) or positions.null_count:
-        raise ValueError(
-            f"{folder}: the scratch letter does not hold the partitioned AddressBase's UPRNs "
-            f"({len(scratch):,} rows against {len(uprns):,})"
-        )
-    return positions.combine_chunks()
 
 
 def _letter_folders(filesystem: pafs.FileSystem, base: str) -> dict[str, str]:

@@ -1,4 +1,5 @@
--- Every address with the sorted, distinct IDs of the ballots whose area contains it.
+-- Every address (its UPRN) with the sorted, distinct IDs of the ballots whose area contains it.
+-- The other address columns stay in the partitioned AddressBase, where the version takes them.
 --   $addressbase_partitioned  the addressbase_partitioned table
 --   $letters                  the first letters to build
 --   $current_ballots          the current_ballots table
@@ -10,9 +11,6 @@
 UNLOAD (
     SELECT
         a.uprn,
-        a.address,
-        a.postcode,
-        a.addressbase_source,
         coalesce(
             array_sort(
                 array_distinct(array_agg(b.election_id) FILTER (WHERE b.election_id IS NOT NULL))
@@ -24,6 +22,8 @@ UNLOAD (
     LEFT JOIN $current_ballots AS b
         ON ST_Contains(ST_GeomFromBinary(b.geometry), ST_Point(a.longitude, a.latitude))
     WHERE contains($letters, a.first_letter)
+    -- Grouped by every column of the address, so that each row of the partitioned AddressBase
+    -- gives one row, as the embedded engine writes them.
     GROUP BY a.uprn, a.address, a.postcode, a.addressbase_source, a.first_letter
 )
 TO $output

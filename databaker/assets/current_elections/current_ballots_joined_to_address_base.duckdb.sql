@@ -1,4 +1,5 @@
--- Every address with the sorted, distinct IDs of the ballots whose area contains it.
+-- Every address (its UPRN) with the sorted, distinct IDs of the ballots whose area contains it.
+-- The other address columns stay in the partitioned AddressBase, where the version takes them.
 --   $addressbase_partitioned  folder of the addressbase_partitioned table
 --   $letters                  the first letters to build
 --   $current_ballots          folder of the current_ballots table
@@ -11,9 +12,6 @@ CREATE TEMP MACRO area(geometry GEOMETRY) AS geometry, (geometry BLOB) AS ST_Geo
 COPY (
     SELECT
         a.uprn,
-        a.address,
-        a.postcode,
-        a.addressbase_source,
         coalesce(
             list_sort(list_distinct(list(b.election_id) FILTER (WHERE b.election_id IS NOT NULL))),
             []
@@ -25,5 +23,7 @@ COPY (
     LEFT JOIN read_parquet($current_ballots || '*.parquet') AS b
         ON ST_Contains(area(b.geometry), ST_Point(a.longitude, a.latitude))
     WHERE list_contains($letters, a.first_letter)
+    -- Grouped by every column of the address, so that each row of the partitioned AddressBase
+    -- gives one row, as the embedded engine writes them.
     GROUP BY a.uprn, a.address, a.postcode, a.addressbase_source, a.first_letter
 ) TO $output (FORMAT parquet, PARTITION_BY (first_letter), COMPRESSION zstd);

@@ -4,9 +4,6 @@
 
 CREATE EXTERNAL TABLE IF NOT EXISTS current_ballots_joined_to_address_base (
     uprn STRING,
-    address STRING,
-    postcode STRING,
-    addressbase_source STRING,
     ballot_ids ARRAY<STRING>
 )
 PARTITIONED BY (first_letter STRING)

@@ -4,7 +4,6 @@ it."""
 from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED_TABLE
 from databaker.assets.current_ballots import CURRENT_BALLOTS_TABLE
 from databaker.layers import JoinRun
-from databaker.layers.layer import ADDRESS_COLUMNS
 from databaker.resources import ContainsJoin, SqlQuery, Table
 
 JOINED_TABLE = Table.beside(__file__, "current_ballots_joined_to_address_base")
@@ -14,16 +13,15 @@ JOIN_QUERY = ContainsJoin(
     points="addressbase_partitioned",
     areas="current_ballots",
     letters="letters",
-    carried=ADDRESS_COLUMNS,
+    carried=("uprn",),
     area_id="election_id",
     ids_column="ballot_ids",
-    repeating=("addressbase_source",),
 )
 
 
 def join_current_ballots(run: JoinRun) -> None:
-    """Each address's sorted, distinct ballot IDs: a point-in-area join of the partitioned
-    AddressBase with the ballots' areas (pieces), boundaries excluded."""
+    """Each address's UPRN with its sorted, distinct ballot IDs: a point-in-area join of the
+    partitioned AddressBase with the ballots' areas (pieces), boundaries excluded."""
     run.engine.run(
         JOIN_QUERY,
         {

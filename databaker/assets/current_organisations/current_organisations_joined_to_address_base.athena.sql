@@ -9,7 +9,7 @@
 
 UNLOAD (
     WITH addresses AS (
-        SELECT uprn, address, postcode, addressbase_source, longitude, latitude, first_letter
+        SELECT uprn, longitude, latitude, first_letter
         FROM $addressbase_partitioned
         WHERE contains($letters, first_letter)
     ),
@@ -68,9 +68,6 @@ UNLOAD (
     )
     SELECT
         a.uprn,
-        a.address,
-        a.postcode,
-        a.addressbase_source,
         coalesce(e.organisations, CAST(ARRAY[] AS ARRAY(VARCHAR))) AS organisations,
         a.first_letter
     FROM addresses AS a

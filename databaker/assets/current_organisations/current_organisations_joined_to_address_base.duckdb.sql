@@ -1,4 +1,5 @@
--- Every address with the current organisations whose area contains it, each with its
+-- Every address (its UPRN: the other address columns stay in the partitioned AddressBase, where
+-- the version takes them) with the current organisations whose area contains it, each with its
 -- division containing the address: one element per organisation, the text of its fields
 -- joined by chr(30) (organisation_type, official_identifier, organisation_name, gss,
 -- division_type, division_slug, division_name, division_official_identifier), the division's
@@ -20,7 +21,7 @@ CREATE TEMP MACRO area(geometry GEOMETRY) AS geometry, (geometry BLOB) AS ST_Geo
 
 COPY (
     WITH addresses AS (
-        SELECT uprn, address, postcode, addressbase_source, longitude, latitude, first_letter
+        SELECT uprn, longitude, latitude, first_letter
         FROM read_parquet(
             $addressbase_partitioned || 'first_letter=*/*.parquet', hive_partitioning = true
         )
@@ -84,9 +85,6 @@ COPY (
     )
     SELECT
         a.uprn,
-        a.address,
-        a.postcode,
-        a.addressbase_source,
         coalesce(e.organisations, [])::VARCHAR[] AS organisations,
         a.first_letter
     FROM addresses AS a

@@ -4,9 +4,6 @@
 
 CREATE EXTERNAL TABLE IF NOT EXISTS current_organisations_joined_to_address_base (
     uprn STRING,
-    address STRING,
-    postcode STRING,
-    addressbase_source STRING,
     organisations ARRAY<STRING>
 )
 PARTITIONED BY (first_letter STRING)

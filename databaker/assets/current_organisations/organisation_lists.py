@@ -23,7 +23,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from databaker.layers.element_fields import FIELD_SEPARATOR, ElementFields
-from databaker.layers.layer import ADDRESS_COLUMNS
 from databaker.organisation_records import ORGANISATION_TYPES
 from databaker.resources.point_in_area import (
     POINTS_PER_CHUNK,
@@ -55,10 +54,9 @@ def write_organisation_lists(
         points=addressbase_partitioned,
         letters=letters,
         output=output,
-        carried=ADDRESS_COLUMNS,
+        carried=("uprn",),
         ids_column=IDS_COLUMN,
         lists=areas.lists,
-        repeating=("addressbase_source",),
         workers=workers,
     )
 
