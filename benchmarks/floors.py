@@ -17,7 +17,8 @@ library or more cores; far from it, the time goes in the stage's own work.
   ISA-L's) into Arrow's streaming CSV reader, a file per thread: the read stage's practical
   floor, the two above as they overlap when streamed (plain part files are read, not inflated).
 - **encode outcode files**: the joined table of a previous bake (``--data-root``) read a first
-  letter at a time and cut by outcode with the bake's own ``_split_by_outcode`` (untimed), then
+  letter at a time, with its address columns from the partitioned AddressBase as the version
+  takes them, and cut by outcode with the bake's own ``_split_by_outcode`` (untimed), then
   every outcode file encoded with the bake's ``_parquet_bytes`` into memory, letters spread over
   the threads: no disk, no hashing, no store. The write stage cannot encode faster. The layer
   is current elections unless ``--layer`` names the one the data root's bake wrote; a layer
@@ -30,7 +31,7 @@ library or more cores; far from it, the time goes in the stage's own work.
   (``LETTER_PARQUET``, row groups of ``ROW_GROUP_ROWS``), letters spread over the threads: what
   the read stage pays to write the partitioned AddressBase, however fast it parses.
 - **decode the join's columns**: the columns the current-elections join reads from each letter
-  (its carried address columns and the location) read from the partitioned AddressBase.
+  (its carried UPRN and the location) read from the partitioned AddressBase.
 - **encode the joined table**: that bake's joined table read a letter at a time (untimed), then
   encoded into memory with the join's own writer settings (``joined_parquet``). With the decode
   above, the parquet the join cannot do without: the rest of its time is the point-in-area work.
