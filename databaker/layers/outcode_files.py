@@ -1,7 +1,9 @@
 """Publishing a layer as one parquet file per outcode: the shared mechanics of every layer.
 
 A layer's joined table (one row per address, partitioned by first letter, with a list column of
-IDs) is cut into ``<OUTCODE>.parquet`` files, rows sorted by postcode then UPRN. An outcode where
+IDs), with the address columns of the AddressBase letters it was joined from
+(:mod:`databaker.layers.joined_addresses`), is cut into ``<OUTCODE>.parquet`` files, rows sorted
+by postcode then UPRN. An outcode where
 no address has any ID gets an empty parquet file (no columns, no rows): consumers read that as
 "nothing here" without looking inside. The files are written to a bake's own version, with a
 content hash each; publishing it is :mod:`databaker.layers.versions`' job.
