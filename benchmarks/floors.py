@@ -87,7 +87,7 @@ from databaker.assets.current_elections.join import JOINED_TABLE as CURRENT_ELEC
 from databaker.definitions import Settings
 from databaker.huge_pages import forbid_transparent_huge_pages
 from databaker.layers.element_files import LetterElements
-from databaker.layers.joined_addresses import with_address_columns
+from databaker.layers.joined_addresses import read_joined, with_address_columns
 from databaker.layers.outcode_files import (
     LETTER_FOLDER,
     _file_rows,
@@ -95,7 +95,6 @@ from databaker.layers.outcode_files import (
     _split_by_outcode,
     _with_letter_elements,
     keys_by_letter,
-    read_joined,
 )
 from databaker.resources import LocalLayerStore
 from databaker.resources.point_in_area import joined_parquet

@@ -195,9 +195,10 @@ def joined_checks(layer: Layer, joined: dg.AssetsDefinition) -> list[dg.AssetChe
         """The whole joined table comes from exactly one AddressBase drop: each letter was
         joined from the AddressBase letter there now (its record says so), and those letters
         hold one drop between them."""
-        if not store.list_keys(table.prefix):
+        letters = [f.removeprefix(LETTER_FOLDER) for f in keys_by_letter(store, table.prefix)]
+        if not letters:
             return dg.AssetCheckResult(passed=False, description="the joined table has no rows")
-        out_of_step = _out_of_step(store, table.prefix)
+        out_of_step = _out_of_step(store, table.prefix, letters)
         addressbase = ADDRESSBASE_PARTITIONED_TABLE.in_store(store)
         found = engine.run(
             SOURCES_QUERY, {"addressbase_partitioned": addressbase, "sample_size": SAMPLE_SIZE}
@@ -263,13 +264,10 @@ def joined_checks(layer: Layer, joined: dg.AssetsDefinition) -> list[dg.AssetChe
     return [single_addressbase_source, uprns_match_addressbase]
 
 
-def _out_of_step(store: LayerStore, joined_prefix: str) -> list[str]:
-    """The joined table's letters (those holding data files) whose record does not name the
-    token the partitioned AddressBase's letter holds now as the one it was joined from, or
+def _out_of_step(store: LayerStore, joined_prefix: str, letters: list[str]) -> list[str]:
+    """The joined table's ``letters`` (those holding data files) whose record does not name
+    the token the partitioned AddressBase's letter holds now as the one it was joined from, or
     that have no record."""
-    letters = [
-        folder.removeprefix(LETTER_FOLDER) for folder in keys_by_letter(store, joined_prefix)
-    ]
     found: dict[str, bool] = {}
 
     def in_step(letter: str) -> None:

@@ -1,4 +1,5 @@
-"""A joined letter's addresses: the columns of the partitioned AddressBase it does not hold.
+"""A joined letter's rows (:func:`read_joined`) and its addresses: the columns of the
+partitioned AddressBase it does not hold.
 
 A layer's joined table holds each address's UPRN and list column only. Its other columns
 (``address``, ``postcode``, ``addressbase_source``) would be the partitioned AddressBase's,
@@ -21,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from databaker.parquet_leaves import string_leaves
 from databaker.resources import LayerStore
 from databaker.staging import PartitionRecord, is_data_file, partition_prefix, partition_record
 
@@ -64,7 +66,7 @@ def with_address_columns(
     keys = [key for key in store.list_keys(folder) if is_data_file(key)]
     if not keys:
         raise AddressesOutOfStep(f"{folder}: no AddressBase rows for joined letter {letter}")
-    rows = _read(store, keys, ["uprn", *missing])
+    rows = read_joined(store, keys, columns=["uprn", *missing])
     if not rows["uprn"].equals(joined["uprn"]):
         rows = rows.take(_positions_of(joined["uprn"], rows["uprn"], folder))
     for name in missing:
@@ -72,13 +74,35 @@ def with_address_columns(
     return joined
 
 
-def _read(store: LayerStore, keys: Sequence[str], columns: list[str]) -> pa.Table:
+def read_joined(
+    store: LayerStore,
+    keys: Sequence[str],
+    *,
+    lists: Sequence[str] = (),
+    columns: Sequence[str] | None = None,
+) -> pa.Table:
+    """The rows of a letter's data files ``keys`` (its ``columns``, or all), the columns of
+    ``READ_AS_DICTIONARY`` and the strings within the ``lists`` columns dictionary-encoded
+    (:mod:`databaker.parquet_leaves`)."""
     tables = []
     for key in keys:
         with store.open_input(key) as source:
-            encoded = [name for name in READ_AS_DICTIONARY if name in columns]
-            tables.append(pq.ParquetFile(source, read_dictionary=encoded).read(columns=columns))
-    return pa.concat_tables(tables)
+            tables.extend(_row_groups(source, lists, columns))
+    return pa.concat_tables(tables, promote_options="permissive")
+
+
+def _row_groups(
+    source: pa.NativeFile, lists: Sequence[str], columns: Sequence[str] | None
+) -> list[pa.Table]:
+    """A data file's rows, a table per row group: Arrow reads a list's strings
+    dictionary-encoded one row group at a time, not a whole file's at once."""
+    footer = pq.ParquetFile(source)
+    encoded = string_leaves(footer.schema_arrow, [*READ_AS_DICTIONARY, *lists])
+    parquet = pq.ParquetFile(source, metadata=footer.metadata, read_dictionary=encoded)
+    wanted = None if columns is None else list(columns)
+    if not parquet.num_row_groups:
+        return [parquet.read(columns=wanted)]
+    return [parquet.read_row_group(i, columns=wanted) for i in range(parquet.num_row_groups)]
 
 
 def _positions_of(uprns: pa.ChunkedArray, among: pa.ChunkedArray, folder: str) -> pa.Array:

@@ -33,7 +33,7 @@ import hashlib
 import io
 import json
 from collections import Counter, defaultdict
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import TypeAlias
@@ -48,7 +48,7 @@ from databaker.concurrency import WORKERS
 from databaker.layers import sampling
 from databaker.layers.element_fields import ElementFields
 from databaker.layers.element_files import ELEMENT_FILES, LetterElements
-from databaker.layers.joined_addresses import READ_AS_DICTIONARY, with_address_columns
+from databaker.layers.joined_addresses import read_joined, with_address_columns
 from databaker.layers.sampling import sampled, uprn_ranks
 from databaker.layers.versions import content_hash
 from databaker.parquet_leaves import decoded, string_leaves
@@ -581,28 +581,6 @@ def keys_by_letter(store: LayerStore, prefix: str) -> dict[str, list[str]]:
         if folder.startswith(LETTER_FOLDER) and name and is_data_file(key):
             letters[folder].append(key)
     return dict(sorted(letters.items()))
-
-
-def read_joined(store: LayerStore, keys: list[str], *, lists: Sequence[str] = ()) -> pa.Table:
-    """The rows of a joined table's data files ``keys``, the columns of
-    ``READ_AS_DICTIONARY`` and the strings within the ``lists`` columns dictionary-encoded
-    (:mod:`databaker.parquet_leaves`)."""
-    tables = []
-    for key in keys:
-        with store.open_input(key) as source:
-            tables.extend(_row_groups(source, lists))
-    return pa.concat_tables(tables, promote_options="permissive")
-
-
-def _row_groups(source: pa.NativeFile, lists: Sequence[str]) -> list[pa.Table]:
-    """A joined data file's rows, a table per row group: Arrow reads a list's strings
-    dictionary-encoded one row group at a time, not a whole file's at once."""
-    footer = pq.ParquetFile(source)
-    encoded = string_leaves(footer.schema_arrow, [*READ_AS_DICTIONARY, *lists])
-    parquet = pq.ParquetFile(source, metadata=footer.metadata, read_dictionary=encoded)
-    if not parquet.num_row_groups:
-        return [parquet.read()]
-    return [parquet.read_row_group(i) for i in range(parquet.num_row_groups)]
 
 
 @dataclass(frozen=True)

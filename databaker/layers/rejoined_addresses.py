@@ -28,9 +28,10 @@ import pyarrow.parquet as pq
 
 from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED_TABLE
 from databaker.concurrency import WORKERS
+from databaker.layers.joined_addresses import read_joined
 from databaker.layers.layer import JoinRun, Layer
 from databaker.layers.located import EMPTY_LOCATED, LOCATED_COLUMNS, REJOINED, KeptLocations
-from databaker.layers.outcode_files import outcodes_of, read_joined
+from databaker.layers.outcode_files import outcodes_of
 from databaker.layers.unchanged_letters import BoxGrid, Rejoinable
 from databaker.resources import LayerStore, QueryEngine, TableRef
 from databaker.resources.point_in_area import joined_parquet

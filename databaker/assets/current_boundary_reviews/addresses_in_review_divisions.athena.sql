@@ -1,5 +1,5 @@
 -- Every address's UPRN with the sorted, distinct keys of the boundary-review divisions
--- containing it. The reviews query takes the address columns from the partitioned AddressBase.
+-- containing it. The other address columns stay in the partitioned AddressBase.
 --   $addressbase_partitioned    the addressbase_partitioned table
 --   $letters                    the first letters to build
 --   $boundary_review_divisions  the boundary_review_divisions table
