@@ -24,8 +24,10 @@ import pytest
 
 from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED_TABLE
 from databaker.assets.current_elections.layer import CURRENT_ELECTIONS as LAYER
+from databaker.layers import rejoined_addresses
 from databaker.layers.located import REJOINED, KeptLocations
 from databaker.layers.rejoined_addresses import _lists_equal, _replaced
+from databaker.layers.unchanged_letters import BoxGrid
 from databaker.layers.versions import content_hash, published_manifest, version_prefix
 from databaker.resources import LocalLayerStore
 from databaker.resources.athena_engine import AthenaQueryEngine
@@ -206,6 +208,56 @@ def test_the_join_keeps_where_it_found_the_addresses_it_joined_again(bake):
     ]
     addressbase = partition_record(bake.store, ADDRESSBASE_PARTITIONED_TABLE.prefix, "L")
     assert found.tokens == {"L": addressbase.token}
+
+
+def test_the_addresses_joined_again_meet_only_the_ballots_near_them(bake, monkeypatch):
+    """Only a ballot whose box meets a changed cell can contain an address in one: LEEDS's
+    square and HYDE PARK's triangle do, EXETER's square is 250 km away."""
+    given = []
+    written = rejoined_addresses._rows_near
+
+    def rows_near(store, table, geometry, grids, prefix):
+        near = written(store, table, geometry, grids, prefix)
+        (key,) = store.list_keys(prefix)
+        with store.open_input(key) as source:
+            given.append(sorted(pq.read_table(source)["election_id"].to_pylist()))
+        return near
+
+    monkeypatch.setattr(rejoined_addresses, "_rows_near", rows_near)
+    bake(FIRST, first=True)
+    assert bake(WITH_HYDE_PARK) == FIRST_LISTS | {"5": [LEEDS, HYDE_PARK]}
+    assert given == [sorted([LEEDS, HYDE_PARK])]
+
+
+def test_addresses_in_changed_cells_are_found_in_every_row_group_at_their_positions(tmp_path):
+    """Rows 1 and 4 of six, in row groups of two (the middle group has none and the last lies
+    outside every cell by its statistics): their UPRNs, locations and postcodes, the other
+    columns null."""
+    store = LocalLayerStore(root=str(tmp_path))
+    points = [(-5.0, 50.0), (1.2, 52.2), (-5.0, 50.1), (-5.1, 50.0), (1.3, 52.3), (-6.0, 49.0)]
+    rows = pa.table(
+        {
+            "uprn": [str(i) for i in range(6)],
+            "address": [f"{i} High Street" for i in range(6)],
+            "postcode": ["QQ1 1AA", "QQ1 1AB", "QQ2 1AA", "QQ2 1AB", "QQ3 1AA", "QQ9 9ZZ"],
+            "longitude": [x for x, _ in points],
+            "latitude": [y for _, y in points],
+        }
+    )
+    sink = pa.BufferOutputStream()
+    pq.write_table(rows, sink, row_group_size=2)
+    store.write_bytes(
+        f"{ADDRESSBASE_PARTITIONED_TABLE.prefix}first_letter=Q/part-0.parquet",
+        sink.getvalue().to_pybytes(),
+    )
+    grid = BoxGrid.of(np.array([[1.0, 52.0, 1.5, 52.5]]))
+    found = rejoined_addresses._addresses_in(store, "Q", grid)
+    assert found.positions.tolist() == [1, 4]
+    assert found.total == 6
+    assert found.candidates.to_pylist() == [
+        {"uprn": "1", "address": None, "postcode": "QQ1 1AB", "longitude": 1.2, "latitude": 52.2},
+        {"uprn": "4", "address": None, "postcode": "QQ3 1AA", "longitude": 1.3, "latitude": 52.3},
+    ]
 
 
 def test_a_letter_mostly_in_changed_boxes_is_joined_whole(bake):

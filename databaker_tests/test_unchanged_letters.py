@@ -233,3 +233,29 @@ def test_an_address_in_a_changed_box_is_found_in_whichever_row_group_it_is(
         np.array([[1.1, 52.1, 1.5, 52.5], [-6, 49, -5.5, 49.5]])
     )
     assert not unchanged_letters._any_address_in(store, "Q", elsewhere)
+
+
+@pytest.mark.parametrize(
+    ("box", "meets"),
+    [
+        ((1.1, 52.1, 1.2, 52.2), True),  # inside the covered corner
+        ((0.0, 51.0, 1.0, 52.0), True),  # touching it at its corner only
+        ((1.0, 52.6, 1.4, 53.0), False),  # inside the grid, above the covered cells
+        ((-9.0, 45.0, -8.0, 46.0), False),  # outside the grid
+        ((-9.0, 45.0, 9.0, 60.0), True),  # around the whole grid
+        ((np.nan, np.nan, np.nan, np.nan), False),  # an empty geometry's
+    ],
+)
+def test_a_box_meets_the_grid_where_it_holds_a_covered_cell(box, meets):
+    """``meets`` tests many boxes at once, as ``covers_box`` tests one, so that no box holding
+    a point that ``covers`` is left out: the boxes of 2 changed areas, the lower one's corner
+    covered and a gap above it."""
+    grid = unchanged_letters.BoxGrid.of(np.array([[1.0, 52.0, 1.5, 52.5], [2.0, 53.5, 2.5, 54.0]]))
+    boxes = np.array([box, box])
+    assert grid.meets(boxes).tolist() == [meets, meets]
+    if not np.isnan(box).any():
+        assert grid.covers_box(*box) is meets
+    x = np.linspace(box[0], box[2], 41).repeat(41)
+    y = np.tile(np.linspace(box[1], box[3], 41), 41)
+    if grid.covers_any(x, y):
+        assert meets

@@ -691,10 +691,13 @@ def _postcode_then_uprn(
 
     A drop's UPRNs are 1 to 12 digits (its rules see to it), and such a UPRN sorts as text in
     the order of its value padded with zeros to 12 digits, then its length; postcodes sort by
-    their rank among the distinct postcodes. Integers sort several times faster than strings,
-    and unique keys need no stable sort: UPRNs are unique in a joined table whose checks passed
-    (rows that repeat a key would come in an order of the sort's choosing). A table holding
-    other UPRNs is sorted as Arrow sorts it (UPRNs as numbers, where they are numbers).
+    their rank among the distinct postcodes. Integers sort several times faster than strings.
+    The sort is numpy's stable one (a merge of the runs it finds), for speed: a drop that lists
+    each postcode's addresses together, in UPRN order, comes in long runs that it merges in a
+    few passes, ten times faster than a quicksort, and rows in no order sort as fast either way.
+    UPRNs are unique in a joined table whose checks passed; rows that repeat a key would keep
+    their order. A table holding other UPRNs is sorted as Arrow sorts it (UPRNs as numbers,
+    where they are numbers).
     """
     uprn = table["uprn"] if rows is None else table["uprn"].take(rows)
     if (
@@ -714,7 +717,8 @@ def _postcode_then_uprn(
     indices = postcodes.indices.to_numpy()
     postcode_key = ranks[indices if rows is None else indices[rows]]
     if len(ranks) < 1 << (64 - _UPRN_BITS):
-        return _positions(np.argsort((postcode_key << np.uint64(_UPRN_BITS)) | uprn_key), rows)
+        keys = (postcode_key << np.uint64(_UPRN_BITS)) | uprn_key
+        return _positions(np.argsort(keys, kind="stable"), rows)
     return _positions(np.lexsort((uprn_key, postcode_key)), rows)
 
 

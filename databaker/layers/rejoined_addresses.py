@@ -17,7 +17,7 @@ changed boxes, or whose rows do not hold the addresses joined again, is joined w
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -25,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import shapely
 
 from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED_TABLE
 from databaker.concurrency import WORKERS
@@ -32,8 +33,8 @@ from databaker.layers.joined_addresses import read_joined
 from databaker.layers.layer import JoinRun, Layer
 from databaker.layers.located import EMPTY_LOCATED, LOCATED_COLUMNS, REJOINED, KeptLocations
 from databaker.layers.outcode_files import outcodes_of
-from databaker.layers.unchanged_letters import BoxGrid, Rejoinable
-from databaker.resources import LayerStore, QueryEngine, TableRef
+from databaker.layers.unchanged_letters import BoxGrid, Rejoinable, group_extent
+from databaker.resources import LayerStore, QueryEngine, Table, TableRef
 from databaker.resources.point_in_area import joined_parquet
 from databaker.staging import RowChanges, is_data_file, partition_prefix, partition_record
 
@@ -92,6 +93,18 @@ def rejoin_changed_addresses(
     joined = [letter for letter, each in staged.items() if each.candidates.num_rows]
     if joined:
         addressbase = ADDRESSBASE_PARTITIONED_TABLE
+        tables = {
+            addressbase.name: TableRef(addressbase.name, store.uri(points), addressbase.declaration)
+        }
+        if layer.input is not None and layer.input.contained_by is not None:
+            near = _rows_near(
+                store,
+                layer.input.table,
+                layer.input.contained_by,
+                [rejoinable[letter].changed for letter in joined],
+                f"{scratch}near/",
+            )
+            tables[layer.input.table.name] = near
         layer.join(
             JoinRun(
                 engine=engine,
@@ -99,11 +112,7 @@ def rejoin_changed_addresses(
                 letters=joined,
                 output=store.uri_for_writing(rejoined),
                 scratch=f"{scratch}join/",
-                tables={
-                    addressbase.name: TableRef(
-                        addressbase.name, store.uri(points), addressbase.declaration
-                    )
-                },
+                tables=tables,
             )
         )
 
@@ -159,12 +168,41 @@ def _located(found: Mapping[str, _Found]) -> KeptLocations:
     return KeptLocations(pa.concat_tables([EMPTY_LOCATED, *tables]), tokens)
 
 
+def _rows_near(
+    store: LayerStore, table: Table, geometry: str, grids: Sequence[BoxGrid], prefix: str
+) -> TableRef:
+    """The input ``table`` as its rows whose ``geometry``'s box meets a cell of one of the
+    ``grids``, written under ``prefix``: the only rows whose geometry can contain an address
+    joined again, each of which lies in such a cell. Against 820 changed ballots' pieces of
+    19,944 (the rebake benchmark), 5,643 are near; the join's polygons are a quarter as many."""
+    tables = []
+    for key in store.list_keys(table.prefix):
+        if is_data_file(key):
+            with store.open_input(key) as source:
+                tables.append(pq.read_table(source))
+    rows = pa.concat_tables(tables)
+    wkb = rows[geometry].combine_chunks()
+    wkb = wkb.storage if isinstance(wkb, pa.ExtensionArray) else wkb
+    boxes = shapely.bounds(shapely.from_wkb(wkb.to_numpy(zero_copy_only=False)))
+    near = np.zeros(len(boxes), np.bool_)
+    for grid in {id(grid): grid for grid in grids}.values():
+        near |= grid.meets(boxes)
+    sink = io.BytesIO()
+    pq.write_table(rows.filter(pa.array(near)), sink, compression="zstd")
+    store.write_bytes(f"{prefix}{DATA_FILE}", sink.getvalue())
+    return TableRef(table.name, store.uri(prefix), table.declaration)
+
+
 def _addresses_in(store: LayerStore, letter: str, changed: BoxGrid) -> _Found | None:
     """The AddressBase letter's addresses whose location ``changed`` covers; ``None`` when
     most of them are covered. Only their UPRNs and locations are read, what the join needs of
     them (see :data:`JOINED_ON`), and their postcodes, which name the outcodes whose rows
-    change; the other columns are null."""
+    change; the other columns are null. A row group at a time: one whose locations'
+    statistics put it outside every changed cell is not read, and the UPRNs and postcodes of
+    one with no address in a changed cell are not (in the rebake benchmark, 189 of 453 groups
+    have none)."""
     record = partition_record(store, ADDRESSBASE_PARTITIONED_TABLE.prefix, letter)
+    schema = None
     parts = []
     positions = []
     total = 0
@@ -176,25 +214,16 @@ def _addresses_in(store: LayerStore, letter: str, changed: BoxGrid) -> _Found | 
                 parquet = pq.ParquetFile(
                     source, metadata=footer.metadata, read_dictionary=["postcode"]
                 )
-                located = parquet.read(columns=[*JOINED_ON, "postcode"])
-            x = located["longitude"].to_numpy(zero_copy_only=False)
-            y = located["latitude"].to_numpy(zero_copy_only=False)
-            at = np.flatnonzero(changed.covers(x, y))
-            hits = located.take(pa.array(at))
-            positions.append(at + total)
-            total += located.num_rows
-            parts.append(
-                pa.table(
-                    {
-                        field.name: hits[field.name].cast(field.type)
-                        if field.name in located.column_names
-                        else pa.nulls(hits.num_rows, field.type)
-                        for field in schema
-                    },
-                    schema=schema,
-                )
-            )
-    found = pa.concat_tables(parts, promote_options="permissive") if parts else pa.table({})
+                for group in range(parquet.num_row_groups):
+                    hits, at = _group_hits(parquet, group, changed)
+                    positions.append(at + total)
+                    total += parquet.metadata.row_group(group).num_rows
+                    if len(at):
+                        parts.append(_with_schema(hits, schema))
+    if parts:
+        found = pa.concat_tables(parts, promote_options="permissive")
+    else:
+        found = schema.empty_table() if schema is not None else pa.table({})
     if found.num_rows > MOST_OF_A_LETTER * total:
         return None
     return _Found(
@@ -202,6 +231,41 @@ def _addresses_in(store: LayerStore, letter: str, changed: BoxGrid) -> _Found | 
         np.concatenate(positions) if positions else np.zeros(0, np.int64),
         total,
         record.token if record else None,
+    )
+
+
+def _group_hits(
+    parquet: pq.ParquetFile, group: int, changed: BoxGrid
+) -> tuple[pa.Table, np.ndarray]:
+    """The row group's addresses in changed cells (their ``JOINED_ON`` columns and postcode)
+    and their positions in the group."""
+    extent = group_extent(parquet.metadata.row_group(group))
+    if extent is not None and not changed.covers_box(*extent):
+        return pa.table({}), np.zeros(0, np.int64)
+    located = parquet.read_row_group(group, columns=["longitude", "latitude"])
+    x = located["longitude"].to_numpy(zero_copy_only=False)
+    y = located["latitude"].to_numpy(zero_copy_only=False)
+    at = np.flatnonzero(changed.covers(x, y))
+    if not len(at):
+        return pa.table({}), at
+    taken = pa.array(at)
+    named = parquet.read_row_group(group, columns=["uprn", "postcode"]).take(taken)
+    located = located.take(taken)
+    return named.append_column("longitude", located["longitude"]).append_column(
+        "latitude", located["latitude"]
+    ), at
+
+
+def _with_schema(rows: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``rows`` with every column of ``schema``, null where they have none."""
+    return pa.table(
+        {
+            field.name: rows[field.name].cast(field.type)
+            if field.name in rows.column_names
+            else pa.nulls(rows.num_rows, field.type)
+            for field in schema
+        },
+        schema=schema,
     )
 
 

@@ -232,7 +232,7 @@ def _any_address_in(store: LayerStore, letter: str, grid: BoxGrid) -> bool:
             with store.open_input(key) as source:
                 parquet = pq.ParquetFile(source)
                 for group in range(parquet.num_row_groups):
-                    extent = _extent(parquet.metadata.row_group(group))
+                    extent = group_extent(parquet.metadata.row_group(group))
                     if extent is not None and not grid.covers_box(*extent):
                         continue
                     points = parquet.read_row_group(group, columns=["longitude", "latitude"])
@@ -242,7 +242,7 @@ def _any_address_in(store: LayerStore, letter: str, grid: BoxGrid) -> bool:
     return False
 
 
-def _extent(group: pq.RowGroupMetaData) -> tuple[float, float, float, float] | None:
+def group_extent(group: pq.RowGroupMetaData) -> tuple[float, float, float, float] | None:
     """The row group's locations' box from its statistics; ``None`` when it has none."""
     found = {}
     for i in range(group.num_columns):
@@ -287,9 +287,12 @@ class BoxGrid:
         return not self.covered.size
 
     def _cells(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        i = np.clip(((x - self.origin[0]) / self.size[0]).astype(np.int64), 0, _CELLS - 1)
-        j = np.clip(((y - self.origin[1]) / self.size[1]).astype(np.int64), 0, _CELLS - 1)
-        return i, j
+        """Each point's column and row, clipped to the grid (a point without coordinates is
+        put in a corner: callers test the extent too)."""
+        with np.errstate(invalid="ignore"):
+            i = ((x - self.origin[0]) / self.size[0]).astype(np.int64)
+            j = ((y - self.origin[1]) / self.size[1]).astype(np.int64)
+        return np.clip(i, 0, _CELLS - 1, out=i), np.clip(j, 0, _CELLS - 1, out=j)
 
     def covers_box(self, xmin: float, ymin: float, xmax: float, ymax: float) -> bool:
         """Whether a box meets a covered cell."""
@@ -300,6 +303,27 @@ class BoxGrid:
             return False
         (i0, i1), (j0, j1) = self._cells(np.array([xmin, xmax]), np.array([ymin, ymax]))
         return bool(self.covered[j0 : j1 + 1, i0 : i1 + 1].any())
+
+    def meets(self, boxes: np.ndarray) -> np.ndarray:
+        """Whether each of ``(n, 4)`` boxes (xmin, ymin, xmax, ymax) meets a covered cell, as
+        :meth:`covers_box` says, on whole columns: a box holding a point that :meth:`covers`
+        meets that point's cell. A box without bounds (NaN) meets none."""
+        if self.empty or not len(boxes):
+            return np.zeros(len(boxes), np.bool_)
+        x0, y0 = self.origin
+        xmin, ymin, xmax, ymax = boxes.T
+        with np.errstate(invalid="ignore"):
+            near = (
+                (xmax >= x0)
+                & (ymax >= y0)
+                & (xmin <= x0 + self.size[0] * _CELLS)
+                & (ymin <= y0 + self.size[1] * _CELLS)
+            )
+        (i0, i1), (j0, j1) = self._cells(boxes[:, [0, 2]].T, boxes[:, [1, 3]].T)
+        total = np.zeros((_CELLS + 1, _CELLS + 1), np.int64)
+        total[1:, 1:] = self.covered.cumsum(axis=0).cumsum(axis=1)
+        inside = total[j1 + 1, i1 + 1] - total[j0, i1 + 1] - total[j1 + 1, i0] + total[j0, i0]
+        return near & (inside > 0)
 
     def covers_any(self, x: np.ndarray, y: np.ndarray) -> bool:
         return bool(self.covers(x, y).any())
@@ -315,10 +339,10 @@ class BoxGrid:
             & (y >= y0)
             & (y <= y0 + self.size[1] * _CELLS)
         )
-        i, j = self._cells(x[inside], y[inside])
-        covered = np.zeros(len(x), np.bool_)
-        covered[inside] = self.covered[j, i]
-        return covered
+        i, j = self._cells(x, y)
+        j *= _CELLS
+        j += i
+        return self.covered.ravel()[j] & inside
 
 
 def write_areas(store: LayerStore, joined_prefix: str, rows: InputRows) -> None:
