@@ -601,7 +601,7 @@ class _Outcodes:
 
     @classmethod
     def of(cls, table: pa.Table, ids_column: str) -> _Outcodes:
-        postcodes = pc.dictionary_encode(table["postcode"]).combine_chunks()
+        postcodes = _referenced(pc.dictionary_encode(table["postcode"]).combine_chunks())
         outcodes = pc.dictionary_encode(outcodes_of(postcodes.dictionary))
         codes = outcodes.indices.to_numpy()[postcodes.indices.to_numpy()]
         has_ids = pc.list_value_length(table[ids_column]).to_numpy(zero_copy_only=False) > 0
@@ -613,6 +613,17 @@ class _Outcodes:
             np.bincount(codes, minlength=count),
             np.bincount(codes[has_ids], minlength=count),
         )
+
+
+def _referenced(postcodes: pa.DictionaryArray) -> pa.DictionaryArray:
+    """``postcodes`` with a dictionary of the values they hold: one made of row groups'
+    dictionaries may hold others, which would count as outcodes without rows."""
+    indices = postcodes.indices
+    if not postcodes.null_count and np.all(
+        np.bincount(indices.to_numpy(), minlength=len(postcodes.dictionary))
+    ):
+        return postcodes
+    return pc.dictionary_encode(postcodes.cast(postcodes.type.value_type))
 
 
 def _outcodes_to_derive(
@@ -663,12 +674,22 @@ def _split_by_outcode(
     order = pa.array(order)
     for code, start, end in zip(row_outcodes[starts].tolist(), starts, ends, strict=True):
         name = outcodes.names[code]
-        rows = table.take(order.slice(start, end - start))
+        rows = _plain_postcodes(table.take(order.slice(start, end - start)))
         yield (
             name,
             rows.append_column("outcode", pa.repeat(name, end - start)),
             int(outcodes.with_ids[code]),
         )
+
+
+def _plain_postcodes(rows: pa.Table) -> pa.Table:
+    """``rows`` with their ``postcode`` column as strings: a letter's is read
+    dictionary-encoded (:data:`~databaker.layers.joined_addresses.READ_AS_DICTIONARY`), and a
+    file written from its dictionary would hold every postcode of the letter."""
+    where = rows.schema.get_field_index("postcode")
+    if where < 0 or not pa.types.is_dictionary(kind := rows.schema.field(where).type):
+        return rows
+    return rows.set_column(where, "postcode", rows["postcode"].cast(kind.value_type))
 
 
 def outcodes_of(postcodes: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
@@ -706,7 +727,7 @@ def _postcode_then_uprn(
         or pc.all(pc.ascii_is_decimal(uprn), skip_nulls=False).as_py() is not True
         or pc.max(pc.binary_length(uprn)).as_py() > _UPRN_DIGITS
     ):
-        keys = table.select(["postcode", "uprn"])
+        keys = _plain_postcodes(table.select(["postcode", "uprn"]))
         keys = keys if rows is None else keys.take(rows)
         order = pc.sort_indices(keys, [("postcode", "ascending"), ("uprn", "ascending")])
         return _positions(order.to_numpy(), rows)
