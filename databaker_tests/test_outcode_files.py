@@ -269,6 +269,32 @@ def test_rows_are_ordered_by_postcode_then_uprn_as_text(uprns):
     table = pa.table({"uprn": uprns, "postcode": postcodes})
     expected = sorted(range(len(uprns)), key=lambda i: (postcodes[i], uprns[i]))
     assert ordered(table) == expected
+    as_read = table.set_column(1, "postcode", pc.dictionary_encode(table["postcode"]))
+    assert ordered(as_read) == expected, "postcodes read dictionary-encoded"
+
+
+def test_outcodes_are_those_of_the_postcodes_a_letter_holds():
+    """A letter's postcodes read from row groups' dictionaries may carry a postcode no row
+    holds (ZZ9 9ZZ here): it names no outcode, and each file's postcodes are plain strings."""
+    dictionary = pa.array(["LS6 1AA", "ZZ9 9ZZ", "LS1 1AA"])
+    postcodes = pa.DictionaryArray.from_arrays(pa.array([0, 2, 0], pa.int32()), dictionary)
+    table = pa.table(
+        {
+            "uprn": ["3", "2", "1"],
+            "postcode": postcodes,
+            "ballot_ids": pa.array([["a"], [], []], pa.list_(pa.string())),
+        }
+    )
+    outcodes = outcode_files._Outcodes.of(table, "ballot_ids")
+    assert sorted(outcodes.names) == ["LS1", "LS6"]
+    counts = dict(zip(outcodes.names, outcodes.rows.tolist(), strict=True))
+    assert counts == {"LS6": 2, "LS1": 1}
+    cut = list(outcode_files._split_by_outcode(table, "ballot_ids"))
+    assert {rows.schema.field("postcode").type for _, rows, _ in cut} == {pa.string()}
+    files = {name: rows.to_pydict() for name, rows, _ in cut}
+    assert files["LS6"]["postcode"] == ["LS6 1AA", "LS6 1AA"]
+    assert files["LS6"]["uprn"] == ["1", "3"]
+    assert files["LS1"]["postcode"] == ["LS1 1AA"]
 
 
 def test_uprns_that_are_numbers_are_ordered_as_numbers():
