@@ -553,7 +553,7 @@ def _file_rows(
     ``ELEMENT_FILES`` too, and published as structs of dictionaries; other lists are digested
     as published, as :func:`rows_digest` takes them."""
     if elements is None or not rows.num_columns:
-        decoded_rows = _ids_decoded(rows, ids_column) if rows.num_columns else rows
+        decoded_rows = _plain_column(rows, ids_column) if rows.num_columns else rows
         return _own_rows_digest(decoded_rows), lambda: decoded_rows
     where = rows.schema.get_field_index(ids_column)
     file = elements.file(rows[ids_column])
@@ -563,14 +563,15 @@ def _file_rows(
     return digest, lambda: rows.set_column(where, ids_column, file.published())
 
 
-def _ids_decoded(rows: pa.Table, ids_column: str) -> pa.Table:
-    """``rows`` with the strings of their list column plain, as the files hold them: it is read
-    dictionary-encoded, for speed (:func:`read_joined`)."""
-    where = rows.schema.get_field_index(ids_column)
-    kind = rows.schema.field(where).type
-    if decoded(kind) == kind:
+def _plain_column(rows: pa.Table, name: str) -> pa.Table:
+    """``rows`` with the column ``name`` (if they have it) as the files hold it, its strings
+    plain: letters are read with their list column and postcodes dictionary-encoded, for speed
+    (:func:`read_joined`), and a file written from a letter's dictionary would hold every value
+    of the letter."""
+    where = rows.schema.get_field_index(name)
+    if where < 0 or decoded(kind := rows.schema.field(where).type) == kind:
         return rows
-    return rows.set_column(where, ids_column, rows[ids_column].cast(decoded(kind)))
+    return rows.set_column(where, name, rows[name].cast(decoded(kind)))
 
 
 def keys_by_letter(store: LayerStore, prefix: str) -> dict[str, list[str]]:
@@ -674,22 +675,12 @@ def _split_by_outcode(
     order = pa.array(order)
     for code, start, end in zip(row_outcodes[starts].tolist(), starts, ends, strict=True):
         name = outcodes.names[code]
-        rows = _plain_postcodes(table.take(order.slice(start, end - start)))
+        rows = _plain_column(table.take(order.slice(start, end - start)), "postcode")
         yield (
             name,
             rows.append_column("outcode", pa.repeat(name, end - start)),
             int(outcodes.with_ids[code]),
         )
-
-
-def _plain_postcodes(rows: pa.Table) -> pa.Table:
-    """``rows`` with their ``postcode`` column as strings: a letter's is read
-    dictionary-encoded (:data:`~databaker.layers.joined_addresses.READ_AS_DICTIONARY`), and a
-    file written from its dictionary would hold every postcode of the letter."""
-    where = rows.schema.get_field_index("postcode")
-    if where < 0 or not pa.types.is_dictionary(kind := rows.schema.field(where).type):
-        return rows
-    return rows.set_column(where, "postcode", rows["postcode"].cast(kind.value_type))
 
 
 def outcodes_of(postcodes: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
@@ -727,7 +718,7 @@ def _postcode_then_uprn(
         or pc.all(pc.ascii_is_decimal(uprn), skip_nulls=False).as_py() is not True
         or pc.max(pc.binary_length(uprn)).as_py() > _UPRN_DIGITS
     ):
-        keys = _plain_postcodes(table.select(["postcode", "uprn"]))
+        keys = _plain_column(table.select(["postcode", "uprn"]), "postcode")
         keys = keys if rows is None else keys.take(rows)
         order = pc.sort_indices(keys, [("postcode", "ascending"), ("uprn", "ascending")])
         return _positions(order.to_numpy(), rows)

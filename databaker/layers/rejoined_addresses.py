@@ -25,7 +25,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import shapely
 
 from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED_TABLE
 from databaker.concurrency import WORKERS
@@ -33,7 +32,13 @@ from databaker.layers.joined_addresses import read_joined
 from databaker.layers.layer import JoinRun, Layer
 from databaker.layers.located import EMPTY_LOCATED, LOCATED_COLUMNS, REJOINED, KeptLocations
 from databaker.layers.outcode_files import outcodes_of
-from databaker.layers.unchanged_letters import BoxGrid, Rejoinable, group_extent
+from databaker.layers.unchanged_letters import (
+    BoxGrid,
+    Rejoinable,
+    boxes_of,
+    group_extent,
+    table_rows,
+)
 from databaker.resources import LayerStore, QueryEngine, Table, TableRef
 from databaker.resources.point_in_area import joined_parquet
 from databaker.staging import RowChanges, is_data_file, partition_prefix, partition_record
@@ -175,17 +180,10 @@ def _rows_near(
     ``grids``, written under ``prefix``: the only rows whose geometry can contain an address
     joined again, each of which lies in such a cell. Against 820 changed ballots' pieces of
     19,944 (the rebake benchmark), 5,643 are near; the join's polygons are a quarter as many."""
-    tables = []
-    for key in store.list_keys(table.prefix):
-        if is_data_file(key):
-            with store.open_input(key) as source:
-                tables.append(pq.read_table(source))
-    if not tables:
+    rows = table_rows(store, table.prefix)
+    if rows is None:
         return table.in_store(store)
-    rows = pa.concat_tables(tables)
-    wkb = rows[geometry].combine_chunks()
-    wkb = wkb.storage if isinstance(wkb, pa.ExtensionArray) else wkb
-    boxes = shapely.bounds(shapely.from_wkb(wkb.to_numpy(zero_copy_only=False)))
+    boxes = boxes_of(rows[geometry])
     near = np.zeros(len(boxes), np.bool_)
     for grid in {id(grid): grid for grid in grids}.values():
         near |= grid.meets(boxes)

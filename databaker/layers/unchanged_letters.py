@@ -68,10 +68,29 @@ class InputRows:
         return hashlib.sha256("".join(np.sort(self.digests)).encode()).hexdigest()
 
     def boxes(self, positions: np.ndarray | None = None) -> np.ndarray:
-        """``(n, 4)`` boxes (xmin, ymin, xmax, ymax) of the rows at ``positions`` (all by
-        default); NaN for a row without geometry."""
-        wkb = self.wkb if positions is None else self.wkb.take(pa.array(positions, pa.int64()))
-        return shapely.bounds(shapely.from_wkb(wkb.to_numpy(zero_copy_only=False)))
+        """:func:`boxes_of` the rows at ``positions`` (all by default)."""
+        return boxes_of(
+            self.wkb if positions is None else self.wkb.take(pa.array(positions, pa.int64()))
+        )
+
+
+def boxes_of(wkb: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """``(n, 4)`` boxes (xmin, ymin, xmax, ymax) of WKB geometries; NaN for a row without
+    geometry."""
+    return shapely.bounds(shapely.from_wkb(_plain(wkb).to_numpy(zero_copy_only=False)))
+
+
+def table_rows(
+    store: LayerStore, prefix: str, columns: Sequence[str] | None = None
+) -> pa.Table | None:
+    """The ``columns`` (all by default) of the table whose files are under ``prefix``; None
+    when it has no data files."""
+    tables = []
+    for key in store.list_keys(prefix):
+        if is_data_file(key):
+            with store.open_input(key) as source:
+                tables.append(pq.read_table(source, columns=columns))
+    return pa.concat_tables(tables) if tables else None
 
 
 def input_rows(
@@ -81,21 +100,16 @@ def input_rows(
     (those the join reads: a change elsewhere, such as a row's line in the export, changes no
     address), each value length-prefixed. The loop is per input row (tens of thousands of areas),
     never per address."""
-    tables = []
-    read = list(dict.fromkeys([*columns, geometry]))
-    for key in store.list_keys(table_prefix):
-        if is_data_file(key):
-            with store.open_input(key) as source:
-                tables.append(pq.read_table(source, columns=read))
-    table = pa.concat_tables(tables) if tables else pa.table({c: pa.array([]) for c in columns})
-    wkb = _plain(table[geometry]) if tables else pa.array([], pa.binary())
+    read = table_rows(store, table_prefix, list(dict.fromkeys([*columns, geometry])))
+    table = read if read is not None else pa.table({c: pa.array([]) for c in columns})
+    wkb = _plain(table[geometry]) if read is not None else pa.array([], pa.binary())
     values = [_plain(table[c]).to_pylist() for c in columns]
     digests = np.array([_row_digest(row) for row in zip(*values, strict=True)], dtype="U64")
     return InputRows(digests.reshape(-1), wkb)
 
 
-def _plain(column: pa.ChunkedArray) -> pa.Array:
-    array = column.combine_chunks()
+def _plain(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     return array.storage if isinstance(array, pa.ExtensionArray) else array
 
 
@@ -296,13 +310,7 @@ class BoxGrid:
 
     def covers_box(self, xmin: float, ymin: float, xmax: float, ymax: float) -> bool:
         """Whether a box meets a covered cell."""
-        x0, y0 = self.origin
-        if xmax < x0 or ymax < y0:
-            return False
-        if xmin > x0 + self.size[0] * _CELLS or ymin > y0 + self.size[1] * _CELLS:
-            return False
-        (i0, i1), (j0, j1) = self._cells(np.array([xmin, xmax]), np.array([ymin, ymax]))
-        return bool(self.covered[j0 : j1 + 1, i0 : i1 + 1].any())
+        return bool(self.meets(np.array([[xmin, ymin, xmax, ymax]]))[0])
 
     def meets(self, boxes: np.ndarray) -> np.ndarray:
         """Whether each of ``(n, 4)`` boxes (xmin, ymin, xmax, ymax) meets a covered cell, as
@@ -320,10 +328,17 @@ class BoxGrid:
                 & (ymin <= y0 + self.size[1] * _CELLS)
             )
         (i0, i1), (j0, j1) = self._cells(boxes[:, [0, 2]].T, boxes[:, [1, 3]].T)
-        total = np.zeros((_CELLS + 1, _CELLS + 1), np.int64)
-        total[1:, 1:] = self.covered.cumsum(axis=0).cumsum(axis=1)
+        total = self._covered_below_left
         inside = total[j1 + 1, i1 + 1] - total[j0, i1 + 1] - total[j1 + 1, i0] + total[j0, i0]
         return near & (inside > 0)
+
+    @cached_property
+    def _covered_below_left(self) -> np.ndarray:
+        """How many cells are covered below and left of each cell corner: a box's count is
+        four lookups."""
+        total = np.zeros((_CELLS + 1, _CELLS + 1), np.int64)
+        total[1:, 1:] = self.covered.cumsum(axis=0).cumsum(axis=1)
+        return total
 
     def covers_any(self, x: np.ndarray, y: np.ndarray) -> bool:
         return bool(self.covers(x, y).any())
