@@ -297,6 +297,62 @@ def test_outcodes_are_those_of_the_postcodes_a_letter_holds():
     assert files["LS1"]["postcode"] == ["LS1 1AA"]
 
 
+def test_some_outcodes_cut_from_a_table_of_many_chunks():
+    """A letter read in part cuts only the outcodes asked for, from a table of several chunks
+    (as row groups read one by one leave it, each with its own postcode dictionary): each gets
+    its own rows, sorted, and no other outcode is yielded."""
+    rows = [
+        ("5", "LS6 1AA", ["a"]),
+        ("2", "EX1 1AA", ["c"]),
+        ("30", "LS6 1AB", ["b"]),
+        ("3", "LS6 1AA", ["a"]),
+        ("4", "LS1 1AA", []),
+        ("6", "EX1 1AB", []),
+        ("10", "LS1 2AA", ["d"]),
+        ("1", "LS6 1AA", []),
+    ]
+    chunks = [rows[:3], rows[3:4], rows[4:]]
+
+    def chunk(part):
+        uprns, postcodes, ballots = zip(*part, strict=True)
+        return pa.table(
+            {
+                "uprn": list(uprns),
+                "postcode": pc.dictionary_encode(pa.array(list(postcodes))),
+                "ballot_ids": pa.array(list(ballots), pa.list_(pa.string())),
+            }
+        )
+
+    table = pa.concat_tables([chunk(part) for part in chunks])
+    assert table["postcode"].num_chunks == 3
+    cut = {
+        name: (rows.to_pydict(), with_ids)
+        for name, rows, with_ids in outcode_files._split_by_outcode(
+            table, "ballot_ids", only={"LS6", "LS1"}
+        )
+    }
+    assert cut == {
+        "LS1": (
+            {
+                "uprn": ["4", "10"],
+                "postcode": ["LS1 1AA", "LS1 2AA"],
+                "ballot_ids": [[], ["d"]],
+                "outcode": ["LS1", "LS1"],
+            },
+            1,
+        ),
+        "LS6": (
+            {
+                "uprn": ["1", "3", "5", "30"],
+                "postcode": ["LS6 1AA", "LS6 1AA", "LS6 1AA", "LS6 1AB"],
+                "ballot_ids": [[], ["a"], ["a"], ["b"]],
+                "outcode": ["LS6"] * 4,
+            },
+            3,
+        ),
+    }
+
+
 def test_uprns_that_are_numbers_are_ordered_as_numbers():
     """A table whose UPRNs are integers (as a diff reads them) is sorted by their values."""
     table = pa.table({"uprn": [10, 9, 100, 1], "postcode": ["LS6 1AA"] * 4})

@@ -655,21 +655,25 @@ def _split_by_outcode(
 
     Postcodes are canonical (``OUTCODE INW``, a three-character inward code), so sorting by
     postcode also groups each outcode's rows together: a space sorts before any letter or digit.
-    Only the rows of the outcodes wanted are sorted. Each outcode's rows are taken from the
-    letter's table in one gather: sorting the whole letter first would copy every row once more.
+    Each outcode's rows are taken from the letter's table in one gather: sorting the whole
+    letter first would copy every row once more. Only the rows of the outcodes wanted are
+    gathered into one chunk and sorted: the letter's other rows are not copied at all.
     """
     if table.num_rows == 0:
         return
     outcodes = outcodes or _Outcodes.of(table, ids_column)
-    selected = None
-    if only is not None:
+    postcodes, codes = outcodes.postcodes, outcodes.codes
+    if only is None:
+        table = table.combine_chunks()
+    else:
         wanted = np.array([name in only for name in outcodes.names], dtype=bool)
-        selected = np.flatnonzero(wanted[outcodes.codes])
+        selected = np.flatnonzero(wanted[codes])
         if not len(selected):
             return
-    table = table.combine_chunks()
-    order = _postcode_then_uprn(table, outcodes.postcodes, selected)
-    row_outcodes = outcodes.codes[order]
+        table = _rows_at(table, selected)
+        postcodes, codes = postcodes.take(pa.array(selected)), codes[selected]
+    order = _postcode_then_uprn(table, postcodes)
+    row_outcodes = codes[order]
     starts = np.concatenate([[0], np.flatnonzero(np.diff(row_outcodes)) + 1])
     ends = np.append(starts[1:], len(order))
     order = pa.array(order)
@@ -683,6 +687,21 @@ def _split_by_outcode(
         )
 
 
+def _rows_at(table: pa.Table, positions: np.ndarray) -> pa.Table:
+    """The rows at ``positions`` (ascending), in one chunk, gathered a chunk at a time: Arrow
+    takes strings from a table of many chunks by joining the chunks first, which copies every
+    row of the table."""
+    parts = []
+    start = 0
+    for batch in table.to_batches():
+        end = start + batch.num_rows
+        low, high = np.searchsorted(positions, [start, end])
+        if high > low:
+            parts.append(batch.take(pa.array(positions[low:high] - start)))
+        start = end
+    return pa.Table.from_batches(parts, schema=table.schema).combine_chunks()
+
+
 def outcodes_of(postcodes: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     """The outcode of each canonical postcode (``OUTCODE INW``): all but its last four
     characters. What names a row's file."""
@@ -694,12 +713,9 @@ _UPRN_BITS = 44
 """Bits of a UPRN's sort key: ``10**12 * 16`` is less than ``2**44``."""
 
 
-def _postcode_then_uprn(
-    table: pa.Table, postcodes: pa.DictionaryArray, rows: np.ndarray | None = None
-) -> np.ndarray:
-    """The order of the rows (those at ``rows`` only, if given: their positions in the table)
-    by postcode then UPRN, both as text, as Arrow sorts them, given the table's ``postcode``
-    column dictionary-encoded.
+def _postcode_then_uprn(table: pa.Table, postcodes: pa.DictionaryArray) -> np.ndarray:
+    """The order of the rows by postcode then UPRN, both as text, as Arrow sorts them, given
+    the table's ``postcode`` column dictionary-encoded.
 
     A drop's UPRNs are 1 to 12 digits (its rules see to it), and such a UPRN sorts as text in
     the order of its value padded with zeros to 12 digits, then its length; postcodes sort by
@@ -711,7 +727,7 @@ def _postcode_then_uprn(
     their order. A table holding other UPRNs is sorted as Arrow sorts it (UPRNs as numbers,
     where they are numbers).
     """
-    uprn = table["uprn"] if rows is None else table["uprn"].take(rows)
+    uprn = table["uprn"]
     if (
         not pa.types.is_string(uprn.type)
         or postcodes.null_count
@@ -719,23 +735,16 @@ def _postcode_then_uprn(
         or pc.max(pc.binary_length(uprn)).as_py() > _UPRN_DIGITS
     ):
         keys = _plain_column(table.select(["postcode", "uprn"]), "postcode")
-        keys = keys if rows is None else keys.take(rows)
         order = pc.sort_indices(keys, [("postcode", "ascending"), ("uprn", "ascending")])
-        return _positions(order.to_numpy(), rows)
+        return order.to_numpy()
     digits = pc.binary_length(uprn).to_numpy().astype(np.int64)
     padded = pc.cast(uprn, pa.int64()).to_numpy() * 10 ** (_UPRN_DIGITS - digits)
     uprn_key = (padded * 16 + digits).astype(np.uint64)
     ranks = pc.rank(postcodes.dictionary, tiebreaker="first").to_numpy().astype(np.uint64)
-    indices = postcodes.indices.to_numpy()
-    postcode_key = ranks[indices if rows is None else indices[rows]]
+    postcode_key = ranks[postcodes.indices.to_numpy()]
     if len(ranks) < 1 << (64 - _UPRN_BITS):
-        keys = (postcode_key << np.uint64(_UPRN_BITS)) | uprn_key
-        return _positions(np.argsort(keys, kind="stable"), rows)
-    return _positions(np.lexsort((uprn_key, postcode_key)), rows)
-
-
-def _positions(order: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
-    return order if rows is None else rows[order]
+        return np.argsort((postcode_key << np.uint64(_UPRN_BITS)) | uprn_key, kind="stable")
+    return np.lexsort((uprn_key, postcode_key))
 
 
 def _parquet_bytes(table: pa.Table, ids: str) -> bytes:
