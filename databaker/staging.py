@@ -41,6 +41,9 @@ class RowChanges:
     """The token of the letter's earlier rows."""
     outcodes: list[str]
     """Sorted; the outcode of a canonical postcode is all but its last four characters."""
+    rows: int | None = None
+    """How many rows' lists changed, kept in the letter's folder with their lists before and
+    after (:mod:`databaker.layers.changed_lists`); None: not kept."""
 
 
 @dataclass(frozen=True)

@@ -34,8 +34,10 @@ from databaker.definitions import Settings
 from databaker.layers.diff import DIFF, LayerDiff
 from databaker.layers.versions import published_manifest, version_prefix
 from databaker.resources import DuckDBQueryEngine, LocalLayerStore, point_in_area
+from databaker.staging import partition_record
 from databaker.status import layer_statuses
 from databaker_tests.conftest import address_line, write_lines
+from databaker_tests.layer_diffs import diff_of_files
 from databaker_tests.test_athena_queries import athena_rows_in_duckdb
 
 LAYER = "current_organisations"
@@ -474,6 +476,11 @@ def test_a_rebake_on_the_next_day_publishes_what_a_bake_from_scratch_does(inputs
     )
     assert "local-authority/OLD" in diff.ids_disappearing
     assert diff.addresses_losing_kind == {}
+    layer = layer_named(LAYER)
+    record = partition_record(store, layer.joined.prefix, "S")
+    assert record.changes.rows, "the letter rebuilt in part keeps its changed lists"
+    first = version["baseline"]
+    assert diff == diff_of_files(store, layer, first), "counted from them as from the files"
 
 
 def test_versions_and_status_name_the_date_the_layer_was_baked_as_of(inputs, tmp_path, capsys):

@@ -25,6 +25,8 @@ import pytest
 from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED_TABLE
 from databaker.assets.current_elections.layer import CURRENT_ELECTIONS as LAYER
 from databaker.layers import rejoined_addresses
+from databaker.layers.changed_lists import changed_lists
+from databaker.layers.diff import IDS_CHANGED, compare_versions
 from databaker.layers.located import REJOINED, KeptLocations
 from databaker.layers.rejoined_addresses import _lists_equal, _replaced
 from databaker.layers.unchanged_letters import BoxGrid
@@ -42,6 +44,7 @@ from databaker_tests.conftest import (
     square,
     write_lines,
 )
+from databaker_tests.layer_diffs import diff_of_files, published_diff
 
 DATE = "2027-05-06"
 LEEDS, EXETER = f"local.leeds.city.{DATE}", f"local.exeter.st-davids.{DATE}"
@@ -141,8 +144,51 @@ def test_the_record_names_the_outcodes_whose_rows_changed(bake):
     after = {letter: record(bake, letter) for letter in "EL"}
     assert after["E"].token == before["E"].token, "Exeter kept"
     assert after["L"].token != before["L"].token
-    assert after["L"].changes == RowChanges(since=before["L"].token, outcodes=["LS2"])
+    assert after["L"].changes == RowChanges(since=before["L"].token, outcodes=["LS2"], rows=1)
     assert after["L"].rows == 5
+
+
+def test_the_letter_keeps_the_rows_whose_lists_changed_with_both_lists(bake):
+    """5 changed, 7 was joined again to the same list: the letter keeps 5 alone, with its
+    postcode and its lists before and after."""
+    bake(FIRST, first=True)
+    before = record(bake, "L")
+    bake(WITH_HYDE_PARK)
+    rows = changed_lists(bake.store, LAYER.joined.prefix, "L", since=before.token)
+    assert rows.to_pylist() == [
+        {"uprn": "5", "postcode": "LS2 7AA", "before": [LEEDS], "after": [LEEDS, HYDE_PARK]}
+    ]
+    assert changed_lists(bake.store, LAYER.joined.prefix, "L", since="another token") is None
+
+
+def test_the_diff_counted_from_the_changed_lists_is_the_diff_of_the_files(bake):
+    """The rebuild's version counts the change from the rows the letter kept; every changed
+    file of both bakes read and compared gives the same diff. Given the rows, the comparison
+    reads no file of the published bake: it holds none here, and the diff is the same."""
+    bake(FIRST, first=True)
+    first = published_manifest(bake.store, LAYER.prefix)
+    before = record(bake, "L")
+    bake(WITH_HYDE_PARK)
+    ours = published_diff(bake.store, LAYER)
+    assert ours == diff_of_files(bake.store, LAYER, first.bake_id)
+    assert ours.addresses_changed == 1
+    assert [(a.uprn, a.before, a.after) for a in ours.sample] == [(5, [LEEDS], [LEEDS, HYDE_PARK])]
+    logged = {"L": changed_lists(bake.store, LAYER.joined.prefix, "L", since=before.token)}
+    comparison = {
+        "before": first,
+        "after": published_manifest(bake.store, LAYER.prefix),
+        "after_prefix": LAYER.prefix,
+        "ids_column": LAYER.ids_column,
+    }
+    from_files = compare_versions(
+        bake.store, before_prefix=version_prefix(LAYER.prefix, first.bake_id), **comparison
+    )
+    from_rows = compare_versions(
+        bake.store, before_prefix="nothing here/", changed_lists=logged, **comparison
+    )
+    assert from_rows[0] == from_files[0] == ours
+    assert from_rows[1].equals(from_files[1]), "the changed addresses the pictures draw"
+    assert from_rows[1].to_pylist() == [{"uprn": 5, "change": IDS_CHANGED}]
 
 
 def test_a_rebuild_version_holds_the_files_it_wrote_and_names_where_the_others_are(bake):
@@ -178,7 +224,7 @@ def test_a_letter_in_another_order_than_addressbase_is_merged_by_uprn(bake):
     before = record(bake, "L")
     rows = bake(WITH_HYDE_PARK)
     assert rows == FIRST_LISTS | {"1": ["planted"], "5": [LEEDS, HYDE_PARK]}
-    assert record(bake, "L").changes == RowChanges(since=before.token, outcodes=["LS2"])
+    assert record(bake, "L").changes == RowChanges(since=before.token, outcodes=["LS2"], rows=1)
 
 
 def test_the_joined_lists_are_written_as_dictionaries(bake):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -50,7 +50,8 @@ IDS_CHANGED, FIRST_IDS, NO_IDS_NOW = 0, 1, 2
 """How an address of :data:`CHANGES` changed: other IDs; IDs where it had none; none now."""
 CHANGES = pa.schema([("uprn", pa.int64()), ("change", pa.int8())])
 """The changed addresses a comparison keeps: :mod:`databaker.layers.sampling`'s sample of
-them (all, up to its size), each with how it changed; for the bake's pictures."""
+them (all, up to its size), in UPRN order, each with how it changed; for the bake's
+pictures."""
 _RANKED_CHANGES = CHANGES.append(pa.field("rank", pa.uint64()))
 
 
@@ -186,6 +187,7 @@ def compare_versions(
     element_fields: ElementFields | None = None,
     element_kinds: ElementIds | None = None,
     encoded: EncodedRows | None = None,
+    changed_lists: Mapping[str, pa.Table] | None = None,
     sample_size: int = SAMPLE_SIZE,
     workers: int = WORKERS,
     progress: Progress = logged,
@@ -194,7 +196,10 @@ def compare_versions(
     published version ``before`` (under ``before_prefix``). An address changed when its list
     changed at all; per ID (each element's, by ``element_ids``, as in the manifest's
     ``addresses_per_id``), the addresses that gained or lost it. ``progress`` counts the
-    letters compared. The files of ``after`` whose rows ``encoded`` holds are not read. With
+    letters compared. The files of ``after`` whose rows ``encoded`` holds are not read. A
+    letter of ``changed_lists`` (by letter, the rows of the joined letter whose lists changed
+    since the rows ``before`` was derived from, :mod:`databaker.layers.changed_lists`) is
+    compared from those rows, its files not read, unless it gained or lost an outcode. With
     ``element_fields``, the files' lists hold records, compared as their texts; with
     ``element_kinds`` (each element's kind, or null), the addresses losing every element of a
     kind are counted.
@@ -219,7 +224,12 @@ def compare_versions(
     for name in added + changed:
         by_letter[name[0]][1].append(name)
 
-    def compare(names: tuple[list[str], list[str]]) -> _Comparison:
+    def compare(letter: str, names: tuple[list[str], list[str]]) -> _Comparison:
+        logged = (changed_lists or {}).get(letter)
+        if logged is not None and sorted(names[0]) == sorted(names[1]):
+            compared = _compare_changed_lists(logged, sample_size)
+            done.advance()
+            return compared
         old = _read_side(
             store, [before_prefix + name for name in names[0]], ids_column, element_fields
         )
@@ -234,7 +244,7 @@ def compare_versions(
         progress("comparing with the published layer", len(by_letter), "letters") as done,
         ThreadPoolExecutor(max_workers=max(workers, 1)) as pool,
     ):
-        letters = list(pool.map(compare, by_letter.values()))
+        letters = list(pool.map(compare, by_letter.keys(), by_letter.values()))
     transitions, sample, changes = _merged(letters, sample_size)
     gained: Counter[str] = Counter()
     lost: Counter[str] = Counter()
@@ -312,13 +322,25 @@ def _outcodes(names: Iterable[str]) -> list[str]:
 
 _SIDE = pa.schema([("uprn", pa.int64()), ("postcode", pa.string()), ("key", pa.string())])
 _EMPTY_SIDE = pa.Table.from_batches([], schema=_SIDE)
+_NO_ROWS_ASIDE = pa.Table.from_batches(
+    [],
+    schema=pa.schema(
+        [
+            ("uprn", pa.int64()),
+            ("postcode", pa.dictionary(pa.int32(), pa.string())),
+            ("key", pa.dictionary(pa.int32(), pa.string())),
+        ]
+    ),
+)
+"""What :func:`_set_aside` gives of no rows."""
 
 
 class EncodedRows:
     """The rows of the outcode files a bake has just encoded, as the diff compares them, so
     that it need not read those files back (for a change spread over the country, a thousand
     files). Up to ``budget`` rows are kept, postcodes and keys dictionary-encoded; the files
-    past it are read from the store like any other. :meth:`keep` is called from the threads
+    past it are read from the store like any other. The files of the letters ``not_needed``
+    (compared from their changed lists) are not kept. :meth:`keep` is called from the threads
     that encode the files."""
 
     def __init__(
@@ -326,15 +348,19 @@ class EncodedRows:
         ids_column: str,
         budget: int = ENCODED_ROWS_KEPT,
         element_fields: ElementFields | None = None,
+        not_needed: Collection[str] = (),
     ) -> None:
         self._ids_column = ids_column
         self._element_fields = element_fields
+        self._not_needed = frozenset(not_needed)
         self._budget = budget
         self._kept: dict[str, pa.Table] = {}
         self._lock = threading.Lock()
 
     def keep(self, name: str, rows: pa.Table) -> None:
         """Hold the rows of the file ``name`` (an empty file has no columns), within budget."""
+        if name[:1] in self._not_needed:
+            return
         with self._lock:
             if rows.num_rows > self._budget:
                 return
@@ -466,6 +492,45 @@ def _compare(old: pa.Table, new: pa.Table, sample_size: int) -> _Comparison:
     )
 
 
+def _compare_changed_lists(rows: pa.Table, sample_size: int) -> _Comparison:
+    """:func:`_compare` of a letter's two sides, from its rows whose lists changed
+    (``CHANGED_LISTS_COLUMNS``): the letter's other rows are the same on both sides, or on
+    neither (an address with no IDs, in an outcode published as an empty file), and no address
+    is on one side only, as the letter's addresses did not change."""
+    old_keys = pc.fill_null(pc.binary_join(rows["before"], SEPARATOR), "").combine_chunks()
+    new_keys = pc.fill_null(pc.binary_join(rows["after"], SEPARATOR), "").combine_chunks()
+    codes = pc.dictionary_encode(pa.concat_arrays([old_keys, new_keys]))
+    names = codes.dictionary.to_pylist()
+    all_codes = codes.indices.to_numpy()
+    old_codes, new_codes = all_codes[: rows.num_rows], all_codes[rows.num_rows :]
+    real = old_codes != new_codes
+    rows = rows.filter(pa.array(real))
+    old_codes, new_codes = old_codes[real], new_codes[real]
+    blank = np.array([not name for name in names], dtype=np.bool_)
+    change = np.where(
+        blank[old_codes], FIRST_IDS, np.where(blank[new_codes], NO_IDS_NOW, IDS_CHANGED)
+    )
+    uprns = rows["uprn"].cast(pa.int64())
+    first = pc.sort_indices(uprns)[:sample_size]
+    sample = [
+        AddressChange(uprn, postcode, _ids(names[o]), _ids(names[n]))
+        for uprn, postcode, o, n in zip(
+            uprns.take(first).to_pylist(),
+            rows["postcode"].take(first).to_pylist(),
+            old_codes[first.to_numpy()].tolist(),
+            new_codes[first.to_numpy()].tolist(),
+            strict=True,
+        )
+    ]
+    return _Comparison(
+        _transitions(old_codes, new_codes, names),
+        sample,
+        _ranked_changes(uprns, change),
+        _NO_ROWS_ASIDE,
+        _NO_ROWS_ASIDE,
+    )
+
+
 def _with_codes(side: pa.Table, codes: pa.Array, keys: pa.Array) -> pa.Table:
     return (
         side.append_column("code", codes.cast(pa.int32()))
@@ -559,7 +624,7 @@ def _merged(
             ]
         )
     transitions = Counter({t: n for t, n in transitions.items() if n > 0})
-    changes = sampling.sampled(changes).drop_columns("rank")
+    changes = sampling.sampled(changes).drop_columns("rank").sort_by("uprn")
     return transitions, sorted(sample, key=lambda a: a.uprn)[:sample_size], changes
 
 

@@ -10,7 +10,9 @@ country, that joins about one address in fifty.
 
 Each letter rebuilt so says in its record which outcodes hold a row whose list changed
 (:class:`~databaker.staging.RowChanges`), so that the version derives only those outcodes'
-files again (:mod:`databaker.layers.outcode_files`). A letter most of whose addresses lie in
+files again (:mod:`databaker.layers.outcode_files`), and keeps the rows whose lists changed,
+with their lists before and after, from which the version's diff counts the change
+(:mod:`databaker.layers.changed_lists`). A letter most of whose addresses lie in
 changed boxes, or whose rows do not hold the addresses joined again, is joined whole.
 """
 
@@ -28,6 +30,7 @@ import pyarrow.parquet as pq
 
 from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED_TABLE
 from databaker.concurrency import WORKERS
+from databaker.layers.changed_lists import CHANGED_LISTS, changed_lists_file
 from databaker.layers.joined_addresses import read_joined
 from databaker.layers.layer import JoinRun, Layer
 from databaker.layers.located import EMPTY_LOCATED, LOCATED_COLUMNS, REJOINED, KeptLocations
@@ -294,7 +297,7 @@ def _merge(
         return None
     if again is None:
         store.copy_all([(key, staged + key.rpartition("/")[2]) for key in earlier_keys])
-        return RowChanges(since, [])
+        return RowChanges(since, [], rows=0)
     placed = _placed(earlier["uprn"], again["uprn"], expected)
     if placed is None:
         return None
@@ -305,13 +308,24 @@ def _merge(
     changed = at[~_lists_equal(old_ids.take(at), new_ids)]
     if not len(changed):
         store.copy_all([(key, staged + key.rpartition("/")[2]) for key in earlier_keys])
-        return RowChanges(since, [])
-    where = pc.index_in(earlier["uprn"].take(changed), value_set=postcodes["uprn"])
-    outcodes = pc.unique(outcodes_of(postcodes["postcode"].take(where))).to_pylist()
+        return RowChanges(since, [], rows=0)
+    uprns = earlier["uprn"].take(changed)
+    where = pc.index_in(uprns, value_set=postcodes["uprn"])
+    changed_postcodes = postcodes["postcode"].take(where)
+    outcodes = pc.unique(outcodes_of(changed_postcodes)).to_pylist()
     ids = _replaced(old_ids, at, new_ids)
     rows = earlier.set_column(earlier.schema.get_field_index(ids_column), ids_column, ids)
     store.write_bytes(staged + DATA_FILE, _parquet_bytes(rows, [ids_column]))
-    return RowChanges(since, sorted(outcodes))
+    log = pa.table(
+        {
+            "uprn": uprns,
+            "postcode": changed_postcodes,
+            "before": old_ids.take(changed),
+            "after": ids.take(changed),
+        }
+    )
+    store.write_bytes(staged + CHANGED_LISTS, changed_lists_file(log))
+    return RowChanges(since, sorted(outcodes), rows=len(changed))
 
 
 def _placed(

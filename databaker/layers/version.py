@@ -8,12 +8,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
+import pyarrow as pa
 
 from databaker.asset_records import latest_metadata
 from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED_TABLE, addressbase_partitioned
 from databaker.catalog import OWNERS, ROW_COUNT
 from databaker.check_gate import require_passed_checks
 from databaker.concurrency import layer_pool
+from databaker.layers.changed_lists import changed_lists_since
 from databaker.layers.columns import outcode_files_metadata
 from databaker.layers.diff import DIFF, EncodedRows, compare_versions
 from databaker.layers.guard_rails import LayerConfig, RailInputs, rail_results
@@ -73,8 +75,12 @@ def version_asset(
             latest_metadata(context.instance, layer.input.asset.key) if layer.input else {}
         )
         published = published_manifest(store, layer.prefix)
+        earlier = _earlier_files(store, layer, published)
+        changed = _changed_lists(store, layer, earlier)
         encoded = (
-            EncodedRows(layer.ids_column, element_fields=layer.element_fields)
+            EncodedRows(
+                layer.ids_column, element_fields=layer.element_fields, not_needed=changed.keys()
+            )
             if published
             else None
         )
@@ -88,7 +94,7 @@ def version_asset(
                 ids_column=layer.ids_column,
                 element_ids=layer.element_ids,
                 element_fields=layer.element_fields,
-                earlier=_earlier_files(store, layer, published),
+                earlier=earlier,
                 copy_reused=False,
                 on_encoded=encoded.keep if encoded else None,
             )
@@ -119,8 +125,9 @@ def version_asset(
                 element_fields=layer.element_fields,
                 element_kinds=layer.element_kinds,
                 encoded=encoded,
+                changed_lists=changed,
             )
-            del encoded
+            del encoded, changed
             rails = RailInputs(
                 diff=diff,
                 ids_named=layer.input.ids_named(store, input_metadata) if layer.input else set(),
@@ -249,6 +256,17 @@ def _earlier_files(
     return EarlierFiles.kept(
         store, version_prefix(layer.prefix, published.bake_id), published.files
     )
+
+
+def _changed_lists(
+    store: LayerStore, layer: Layer, earlier: EarlierFiles | None
+) -> dict[str, pa.Table]:
+    """The rows of each joined letter whose lists changed since the published bake read it,
+    where the letter keeps them: what the diff counts instead of reading that letter's files."""
+    if earlier is None or earlier.letters is None:
+        return {}
+    tokens = {letter: read.token for letter, read in earlier.letters.letters.items() if read.token}
+    return changed_lists_since(store, layer.joined.prefix, tokens)
 
 
 def _keep_rejection_reports(store: LayerStore, layer: Layer, version: str) -> dict[str, int]:
