@@ -14,6 +14,7 @@ import pytest
 
 from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED_TABLE
 from databaker.layers import outcode_files, sampling
+from databaker.layers.changed_lists import CHANGED_LISTS_COLUMNS
 from databaker.layers.diff import SEPARATOR, EncodedRows, _read_side
 from databaker.layers.element_fields import FIELD_SEPARATOR, ElementFields
 from databaker.layers.element_files import LetterElements
@@ -383,7 +384,13 @@ def letter_rows(
         write_partition_record(store, prefix, letter, record)
 
 
-def bake(store, prefix: str, earlier: tuple[str, OutcodeFiles] | None = None, joined="joined/"):
+def bake(
+    store,
+    prefix: str,
+    earlier: tuple[str, OutcodeFiles] | None = None,
+    joined="joined/",
+    changed_lists: dict[str, pa.Table] | None = None,
+):
     """A version as the version step writes one: its files, then what a later bake reuses."""
     kept = EarlierFiles.kept(store, earlier[0], earlier[1].files) if earlier else None
     written = write_outcode_files(
@@ -392,6 +399,7 @@ def bake(store, prefix: str, earlier: tuple[str, OutcodeFiles] | None = None, jo
         addresses=ADDRESSES,
         output_prefix=prefix,
         earlier=kept,
+        changed_lists=changed_lists,
         **COLUMNS,
     )
     written.keep(store, prefix)
@@ -716,6 +724,65 @@ def test_a_letter_whose_rows_changed_in_some_outcodes_derives_those_only(
     third = bake(store, "v4/", earlier=("v2/", second))
     assert (third.letters_kept, third.letters_in_part) == (2, 0)
     assert as_written(third) == as_written(full)
+
+
+def changed_lists_of(before: list, after: list) -> pa.Table:
+    """The rows whose lists differ between two versions of a letter's rows, as a rebuild that
+    joined some again keeps them."""
+    was = {uprn: (postcode, ids) for uprn, postcode, ids in before}
+    changed = [
+        {"uprn": uprn, "postcode": postcode, "before": was[uprn][1], "after": ids}
+        for uprn, postcode, ids in after
+        if was[uprn][1] != ids
+    ]
+    return pa.Table.from_pylist(changed, schema=CHANGED_LISTS_COLUMNS)
+
+
+@pytest.mark.parametrize(
+    ("rows", "read"),
+    [
+        (
+            [
+                ("11", "AB1 1AA", ["local.aberdeen.q.2027-05-06"]),
+                ("12", "AB1 1AB", ["local.aberdeen.x.2027-05-06"]),
+                ("14", "AB2 3CD", []),
+                A_BEFORE[3],
+                ("13", "AL5 2BB", []),
+            ],
+            [],
+        ),
+        (
+            [*A_BEFORE[:3], ("15", "AB3 1ZZ", ["local.aberdeen.z.2027-05-06"]), A_BEFORE[4]],
+            ["A"],
+        ),
+    ],
+    ids=["lists changed, one outcode emptied: A not read", "an empty outcode gains IDs: A read"],
+)
+def test_a_letter_given_its_changed_lists_derives_its_files_from_the_earlier_ones(
+    store, letters_read, outcodes_cut, rows, read
+):
+    """Given the rows whose lists changed since version 1 read A, the version derives A's
+    changed files from version 1's and those rows, and its counts and sample from version 1's
+    and theirs, without reading A: in AB1 one address changes its list and one gains its
+    first, AB2 and AL5 lose every ID (empty files now). An outcode published empty before
+    (AB3) holds none of its rows in its file, so a letter where one gains IDs is read. Either
+    way the version is what a bake from scratch of the same rows gives, file for file."""
+    logged = {"A": changed_lists_of(A_BEFORE, rows)}
+    changed = sorted({row["postcode"].split()[0] for row in logged["A"].to_pylist()})
+    first = rewrite_a(store, rows, changed)
+    letters_read.clear()
+    outcodes_cut.clear()
+    second = bake(store, "v2/", earlier=("v1/", first), changed_lists=logged)
+    assert (second.letters_kept, second.letters_in_part, letters_read) == (1, 1, read)
+    if not read:
+        assert outcodes_cut == []
+    full = from_scratch(store, rows)
+    assert as_written(second) == as_written(full)
+    assert summaries(second) == summaries(full)
+    for name in full.files:
+        assert store.read_bytes("v2/" + name) == store.read_bytes("v3/" + name)
+    third = bake(store, "v4/", earlier=("v2/", second))
+    assert (third.letters_kept, third.reused) == (2, len(full.files)), "digests carried on"
 
 
 def test_a_letter_changed_since_another_token_is_read_whole(store, letters_read, outcodes_cut):

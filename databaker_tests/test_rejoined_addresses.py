@@ -24,7 +24,7 @@ import pytest
 
 from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED_TABLE
 from databaker.assets.current_elections.layer import CURRENT_ELECTIONS as LAYER
-from databaker.layers import rejoined_addresses
+from databaker.layers import outcode_files, rejoined_addresses
 from databaker.layers.changed_lists import changed_lists
 from databaker.layers.diff import IDS_CHANGED, compare_versions
 from databaker.layers.located import REJOINED, KeptLocations
@@ -361,6 +361,49 @@ def test_the_layer_of_a_rebuild_that_joined_addresses_again_is_the_layer_baked_f
         fresh.addresses_per_id,
     )
     assert fresh.addresses_per_id == {LEEDS: 5, EXETER: 1, HYDE_PARK: 1}
+
+
+HEADINGLEY = f"local.leeds.headingley.{DATE}"
+WITH_HEADINGLEY = [
+    *WITH_HYDE_PARK,
+    ballot_line(HEADINGLEY, "E05004", square(-1.565, -1.555, 53.815, 53.825), "Division"),
+]
+
+
+def test_a_letter_rebuilt_in_part_is_not_read_again_by_the_version(bake, tmp_path, monkeypatch):
+    """After HYDE PARK (LS2's file now the second bake's), HEADINGLEY reaches 7 alone: the
+    third bake derives LS6's file from the one the first bake's version holds and 7's new list,
+    without reading letter L, and publishes what a bake from scratch of its export does."""
+    bake(FIRST, first=True)
+    bake(WITH_HYDE_PARK)
+    second = published_manifest(bake.store, LAYER.prefix)
+    assert second.held_by.get("LS6.parquet") and "LS2.parquet" not in second.held_by
+    read = []
+    original = outcode_files.read_joined
+
+    def reading(store, keys, **options):
+        read.extend(key for key in keys if LAYER.joined.prefix in key)
+        return original(store, keys, **options)
+
+    monkeypatch.setattr(outcode_files, "read_joined", reading)
+    rows = bake(WITH_HEADINGLEY)
+    assert rows["7"] == [LEEDS, HEADINGLEY]
+    assert record(bake, "L").changes.outcodes == ["LS6"]
+    assert read == [], "no joined letter read"
+    scratch = tmp_path / "scratch"
+    drop = write_lines(tmp_path / "drop.csv", ADDRESSES)
+    export = write_lines(tmp_path / "scratch.csv", WITH_HEADINGLEY)
+    assert asset_runner(scratch)(addressbase=drop, ballots=export).success
+    third, fresh = (
+        published_manifest(LocalLayerStore(root=str(root)), LAYER.prefix)
+        for root in (bake.data_root, scratch)
+    )
+    assert third.files == fresh.files
+    assert (third.rows, third.rows_with_ids, third.addresses_per_id) == (
+        fresh.rows,
+        fresh.rows_with_ids,
+        fresh.addresses_per_id,
+    )
 
 
 POINT = pa.struct([("kind", pa.string()), ("n", pa.int32())])

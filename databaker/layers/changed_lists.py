@@ -7,16 +7,21 @@ keeps them in the letter's folder (``CHANGED_LISTS``, Arrow IPC, a name that rea
 folder's data files skip), and its record says how many there are (``RowChanges.rows``). A diff
 against a version that read the letter under that token counts the letter's changes from them
 (:func:`databaker.layers.diff.compare_versions`), instead of reading and comparing the thousand
-outcode files that a change spread over the country touches.
+outcode files that a change spread over the country touches; and the version derives the
+letter's changed outcode files from that version's files and them, instead of reading the
+letter (:func:`databaker.layers.outcode_files.write_outcode_files`).
 
 The file moves with the letter: a letter replaced later is replaced whole, record and file.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from databaker.resources import LayerStore, LayerStoreError
 from databaker.staging import partition_prefix, partition_record
@@ -80,3 +85,58 @@ def changed_lists_since(
 
     store.for_each(read, sorted(tokens))
     return dict(sorted(found.items()))
+
+
+def by_outcode(rows: pa.Table) -> dict[str, pa.Table]:
+    """The changed rows of each outcode they are in (a canonical postcode's outcode is all but
+    its last four characters)."""
+    outcodes = pc.dictionary_encode(
+        pc.utf8_slice_codeunits(rows["postcode"], 0, -4).combine_chunks()
+    )
+    codes = outcodes.indices.to_numpy()
+    order = np.argsort(codes, kind="stable")
+    starts = np.searchsorted(codes[order], np.arange(len(outcodes.dictionary) + 1))
+    return {
+        name: rows.take(pa.array(order[starts[code] : starts[code + 1]]))
+        for code, name in enumerate(outcodes.dictionary.to_pylist())
+    }
+
+
+def with_changed_lists(file_rows: pa.Table, ids_column: str, changed: pa.Table) -> pa.Table | None:
+    """An earlier outcode file's rows with the ``changed`` rows' lists as they are now; None
+    when the file does not hold every changed row with the list it had before (it was not
+    derived from the rows the lists changed from)."""
+    lists = file_rows[ids_column].combine_chunks()
+    at = pc.index_in(changed["uprn"], value_set=file_rows["uprn"].combine_chunks())
+    if at.null_count:
+        return None
+    at = at.to_numpy(zero_copy_only=False)
+    kind = lists.type
+    if not pc.all(
+        pc.equal(_keys(lists.take(pa.array(at))), _keys(changed["before"].cast(kind)))
+    ).as_py():
+        return None
+    source = np.arange(len(lists))
+    source[at] = len(lists) + np.arange(len(at))
+    now = pa.concat_arrays([lists, changed["after"].cast(kind).combine_chunks()])
+    where = file_rows.schema.get_field_index(ids_column)
+    return file_rows.set_column(where, file_rows.schema.field(where), now.take(pa.array(source)))
+
+
+def addresses_per_element_now(before: Mapping[str, int], changed: pa.Table) -> dict[str, int]:
+    """How many addresses each element is on, given how many it was on before the ``changed``
+    rows' lists changed: each changed address counts for its elements after, not before."""
+    counts = Counter(before)
+    for column, sign in (("before", -1), ("after", 1)):
+        counted = pc.value_counts(pc.list_flatten(changed[column]))
+        for value, count in zip(
+            counted.field("values").to_pylist(), counted.field("counts").to_pylist(), strict=True
+        ):
+            counts[value] += sign * count
+    return dict(sorted((value, count) for value, count in counts.items() if count > 0))
+
+
+def _keys(lists: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Each list as one string, its elements joined by a character no ID holds; a null list
+    as a null."""
+    return pc.binary_join(lists, "\x1f")

@@ -22,7 +22,10 @@ takes its counts from ``LETTERS``. A rebake after one ballot changed reads one l
 A letter whose record says which outcodes' rows changed since that token
 (:class:`~databaker.staging.RowChanges`) is read in part: its counts and sample are taken on whole
 columns, but only those outcodes' rows are sorted and their files derived; the others' files are
-copied, with their hashes and digests from ``LETTERS``.
+copied, with their hashes and digests from ``LETTERS``. A letter that also keeps the rows whose
+lists changed, with both lists (:mod:`databaker.layers.changed_lists`), is not read at all: the
+changed outcodes' files are the earlier version's files with those lists replaced, and its
+counts and sample the earlier ones with those rows' changes applied.
 
 Work is done a letter at a time on whole columns, which bounds memory by the largest letters.
 """
@@ -35,7 +38,7 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TypeAlias
 
 import numpy as np
@@ -46,6 +49,11 @@ from pydantic import TypeAdapter, ValidationError
 
 from databaker.concurrency import WORKERS
 from databaker.layers import sampling
+from databaker.layers.changed_lists import (
+    addresses_per_element_now,
+    by_outcode,
+    with_changed_lists,
+)
 from databaker.layers.element_fields import ElementFields
 from databaker.layers.element_files import ELEMENT_FILES, LetterElements
 from databaker.layers.joined_addresses import read_joined, with_address_columns
@@ -181,6 +189,7 @@ def write_outcode_files(
     earlier: EarlierFiles | None = None,
     copy_reused: bool = True,
     on_encoded: Callable[[str, pa.Table], None] | None = None,
+    changed_lists: Mapping[str, pa.Table] | None = None,
     workers: int = WORKERS,
     progress: Progress = logged,
 ) -> OutcodeFiles:
@@ -202,14 +211,94 @@ def write_outcode_files(
     it). A letter whose record says which outcodes' rows changed since the token ``earlier``
     read it under is read, but only those outcodes are cut and derived; the other outcodes'
     files are copied, and the letter's counts and sample are what reading it whole gives.
-    Without ``copy_reused``, files of ``earlier`` are not copied but named
+    ``changed_lists`` gives, by letter, the rows whose lists changed since the token
+    ``earlier`` read the letter under (:mod:`databaker.layers.changed_lists`): such a letter
+    read in part is not read at all, its changed outcodes' files derived from ``earlier``'s
+    files and those rows, and its counts from ``earlier``'s and theirs (for a layer whose lists
+    hold plain IDs, a letter of one AddressBase source, whose changed outcodes' earlier files
+    hold their rows: not published empty). Without ``copy_reused``, files of ``earlier`` are
+    not copied but named
     (``OutcodeFiles.reused_files``), for the caller to say where they are. ``on_encoded`` is
     called with the name and rows of each file encoded (an empty file's rows have no columns),
     from the threads that encode them. ``progress`` counts the letters done, read or not.
     """
     derived_under = _derivation(columns, ids_column, element_fields)
 
-    def write_letter(letter: str) -> _Letter:
+    def derive(
+        name: str, rows: pa.Table, elements: LetterElements | None
+    ) -> tuple[str, str, tuple[str, str] | None]:
+        """File ``name`` of ``rows`` (no columns: an empty file): its SHA-256, its rows' digest
+        and, when the earlier version's file holds the same rows, the copy that stands for it;
+        else it is encoded and written."""
+        digest, published = _file_rows(rows, ids_column, elements)
+        if earlier is not None and earlier.reusable(name, digest):
+            return earlier.files[name], digest, (earlier.prefix + name, output_prefix + name)
+        encoded = published()
+        data = _parquet_bytes(encoded, ids_column)
+        write(output_prefix + name, data)
+        if on_encoded is not None:
+            on_encoded(name, encoded)
+        return content_hash(data), digest, None
+
+    def letter_from_files(letter: str) -> _Letter | None:
+        """The letter's files and counts from ``earlier``'s and its changed lists, the letter
+        not read; None when its earlier files cannot give them."""
+        before = in_part[letter][0]
+        changed = by_outcode(from_files[letter])
+        names = {f"{outcode}.parquet": rows for outcode, rows in changed.items()}
+        if any(
+            before.row_digests.get(name, _EMPTY_FILE_DIGEST) == _EMPTY_FILE_DIGEST for name in names
+        ):
+            return None
+        now = {}
+        try:
+            for name, data in zip(
+                names, store.read_all([earlier.key(n) for n in names]), strict=True
+            ):
+                rows = _as_cut(pq.read_table(pa.BufferReader(data)), columns)
+                now[name] = (
+                    None if rows is None else with_changed_lists(rows, ids_column, names[name])
+                )
+                if now[name] is None:
+                    return None
+        except (LayerStoreError, OSError, pa.ArrowException):
+            return None
+        lists = from_files[letter]
+        had, has = (
+            int(pc.sum(pc.greater(pc.list_value_length(lists[side]), 0)).as_py() or 0)
+            for side in ("before", "after")
+        )
+        summary = replace(
+            before,
+            token=tokens.get(letter),
+            addresses_per_element=addresses_per_element_now(before.addresses_per_element, lists),
+            rows_with_ids=before.rows_with_ids - had + has,
+            files=dict(before.files),
+            row_digests=dict(before.row_digests),
+        )
+        reused = [
+            (earlier.prefix + name, output_prefix + name)
+            for name in before.files
+            if name not in now
+        ]
+        for name, rows in now.items():
+            if not pc.max(pc.list_value_length(rows[ids_column])).as_py():
+                summary.empty_outcodes += 1
+                summary.rows_in_files -= rows.num_rows
+                rows = pa.table({})
+            summary.files[name], summary.row_digests[name], copy = derive(name, rows, None)
+            reused += [copy] if copy else []
+        summary.files = dict(sorted(summary.files.items()))
+        summary.row_digests = dict(sorted(summary.row_digests.items()))
+        return _Letter(summary, _updated_sample(earlier, letter, lists), reused, held=True)
+
+    def write_letter(letter: str, whole: bool = False) -> _Letter:
+        """The letter's files; ``whole``: read it, even if its earlier files could give them."""
+        if letter in from_files and not whole:
+            from_earlier = letter_from_files(letter)
+            if from_earlier is not None:
+                done.advance()
+                return from_earlier
         table = read_joined(store, by_letter[letter], lists=[ids_column])
         table = with_address_columns(
             store,
@@ -231,20 +320,9 @@ def write_outcode_files(
         cut = _with_letter_elements(table, ids_column, elements)
         for outcode, part, with_ids in _split_by_outcode(cut, ids_column, derived, outcodes):
             name = f"{outcode}.parquet"
-            digest, published = _file_rows(
-                part.select(columns) if with_ids else pa.table({}), ids_column, elements
-            )
-            if earlier is not None and earlier.reusable(name, digest):
-                reused.append((earlier.prefix + name, output_prefix + name))
-                files[name] = earlier.files[name]
-            else:
-                rows = published()
-                data = _parquet_bytes(rows, ids_column)
-                write(output_prefix + name, data)
-                files[name] = content_hash(data)
-                if on_encoded is not None:
-                    on_encoded(name, rows)
-            row_digests[name] = digest
+            rows = part.select(columns) if with_ids else pa.table({})
+            files[name], row_digests[name], copy = derive(name, rows, elements)
+            reused += [copy] if copy else []
         if before is not None:
             for name in (f"{outcode}.parquet" for outcode in outcodes.names):
                 if name not in files:
@@ -264,7 +342,8 @@ def write_outcode_files(
             files=dict(sorted(files.items())),
             row_digests=dict(sorted(row_digests.items())),
         )
-        done.advance()
+        if not whole or letter not in from_files:
+            done.advance()
         letter_sample = sample.append_column("letter", pa.repeat(letter, sample.num_rows))
         return _Letter(summary, letter_sample, reused)
 
@@ -287,6 +366,11 @@ def write_outcode_files(
         and record.changes is not None
         and (before := earlier.unread(letter, record.changes.since, derived_under)) is not None
     }
+    from_files = {
+        letter: rows
+        for letter, rows in (changed_lists or {}).items()
+        if letter in in_part and element_fields is None and len(in_part[letter][0].sources) == 1
+    }
     with (
         progress("writing outcode files", len(by_letter), "letters") as done,
         store.writes() as write,
@@ -294,10 +378,22 @@ def write_outcode_files(
     ):
         read = [letter for letter in by_letter if letter not in kept]
         letters = dict(zip(read, pool.map(write_letter, read), strict=True))
-        samples = {letter: written.sample for letter, written in letters.items()}
-        sample = _sample_with_kept(samples, kept, earlier) if kept else _sample_of_all(samples)
+        samples = {letter: each.sample for letter, each in letters.items() if not each.held}
+        held = {letter: each for letter, each in letters.items() if each.held}
+        sample = (
+            _sample_with_kept(samples, kept, earlier, held)
+            if kept or held
+            else _sample_of_all(samples)
+        )
         if sample is None:
-            letters |= dict(zip(kept, pool.map(write_letter, kept), strict=True))
+            again = [*kept, *held]
+            letters |= dict(
+                zip(
+                    again,
+                    pool.map(lambda letter: write_letter(letter, whole=True), again),
+                    strict=True,
+                )
+            )
             kept = {}
             sample = _sample_of_all({letter: written.sample for letter, written in letters.items()})
         for letter, summary in kept.items():
@@ -338,10 +434,15 @@ def _sample_of_all(samples: Mapping[str, pa.Table]) -> pa.Table:
 
 
 def _sample_with_kept(
-    samples: Mapping[str, pa.Table], kept: Mapping[str, LetterFiles], earlier: EarlierFiles
+    samples: Mapping[str, pa.Table],
+    kept: Mapping[str, LetterFiles],
+    earlier: EarlierFiles,
+    held: Mapping[str, _Letter] | None = None,
 ) -> pa.Table | None:
     """:func:`_sample_of_all`, the letters read given by ``samples`` and the ``kept`` ones, not
-    read, by the sample of the ``earlier`` version; None when that sample cannot tell.
+    read, by the sample of the ``earlier`` version; None when that sample cannot tell. The
+    ``held`` letters, not read either, hold the addresses they held then: each is given by the
+    earlier sample's share of it, its counts of IDs as they are now, and counts as kept.
 
     Ranks follow from UPRNs alone, and the earlier sample held the lowest ranks of the earlier
     version, whose kept letters held the rows they hold now: every kept row whose rank is at
@@ -354,9 +455,13 @@ def _sample_with_kept(
     candidates = dict(samples)
     for letter in kept:
         candidates[letter] = before.filter(pc.equal(before["letter"], letter))
+    unread = dict(kept)
+    for letter, each in (held or {}).items():
+        candidates[letter] = each.sample
+        unread[letter] = each.summary
     sample = _sample_of_all(candidates)
-    held = sum(candidates[letter].num_rows for letter in kept)
-    if held == sum(summary.rows for summary in kept.values()):
+    in_sample = sum(candidates[letter].num_rows for letter in unread)
+    if in_sample == sum(summary.rows for summary in unread.values()):
         return sample
     if (
         sample.num_rows == sampling.SAMPLE_SIZE
@@ -429,21 +534,35 @@ class EarlierFiles:
     files: dict[str, str]
     row_digests: dict[str, str]
     letters: EarlierLetters | None = None
+    held_at: dict[str, str] = field(default_factory=dict)
+    """Where the files the version holds elsewhere are (the prefix of another version), by
+    name; the others are under ``prefix``."""
 
     @classmethod
-    def kept(cls, store: LayerStore, prefix: str, files: dict[str, str]) -> EarlierFiles | None:
-        """The version under ``prefix`` with its manifest's ``files``; None when it has no
-        row digests (a version written before they were kept) or they cannot be read."""
+    def kept(
+        cls,
+        store: LayerStore,
+        prefix: str,
+        files: dict[str, str],
+        held_at: dict[str, str] | None = None,
+    ) -> EarlierFiles | None:
+        """The version under ``prefix`` with its manifest's ``files`` (those it holds elsewhere
+        at ``held_at``); None when it has no row digests (a version written before they were
+        kept) or they cannot be read."""
         try:
             digests = json.loads(store.read_bytes(prefix + ROW_DIGESTS))
         except (LayerStoreError, ValueError):
             return None
         if not isinstance(digests, dict):
             return None
-        return cls(prefix, files, digests, EarlierLetters.kept(store, prefix))
+        return cls(prefix, files, digests, EarlierLetters.kept(store, prefix), held_at or {})
 
     def reusable(self, name: str, digest: str) -> bool:
         return name in self.files and self.row_digests.get(name) == digest
+
+    def key(self, name: str) -> str:
+        """Where the file ``name`` is."""
+        return self.held_at.get(name, self.prefix) + name
 
     def unread(self, letter: str, token: str | None, derived_under: str) -> LetterFiles | None:
         """What ``letter`` gave this version if it held ``token`` then, its files were derived
@@ -493,8 +612,37 @@ class EarlierLetters:
 class _Letter:
     summary: LetterFiles
     sample: pa.Table
-    """Its lowest-ranked addresses (``_LETTER_SAMPLE``): the whole sample is among them."""
+    """Its lowest-ranked addresses (``_LETTER_SAMPLE``): the whole sample is among them; for a
+    letter not read (``held``), the earlier version's sample of it instead."""
     reused: list[tuple[str, str]] = field(default_factory=list)
+    held: bool = False
+    """Derived from the earlier version's files and the changed lists, the letter not read."""
+
+
+def _as_cut(rows: pa.Table, columns: list[str]) -> pa.Table | None:
+    """An outcode file's rows typed as a letter's rows are when it is cut into files, whose
+    ``addressbase_source`` is read dictionary-encoded (a letter of one source: the file's own
+    dictionary is the letter's); None when the file does not hold ``columns``, in order."""
+    if rows.column_names != columns:
+        return None
+    where = rows.schema.get_field_index("addressbase_source")
+    if where < 0:
+        return rows
+    return rows.set_column(
+        where, "addressbase_source", pc.dictionary_encode(rows["addressbase_source"])
+    )
+
+
+def _updated_sample(earlier: EarlierFiles, letter: str, changed: pa.Table) -> pa.Table:
+    """The ``earlier`` version's sample of ``letter``, the addresses whose lists ``changed``
+    counting the IDs they have now."""
+    before = earlier.letters.sample if earlier.letters else _concat([])
+    share = before.filter(pc.equal(before["letter"], letter))
+    at = pc.index_in(share["uprn"], value_set=changed["uprn"].combine_chunks())
+    now = pc.list_value_length(changed["after"]).take(at).cast(pa.int32())
+    return share.set_column(
+        share.schema.get_field_index("ids"), "ids", pc.coalesce(now, share["ids"])
+    )
 
 
 def _addresses_per_element(ids: pa.ChunkedArray) -> dict[str, int]:

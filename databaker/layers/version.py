@@ -95,6 +95,7 @@ def version_asset(
                 element_ids=layer.element_ids,
                 element_fields=layer.element_fields,
                 earlier=earlier,
+                changed_lists=changed,
                 copy_reused=False,
                 on_encoded=encoded.keep if encoded else None,
             )
@@ -250,11 +251,13 @@ def _earlier_files(
     store: LayerStore, layer: Layer, published: Manifest | None
 ) -> EarlierFiles | None:
     """The published bake's own version, whose files a bake whose rows are the same reuses
-    (and whose letters' summaries stand for the joined letters that did not change)."""
+    (and whose letters' summaries stand for the joined letters that did not change), with
+    where it holds those it names elsewhere."""
     if published is None:
         return None
+    held_at = {name: version_prefix(layer.prefix, bake) for name, bake in published.held_by.items()}
     return EarlierFiles.kept(
-        store, version_prefix(layer.prefix, published.bake_id), published.files
+        store, version_prefix(layer.prefix, published.bake_id), published.files, held_at
     )
 
 
@@ -262,7 +265,8 @@ def _changed_lists(
     store: LayerStore, layer: Layer, earlier: EarlierFiles | None
 ) -> dict[str, pa.Table]:
     """The rows of each joined letter whose lists changed since the published bake read it,
-    where the letter keeps them: what the diff counts instead of reading that letter's files."""
+    where the letter keeps them: what the letter's files are derived from, with the published
+    bake's, and what the diff counts, instead of reading the letter and its files."""
     if earlier is None or earlier.letters is None:
         return {}
     tokens = {letter: read.token for letter, read in earlier.letters.letters.items() if read.token}
