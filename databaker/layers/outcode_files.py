@@ -217,10 +217,10 @@ def write_outcode_files(
     files and those rows, and its counts from ``earlier``'s and theirs (for a layer whose lists
     hold plain IDs, a letter of one AddressBase source, whose changed outcodes' earlier files
     hold their rows: not published empty). Without ``copy_reused``, files of ``earlier`` are
-    not copied but named
-    (``OutcodeFiles.reused_files``), for the caller to say where they are. ``on_encoded`` is
-    called with the name and rows of each file encoded (an empty file's rows have no columns),
-    from the threads that encode them. ``progress`` counts the letters done, read or not.
+    not copied but named (``OutcodeFiles.reused_files``), for the caller to say where they
+    are. ``on_encoded`` is called with the name and rows of each file encoded (an empty file's
+    rows have no columns), from the threads that encode them. ``progress`` counts the letters
+    done, read or not.
     """
     derived_under = _derivation(columns, ids_column, element_fields)
 
