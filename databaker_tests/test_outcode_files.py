@@ -774,6 +774,7 @@ def test_a_letter_given_its_changed_lists_derives_its_files_from_the_earlier_one
     outcodes_cut.clear()
     second = bake(store, "v2/", earlier=("v1/", first), changed_lists=logged)
     assert (second.letters_kept, second.letters_in_part, letters_read) == (1, 1, read)
+    assert second.letters_from_earlier_files == (0 if read else 1)
     if not read:
         assert outcodes_cut == []
     full = from_scratch(store, rows)

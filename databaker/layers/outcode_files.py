@@ -154,8 +154,11 @@ class OutcodeFiles:
     letters_kept: int = 0
     """Letters not read at all: their token was the earlier version's, their files copied."""
     letters_in_part: int = 0
-    """Letters read, but whose files were derived only for the outcodes their record says
-    changed since the earlier version read them; the others' files copied."""
+    """Letters whose files were derived only for the outcodes their record says changed since
+    the earlier version read them; the others' files copied."""
+    letters_from_earlier_files: int = 0
+    """Of those, the letters not read: their changed outcodes' files derived from the earlier
+    version's and the lists that changed."""
     ranked_sample: pa.Table = field(
         default_factory=lambda: pa.Table.from_batches([], schema=_LETTER_SAMPLE)
     )
@@ -422,6 +425,7 @@ def write_outcode_files(
         letters={letter: written.summary for letter, written in letters.items()},
         letters_kept=len(kept),
         letters_in_part=len(in_part),
+        letters_from_earlier_files=sum(letter.held for letter in letters.values()),
         ranked_sample=sample,
         derived_under=derived_under,
     )

@@ -153,8 +153,9 @@ def version_asset(
             f"bake {bake_id}: {written.outcodes} outcode files ({written.empty_outcodes} empty, "
             f"{written.reused} unchanged since the published bake, left where it holds them); "
             f"{written.letters_kept} of {len(written.letters)} letters unchanged since the "
-            f"published bake and not read, {written.letters_in_part} read in part (only the "
-            f"outcodes whose rows changed cut); "
+            f"published bake and not read, {written.letters_in_part} changed in part (only "
+            f"the outcodes whose rows changed derived; {written.letters_from_earlier_files} of "
+            f"them from the published bake's files and the lists that changed, not read); "
             f"{diff.addresses_changed} addresses' {layer.ids_column} changed against "
             f"{diff.baseline or 'nothing published'}; pruned {len(pruned)} old version(s)"
         )
