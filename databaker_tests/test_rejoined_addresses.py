@@ -340,26 +340,33 @@ def test_an_engine_that_shares_table_names_joins_the_letter_whole(bake, monkeypa
     assert AthenaQueryEngine.shares_table_names.fget(None) is True
 
 
+def baked_from_scratch(bake, tmp_path: Path, lines: list[str]):
+    """The manifest of a first bake of the drop with the export ``lines``, once checked to
+    name the files, rows and addresses per ballot the rebuilt layer published."""
+    scratch = tmp_path / "scratch"
+    drop = write_lines(tmp_path / "drop.csv", ADDRESSES)
+    export = write_lines(tmp_path / "scratch.csv", lines)
+    assert asset_runner(scratch)(addressbase=drop, ballots=export).success
+    rebuilt, fresh = (
+        published_manifest(LocalLayerStore(root=str(root)), LAYER.prefix)
+        for root in (bake.data_root, scratch)
+    )
+    assert rebuilt.files == fresh.files
+    assert (rebuilt.rows, rebuilt.rows_with_ids, rebuilt.addresses_per_id) == (
+        fresh.rows,
+        fresh.rows_with_ids,
+        fresh.addresses_per_id,
+    )
+    return fresh
+
+
 def test_the_layer_of_a_rebuild_that_joined_addresses_again_is_the_layer_baked_from_scratch(
     bake, tmp_path
 ):
     bake(FIRST, first=True)
     bake(WITH_HYDE_PARK)
     assert record(bake, "L").changes is not None
-    scratch = tmp_path / "scratch"
-    drop = write_lines(tmp_path / "drop.csv", ADDRESSES)
-    export = write_lines(tmp_path / "scratch.csv", WITH_HYDE_PARK)
-    assert asset_runner(scratch)(addressbase=drop, ballots=export).success
-    rejoined, fresh = (
-        published_manifest(LocalLayerStore(root=str(root)), LAYER.prefix)
-        for root in (bake.data_root, scratch)
-    )
-    assert rejoined.files == fresh.files
-    assert (rejoined.rows, rejoined.rows_with_ids, rejoined.addresses_per_id) == (
-        fresh.rows,
-        fresh.rows_with_ids,
-        fresh.addresses_per_id,
-    )
+    fresh = baked_from_scratch(bake, tmp_path, WITH_HYDE_PARK)
     assert fresh.addresses_per_id == {LEEDS: 5, EXETER: 1, HYDE_PARK: 1}
 
 
@@ -390,20 +397,7 @@ def test_a_letter_rebuilt_in_part_is_not_read_again_by_the_version(bake, tmp_pat
     assert rows["7"] == [LEEDS, HEADINGLEY]
     assert record(bake, "L").changes.outcodes == ["LS6"]
     assert read == [], "no joined letter read"
-    scratch = tmp_path / "scratch"
-    drop = write_lines(tmp_path / "drop.csv", ADDRESSES)
-    export = write_lines(tmp_path / "scratch.csv", WITH_HEADINGLEY)
-    assert asset_runner(scratch)(addressbase=drop, ballots=export).success
-    third, fresh = (
-        published_manifest(LocalLayerStore(root=str(root)), LAYER.prefix)
-        for root in (bake.data_root, scratch)
-    )
-    assert third.files == fresh.files
-    assert (third.rows, third.rows_with_ids, third.addresses_per_id) == (
-        fresh.rows,
-        fresh.rows_with_ids,
-        fresh.addresses_per_id,
-    )
+    baked_from_scratch(bake, tmp_path, WITH_HEADINGLEY)
 
 
 POINT = pa.struct([("kind", pa.string()), ("n", pa.int32())])
