@@ -112,9 +112,8 @@ def with_changed_lists(file_rows: pa.Table, ids_column: str, changed: pa.Table) 
         return None
     at = at.to_numpy(zero_copy_only=False)
     kind = lists.type
-    if not pc.all(
-        pc.equal(_keys(lists.take(pa.array(at))), _keys(changed["before"].cast(kind)))
-    ).as_py():
+    same = pc.equal(_keys(lists.take(pa.array(at))), _keys(changed["before"].cast(kind)))
+    if not pc.all(same, skip_nulls=False).as_py():
         return None
     source = np.arange(len(lists))
     source[at] = len(lists) + np.arange(len(at))
