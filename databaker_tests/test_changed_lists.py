@@ -6,9 +6,9 @@ import pyarrow as pa
 from databaker.layers.changed_lists import (
     CHANGED_LISTS_COLUMNS,
     addresses_per_element_now,
-    by_outcode,
     with_changed_lists,
 )
+from databaker.layers.outcode_files import _changed_by_outcode
 
 FILE = pa.table(
     {
@@ -52,5 +52,5 @@ def test_changed_rows_are_grouped_by_outcode():
     rows = changed(
         [("1", "LS6 1AA", [], ["a"]), ("5", "LS10 2BB", [], ["b"]), ("3", "LS6 1AB", ["a"], [])]
     )
-    groups = {name: table["uprn"].to_pylist() for name, table in by_outcode(rows).items()}
+    groups = {name: table["uprn"].to_pylist() for name, table in _changed_by_outcode(rows).items()}
     assert groups == {"LS6": ["1", "3"], "LS10": ["5"]}

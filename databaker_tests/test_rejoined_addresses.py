@@ -25,10 +25,9 @@ import pytest
 from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED_TABLE
 from databaker.assets.current_elections.layer import CURRENT_ELECTIONS as LAYER
 from databaker.layers import outcode_files, rejoined_addresses
-from databaker.layers.changed_lists import changed_lists
+from databaker.layers.changed_lists import changed_lists, lists_equal, replaced_lists
 from databaker.layers.diff import IDS_CHANGED, compare_versions
 from databaker.layers.located import REJOINED, KeptLocations
-from databaker.layers.rejoined_addresses import _lists_equal, _replaced
 from databaker.layers.unchanged_letters import BoxGrid
 from databaker.layers.versions import content_hash, published_manifest, version_prefix
 from databaker.resources import LocalLayerStore
@@ -418,7 +417,7 @@ POINT = pa.struct([("kind", pa.string()), ("n", pa.int32())])
 )
 def test_lists_are_compared_element_by_element(a, b, equal, type):
     lists = pa.list_(type)
-    found = _lists_equal(pa.array(a, lists), pa.array(b, lists))
+    found = lists_equal(pa.array(a, lists), pa.array(b, lists))
     assert found.tolist() == [bool(e) for e in equal]
     assert isinstance(found, np.ndarray)
 
@@ -447,4 +446,4 @@ def test_lists_at_positions_are_replaced_whatever_the_slices(type):
     expected = list(old)
     for position, replacement in zip(at, new, strict=True):
         expected[position] = replacement
-    assert _replaced(padded_old, at, padded_new).to_pylist() == expected
+    assert replaced_lists(padded_old, at, padded_new).to_pylist() == expected

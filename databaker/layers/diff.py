@@ -463,9 +463,7 @@ def _compare(old: pa.Table, new: pa.Table, sample_size: int) -> _Comparison:
     changed = changed.filter(real)
     old_codes, new_codes = old_codes[real], new_codes[real]
     transitions = _transitions(old_codes, new_codes, names)
-    change = np.where(
-        blank[old_codes], FIRST_IDS, np.where(blank[new_codes], NO_IDS_NOW, IDS_CHANGED)
-    )
+    change = _change_kinds(blank, old_codes, new_codes)
     first = pc.sort_indices(changed["uprn"])[:sample_size]
     postcodes = pc.coalesce(
         new["postcode"].take(changed["row_new"].take(first)),
@@ -506,10 +504,7 @@ def _compare_changed_lists(rows: pa.Table, sample_size: int) -> _Comparison:
     real = old_codes != new_codes
     rows = rows.filter(pa.array(real))
     old_codes, new_codes = old_codes[real], new_codes[real]
-    blank = np.array([not name for name in names], dtype=np.bool_)
-    change = np.where(
-        blank[old_codes], FIRST_IDS, np.where(blank[new_codes], NO_IDS_NOW, IDS_CHANGED)
-    )
+    change = _change_kinds(np.array([not name for name in names]), old_codes, new_codes)
     uprns = rows["uprn"].cast(pa.int64())
     first = pc.sort_indices(uprns)[:sample_size]
     sample = [
@@ -528,6 +523,14 @@ def _compare_changed_lists(rows: pa.Table, sample_size: int) -> _Comparison:
         _ranked_changes(uprns, change),
         _NO_ROWS_ASIDE,
         _NO_ROWS_ASIDE,
+    )
+
+
+def _change_kinds(blank: np.ndarray, old_codes: np.ndarray, new_codes: np.ndarray) -> np.ndarray:
+    """How each changed address changed (:data:`CHANGES`), given which keys are blank (no IDs)
+    and its keys' codes before and after."""
+    return np.where(
+        blank[old_codes], FIRST_IDS, np.where(blank[new_codes], NO_IDS_NOW, IDS_CHANGED)
     )
 
 

@@ -49,11 +49,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from databaker.concurrency import WORKERS
 from databaker.layers import sampling
-from databaker.layers.changed_lists import (
-    addresses_per_element_now,
-    by_outcode,
-    with_changed_lists,
-)
+from databaker.layers.changed_lists import addresses_per_element_now, with_changed_lists
 from databaker.layers.element_fields import ElementFields
 from databaker.layers.element_files import ELEMENT_FILES, LetterElements
 from databaker.layers.joined_addresses import read_joined, with_address_columns
@@ -247,7 +243,7 @@ def write_outcode_files(
         """The letter's files and counts from ``earlier``'s and its changed lists, the letter
         not read; None when its earlier files cannot give them."""
         before = in_part[letter][0]
-        changed = by_outcode(from_files[letter])
+        changed = _changed_by_outcode(from_files[letter])
         names = {f"{outcode}.parquet": rows for outcode, rows in changed.items()}
         if any(
             before.row_digests.get(name, _EMPTY_FILE_DIGEST) == _EMPTY_FILE_DIGEST for name in names
@@ -852,6 +848,18 @@ def _rows_at(table: pa.Table, positions: np.ndarray) -> pa.Table:
             parts.append(batch.take(pa.array(positions[low:high] - start)))
         start = end
     return pa.Table.from_batches(parts, schema=table.schema).combine_chunks()
+
+
+def _changed_by_outcode(rows: pa.Table) -> dict[str, pa.Table]:
+    """The changed rows (:mod:`databaker.layers.changed_lists`) of each outcode they are in."""
+    outcodes = pc.dictionary_encode(outcodes_of(rows["postcode"]).combine_chunks())
+    codes = outcodes.indices.to_numpy()
+    order = np.argsort(codes, kind="stable")
+    starts = np.searchsorted(codes[order], np.arange(len(outcodes.dictionary) + 1))
+    return {
+        name: rows.take(pa.array(order[starts[code] : starts[code + 1]]))
+        for code, name in enumerate(outcodes.dictionary.to_pylist())
+    }
 
 
 def outcodes_of(postcodes: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:

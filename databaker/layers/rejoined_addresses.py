@@ -30,7 +30,12 @@ import pyarrow.parquet as pq
 
 from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED_TABLE
 from databaker.concurrency import WORKERS
-from databaker.layers.changed_lists import CHANGED_LISTS, changed_lists_file
+from databaker.layers.changed_lists import (
+    CHANGED_LISTS,
+    changed_lists_file,
+    lists_equal,
+    replaced_lists,
+)
 from databaker.layers.joined_addresses import read_joined
 from databaker.layers.layer import JoinRun, Layer
 from databaker.layers.located import EMPTY_LOCATED, LOCATED_COLUMNS, REJOINED, KeptLocations
@@ -305,7 +310,7 @@ def _merge(
     old_ids = earlier[ids_column].combine_chunks()
     new_ids = again[ids_column].combine_chunks()
     new_ids = (new_ids if order is None else new_ids.take(pa.array(order))).cast(old_ids.type)
-    changed = at[~_lists_equal(old_ids.take(at), new_ids)]
+    changed = at[~lists_equal(old_ids.take(at), new_ids)]
     if not len(changed):
         store.copy_all([(key, staged + key.rpartition("/")[2]) for key in earlier_keys])
         return RowChanges(since, [], rows=0)
@@ -313,7 +318,7 @@ def _merge(
     where = pc.index_in(uprns, value_set=postcodes["uprn"])
     changed_postcodes = postcodes["postcode"].take(where)
     outcodes = pc.unique(outcodes_of(changed_postcodes)).to_pylist()
-    ids = _replaced(old_ids, at, new_ids)
+    ids = replaced_lists(old_ids, at, new_ids)
     rows = earlier.set_column(earlier.schema.get_field_index(ids_column), ids_column, ids)
     store.write_bytes(staged + DATA_FILE, _parquet_bytes(rows, [ids_column]))
     log = pa.table(
@@ -352,34 +357,6 @@ def _placed(
     return at, order
 
 
-def _replaced(lists: pa.ListArray, at: np.ndarray, new: pa.ListArray) -> pa.ListArray:
-    """``lists`` with the lists at positions ``at`` (sorted) replaced by ``new``'s, built from
-    offsets and one gather of the elements: taking whole lists row by row costs ten times as
-    much. Dictionary-encoded elements are gathered as their indices, over the dictionary
-    Arrow makes of both when it concatenates them."""
-    if lists.null_count or new.null_count or not pa.types.is_list(lists.type):
-        combined = pa.concat_arrays([lists, new])
-        source = np.arange(len(lists))
-        source[at] = len(lists) + np.arange(len(new))
-        return combined.take(pa.array(source))
-    old_offsets = lists.offsets.to_numpy()
-    new_offsets = new.offsets.to_numpy()
-    starts = old_offsets[:-1].astype(np.int64)
-    lengths = np.diff(old_offsets).astype(np.int64)
-    old_values = lists.values.slice(old_offsets[0], old_offsets[-1] - old_offsets[0])
-    new_values = new.values.slice(new_offsets[0], new_offsets[-1] - new_offsets[0])
-    starts -= old_offsets[0]
-    starts[at] = len(old_values) + new_offsets[:-1] - new_offsets[0]
-    lengths[at] = np.diff(new_offsets)
-    values = pa.concat_arrays([old_values, new_values])
-    offsets = np.zeros(len(lists) + 1, np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    gather = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1])
-    return pa.ListArray.from_arrays(
-        pa.array(offsets.astype(np.int32)), values.take(pa.array(gather)), type=lists.type
-    )
-
-
 def _data_files(store: LayerStore, prefix: str) -> list[str]:
     return [key for key in store.list_keys(prefix) if is_data_file(key)]
 
@@ -393,36 +370,3 @@ def _parquet_bytes(rows: pa.Table, lists: list[str]) -> bytes:
     sink = io.BytesIO()
     pq.write_table(rows, sink, **joined_parquet(rows.schema, lists))
     return sink.getvalue()
-
-
-def _lists_equal(a: pa.ListArray, b: pa.ListArray) -> np.ndarray:
-    """Whether each list of ``a`` equals the list of ``b`` at its position, element by
-    element (elements may be structs); on whole columns."""
-    lengths = pc.list_value_length(a).to_numpy(zero_copy_only=False)
-    same_length = lengths == pc.list_value_length(b).to_numpy(zero_copy_only=False)
-    rows = pa.array(np.flatnonzero(same_length))
-    a, b = a.take(rows), b.take(rows)
-    equal = _values_equal(pc.list_flatten(a), pc.list_flatten(b))
-    parents = pc.list_parent_indices(a).to_numpy(zero_copy_only=False)
-    differing = np.bincount(parents[~equal], minlength=len(a))
-    result = np.zeros(len(lengths), np.bool_)
-    result[same_length] = differing == 0
-    return result
-
-
-def _values_equal(a: pa.Array, b: pa.Array) -> np.ndarray:
-    """Element-wise equality, null equal to null."""
-    if isinstance(a, pa.DictionaryArray):
-        a = a.dictionary_decode()
-    if isinstance(b, pa.DictionaryArray):
-        b = b.dictionary_decode()
-    if pa.types.is_struct(a.type):
-        equal = np.ones(len(a), np.bool_)
-        for i in range(a.type.num_fields):
-            equal &= _values_equal(a.field(i), b.field(i))
-        return equal & (
-            a.is_null().to_numpy(zero_copy_only=False) == b.is_null().to_numpy(zero_copy_only=False)
-        )
-    both_null = pc.and_(a.is_null(), b.is_null())
-    equal = pc.or_(both_null, pc.fill_null(pc.equal(a, b), False))
-    return equal.to_numpy(zero_copy_only=False)
