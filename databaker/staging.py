@@ -1,9 +1,10 @@
 """Staging: every table is written aside first and moved into place only when complete.
 
 A bake that fails half-way leaves the previous objects where they were; a letter partition is
-replaced as a whole, so a letter never holds a mix of two bakes. Staging areas are per run, under
-``_staging/``; what a killed bake left there is removed by the next run to take the data root's
-lease (``LayerStore.yield_for_execution``).
+replaced as a whole, its record last (:meth:`LayerStore.replace_prefix`), so a letter that a
+kill caught mid-replacement has no record and nothing derived from it is trusted. Staging areas
+are per run, under ``_staging/``; what a killed bake left there is removed by the next run to
+take the data root's lease (``LayerStore.yield_for_execution``).
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from databaker.assets.current_elections import CURRENT_ELECTIONS
@@ -241,3 +242,68 @@ def test_a_rollback_that_finds_the_disk_full_leaves_the_layer_mid_publish_until_
 
 def staged_files(data_root: Path) -> list[Path]:
     return sorted(path for path in (data_root / "_staging").rglob("*") if path.is_file())
+
+
+JOINED = "current_ballots_joined_to_address_base"
+ALLOW = {"allow": ["ballot_loss", "upcoming_ballots_gone"]}
+
+
+def joined_rows(data_root: Path) -> dict[str, list[dict]]:
+    """Each letter of the joined table's rows, in UPRN order."""
+    return {
+        folder.name: sorted(
+            pq.read_table(sorted(folder.glob("*.parquet"))).to_pylist(), key=lambda r: r["uprn"]
+        )
+        for folder in sorted((data_root / JOINED).glob("first_letter=*"))
+    }
+
+
+def joined_records(data_root: Path) -> dict[str, bytes | None]:
+    """Each letter of the joined table's record, if it has one."""
+    return {
+        folder.name: (folder / "_partition.json").read_bytes()
+        if (folder / "_partition.json").exists()
+        else None
+        for folder in sorted((data_root / JOINED).glob("first_letter=*"))
+    }
+
+
+@pytest.fixture(scope="module")
+def rebakes(tmp_path_factory) -> tuple[Path, Path, Path]:
+    """A data root with the sample published; a ballots export without its last five ballots,
+    which changes the lists of one letter; and a copy of the root rebaked from it."""
+    root = tmp_path_factory.mktemp("killed_rebake")
+    published = root / "published"
+    bake(settings=Settings(data_root=str(published)))
+    ballots = root / "ballots.csv"
+    ballots.write_text("".join(SAMPLE_BALLOTS.read_text().splitlines(keepends=True)[:-5]))
+    reference = root / "reference"
+    shutil.copytree(published, reference)
+    bake(keep_addressbase=True, ballots=str(ballots), settings=Settings(str(reference)), **ALLOW)
+    return published, ballots, reference
+
+
+@pytest.mark.parametrize("moves", [1, 2, 3])
+def test_a_rebake_killed_replacing_a_joined_letter_leaves_no_record_of_rows_not_there(
+    rebakes, tmp_path, moves
+):
+    """The joined letter the change reaches is replaced by three moves (its rows, the lists
+    they changed, its record). Killed before any of them, the letter must not keep a record
+    naming rows it does not hold: the next rebake of the same export would trust the record,
+    keep the letter as it is, and carry its old lists into every later bake."""
+    published, ballots, reference = rebakes
+    data_root = tmp_path / "data"
+    shutil.copytree(published, data_root)
+    rebake = ["bake", "--keep-addressbase", "--ballots", str(ballots), "--data-root",
+              str(data_root), "--allow", "ballot_loss", "--allow",
+              "upcoming_ballots_gone"]  # fmt: skip
+    killed = databaker_failing(("move", f"^{JOINED}/first_letter=", moves), *rebake)
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    before, after = joined_records(published), joined_records(data_root)
+    replaced = {letter for letter, record in after.items() if record != before[letter]}
+    assert replaced, "killed mid-replacement"
+    assert all(after[letter] is None for letter in replaced), "no record but the old one"
+
+    bake(keep_addressbase=True, ballots=str(ballots), settings=Settings(str(data_root)), **ALLOW)
+    assert joined_rows(data_root) == joined_rows(reference)
+    assert outcode_files(layer_files(data_root)) == outcode_files(layer_files(reference))

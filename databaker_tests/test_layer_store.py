@@ -74,6 +74,45 @@ def test_replacing_with_nothing_staged_empties_the_prefix(any_store):
     assert any_store.list_keys("table/") == []
 
 
+def failing_at(name: str, method: str, store: LayerStore):
+    """The store's ``method`` (a move or a copy), failing for a target named ``name``."""
+    original = getattr(type(store), method)
+
+    def failing(self, source: str, target: str) -> None:
+        if target.endswith("/" + name):
+            raise LayerStoreError("the machine went away")
+        original(self, source, target)
+
+    return failing
+
+
+def test_a_replacement_cut_short_leaves_no_record_of_objects_not_there(any_store, monkeypatch):
+    """A letter's record describes its data files: the old one goes before any file moves and
+    the new one arrives after them all, so a replacement that stops part-way leaves none."""
+    letter, staging = "table/first_letter=Q/", "staging/first_letter=Q/"
+    any_store.write_bytes(letter + "_partition.json", b"old record")
+    any_store.write_bytes(letter + "data_0.parquet", b"old rows")
+    any_store.write_bytes(letter + "data_1.parquet", b"old rows, stale")
+    any_store.write_bytes(staging + "_partition.json", b"new record")
+    any_store.write_bytes(staging + "data_0.parquet", b"new rows")
+    any_store.write_bytes(staging + "data_1.parquet", b"new rows too")
+    with monkeypatch.context() as patched:
+        for name in ("_move", "_copy"):  # S3 moves by copying
+            patched.setattr(type(any_store), name, failing_at("data_1.parquet", name, any_store))
+        with pytest.raises(LayerStoreError):
+            any_store.replace_prefix(staging, letter)
+    assert any_store.list_keys(letter) == [letter + "data_0.parquet", letter + "data_1.parquet"]
+    assert any_store.read_bytes(letter + "data_1.parquet") == b"old rows, stale"
+
+    any_store.delete_prefix(staging)
+    any_store.write_bytes(staging + "_partition.json", b"newer record")
+    any_store.write_bytes(staging + "data_1.parquet", b"newer rows")
+    replaced = any_store.replace_prefix(staging, letter)
+    assert replaced.written == (letter + "_partition.json", letter + "data_1.parquet")
+    assert replaced.deleted == (letter + "data_0.parquet",)
+    assert any_store.read_bytes(letter + "_partition.json") == b"newer record"
+
+
 def test_open_input_reads_a_parquet_footer(any_store, tmp_path):
     pq.write_table(pa.table({"uprn": list(range(1234))}), tmp_path / "t.parquet")
     any_store.write_bytes("table/t.parquet", (tmp_path / "t.parquet").read_bytes())

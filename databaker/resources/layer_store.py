@@ -50,6 +50,12 @@ class Replacement:
     deleted: tuple[str, ...]
 
 
+def describes(key: str) -> bool:
+    """Whether the object at ``key`` describes the other objects of its folder rather than
+    holding data: its name starts with ``_`` (a partition's record, a marker)."""
+    return key.rpartition("/")[2].startswith("_")
+
+
 def check_key(key: str, *, prefix: bool = False) -> str:
     """Refuse keys that could escape the store's root or that are ambiguous."""
     body = key[:-1] if prefix and key.endswith("/") else key
@@ -319,13 +325,20 @@ class LayerStore(dg.ConfigurableResource, ABC):
         """Make the objects under ``target`` exactly those staged under ``source``.
 
         New objects are moved in first, one atomic move each, and only then are the target's
-        objects that were not replaced deleted; ``source`` is left empty.
+        objects that were not replaced deleted; ``source`` is left empty. Objects that describe
+        the others (:func:`describes`: a letter's record, an export's ``_SUCCESS``) are the
+        exception: the target's are deleted before anything moves and the staged ones move in
+        last. A replacement cut short therefore leaves objects with no description, which
+        readers take as nothing known, never one that describes objects not there.
         """
         source, target = as_prefix(source), as_prefix(target)
         staged = self.list_keys(source)
-        written = [target + key[len(source) :] for key in staged]
-        self.move_all(list(zip(staged, written, strict=True)))
-        keep = set(written)
-        stale = [key for key in self.list_keys(target) if key not in keep]
-        self.delete(stale)
-        return Replacement(written=tuple(written), deleted=tuple(stale))
+        existing = self.list_keys(target)
+        pairs = [(key, target + key[len(source) :]) for key in staged]
+        written = {moved for _, moved in pairs}
+        self.delete([key for key in existing if describes(key)])
+        self.move_all([pair for pair in pairs if not describes(pair[1])])
+        stale = [key for key in existing if key not in written]
+        self.delete([key for key in stale if not describes(key)])
+        self.move_all([pair for pair in pairs if describes(pair[1])])
+        return Replacement(written=tuple(moved for _, moved in pairs), deleted=tuple(stale))
