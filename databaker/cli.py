@@ -417,7 +417,12 @@ def _versions(args: argparse.Namespace) -> int:
 
 def _rollback(args: argparse.Namespace) -> int:
     from databaker.assets import layer_named
-    from databaker.layers.versions import PublishInterrupted, kept_versions, publish, refusals
+    from databaker.layers.versions import (
+        PublishInterrupted,
+        is_complete_version,
+        publish,
+        refusals,
+    )
     from databaker.progress import on_stream
     from databaker.resources.lease import LeaseHolder
 
@@ -425,7 +430,7 @@ def _rollback(args: argparse.Namespace) -> int:
     store = _layer_store(args)
     holder = LeaseHolder(f"databaker rollback --to {args.to}")
     with store.leased(holder, notify=lambda line: print(line, file=sys.stderr)):
-        if args.to not in {version.bake_id for version in kept_versions(store, LAYER)}:
+        if not is_complete_version(store, LAYER, args.to):
             print(f"no kept bake {args.to}: `databaker versions` lists them", file=sys.stderr)
             return Exit.FAILED
         refused = refusals(store, LAYER, args.to)

@@ -435,13 +435,17 @@ def test_a_bake_publishes_over_bakes_other_releases_kept(other_releases, tmp_pat
     ids=["truncated", "a wrong type", "no bake ID"],
 )
 def test_a_damaged_manifest_is_named_in_one_line(store, capsys, damaged, reason):
-    """Not a traceback, and not passed over as if the bake were not kept: exit 5."""
+    """Not a traceback, and not passed over as if the bake were not kept: exit 5. A rollback
+    to another bake reads only that bake's manifest, and goes ahead."""
     bake_version(store, "1", {"A1.parquet": b"a"})
-    publish(store, LAYER, "1")
     bake_version(store, "2", {"A1.parquet": b"a2"})
+    publish(store, LAYER, "2")
     manifest = version_prefix(LAYER, "2") + MANIFEST
     store.write_bytes(manifest, damaged)
-    for command in (["versions"], ["rollback", "--to", "1"]):
+    assert main(["rollback", "--to", "1", "--data-root", store.root]) == 0
+    assert store.read_bytes(LAYER + "A1.parquet") == b"a"
+    capsys.readouterr()
+    for command in (["versions"], ["rollback", "--to", "2"]):
         assert main([*command, "--data-root", store.root]) == 5
         printed = capsys.readouterr()
         assert printed.out == ""

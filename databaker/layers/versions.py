@@ -191,6 +191,15 @@ def kept_versions(store: LayerStore, layer_prefix: str) -> list[Manifest]:
     return [manifest for manifest in manifests if manifest is not None]
 
 
+def is_complete_version(store: LayerStore, layer_prefix: str, bake_id: str) -> bool:
+    """Whether ``bake_id`` is one of the layer's versions and has its manifest: one listing
+    of the versions' folders and one object looked for, where :func:`kept_versions` reads
+    every manifest (a second on S3 with a few versions of 5,748 files)."""
+    return bake_id in _bake_ids(store, layer_prefix) and store.exists(
+        version_prefix(layer_prefix, bake_id) + MANIFEST
+    )
+
+
 def publish(
     store: LayerStore, layer_prefix: str, bake_id: str, progress: Progress = logged
 ) -> Publication:
@@ -201,10 +210,16 @@ def publish(
 
     Raises :class:`PublishInterrupted` if a step fails once the first file has been replaced,
     saying how far it got: the layer is then mid-publish, and the marker says so to everyone.
+    The layer's manifest, written last, is the version's byte for byte.
     """
-    manifest = _read(store, version_prefix(layer_prefix, bake_id) + MANIFEST, _MANIFEST)
-    if manifest is None:
-        raise LayerStoreError(f"no complete version {bake_id!r} of {layer_prefix} to publish")
+    key = version_prefix(layer_prefix, bake_id) + MANIFEST
+    try:
+        written_manifest = store.read_bytes(key)
+    except LayerStoreError:
+        raise LayerStoreError(
+            f"no complete version {bake_id!r} of {layer_prefix} to publish"
+        ) from None
+    manifest = _parsed(store, key, written_manifest, _MANIFEST)
     interrupted = interrupted_publish(store, layer_prefix)
     try:
         current = published_manifest(store, layer_prefix)
@@ -238,7 +253,7 @@ def publish(
             if key not in bookkeeping and key[len(layer_prefix) :] not in manifest.files
         ]
         store.delete(stale)
-        store.write_bytes(layer_prefix + MANIFEST, manifest.to_json())
+        store.write_bytes(layer_prefix + MANIFEST, written_manifest)
         store.delete([layer_prefix + PUBLISHING])
     except Exception as error:
         raise PublishInterrupted(
@@ -320,6 +335,12 @@ def _read(store: LayerStore, key: str, schema: TypeAdapter[T]) -> T | None:
         data = store.read_bytes(key)
     except LayerStoreError:
         return None
+    return _parsed(store, key, data, schema)
+
+
+def _parsed(store: LayerStore, key: str, data: bytes, schema: TypeAdapter[T]) -> T:
+    """The record ``data`` read from ``key`` through its schema; an error naming it if it
+    cannot be."""
     try:
         return schema.validate_json(data)
     except ValidationError as error:
