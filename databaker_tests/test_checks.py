@@ -93,6 +93,27 @@ def test_a_joined_table_out_of_step_with_addressbase_stops_the_layer(inputs, dat
     assert layer_snapshot(data_root) == before
 
 
+def test_an_addressbase_letter_without_its_record_stops_the_layer(inputs, data_root, run_assets):
+    """A bake stopped while replacing an AddressBase letter leaves it without a record (its
+    record goes first and comes back last): its rows may mix two drops, so nothing is joined
+    or baked from it until a bake from the drop replaces it."""
+    drop, ballots = inputs
+    first = drop("d", [("1", "S1 1AA"), ("2", "B1 1AA")])
+    assert run_assets(addressbase=first.parent, ballots=ballots).success
+    before = layer_snapshot(data_root)
+    (data_root / "addressbase_partitioned" / "first_letter=S" / "_partition.json").unlink()
+    result = run_assets(JOINED_CHECKS | LAYER_ONLY)
+    assert not result.success
+    sources = check_evaluations(result)["single_addressbase_source"]
+    assert not sources.passed
+    assert sources.description == (
+        "AddressBase letters with no record, as a bake stopped while replacing them leaves "
+        "them (bake from the drop again): S"
+    )
+    assert sources.metadata["letters_out_of_step"].value == ["S"]
+    assert layer_snapshot(data_root) == before
+
+
 def test_a_uprn_twice_in_the_joined_table_fails_the_uprn_check(
     inputs, data_root, run_assets, engine, store
 ):

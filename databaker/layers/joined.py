@@ -8,6 +8,8 @@ same for every layer: the whole table comes from one AddressBase drop, the one t
 AddressBase holds now, and it holds exactly the partitioned AddressBase's UPRNs.
 """
 
+from dataclasses import dataclass
+
 import dagster as dg
 
 from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED_TABLE, addressbase_partitioned
@@ -208,10 +210,15 @@ def joined_checks(layer: Layer, joined: dg.AssetsDefinition) -> list[dg.AssetChe
             problems.append(
                 f"{found['sources']} AddressBase sources: {', '.join(found['source_sample'])}"
             )
-        if out_of_step:
+        if out_of_step.unrecorded:
+            problems.append(
+                "AddressBase letters with no record, as a bake stopped while replacing them "
+                f"leaves them (bake from the drop again): {', '.join(out_of_step.unrecorded)}"
+            )
+        if out_of_step.replaced:
             problems.append(
                 "letters joined from an AddressBase letter since replaced: "
-                + ", ".join(out_of_step)
+                + ", ".join(out_of_step.replaced)
             )
         return dg.AssetCheckResult(
             passed=not problems,
@@ -222,7 +229,9 @@ def joined_checks(layer: Layer, joined: dg.AssetsDefinition) -> list[dg.AssetChe
                     ["AddressBase source"], ([s] for s in found["source_sample"])
                 ),
                 "rows_without_source": found["rows_without_source"],
-                "letters_out_of_step": dg.MetadataValue.json(out_of_step),
+                "letters_out_of_step": dg.MetadataValue.json(
+                    sorted(out_of_step.replaced + out_of_step.unrecorded)
+                ),
             },
         )
 
@@ -264,20 +273,31 @@ def joined_checks(layer: Layer, joined: dg.AssetsDefinition) -> list[dg.AssetChe
     return [single_addressbase_source, uprns_match_addressbase]
 
 
-def _out_of_step(store: LayerStore, joined_prefix: str, letters: list[str]) -> list[str]:
+@dataclass(frozen=True)
+class _OutOfStep:
+    """Letters of a joined table not joined from the AddressBase letter there now."""
+
+    replaced: list[str]
+    """Its record names another AddressBase letter's token, or it has no record."""
+    unrecorded: list[str]
+    """The AddressBase letter has no record."""
+
+
+def _out_of_step(store: LayerStore, joined_prefix: str, letters: list[str]) -> _OutOfStep:
     """The joined table's ``letters`` (those holding data files) whose record does not name
-    the token the partitioned AddressBase's letter holds now as the one it was joined from, or
-    that have no record."""
-    found: dict[str, bool] = {}
+    the token the partitioned AddressBase's letter holds now as the one it was joined from."""
+    found: dict[str, str] = {}
 
     def in_step(letter: str) -> None:
         joined = partition_record(store, joined_prefix, letter)
         addressbase = partition_record(store, ADDRESSBASE_PARTITIONED_TABLE.prefix, letter)
-        found[letter] = (
-            joined is not None
-            and addressbase is not None
-            and joined.built_from.get("addressbase") == addressbase.token
-        )
+        if addressbase is None:
+            found[letter] = "unrecorded"
+        elif joined is None or joined.built_from.get("addressbase") != addressbase.token:
+            found[letter] = "replaced"
 
     store.for_each(in_step, letters)
-    return sorted(letter for letter, ok in found.items() if not ok)
+    return _OutOfStep(
+        replaced=sorted(letter for letter, kind in found.items() if kind == "replaced"),
+        unrecorded=sorted(letter for letter, kind in found.items() if kind == "unrecorded"),
+    )
