@@ -1,10 +1,11 @@
 """Staging: every table is written aside first and moved into place only when complete.
 
 A bake that fails half-way leaves the previous objects where they were; a letter partition is
-replaced as a whole, its record last (:meth:`LayerStore.replace_prefix`), so a letter that a
-kill caught mid-replacement has no record and nothing derived from it is trusted. Staging areas
-are per run, under ``_staging/``; what a killed bake left there is removed by the next run to
-take the data root's lease (``LayerStore.yield_for_execution``).
+replaced as a whole, its old record deleted first and its new one written last
+(:func:`rebuild_letter_partitions`), so a letter that a kill caught mid-replacement has no
+record and nothing derived from it is trusted. Staging areas are per run, under
+``_staging/``; what a killed bake left there is removed by the next run to take the data
+root's lease (``LayerStore.yield_for_execution``).
 """
 
 from __future__ import annotations
@@ -129,6 +130,7 @@ def rebuild_letter_partitions(
     table_prefix: str,
     built_from: Mapping[str, Mapping[str, str]] | None = None,
     kept: Collection[str] = (),
+    copied_from: Mapping[str, str] | None = None,
 ) -> dict[str, int]:
     """Make each letter of the run exactly what ``write`` stages for it; return rows per letter.
 
@@ -138,11 +140,15 @@ def rebuild_letter_partitions(
     (:class:`RowChanges`, kept in the letter's record).
     Rows are counted from the parquet footers, which every engine writes. A letter left empty
     empties its partition. Each letter written gets a new :class:`PartitionRecord` (with its
-    entry of ``built_from``). Letters are replaced as many at a time as the store keeps
-    requests in flight, each whole. The letters of ``kept`` are left as they are (the caller
-    knows their rows to be what ``write`` would stage): their rows come from their records.
+    entry of ``built_from``), written once its files are in place. Letters are replaced as
+    many at a time as the store keeps requests in flight, each whole. The letters of ``kept``
+    are left as they are (the caller knows their rows to be what ``write`` would stage): their
+    rows come from their records. The letters of ``copied_from`` are copies of the folder it
+    names for each, copied straight into place rather than staged first (on S3 a move is a
+    copy too: staging them would copy every byte twice).
     """
     rows: dict[str, int] = {}
+    copied_from = copied_from or {}
     with staging_area(store, context) as staging:
         changes = write(staging) or {}
 
@@ -153,16 +159,18 @@ def rebuild_letter_partitions(
                     raise LayerStoreError(f"{partition_prefix(table_prefix, letter)}: no record")
                 rows[letter] = record.rows
                 return
-            staged = list(filter(is_data_file, store.list_keys(partition_prefix(staging, letter))))
+            source = copied_from.get(letter, partition_prefix(staging, letter))
+            staged = list(filter(is_data_file, store.list_keys(source)))
             if staged:
                 rows[letter] = sum(parquet_rows(store, key) for key in staged)
+            store.replace_prefix(
+                source, partition_prefix(table_prefix, letter), copy=letter in copied_from
+            )
+            if staged:
                 record = PartitionRecord.new(
                     rows[letter], (built_from or {}).get(letter), changes.get(letter)
                 )
-                write_partition_record(store, staging, letter, record)
-            store.replace_prefix(
-                partition_prefix(staging, letter), partition_prefix(table_prefix, letter)
-            )
+                write_partition_record(store, table_prefix, letter, record)
 
         store.for_each(replace, list(context.partition_keys))
     return dict(sorted(rows.items()))

@@ -283,21 +283,27 @@ def rebakes(tmp_path_factory) -> tuple[Path, Path, Path]:
     return published, ballots, reference
 
 
-@pytest.mark.parametrize("moves", [1, 2, 3])
+@pytest.mark.parametrize(
+    "at",
+    [("move", 1), ("move", 2), ("write_bytes", 1)],
+    ids=["moving its rows", "moving the lists they changed", "writing its record"],
+)
 def test_a_rebake_killed_replacing_a_joined_letter_leaves_no_record_of_rows_not_there(
-    rebakes, tmp_path, moves
+    rebakes, tmp_path, at
 ):
-    """The joined letter the change reaches is replaced by three moves (its rows, the lists
-    they changed, its record). Killed before any of them, the letter must not keep a record
-    naming rows it does not hold: the next rebake of the same export would trust the record,
-    keep the letter as it is, and carry its old lists into every later bake."""
+    """The joined letter the change reaches is replaced in three steps: its rows moved in, the
+    lists they changed moved in, its record written. Killed before any of them, the letter
+    must not keep a record naming rows it does not hold: the next rebake of the same export
+    would trust the record, keep the letter as it is, and carry its old lists into every later
+    bake."""
     published, ballots, reference = rebakes
     data_root = tmp_path / "data"
     shutil.copytree(published, data_root)
     rebake = ["bake", "--keep-addressbase", "--ballots", str(ballots), "--data-root",
               str(data_root), "--allow", "ballot_loss", "--allow",
               "upcoming_ballots_gone"]  # fmt: skip
-    killed = databaker_failing(("move", f"^{JOINED}/first_letter=", moves), *rebake)
+    method, count = at
+    killed = databaker_failing((method, f"^{JOINED}/first_letter=", count), *rebake)
     assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
     before, after = joined_records(published), joined_records(data_root)
     replaced = {letter for letter, record in after.items() if record != before[letter]}

@@ -67,6 +67,17 @@ def test_replace_prefix_moves_staged_objects_in_and_deletes_the_rest(any_store):
     assert any_store.list_keys("staging/") == []
 
 
+def test_replace_prefix_by_copying_keeps_the_source(any_store):
+    any_store.write_bytes("table/first_letter=Q/_partition.json", b"record")
+    any_store.write_bytes("table/first_letter=Q/part-9.parquet", b"stale")
+    any_store.write_bytes("raw/first_letter=Q/part-0.parquet", b"rows")
+    replaced = any_store.replace_prefix("raw/first_letter=Q/", "table/first_letter=Q/", copy=True)
+    assert replaced.written == ("table/first_letter=Q/part-0.parquet",)
+    assert any_store.list_keys("table/") == ["table/first_letter=Q/part-0.parquet"]
+    assert any_store.list_keys("raw/") == ["raw/first_letter=Q/part-0.parquet"]
+    assert any_store.read_bytes("table/first_letter=Q/part-0.parquet") == b"rows"
+
+
 def test_replacing_with_nothing_staged_empties_the_prefix(any_store):
     any_store.write_bytes("table/first_letter=Q/data_0.parquet", b"q")
     replaced = any_store.replace_prefix("staging/first_letter=Q/", "table/first_letter=Q/")

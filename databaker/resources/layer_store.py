@@ -321,11 +321,12 @@ class LayerStore(dg.ConfigurableResource, ABC):
         self.delete(keys)
         return keys
 
-    def replace_prefix(self, source: str, target: str) -> Replacement:
+    def replace_prefix(self, source: str, target: str, *, copy: bool = False) -> Replacement:
         """Make the objects under ``target`` exactly those staged under ``source``.
 
-        New objects are moved in first, one atomic move each, and only then are the target's
-        objects that were not replaced deleted; ``source`` is left empty. Objects that describe
+        New objects are moved in first, one atomic move each (with ``copy``, copied, and
+        ``source`` kept), and only then are the target's objects that were not replaced
+        deleted; ``source`` is left empty. Objects that describe
         the others (:func:`describes`: a letter's record, an export's ``_SUCCESS``) are the
         exception: the target's are deleted before anything moves and the staged ones move in
         last. A replacement cut short therefore leaves objects with no description, which
@@ -336,9 +337,10 @@ class LayerStore(dg.ConfigurableResource, ABC):
         existing = self.list_keys(target)
         pairs = [(key, target + key[len(source) :]) for key in staged]
         written = {moved for _, moved in pairs}
+        bring = self.copy_all if copy else self.move_all
         self.delete([key for key in existing if describes(key)])
-        self.move_all([pair for pair in pairs if not describes(pair[1])])
+        bring([pair for pair in pairs if not describes(pair[1])])
         stale = [key for key in existing if key not in written]
         self.delete([key for key in stale if not describes(key)])
-        self.move_all([pair for pair in pairs if describes(pair[1])])
+        bring([pair for pair in pairs if describes(pair[1])])
         return Replacement(written=tuple(moved for _, moved in pairs), deleted=tuple(stale))

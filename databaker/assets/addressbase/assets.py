@@ -243,13 +243,17 @@ def addressbase_partitioned(
         if rewritten:
             output = store.uri_for_writing(staging)
             engine.run(PARTITIONED_QUERY, {**raw, "letters": rewritten, "output": output})
-        for letter in set(letters) - set(rewritten):
-            source = partition_prefix(ADDRESSBASE_RAW_TABLE.prefix, letter)
-            for key in store.list_keys(source):
-                store.copy(key, partition_prefix(staging, letter) + key[len(source) :])
 
     rows = rebuild_letter_partitions(
-        context, store, write=write, table_prefix=ADDRESSBASE_PARTITIONED
+        context,
+        store,
+        write=write,
+        table_prefix=ADDRESSBASE_PARTITIONED,
+        copied_from={
+            letter: partition_prefix(ADDRESSBASE_RAW_TABLE.prefix, letter)
+            for letter in letters
+            if letter not in rewritten
+        },
     )
     context.log.info(
         f"wrote {sum(rows.values())} addresses in {len(rows)} letter partition(s); "
