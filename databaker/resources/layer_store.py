@@ -324,13 +324,13 @@ class LayerStore(dg.ConfigurableResource, ABC):
     def replace_prefix(self, source: str, target: str, *, copy: bool = False) -> Replacement:
         """Make the objects under ``target`` exactly those staged under ``source``.
 
-        New objects are moved in first, one atomic move each (with ``copy``, copied, and
-        ``source`` kept), and only then are the target's objects that were not replaced
-        deleted; ``source`` is left empty. Objects that describe
-        the others (:func:`describes`: a letter's record, an export's ``_SUCCESS``) are the
-        exception: the target's are deleted before anything moves and the staged ones move in
-        last. A replacement cut short therefore leaves objects with no description, which
-        readers take as nothing known, never one that describes objects not there.
+        New objects are moved in first, one atomic move each, and only then are the target's
+        objects that were not replaced deleted; ``source`` is left empty (with ``copy``, they
+        are copied, and ``source`` is left as it was). Objects that describe the others
+        (:func:`describes`: a letter's record, an export's ``_SUCCESS``) are the exception: the
+        target's are deleted before anything moves and the staged ones move in last. A
+        replacement cut short therefore leaves objects with no description, which readers take
+        as nothing known, never one that describes objects not there.
         """
         source, target = as_prefix(source), as_prefix(target)
         staged = self.list_keys(source)
