@@ -305,6 +305,43 @@ def test_addresses_in_changed_cells_are_found_in_every_row_group_at_their_positi
     ]
 
 
+def test_row_groups_read_for_their_locations_but_without_a_hit_do_not_shift_positions(
+    tmp_path,
+):
+    """Four row groups of two: the first and last hold an address in the changed cell, the
+    second's statistics meet the cell though neither of its addresses is in it, the third's
+    do not. The groups read for their locations alone, or not read, still count towards the
+    positions of the rows found after them."""
+    store = LocalLayerStore(root=str(tmp_path))
+    points = [
+        (-5.0, 50.0), (1.2, 52.2),  # a hit
+        (-5.0, 50.1), (1.6, 52.6),  # a box meeting the cell, no address in it
+        (-4.0, 51.0), (-4.1, 51.1),  # a box apart
+        (1.4, 52.4), (-6.0, 49.0),  # a hit
+    ]  # fmt: skip
+    rows = pa.table(
+        {
+            "uprn": [f"U{i}" for i in range(8)],
+            "postcode": [f"QQ{i} 1AA" for i in range(8)],
+            "longitude": [x for x, _ in points],
+            "latitude": [y for _, y in points],
+        }
+    )
+    sink = pa.BufferOutputStream()
+    pq.write_table(rows, sink, row_group_size=2)
+    store.write_bytes(
+        f"{ADDRESSBASE_PARTITIONED_TABLE.prefix}first_letter=Q/part-0.parquet",
+        sink.getvalue().to_pybytes(),
+    )
+    grid = BoxGrid.of(np.array([[1.0, 52.0, 1.5, 52.5]]))
+    found = rejoined_addresses._addresses_in(store, "Q", grid)
+    assert found.positions.tolist() == [1, 6]
+    assert found.candidates.select(["uprn", "postcode", "longitude"]).to_pylist() == [
+        {"uprn": "U1", "postcode": "QQ1 1AA", "longitude": 1.2},
+        {"uprn": "U6", "postcode": "QQ6 1AA", "longitude": 1.4},
+    ]
+
+
 def test_a_letter_mostly_in_changed_boxes_is_joined_whole(bake):
     """The ward removed covers every Leeds address: five in five."""
     bake(WITH_HYDE_PARK, first=True)
