@@ -274,17 +274,16 @@ def test_the_addresses_joined_again_meet_only_the_ballots_near_them(bake, monkey
     assert given == [sorted([LEEDS, HYDE_PARK])]
 
 
-def test_addresses_in_changed_cells_are_found_in_every_row_group_at_their_positions(tmp_path):
-    """Rows 1 and 4 of six, in row groups of two (the middle group has none and the last lies
-    outside every cell by its statistics): their UPRNs, locations and postcodes, the other
-    columns null."""
+def addresses_in_changed_cell(
+    tmp_path, points: list[tuple[float, float]], **columns: list[str]
+) -> rejoined_addresses._Found:
+    """What ``_addresses_in`` finds of AddressBase letter Q, written in row groups of two (the
+    ``columns`` and the ``points``' locations), in the cell of the box 1.0 to 1.5 E, 52.0 to
+    52.5 N."""
     store = LocalLayerStore(root=str(tmp_path))
-    points = [(-5.0, 50.0), (1.2, 52.2), (-5.0, 50.1), (-5.1, 50.0), (1.3, 52.3), (-6.0, 49.0)]
     rows = pa.table(
         {
-            "uprn": [str(i) for i in range(6)],
-            "address": [f"{i} High Street" for i in range(6)],
-            "postcode": ["QQ1 1AA", "QQ1 1AB", "QQ2 1AA", "QQ2 1AB", "QQ3 1AA", "QQ9 9ZZ"],
+            **columns,
             "longitude": [x for x, _ in points],
             "latitude": [y for _, y in points],
         }
@@ -296,7 +295,21 @@ def test_addresses_in_changed_cells_are_found_in_every_row_group_at_their_positi
         sink.getvalue().to_pybytes(),
     )
     grid = BoxGrid.of(np.array([[1.0, 52.0, 1.5, 52.5]]))
-    found = rejoined_addresses._addresses_in(store, "Q", grid)
+    return rejoined_addresses._addresses_in(store, "Q", grid)
+
+
+def test_addresses_in_changed_cells_are_found_in_every_row_group_at_their_positions(tmp_path):
+    """Rows 1 and 4 of six, in row groups of two (the middle group has none and the last lies
+    outside every cell by its statistics): their UPRNs, locations and postcodes, the other
+    columns null."""
+    points = [(-5.0, 50.0), (1.2, 52.2), (-5.0, 50.1), (-5.1, 50.0), (1.3, 52.3), (-6.0, 49.0)]
+    found = addresses_in_changed_cell(
+        tmp_path,
+        points,
+        uprn=[str(i) for i in range(6)],
+        address=[f"{i} High Street" for i in range(6)],
+        postcode=["QQ1 1AA", "QQ1 1AB", "QQ2 1AA", "QQ2 1AB", "QQ3 1AA", "QQ9 9ZZ"],
+    )
     assert found.positions.tolist() == [1, 4]
     assert found.total == 6
     assert found.candidates.to_pylist() == [
@@ -312,29 +325,18 @@ def test_row_groups_read_for_their_locations_but_without_a_hit_do_not_shift_posi
     second's statistics meet the cell though neither of its addresses is in it, the third's
     do not. The groups read for their locations alone, or not read, still count towards the
     positions of the rows found after them."""
-    store = LocalLayerStore(root=str(tmp_path))
     points = [
         (-5.0, 50.0), (1.2, 52.2),  # a hit
         (-5.0, 50.1), (1.6, 52.6),  # a box meeting the cell, no address in it
         (-4.0, 51.0), (-4.1, 51.1),  # a box apart
         (1.4, 52.4), (-6.0, 49.0),  # a hit
     ]  # fmt: skip
-    rows = pa.table(
-        {
-            "uprn": [f"U{i}" for i in range(8)],
-            "postcode": [f"QQ{i} 1AA" for i in range(8)],
-            "longitude": [x for x, _ in points],
-            "latitude": [y for _, y in points],
-        }
+    found = addresses_in_changed_cell(
+        tmp_path,
+        points,
+        uprn=[f"U{i}" for i in range(8)],
+        postcode=[f"QQ{i} 1AA" for i in range(8)],
     )
-    sink = pa.BufferOutputStream()
-    pq.write_table(rows, sink, row_group_size=2)
-    store.write_bytes(
-        f"{ADDRESSBASE_PARTITIONED_TABLE.prefix}first_letter=Q/part-0.parquet",
-        sink.getvalue().to_pybytes(),
-    )
-    grid = BoxGrid.of(np.array([[1.0, 52.0, 1.5, 52.5]]))
-    found = rejoined_addresses._addresses_in(store, "Q", grid)
     assert found.positions.tolist() == [1, 6]
     assert found.candidates.select(["uprn", "postcode", "longitude"]).to_pylist() == [
         {"uprn": "U1", "postcode": "QQ1 1AA", "longitude": 1.2},
