@@ -23,7 +23,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from databaker.catalog import PARTITION_ROW_COUNT, ROW_COUNT
 from databaker.resources import LayerStore, LayerStoreError, QueryEngine
-from databaker.resources.layer_store import STAGING
+from databaker.resources.layer_store import STAGING, describes
 from databaker.resources.query_engine import ParamValue, Query
 
 PARTITION_RECORD = "_partition.json"
@@ -101,7 +101,7 @@ def write_partition_record(
 def is_data_file(key: str) -> bool:
     """Whether ``key`` is one of a table's data files: any name but a record's or a hidden one
     (Athena's ``UNLOAD`` names its parquet files without a suffix)."""
-    return not key.rpartition("/")[2].startswith(("_", "."))
+    return not describes(key) and not key.rpartition("/")[2].startswith(".")
 
 
 @contextmanager
