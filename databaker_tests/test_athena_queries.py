@@ -36,7 +36,8 @@ from databaker.assets.current_boundary_reviews.join import JOINED_TABLE as REVIE
 from databaker.assets.current_elections.join import JOIN_QUERY, JOINED_TABLE
 from databaker.assets.current_organisations.join import JOINED_TABLE as ORGANISATIONS_JOINED
 from databaker.assets.organisations import ORGANISATION_AREAS_TABLE
-from databaker.layers.joined import SOURCES_QUERY, UPRN_DIFFERENCES_QUERY, UPRN_SETS_QUERY
+from databaker.layers.joined import UPRN_DIFFERENCES_QUERY
+from databaker.layers.letter_summaries import ADDRESSBASE_QUERY, JOINED_QUERY
 from databaker.resources import DuckDBQueryEngine, LocalLayerStore, SqlQuery, TableRef
 from databaker.resources.athena_sql import placeholders, render, statements
 from databaker_tests.athena_statements import PACKAGE, athena_files, file_statements, unload_parts
@@ -388,7 +389,6 @@ def test_with_no_ballots_at_all_both_joins_give_every_address_none(store, tmp_pa
     ("query", "names"),
     [
         (DUPLICATES_QUERY, ["addressbase_cleaned_raw"]),
-        (SOURCES_QUERY, ["addressbase_partitioned"]),
         (UPRN_DIFFERENCES_QUERY, ["addressbase_partitioned", "joined"]),
     ],
     ids=lambda value: getattr(value, "name", None),
@@ -400,7 +400,8 @@ def test_each_check_query_returns_the_same_summary(store, query, names):
 
 
 def test_the_check_queries_agree_when_the_tables_differ(store, tmp_path):
-    """Drop one joined partition: both versions must name the same missing UPRNs."""
+    """Drop one joined partition: both versions must name the same missing UPRNs, and
+    summarise the same letters."""
     partial = LocalLayerStore(root=str(tmp_path))
     for key in store.list_keys(JOINED_TABLE.prefix):
         if "first_letter=S" not in key:
@@ -413,11 +414,10 @@ def test_the_check_queries_agree_when_the_tables_differ(store, tmp_path):
     expected = DuckDBQueryEngine().run(UPRN_DIFFERENCES_QUERY, params).to_pylist()
     assert expected == [{"missing_from_joined": ["2"], "not_in_addressbase": []}]
     assert athena_rows_in_duckdb(UPRN_DIFFERENCES_QUERY, params) == expected
-    sets = athena_rows_in_duckdb(
-        UPRN_SETS_QUERY, {k: v for k, v in params.items() if k != "sample_size"}
-    )[0]
-    assert (sets["addressbase_rows"], sets["joined_rows"]) == (6, 4)
-    assert sets["addressbase_checksum"] != sets["joined_checksum"]
+    summaries = {"joined": params["joined"], "letters": ["A", "L", "S"]}
+    duckdb_rows = DuckDBQueryEngine().run(JOINED_QUERY, summaries).to_pylist()
+    assert [row["first_letter"] for row in duckdb_rows] == ["A", "L"]
+    assert athena_rows_in_duckdb(JOINED_QUERY, summaries) == duckdb_rows
 
 
 def test_the_duplicate_check_names_the_differing_uprn_and_its_files(store):
@@ -436,13 +436,43 @@ def test_the_duplicate_check_names_the_differing_uprn_and_its_files(store):
     ]
 
 
-def test_uprn_sets_agree_on_matching_tables(store):
-    params = tables(store, "addressbase_partitioned", "joined")
-    sets = athena_rows_in_duckdb(UPRN_SETS_QUERY, params)[0]
-    # UPRN 2's two differing rows are on both sides: the raw check stops such a table earlier.
-    assert sets["addressbase_rows"] == sets["joined_rows"] == 6
-    assert sets["addressbase_checksum"] == sets["joined_checksum"]
-    assert re.fullmatch(r"-?\d+", sets["joined_checksum"])
+def test_both_engines_summarise_each_letter_the_same(store):
+    """Rows per letter as the crafted rows give them (the identical repeat of UPRN 1 dropped,
+    UPRN 2's two differing rows kept: the raw check stops such a table earlier); the joined
+    table's checksums those of the partitioned AddressBase, letter by letter; only the letters
+    asked for."""
+    letters = {"letters": ["L", "S"]}
+    addressbase = {**tables(store, "addressbase_partitioned"), **letters}
+    joined = {**tables(store, "joined"), **letters}
+    rows = DuckDBQueryEngine().run(ADDRESSBASE_QUERY, addressbase).to_pylist()
+    assert athena_rows_in_duckdb(ADDRESSBASE_QUERY, addressbase) == rows
+    assert [(r["first_letter"], r["row_count"]) for r in rows] == [("L", 3), ("S", 2)]
+    assert [r["sources"] for r in rows] == [["s3://drops/2026-02-02/"]] * 2
+    assert [r["rows_without_source"] for r in rows] == [0, 0]
+    assert all(re.fullmatch(r"-?\d+", r["checksum"]) for r in rows)
+    joined_rows = DuckDBQueryEngine().run(JOINED_QUERY, joined).to_pylist()
+    assert athena_rows_in_duckdb(JOINED_QUERY, joined) == joined_rows
+    assert [(r["first_letter"], r["row_count"], r["checksum"]) for r in joined_rows] == [
+        (r["first_letter"], r["row_count"], r["checksum"]) for r in rows
+    ]
+
+
+def test_both_engines_name_every_source_of_a_letter_and_its_rows_without_one(tmp_path):
+    store = LocalLayerStore(root=str(tmp_path))
+    letter = pa.table(
+        {
+            "uprn": ["1", "2", "3", "4"],
+            "addressbase_source": ["s3://drops/b/", None, "s3://drops/a/", "s3://drops/b/"],
+        }
+    )
+    key = f"{ADDRESSBASE_PARTITIONED_TABLE.prefix}first_letter=B/data_0.parquet"
+    pq.write_table(letter, Path(store.uri_for_writing(key)))
+    params = {**tables(store, "addressbase_partitioned"), "letters": ["B"]}
+    rows = DuckDBQueryEngine().run(ADDRESSBASE_QUERY, params).to_pylist()
+    assert athena_rows_in_duckdb(ADDRESSBASE_QUERY, params) == rows
+    assert [(r["row_count"], r["sources"], r["rows_without_source"]) for r in rows] == [
+        (4, ["s3://drops/a/", "s3://drops/b/"], 1)
+    ]
 
 
 def test_both_engines_find_the_letters_with_a_repeated_uprn(store):

@@ -9,6 +9,7 @@ import pytest
 
 from databaker.assets.current_elections import CURRENT_ELECTIONS
 from databaker.layers.build import layer_definitions
+from databaker.staging import PartitionRecord, partition_record, write_partition_record
 from databaker_tests.conftest import (
     address_line,
     check_evaluations,
@@ -117,18 +118,24 @@ def test_an_addressbase_letter_without_its_record_stops_the_layer(inputs, data_r
 def test_a_uprn_twice_in_the_joined_table_fails_the_uprn_check(
     inputs, data_root, run_assets, engine, store
 ):
+    """As a join that wrote a UPRN twice would leave letter S: the rows, then a new record
+    (the check read S when the bake ran, and reads a letter again once its token changed)."""
     drop, ballots = inputs
     assert run_assets(addressbase=drop("d", [("1", "S1 1AA")]).parent, ballots=ballots).success
     partition = data_root / "current_ballots_joined_to_address_base" / "first_letter=S"
     (path,) = partition.glob("*.parquet")
     table = pq.read_table(path)
     pq.write_table(pa.concat_tables([table, table]), path)
+    record = partition_record(store, CURRENT_ELECTIONS.joined.prefix, "S")
+    rewritten = PartitionRecord.new(2, record.built_from)
+    write_partition_record(store, CURRENT_ELECTIONS.joined.prefix, "S", rewritten)
     _, joined_uprns_match_addressbase = layer_definitions(CURRENT_ELECTIONS).joined_checks
     result = joined_uprns_match_addressbase(engine=engine, store=store)
     assert not result.passed
     metadata = {key: value.value for key, value in result.metadata.items()}
     assert (metadata["joined_rows"], metadata["addressbase_rows"]) == (2, 1)
     assert metadata["addressbase_checksum"] != metadata["joined_checksum"]
+    assert metadata["letters_differing"] == ["S"]
 
 
 def test_the_layer_alone_is_not_published_from_a_table_whose_checks_failed(

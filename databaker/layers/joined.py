@@ -17,6 +17,11 @@ from databaker.catalog import OWNERS
 from databaker.concurrency import layer_pool
 from databaker.layers.columns import joined_metadata
 from databaker.layers.layer import JoinRun, Layer
+from databaker.layers.letter_summaries import (
+    LetterSummary,
+    addressbase_summaries,
+    joined_summaries,
+)
 from databaker.layers.outcode_files import LETTER_FOLDER, keys_by_letter
 from databaker.layers.rejoined_addresses import rejoin_changed_addresses
 from databaker.layers.unchanged_letters import (
@@ -40,8 +45,6 @@ from databaker.staging import (
     staging_area,
 )
 
-SOURCES_QUERY = SqlQuery.beside(__file__, "addressbase_source_count")
-UPRN_SETS_QUERY = SqlQuery.beside(__file__, "uprn_sets")
 UPRN_DIFFERENCES_QUERY = SqlQuery.beside(__file__, "uprn_set_differences")
 SAMPLE_SIZE = 10
 
@@ -201,14 +204,13 @@ def joined_checks(layer: Layer, joined: dg.AssetsDefinition) -> list[dg.AssetChe
         if not letters:
             return dg.AssetCheckResult(passed=False, description="the joined table has no rows")
         out_of_step = _out_of_step(store, table.prefix, letters)
-        addressbase = ADDRESSBASE_PARTITIONED_TABLE.in_store(store)
-        found = engine.run(
-            SOURCES_QUERY, {"addressbase_partitioned": addressbase, "sample_size": SAMPLE_SIZE}
-        ).to_pylist()[0]
+        addressbase = addressbase_summaries(engine, store, table.prefix).values()
+        sources = sorted(set().union(*(letter.sources for letter in addressbase)))
+        rows_without_source = sum(letter.rows_without_source for letter in addressbase)
         problems = []
-        if found["sources"] != 1 or found["rows_without_source"]:
+        if len(sources) != 1 or rows_without_source:
             problems.append(
-                f"{found['sources']} AddressBase sources: {', '.join(found['source_sample'])}"
+                f"{len(sources)} AddressBase sources: {', '.join(sources[:SAMPLE_SIZE])}"
             )
         if out_of_step.unrecorded:
             problems.append(
@@ -224,11 +226,11 @@ def joined_checks(layer: Layer, joined: dg.AssetsDefinition) -> list[dg.AssetChe
             passed=not problems,
             description="; ".join(problems) or None,
             metadata={
-                "addressbase_sources": found["sources"],
+                "addressbase_sources": len(sources),
                 "sources": markdown_table(
-                    ["AddressBase source"], ([s] for s in found["source_sample"])
+                    ["AddressBase source"], ([s] for s in sources[:SAMPLE_SIZE])
                 ),
-                "rows_without_source": found["rows_without_source"],
+                "rows_without_source": rows_without_source,
                 "letters_out_of_step": dg.MetadataValue.json(
                     sorted(out_of_step.replaced + out_of_step.unrecorded)
                 ),
@@ -239,38 +241,58 @@ def joined_checks(layer: Layer, joined: dg.AssetsDefinition) -> list[dg.AssetChe
     def uprns_match_addressbase(engine: QueryEngine, store: LayerStore) -> dg.AssetCheckResult:
         """The joined table holds each UPRN of the partitioned AddressBase exactly once, no more.
 
-        Equal row counts and checksums make the two UPRN multisets equal; the partitioned table
-        holds each UPRN once by construction (see `addressbase_partitioned`), so the joined one
-        does too.
+        Letter by letter, equal row counts and checksums make the two UPRN multisets equal;
+        the partitioned table holds each UPRN once by construction (see
+        `addressbase_partitioned`), so the joined one does too. A letter is summarised once
+        per token (`databaker/layers/letter_summaries.py`).
         """
-        tables = {"addressbase_partitioned": ADDRESSBASE_PARTITIONED_TABLE, "joined": table}
-        empty = [t.prefix for t in tables.values() if not store.list_keys(t.prefix)]
+        addressbase = addressbase_summaries(engine, store, table.prefix)
+        joined = joined_summaries(engine, store, table)
+        empty = [
+            t.prefix
+            for t, s in ((ADDRESSBASE_PARTITIONED_TABLE, addressbase), (table, joined))
+            if not s
+        ]
         if empty:
             return dg.AssetCheckResult(
                 passed=False, description=f"nothing to compare: no files under {', '.join(empty)}"
             )
-        refs = {name: t.in_store(store) for name, t in tables.items()}
-        sets = engine.run(UPRN_SETS_QUERY, refs).to_pylist()[0]
-        metadata: dict = dict(sets)
-        passed = (
-            sets["addressbase_rows"] == sets["joined_rows"]
-            and sets["addressbase_checksum"] == sets["joined_checksum"]
+        differing = sorted(
+            letter
+            for letter in addressbase.keys() | joined.keys()
+            if _uprn_set(addressbase.get(letter)) != _uprn_set(joined.get(letter))
         )
+        metadata: dict = {
+            "addressbase_rows": sum(s.rows for s in addressbase.values()),
+            "addressbase_checksum": str(sum(s.checksum for s in addressbase.values())),
+            "joined_rows": sum(s.rows for s in joined.values()),
+            "joined_checksum": str(sum(s.checksum for s in joined.values())),
+            "letters_differing": dg.MetadataValue.json(differing),
+        }
         description = None
-        if not passed:
+        if differing:
+            refs = {
+                "addressbase_partitioned": ADDRESSBASE_PARTITIONED_TABLE.in_store(store),
+                "joined": table.in_store(store),
+            }
             differences = engine.run(
                 UPRN_DIFFERENCES_QUERY, {**refs, "sample_size": SAMPLE_SIZE}
             ).to_pylist()[0]
             metadata.update({k: dg.MetadataValue.json(v) for k, v in differences.items()})
             description = (
-                f"joined rows {sets['joined_rows']}, AddressBase rows "
-                f"{sets['addressbase_rows']}; missing from joined: "
-                f"{differences['missing_from_joined']}; not in AddressBase: "
-                f"{differences['not_in_addressbase']}"
+                f"joined rows {metadata['joined_rows']}, AddressBase rows "
+                f"{metadata['addressbase_rows']}; letters differing: {', '.join(differing)}; "
+                f"missing from joined: {differences['missing_from_joined']}; not in "
+                f"AddressBase: {differences['not_in_addressbase']}"
             )
-        return dg.AssetCheckResult(passed=passed, description=description, metadata=metadata)
+        return dg.AssetCheckResult(passed=not differing, description=description, metadata=metadata)
 
     return [single_addressbase_source, uprns_match_addressbase]
+
+
+def _uprn_set(letter: LetterSummary | None) -> tuple[int, int]:
+    """What a letter's UPRN multiset is compared by: rows and checksum (none: no rows)."""
+    return (letter.rows, letter.checksum) if letter else (0, 0)
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,11 @@ class DuckDBQueryEngine(QueryEngine):
     def dialect(self) -> str:
         return "duckdb"
 
+    @property
+    def functions_version(self) -> str:
+        """DuckDB's ``hash`` may change between releases."""
+        return f"duckdb {duckdb.__version__}"
+
     def run_sql(
         self,
         query: SqlQuery,

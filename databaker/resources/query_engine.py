@@ -171,6 +171,13 @@ class QueryEngine(dg.ConfigurableResource, ABC):
         """Which ``<name>.<dialect>.sql`` file this engine runs."""
 
     @property
+    def functions_version(self) -> str:
+        """The engine and version whose SQL functions computed a result kept for later runs:
+        a checksum of the engine's hashes (:mod:`databaker.layers.letter_summaries`) is
+        compared only with checksums of the same functions."""
+        return self.dialect
+
+    @property
     def shares_table_names(self) -> bool:
         """Whether a table parameter is declared under its name in a catalog that other runs
         share (Athena's Glue database): giving a project table another location for one query
