@@ -681,10 +681,11 @@ def from_scratch(store, rows: list) -> OutcodeFiles:
 def test_a_letter_whose_rows_changed_in_some_outcodes_derives_those_only(
     store, letters_read, outcodes_cut, outcodes_encoded
 ):
-    """A's record says only AB1, AB3 and AL5 changed since version 1 read it: A is read, but
-    only those outcodes' rows are cut (AB3's, unchanged, copied by their digest); AB2's file,
-    hash and digest are version 1's. What the version gives (files, counts, addresses per ID,
-    sample, what each letter gave) is what reading every row gives."""
+    """A's record says only AB1, AB3 and AL5 changed since version 1 read it: A is read, and
+    only those outcodes derived, AB3's without cutting its rows, none of which has an ID (its
+    empty file, unchanged, copied by its digest); AB2's file, hash and digest are version 1's.
+    What the version gives (files, counts, addresses per ID, sample, what each letter gave)
+    is what reading every row gives."""
     rows = [
         ("11", "AB1 1AA", ["local.aberdeen.q.2027-05-06"]),
         ("12", "AB1 1AB", []),
@@ -698,10 +699,7 @@ def test_a_letter_whose_rows_changed_in_some_outcodes_derives_those_only(
         spy.clear()
     second = bake(store, "v2/", earlier=("v1/", first))
     assert (second.letters_kept, second.letters_in_part, letters_read) == (1, 1, ["A"])
-    assert (sorted(outcodes_cut), sorted(outcodes_encoded)) == (
-        ["AB1", "AB3", "AL5"],
-        ["AB1", "AL5"],
-    )
+    assert (sorted(outcodes_cut), sorted(outcodes_encoded)) == (["AB1", "AL5"], ["AB1", "AL5"])
     assert second.reused == len(["AB2", "AB3", "B1", "BA1"])
     for name in ("AB2.parquet", "AB3.parquet"):
         assert second.files[name] == first.files[name]
@@ -786,15 +784,32 @@ def test_a_letter_given_its_changed_lists_derives_its_files_from_the_earlier_one
     assert (third.letters_kept, third.reused) == (2, len(full.files)), "digests carried on"
 
 
+def test_an_outcode_whose_addresses_have_no_id_is_the_empty_file_and_not_cut(
+    store, outcodes_cut, outcodes_encoded
+):
+    """AB3's and BA1's addresses have no ballot: their files are empty files (no columns, no
+    rows), encoded without their rows being sorted or taken; every other outcode is cut."""
+    letter_rows(store, "joined/", "A", A_BEFORE)
+    letter_rows(store, "joined/", "B", B_ROWS)
+    written = bake(store, "v1/")
+    assert sorted(outcodes_cut) == ["AB1", "AB2", "AL5", "B1"]
+    assert sorted(outcodes_encoded) == ["", "", "AB1", "AB2", "AL5", "B1"]
+    for name in ("AB3.parquet", "BA1.parquet"):
+        empty = pq.read_table(pa.BufferReader(store.read_bytes("v1/" + name)))
+        assert (empty.num_columns, empty.num_rows) == (0, 0)
+    assert (written.outcodes, written.empty_outcodes) == (6, 2)
+
+
 def test_a_letter_changed_since_another_token_is_read_whole(store, letters_read, outcodes_cut):
-    """The record's earlier rows are not those version 1 read: every outcode of A is cut."""
+    """The record's earlier rows are not those version 1 read: every outcode of A is derived,
+    those with an ID cut (AB3's addresses have none: its file is the empty one)."""
     rows = [("11", "AB1 1AA", ["local.aberdeen.q.2027-05-06"]), *A_BEFORE[1:]]
     first = rewrite_a(store, rows, ["AB1"], since=PartitionRecord.new(0).token)
     letters_read.clear()
     outcodes_cut.clear()
     second = bake(store, "v2/", earlier=("v1/", first))
     assert (second.letters_kept, second.letters_in_part, letters_read) == (1, 0, ["A"])
-    assert sorted(outcodes_cut) == ["AB1", "AB2", "AB3", "AL5"]
+    assert sorted(outcodes_cut) == ["AB1", "AB2", "AL5"]
     full = from_scratch(store, rows)
     assert as_written(second) == as_written(full) and summaries(second) == summaries(full)
 
@@ -818,7 +833,8 @@ def test_an_outcode_whose_rows_all_went_away_has_no_file(store, outcodes_cut):
 def test_outcodes_whose_earlier_files_cannot_hold_their_rows_are_derived_too(store, outcodes_cut):
     """A record that leaves out a new outcode (AB9), one whose rows gained IDs (AB3, an empty
     file before) or lost them all (AB2) would leave the version without a file or with a
-    wrong one: those are cut too, with the outcodes it lists."""
+    wrong one: those are derived too, with the outcodes it lists (AB2's and AB9's, whose
+    addresses have no ID, as empty files without cutting their rows)."""
     rows = [
         *A_BEFORE[:2],
         ("14", "AB2 3CD", []),
@@ -830,7 +846,7 @@ def test_outcodes_whose_earlier_files_cannot_hold_their_rows_are_derived_too(sto
     outcodes_cut.clear()
     second = bake(store, "v2/", earlier=("v1/", first))
     assert second.letters_in_part == 1
-    assert sorted(outcodes_cut) == ["AB1", "AB2", "AB3", "AB9"]
+    assert sorted(outcodes_cut) == ["AB1", "AB3"]
     full = from_scratch(store, rows)
     assert as_written(second) == as_written(full) and summaries(second) == summaries(full)
 

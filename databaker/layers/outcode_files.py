@@ -316,11 +316,19 @@ def write_outcode_files(
         elements = (
             None if element_fields is None else LetterElements.of(element_fields, table[ids_column])
         )
-        cut = _with_letter_elements(table, ids_column, elements)
-        for outcode, part, with_ids in _split_by_outcode(cut, ids_column, derived, outcodes):
+        # An outcode none of whose addresses has an ID is the empty file: its rows (two in
+        # five of a first bake's) are neither sorted nor taken.
+        wanted = set(outcodes.names) if derived is None else derived & set(outcodes.names)
+        with_ids = {n for n, i in zip(outcodes.names, outcodes.with_ids.tolist(), strict=True) if i}
+        for outcode in sorted(wanted - with_ids):
             name = f"{outcode}.parquet"
-            rows = part.select(columns) if with_ids else pa.table({})
-            files[name], row_digests[name], copy = derive(name, rows, elements)
+            files[name], row_digests[name], copy = derive(name, pa.table({}), elements)
+            reused += [copy] if copy else []
+        cut = _with_letter_elements(table, ids_column, elements)
+        only = None if wanted & with_ids == set(outcodes.names) else wanted & with_ids
+        for outcode, part, _ in _split_by_outcode(cut, ids_column, only, outcodes):
+            name = f"{outcode}.parquet"
+            files[name], row_digests[name], copy = derive(name, part.select(columns), elements)
             reused += [copy] if copy else []
         if before is not None:
             for name in (f"{outcode}.parquet" for outcode in outcodes.names):
