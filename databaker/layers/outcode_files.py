@@ -316,8 +316,8 @@ def write_outcode_files(
         elements = (
             None if element_fields is None else LetterElements.of(element_fields, table[ids_column])
         )
-        # An outcode none of whose addresses has an ID is the empty file: its rows (two in
-        # five of a first bake's) are neither sorted nor taken.
+        # An outcode none of whose addresses has an ID is the empty file: its rows are neither
+        # sorted nor taken.
         wanted = set(outcodes.names) if derived is None else derived & set(outcodes.names)
         with_ids = {n for n, i in zip(outcodes.names, outcodes.with_ids.tolist(), strict=True) if i}
         for outcode in sorted(wanted - with_ids):
