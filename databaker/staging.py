@@ -11,7 +11,7 @@ root's lease (``LayerStore.yield_for_execution``).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -90,6 +90,20 @@ def partition_record(store: LayerStore, table_prefix: str, letter: str) -> Parti
         return _RECORD.validate_json(data)
     except (LayerStoreError, ValidationError):
         return None
+
+
+def partition_records(
+    store: LayerStore, table_prefix: str, letters: Sequence[str]
+) -> dict[str, PartitionRecord | None]:
+    """:func:`partition_record` of each of ``letters``, read as many at a time as the store
+    keeps requests in flight."""
+    records: dict[str, PartitionRecord | None] = {}
+
+    def read(letter: str) -> None:
+        records[letter] = partition_record(store, table_prefix, letter)
+
+    store.for_each(read, list(letters))
+    return records
 
 
 def write_partition_record(

@@ -26,7 +26,7 @@ from pydantic import TypeAdapter, ValidationError
 from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED_TABLE
 from databaker.layers.outcode_files import LETTER_FOLDER, keys_by_letter
 from databaker.resources import LayerStore, LayerStoreError, QueryEngine, SqlQuery, Table
-from databaker.staging import partition_record
+from databaker.staging import partition_records
 
 ADDRESSBASE_QUERY = SqlQuery.beside(__file__, "addressbase_letter_summaries")
 JOINED_QUERY = SqlQuery.beside(__file__, "joined_letter_summaries")
@@ -81,13 +81,10 @@ def _summaries(
     engine: QueryEngine, store: LayerStore, joined_prefix: str, side: str, table: Table
 ) -> dict[str, LetterSummary]:
     letters = [f.removeprefix(LETTER_FOLDER) for f in keys_by_letter(store, table.prefix)]
-    tokens: dict[str, str | None] = {}
-
-    def read_token(letter: str) -> None:
-        record = partition_record(store, table.prefix, letter)
-        tokens[letter] = record.token if record else None
-
-    store.for_each(read_token, letters)
+    tokens = {
+        letter: record.token if record else None
+        for letter, record in partition_records(store, table.prefix, letters).items()
+    }
     kept = _read_kept(store, joined_prefix, engine.functions_version)
     earlier = getattr(kept, side)
     summaries = {

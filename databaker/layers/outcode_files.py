@@ -58,7 +58,7 @@ from databaker.layers.versions import content_hash
 from databaker.parquet_leaves import decoded, string_leaves
 from databaker.progress import Progress, logged
 from databaker.resources import LayerStore, LayerStoreError
-from databaker.staging import PartitionRecord, is_data_file, partition_record
+from databaker.staging import is_data_file, partition_records
 
 ElementIds: TypeAlias = Callable[[pa.Array], pa.Array]
 """Maps distinct elements of a layer's list column to the IDs they count for."""
@@ -356,7 +356,7 @@ def write_outcode_files(
 
     by_letter = keys_by_letter(store, joined_prefix)
     by_letter = {folder.removeprefix(LETTER_FOLDER): keys for folder, keys in by_letter.items()}
-    records = _records(store, joined_prefix, list(by_letter))
+    records = partition_records(store, joined_prefix, list(by_letter))
     tokens = {letter: record.token if record else None for letter, record in records.items()}
     kept = {
         letter: summary
@@ -493,20 +493,6 @@ def _derivation(
         derivation["element_fields"] = list(element_fields.names)
         derivation["element_files"] = ELEMENT_FILES
     return json.dumps(derivation)
-
-
-def _records(
-    store: LayerStore, joined_prefix: str, letters: list[str]
-) -> dict[str, PartitionRecord | None]:
-    """Each letter's record (None: no record), read as many at a time as the store keeps
-    requests in flight."""
-    records: dict[str, PartitionRecord | None] = {}
-
-    def read(letter: str) -> None:
-        records[letter] = partition_record(store, joined_prefix, letter)
-
-    store.for_each(read, letters)
-    return records
 
 
 def rows_digest(rows: pa.Table) -> str:
