@@ -49,3 +49,21 @@ def test_the_server_checks_credentials_and_errors_never_show_them(s3_env, monkey
         store.write_bytes("layer/A1.parquet", b"a")
     assert "SignatureDoesNotMatch" in str(raised.value) or "AccessDenied" in str(raised.value)
     assert "a-wrong-secret-key" not in str(raised.value)
+
+
+class _RefusingCopies:
+    """pyarrow's S3 filesystem as it answers a copy it cannot make (an object over 5 GB)."""
+
+    def copy_file(self, source: str, target: str) -> None:
+        raise OSError(f"When copying {source} to {target}: AWS Error INVALID_REQUEST")
+
+
+def test_a_copy_pyarrow_refuses_is_made_by_boto3(s3_env, monkeypatch):
+    store = S3LayerStore(root=f"s3://{s3_env.new_bucket()}/data")
+    store.write_bytes("versions/b1/A1.parquet", b"a1")
+    with monkeypatch.context() as refusing:
+        refusing.setattr(S3LayerStore, "_arrow", property(lambda self: _RefusingCopies()))
+        store.copy("versions/b1/A1.parquet", "layer/A1.parquet")
+        with pytest.raises(LayerStoreError, match=r"copying 'versions/b1/none' .* NoSuchKey"):
+            store.copy("versions/b1/none", "layer/none")
+    assert store.read_bytes("layer/A1.parquet") == b"a1"

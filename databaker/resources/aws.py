@@ -29,7 +29,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 S3_SCHEME = "s3://"
 
-_RETRIES = Config(retries={"mode": "standard", "max_attempts": 5})
+_ATTEMPTS = 5
+"""How often every client tries a request, with AWS's standard retries between tries."""
+_RETRIES = Config(retries={"mode": "standard", "max_attempts": _ATTEMPTS})
 _SETTINGS = (
     "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
     "AWS_ENDPOINT_URL_SQS",
@@ -109,7 +111,7 @@ def s3_client(region_name: str | None = None, endpoint_url: str | None = None) -
 
         region = region_name or aws_session().region_name
         return S3Resource(
-            region_name=region, endpoint_url=endpoint_url, max_attempts=5
+            region_name=region, endpoint_url=endpoint_url, max_attempts=_ATTEMPTS
         ).get_client()
 
     return _shared("s3", region_name, endpoint_url, make=make)
@@ -166,8 +168,9 @@ def frozen_credentials(region_name: str | None = None) -> ReadOnlyCredentials:
 def arrow_s3_filesystem(
     region_name: str | None = None, endpoint_url: str | None = None
 ) -> pafs.S3FileSystem:
-    """pyarrow's S3 filesystem, pointed where a boto3 client with these settings points and
-    signed with the same credentials (the standard AWS chain)."""
+    """pyarrow's S3 filesystem, pointed where a boto3 client with these settings points,
+    signed with the same credentials (the standard AWS chain) and retrying as it does (AWS's
+    standard retries, 5 attempts)."""
     client = s3_client(region_name, endpoint_url)
     credentials = frozen_credentials(region_name)
 
@@ -178,6 +181,7 @@ def arrow_s3_filesystem(
             session_token=credentials.token,
             region=client.meta.region_name,
             endpoint_override=client.meta.endpoint_url,
+            retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=_ATTEMPTS),
         )
 
     return _shared("arrow", region_name, endpoint_url, tuple(credentials), make=make)
