@@ -5,6 +5,7 @@ import re
 import pytest
 
 from databaker.resources import LayerStoreError, S3LayerStore
+from databaker.resources.aws import CONTINUE_THRESHOLD, s3_client
 from databaker_tests.s3_server import SECRET_KEY
 
 
@@ -67,3 +68,22 @@ def test_a_copy_pyarrow_refuses_is_made_by_boto3(s3_env, monkeypatch):
         with pytest.raises(LayerStoreError, match=r"copying 'versions/b1/none' .* NoSuchKey"):
             store.copy("versions/b1/none", "layer/none")
     assert store.read_bytes("layer/A1.parquet") == b"a1"
+
+
+def test_only_large_puts_wait_for_the_servers_leave_to_send(s3_env):
+    """Small objects go at once; from 2 MiB the client still asks first (Expect: 100-continue)."""
+    client = s3_client()
+    bucket = s3_env.new_bucket()
+    asked = []
+
+    def note(request, **_):
+        asked.append(request.headers.get("Expect"))
+
+    client.meta.events.register("before-send.s3.PutObject", note)
+    try:
+        client.put_object(Bucket=bucket, Key="small", Body=b"x" * 20_000)
+        client.put_object(Bucket=bucket, Key="large", Body=b"x" * CONTINUE_THRESHOLD)
+    finally:
+        client.meta.events.unregister("before-send.s3.PutObject", note)
+    assert asked == [None, b"100-continue"]
+    assert client.head_object(Bucket=bucket, Key="large")["ContentLength"] == CONTINUE_THRESHOLD
