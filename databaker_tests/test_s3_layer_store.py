@@ -52,6 +52,26 @@ def test_the_server_checks_credentials_and_errors_never_show_them(s3_env, monkey
     assert "a-wrong-secret-key" not in str(raised.value)
 
 
+def test_reads_and_copies_refused_for_credentials_say_so_and_never_show_them(s3_env, monkeypatch):
+    """Reads and copies go through pyarrow's client: a refusal is not a missing object."""
+    bucket = s3_env.new_bucket()
+    s3_env.client().put_object(Bucket=bucket, Key="data/layer/A1.parquet", Body=b"a")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "a-wrong-secret-key")
+    store = S3LayerStore(root=f"s3://{bucket}/data")
+    refusals = []
+    for attempt in (
+        lambda: store.read_bytes("layer/A1.parquet"),
+        lambda: store.copy("layer/A1.parquet", "layer/B1.parquet"),
+    ):
+        with pytest.raises(LayerStoreError) as raised:
+            attempt()
+        refusals.append(str(raised.value))
+    assert "does not exist" not in refusals[0]
+    assert all("a-wrong-secret-key" not in message for message in refusals)
+    assert re.search(r"SignatureDoesNotMatch|AccessDenied|ACCESS_DENIED", refusals[0])
+    assert re.search(r"SignatureDoesNotMatch|AccessDenied", refusals[1])
+
+
 class _RefusingCopies:
     """pyarrow's S3 filesystem as it answers a copy it cannot make (an object over 5 GB)."""
 
