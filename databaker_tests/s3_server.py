@@ -8,12 +8,15 @@ they would reach any S3-compatible server in production.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
@@ -27,6 +30,10 @@ SECRET_KEY = "databaker-test-secret-never-logged"
 REGION = "eu-west-2"
 
 _STARTUP_SECONDS = 60
+_REQUEST_COUNTS = re.compile(r"^SeaweedFS_s3_request_total\{([^}]*)\} (\S+)$", re.MULTILINE)
+_LABEL = re.compile(r'(\w+)="([^"]*)"')
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+"""Loopback is never reached through a proxy the environment names."""
 # One identity, so the server checks every request's signature as AWS does: a client that
 # passes the wrong credentials, or none, is refused.
 _IDENTITIES = {
@@ -43,6 +50,8 @@ _IDENTITIES = {
 @dataclass(frozen=True)
 class S3Server:
     endpoint: str
+    metrics: str
+    """The server's Prometheus page, where it counts the requests it answered."""
 
     def environment(self) -> dict[str, str]:
         """The standard AWS variables that point any client at this server."""
@@ -67,6 +76,18 @@ class S3Server:
         name = f"test-{uuid.uuid4().hex[:12]}"
         self.client().create_bucket(Bucket=name)
         return name
+
+    def requests(self, bucket: str) -> Counter[str]:
+        """How many requests on ``bucket`` the server has answered so far, by its name for
+        their kind (``GET``, which counts a HEAD too, ``PUT``, ``COPY``, ``LIST``...)."""
+        with _DIRECT.open(self.metrics, timeout=10) as page:
+            text = page.read().decode()
+        counted: Counter[str] = Counter()
+        for labels, number in _REQUEST_COUNTS.findall(text):
+            named = dict(_LABEL.findall(labels))
+            if named.get("bucket") == bucket:
+                counted[named.get("type", "")] += int(float(number))
+        return counted
 
 
 def _weed() -> str:
@@ -109,7 +130,10 @@ def seaweedfs(data_dir: Path) -> Iterator[S3Server]:
         process = subprocess.Popen(
             command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
         )
-    server = S3Server(f"http://127.0.0.1:{ports['s3.port']}")
+    server = S3Server(
+        f"http://127.0.0.1:{ports['s3.port']}",
+        f"http://127.0.0.1:{ports['metricsPort']}/metrics",
+    )
     try:
         _wait_until_ready(server, process, log)
         yield server

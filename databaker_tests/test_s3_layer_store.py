@@ -1,6 +1,7 @@
 """What only the S3 layer store does: s3:// URIs, a bucket in the root, errors without secrets."""
 
 import re
+from collections import Counter
 
 import pytest
 
@@ -53,7 +54,8 @@ def test_the_server_checks_credentials_and_errors_never_show_them(s3_env, monkey
 
 
 def test_reads_and_copies_refused_for_credentials_say_so_and_never_show_them(s3_env, monkeypatch):
-    """Reads and copies go through pyarrow's client: a refusal is not a missing object."""
+    """Copies go through pyarrow's client and reads through boto3's: either way, a refusal
+    is not a missing object."""
     bucket = s3_env.new_bucket()
     s3_env.client().put_object(Bucket=bucket, Key="data/layer/A1.parquet", Body=b"a")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "a-wrong-secret-key")
@@ -107,3 +109,24 @@ def test_only_large_puts_wait_for_the_servers_leave_to_send(s3_env):
         client.meta.events.unregister("before-send.s3.PutObject", note)
     assert asked == [None, b"100-continue"]
     assert client.head_object(Bucket=bucket, Key="large")["ContentLength"] == CONTINUE_THRESHOLD
+
+
+def test_each_object_written_read_or_copied_is_one_request(s3_env):
+    """On S3 itself a request waits tens of milliseconds, and a layer is thousands of small
+    objects: each is written, read and copied with one request, not asked for its size
+    first."""
+    bucket = s3_env.new_bucket()
+    store = S3LayerStore(root=f"s3://{bucket}/data")
+    keys = [f"layer/{n:02}.parquet" for n in range(20)]
+    before = s3_env.requests(bucket)
+    with store.writes() as write:
+        for key in keys:
+            write(key, b"x" * 1000)
+    written = s3_env.requests(bucket)
+    assert [len(data) for data in store.read_all(keys)] == [1000] * 20
+    read = s3_env.requests(bucket)
+    store.copy_all([(key, f"copied/{key}") for key in keys])
+    copied = s3_env.requests(bucket)
+    assert written - before == Counter(PUT=20)
+    assert read - written == Counter(GET=20)
+    assert copied - read == Counter(COPY=20)
