@@ -70,8 +70,7 @@ def test_reads_and_copies_refused_for_credentials_say_so_and_never_show_them(s3_
         refusals.append(str(raised.value))
     assert "does not exist" not in refusals[0]
     assert all("a-wrong-secret-key" not in message for message in refusals)
-    assert re.search(r"SignatureDoesNotMatch|AccessDenied|ACCESS_DENIED", refusals[0])
-    assert re.search(r"SignatureDoesNotMatch|AccessDenied", refusals[1])
+    assert all(re.search(r"SignatureDoesNotMatch|AccessDenied", message) for message in refusals)
 
 
 class _RefusingCopies:
