@@ -1,12 +1,23 @@
 """What only the S3 layer store does: s3:// URIs, a bucket in the root, errors without secrets."""
 
+import logging
 import re
+import threading
+import time
 from collections import Counter
 
 import pytest
+from pydantic import ValidationError
 
-from databaker.resources import LayerStoreError, S3LayerStore
-from databaker.resources.aws import CONTINUE_THRESHOLD, s3_client
+from databaker.resources import LayerStoreError, S3LayerStore, aws
+from databaker.resources.aws import (
+    ARROW_S3_CONNECTIONS,
+    CLIENT_CONNECTIONS,
+    CONTINUE_THRESHOLD,
+    S3_REQUESTS_AT_ONCE,
+    s3_client,
+    s3_clients,
+)
 from databaker_tests.s3_server import SECRET_KEY
 
 
@@ -129,3 +140,72 @@ def test_each_object_written_read_or_copied_is_one_request(s3_env):
     assert written - before == Counter(PUT=20)
     assert read - written == Counter(GET=20)
     assert copied - read == Counter(COPY=20)
+
+
+@pytest.mark.parametrize("at_once", [S3_REQUESTS_AT_ONCE, 3])
+def test_writes_reads_copies_and_moves_keep_as_many_going_as_the_store_is_set_to(
+    s3_env, monkeypatch, at_once
+):
+    """A layer is thousands of small objects, each request waiting a round trip to S3: the
+    store keeps ``requests_at_once`` going (25 by default), not the ten of one boto3 pool."""
+    store = S3LayerStore(root=f"s3://{s3_env.new_bucket()}/data", requests_at_once=at_once)
+    keys = [f"versions/b1/{n:02}.parquet" for n in range(2 * at_once + 1)]
+    going, most, counting = 0, Counter(), threading.Lock()
+
+    def held(name: str) -> None:
+        real = getattr(S3LayerStore, name)
+
+        def slow(self, *args):
+            nonlocal going
+            with counting:
+                going += 1
+                most[name] = max(most[name], going)
+            time.sleep(0.2)
+            try:
+                return real(self, *args)
+            finally:
+                with counting:
+                    going -= 1
+
+        monkeypatch.setattr(S3LayerStore, name, slow)
+
+    for name in ("_write_bytes", "read_bytes", "_copy"):
+        held(name)
+    with store.writes() as write:
+        for key in keys:
+            write(key, key.encode())
+    assert [data.decode() for data in store.read_all(keys)] == keys
+    store.copy_all([(key, key.replace("versions/b1/", "layer/")) for key in keys])
+    store.move_all([(key, key.replace("versions/b1/", "moved/")) for key in keys])
+    assert most == {"_write_bytes": at_once, "read_bytes": at_once, "_copy": at_once}
+    assert [store.read_bytes(key.replace("versions/b1/", "layer/")) for key in keys] == [
+        key.encode() for key in keys
+    ]
+    assert store.list_keys("moved") == [key.replace("versions/b1/", "moved/") for key in keys]
+    assert store.list_keys("versions") == []
+
+
+def test_no_boto3_client_is_asked_for_more_connections_than_its_pool_holds(
+    s3_env, caplog, monkeypatch
+):
+    """25 requests at once are lent three clients of ten connections: none opens a connection
+    beyond its pool (urllib3 warns when it drops one). One request at a time makes one client."""
+    monkeypatch.setattr(aws, "_made", {})
+    store = S3LayerStore(root=f"s3://{s3_env.new_bucket()}/data")
+    clients = s3_clients()
+    store.write_bytes("one", b"1")
+    assert store.read_bytes("one") == b"1"
+    assert clients.made == 1
+    keys = [f"layer/{n:03}.parquet" for n in range(200)]
+    with caplog.at_level(logging.WARNING, logger="urllib3"):
+        with store.writes() as write:
+            for key in keys:
+                write(key, b"x" * 20_000)
+        assert [len(data) for data in store.read_all(keys)] == [20_000] * len(keys)
+    assert clients.made == -(-S3_REQUESTS_AT_ONCE // CLIENT_CONNECTIONS) == 3
+    assert not [record for record in caplog.records if "pool is full" in record.getMessage()]
+
+
+def test_more_requests_at_once_than_pyarrows_connections_are_refused():
+    with pytest.raises(ValidationError, match="requests_at_once"):
+        S3LayerStore(root="s3://bucket/data", requests_at_once=ARROW_S3_CONNECTIONS + 1)

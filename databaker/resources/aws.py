@@ -5,18 +5,21 @@ task role); endpoints and region from the standard variables (``AWS_ENDPOINT_URL
 ``AWS_ENDPOINT_URL``, ``AWS_REGION``) unless a resource overrides them. Nothing here logs or
 returns a secret except :func:`frozen_credentials`, whose callers hand it straight to a client.
 
-Making a boto3 client costs about half a second (it loads the service's model), and a bake opens
-S3 objects hundreds of times, so sessions, clients and pyarrow filesystems are made once per
-process and per configuration (the AWS variables of the environment included), and shared:
-boto3 clients and pyarrow filesystems are safe to use from several threads. Credentials are
-still resolved on each use, so rotating ones (an instance or task role) are refreshed.
+Making the first boto3 client costs about half a second (dagster-aws's imports and the
+service's model), and a bake opens S3 objects thousands of times, so sessions, clients and
+pyarrow filesystems are made once per process and per configuration (the AWS variables of the
+environment included), and shared: boto3 clients and pyarrow filesystems are safe to use from
+several threads. A store that keeps more requests in flight than one client's connections
+borrows them from a few clients (:class:`S3Clients`). Credentials are still resolved on each
+use, so rotating ones (an instance or task role) are refreshed.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -95,28 +98,95 @@ def aws_session(region_name: str | None = None) -> boto3.session.Session:
     return _shared("session", region_name, make=make)
 
 
-S3_CONNECTIONS = 10
-"""Requests one S3 client has in flight at most: botocore's connection pool, which
-dagster-aws's resource leaves at its default. Stores that copy or write many objects keep this
-many going at once."""
+CLIENT_CONNECTIONS = 10
+"""Connections one boto3 client holds: botocore's connection pool, which dagster-aws's
+resource leaves at its default and takes no setting for."""
+
+ARROW_S3_CONNECTIONS = 25
+"""Requests pyarrow's S3 filesystem has in flight at most: the AWS C++ SDK's connection pool,
+whose default size pyarrow keeps (SeaweedFS saw 25 connections from 32 and from 64 threads
+copying at once)."""
+
+S3_REQUESTS_AT_ONCE = ARROW_S3_CONNECTIONS
+"""Requests a store keeps in flight by default, each waiting a round trip to S3: as many as
+pyarrow's connections, with as many boto3 clients as it takes (:class:`S3Clients`)."""
 
 
 def s3_client(region_name: str | None = None, endpoint_url: str | None = None) -> Any:
     """A boto3 S3 client made by dagster-aws's ``S3Resource`` (standard retries, 5 attempts);
-    with no overrides it applies the standard AWS environment, ``AWS_REGION`` included."""
+    with no overrides it applies the standard AWS environment, ``AWS_REGION`` included. The
+    first of :func:`s3_clients`'."""
+    return _shared(
+        "s3", region_name, endpoint_url, make=lambda: _new_s3_client(region_name, endpoint_url)
+    )
 
-    def make() -> Any:
-        # Imported here: dagster-aws brings 0.7 s of imports that only S3 work needs.
-        from dagster_aws.s3 import S3Resource
 
-        region = region_name or aws_session().region_name
-        client = S3Resource(
-            region_name=region, endpoint_url=endpoint_url, max_attempts=_ATTEMPTS
-        ).get_client()
-        client.meta.events.register("before-send.s3.PutObject", _continue_only_when_large)
-        return client
+def _new_s3_client(region_name: str | None, endpoint_url: str | None) -> Any:
+    # Imported here: dagster-aws brings 0.5 s of imports that only S3 work needs.
+    from dagster_aws.s3 import S3Resource
 
-    return _shared("s3", region_name, endpoint_url, make=make)
+    region = region_name or aws_session().region_name
+    client = S3Resource(
+        region_name=region, endpoint_url=endpoint_url, max_attempts=_ATTEMPTS
+    ).get_client()
+    client.meta.events.register("before-send.s3.PutObject", _continue_only_when_large)
+    return client
+
+
+class S3Clients:
+    """boto3 S3 clients lent a request at a time, so that none is asked for more connections
+    than its pool holds (:data:`CLIENT_CONNECTIONS`); a request beyond a pool would open a
+    connection of its own, a new TCP and TLS handshake, and drop it after with a warning.
+
+    S3 itself answers a small request in tens of milliseconds, so a store keeps more requests
+    in flight than one pool holds: when every connection of the clients made is lent, another
+    client is made (``make(n)`` makes the n-th, from 0), up to ``most``; beyond them a request
+    waits for a connection to come back. A process that makes one request at a time makes one
+    client.
+    """
+
+    def __init__(self, make: Callable[[int], Any], most: int) -> None:
+        self._make, self._most = make, most
+        self._clients: list[Any] = []
+        self._free: list[Any] = []
+        """A client for each connection not lent, the most recently returned last."""
+        self._returned = threading.Condition()
+
+    @property
+    def made(self) -> int:
+        return len(self._clients)
+
+    @contextmanager
+    def lent(self) -> Iterator[Any]:
+        """A client with a connection free for one request."""
+        with self._returned:
+            while not self._free:
+                if len(self._clients) < self._most:
+                    client = self._make(len(self._clients))
+                    self._clients.append(client)
+                    self._free += [client] * CLIENT_CONNECTIONS
+                else:
+                    self._returned.wait()
+            client = self._free.pop()
+        try:
+            yield client
+        finally:
+            with self._returned:
+                self._free.append(client)
+                self._returned.notify()
+
+
+def s3_clients(region_name: str | None = None, endpoint_url: str | None = None) -> S3Clients:
+    """The clients for :data:`S3_REQUESTS_AT_ONCE` requests with these settings, shared by
+    every thread of the process; the first is :func:`s3_client`'s."""
+
+    def make() -> S3Clients:
+        return S3Clients(
+            lambda n: (_new_s3_client if n else s3_client)(region_name, endpoint_url),
+            most=-(-S3_REQUESTS_AT_ONCE // CLIENT_CONNECTIONS),
+        )
+
+    return _shared("s3-clients", region_name, endpoint_url, make=make)
 
 
 CONTINUE_THRESHOLD = 2 * 1024 * 1024
@@ -135,18 +205,6 @@ def _continue_only_when_large(request: Any, **_: Any) -> None:
     length = request.headers.get("Content-Length")
     if length is not None and int(length) < CONTINUE_THRESHOLD:
         request.headers.pop("Expect", None)
-
-
-def s3_requests(region_name: str | None = None, endpoint_url: str | None = None) -> Any:
-    """A semaphore of :data:`S3_CONNECTIONS` slots for the requests of :func:`s3_client`'s
-    client with the same settings, however many threads share it: a request beyond its pool
-    would open a connection of its own, and log a warning when dropping it."""
-    return _shared(
-        "s3-requests",
-        region_name,
-        endpoint_url,
-        make=lambda: threading.BoundedSemaphore(S3_CONNECTIONS),
-    )
 
 
 def sqs_client(region_name: str | None = None) -> Any:

@@ -9,15 +9,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.fs as pafs
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
 from databaker.resources.aws import (
-    S3_CONNECTIONS,
+    S3_REQUESTS_AT_ONCE,
     S3Location,
     arrow_s3_filesystem,
     aws_reason,
-    s3_client,
-    s3_requests,
+    s3_clients,
 )
 from databaker.resources.layer_store import LayerStore, LayerStoreError, as_prefix, check_key
 from databaker.resources.lease import LEASE_PREFIX, Lease, LeaseHolder
@@ -50,11 +49,21 @@ class S3LayerStore(LayerStore):
         "how soon a killed bake's lease is taken over.",
     )
 
-    _client: Any = PrivateAttr(default=None)
+    requests_at_once: int = Field(
+        default=S3_REQUESTS_AT_ONCE,
+        ge=1,
+        le=S3_REQUESTS_AT_ONCE,
+        description="Requests kept in flight when writing, reading or copying many objects "
+        "(a bake's outcode files, a publish, a rollback). Each waits a round trip to S3, so "
+        "thousands of them take about their number times that wait over this; at most "
+        f"{S3_REQUESTS_AT_ONCE}, the connections of pyarrow's S3 client, which makes the "
+        "copies.",
+    )
 
     def new_lease(self, holder: LeaseHolder) -> Lease:
         key = self._key(LEASE_PREFIX + "bake.json")
-        return S3Lease(self._s3, self._location.bucket, key, self.root, holder, self.lease_seconds)
+        clients = s3_clients(self.region_name, self.endpoint_url)
+        return S3Lease(clients, self._location.bucket, key, self.root, holder, self.lease_seconds)
 
     def uri(self, key: str) -> str:
         return self._location.url(self._key(key, prefix=key.endswith("/")))
@@ -77,10 +86,10 @@ class S3LayerStore(LayerStore):
 
     def list_folders(self, prefix: str) -> list[str]:
         base = self._key(as_prefix(prefix), prefix=True)
-        pages = self._s3.get_paginator("list_objects_v2").paginate(
-            Bucket=self._location.bucket, Prefix=base, Delimiter="/"
-        )
-        with self._request(f"listing the folders of {prefix!r}"):
+        with self._request(f"listing the folders of {prefix!r}") as s3:
+            pages = s3.get_paginator("list_objects_v2").paginate(
+                Bucket=self._location.bucket, Prefix=base, Delimiter="/"
+            )
             names = [
                 common["Prefix"][len(base) :].rstrip("/")
                 for page in pages
@@ -89,9 +98,9 @@ class S3LayerStore(LayerStore):
         return sorted(names)
 
     def exists(self, key: str) -> bool:
-        with self._request(f"looking for {key!r}"):
+        with self._request(f"looking for {key!r}") as s3:
             try:
-                self._s3.head_object(Bucket=self._location.bucket, Key=self._key(key))
+                s3.head_object(Bucket=self._location.bucket, Key=self._key(key))
             except ClientError as error:
                 if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
                     return False
@@ -102,10 +111,10 @@ class S3LayerStore(LayerStore):
         """One GET by boto3. pyarrow's client would cost less CPU, but it asks for the object's
         size first: two requests an object, which on S3 itself, where a request waits tens of
         milliseconds, would double the wait of reading a version's files."""
-        with self._request(f"reading {key!r}"):
+        with self._request(f"reading {key!r}") as s3:
             try:
-                response = self._s3.get_object(Bucket=self._location.bucket, Key=self._key(key))
-            except self._s3.exceptions.NoSuchKey:
+                response = s3.get_object(Bucket=self._location.bucket, Key=self._key(key))
+            except s3.exceptions.NoSuchKey:
                 raise LayerStoreError(f"{key!r} does not exist in {self.root}") from None
             return response["Body"].read()
 
@@ -125,15 +134,15 @@ class S3LayerStore(LayerStore):
             raise LayerStoreError(f"{self.uri(key)}: {error}") from error
 
     def _write_bytes(self, key: str, data: bytes) -> None:
-        with self._request(f"writing {key!r}"):
-            self._s3.put_object(Bucket=self._location.bucket, Key=self._key(key), Body=data)
+        with self._request(f"writing {key!r}") as s3:
+            s3.put_object(Bucket=self._location.bucket, Key=self._key(key), Body=data)
 
     def _delete(self, keys: Iterable[str]) -> None:
         objects = [{"Key": self._key(key)} for key in keys]
         for start in range(0, len(objects), _DELETE_BATCH):
             batch = objects[start : start + _DELETE_BATCH]
-            with self._request("deleting objects"):
-                response = self._s3.delete_objects(
+            with self._request("deleting objects") as s3:
+                response = s3.delete_objects(
                     Bucket=self._location.bucket, Delete={"Objects": batch, "Quiet": True}
                 )
             if response.get("Errors"):
@@ -144,8 +153,8 @@ class S3LayerStore(LayerStore):
 
     def _move(self, source: str, target: str) -> None:
         self._copy(source, target)
-        with self._request(f"moving {source!r} to {target!r}"):
-            self._s3.delete_object(Bucket=self._location.bucket, Key=self._key(source))
+        with self._request(f"moving {source!r} to {target!r}") as s3:
+            s3.delete_object(Bucket=self._location.bucket, Key=self._key(source))
 
     def _copy(self, source: str, target: str) -> None:
         """One server-side CopyObject, sent by pyarrow's S3 client: on SeaweedFS on loopback it
@@ -159,13 +168,13 @@ class S3LayerStore(LayerStore):
         except (OSError, pa.ArrowException):
             pass
         origin = {"Bucket": bucket, "Key": self._key(source)}
-        with self._request(f"copying {source!r} to {target!r}"):
+        with self._request(f"copying {source!r} to {target!r}") as s3:
             try:
-                self._s3.copy_object(CopySource=origin, Bucket=bucket, Key=self._key(target))
+                s3.copy_object(CopySource=origin, Bucket=bucket, Key=self._key(target))
             except ClientError as error:
                 if error.response.get("Error", {}).get("Code") != "InvalidRequest":
                     raise
-                self._s3.copy(origin, bucket, self._key(target))
+                s3.copy(origin, bucket, self._key(target))
 
     def move_all(self, pairs: Sequence[tuple[str, str]]) -> None:
         """Every copy first, then the sources deleted a thousand a request: a move on S3 is a
@@ -174,7 +183,7 @@ class S3LayerStore(LayerStore):
         self.delete([source for source, _ in pairs])
 
     def in_flight(self) -> int:
-        return S3_CONNECTIONS
+        return self.requests_at_once
 
     @property
     def _location(self) -> S3Location:
@@ -193,23 +202,17 @@ class S3LayerStore(LayerStore):
         return self._root_key + check_key(key, prefix=prefix)
 
     @property
-    def _s3(self) -> Any:
-        if self._client is None:
-            self._client = s3_client(self.region_name, self.endpoint_url)
-        return self._client
-
-    @property
     def _arrow(self) -> pafs.S3FileSystem:
         return arrow_s3_filesystem(self.region_name, self.endpoint_url)
 
     @contextmanager
-    def _request(self, doing: str) -> Iterator[None]:
-        """One request (or listing) to S3, holding one of the client's connection slots while
-        it lasts; boto errors become ``LayerStoreError`` naming the operation, never the
-        credentials."""
-        with s3_requests(self.region_name, self.endpoint_url):
+    def _request(self, doing: str) -> Iterator[Any]:
+        """A boto3 client for one request (or listing) to S3, with a connection of its pool
+        held while it lasts (:class:`~databaker.resources.aws.S3Clients`); boto errors become
+        ``LayerStoreError`` naming the operation, never the credentials."""
+        with s3_clients(self.region_name, self.endpoint_url).lent() as s3:
             try:
-                yield
+                yield s3
             except (ClientError, BotoCoreError) as error:
                 message = f"{self.root}: {doing} failed: {aws_reason(error)}"
                 raise LayerStoreError(message) from error

@@ -28,7 +28,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from databaker.resources.aws import aws_reason
+from databaker.resources.aws import S3Clients, aws_reason
 from databaker.resources.lease import Lease, LeaseError, LeaseHolder, LeaseLost, describe
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ class S3Lease(Lease):
 
     def __init__(
         self,
-        client: Any,
+        clients: S3Clients,
         bucket: str,
         key: str,
         where: str,
@@ -57,7 +57,7 @@ class S3Lease(Lease):
         ttl_seconds: float,
     ) -> None:
         super().__init__(where, holder)
-        self._s3, self._bucket, self._key = client, bucket, key
+        self._clients, self._bucket, self._key = clients, bucket, key
         self.ttl_seconds = ttl_seconds
         self._etag = ""
         self._renewed = 0.0
@@ -125,7 +125,8 @@ class S3Lease(Lease):
 
     def _give_back(self) -> None:
         try:
-            self._s3.delete_object(Bucket=self._bucket, Key=self._key, IfMatch=self._etag)
+            with self._clients.lent() as s3:
+                s3.delete_object(Bucket=self._bucket, Key=self._key, IfMatch=self._etag)
         except ClientError as error:
             if not (_precondition_failed(error) or _not_implemented(error)):
                 raise
@@ -133,7 +134,8 @@ class S3Lease(Lease):
             # deletes: delete only what is still this holder's.
             current = self._current()
             if current and current.holder and current.holder.token == self.holder.token:
-                self._s3.delete_object(Bucket=self._bucket, Key=self._key)
+                with self._clients.lent() as s3:
+                    s3.delete_object(Bucket=self._bucket, Key=self._key)
 
     def _renew(self) -> None:
         while not self._stop.wait(self.ttl_seconds / 3):
@@ -160,18 +162,20 @@ class S3Lease(Lease):
     def _put(self, **conditions: Any) -> str:
         renewed = conditions.pop("renewed", None)
         body = self.holder.to_json(ttl_seconds=self.ttl_seconds, renewed=renewed)
-        response = self._s3.put_object(Bucket=self._bucket, Key=self._key, Body=body, **conditions)
+        with self._clients.lent() as s3:
+            response = s3.put_object(Bucket=self._bucket, Key=self._key, Body=body, **conditions)
         return response["ETag"]
 
     def _current(self) -> _Current | None:
         """The lease there now; None if there is none (given back meanwhile)."""
-        try:
-            response = self._s3.get_object(Bucket=self._bucket, Key=self._key)
-        except self._s3.exceptions.NoSuchKey:
-            return None
-        except (ClientError, BotoCoreError) as error:
-            raise self._error("reading", error) from None
-        data = response["Body"].read()
+        with self._clients.lent() as s3:
+            try:
+                response = s3.get_object(Bucket=self._bucket, Key=self._key)
+            except s3.exceptions.NoSuchKey:
+                return None
+            except (ClientError, BotoCoreError) as error:
+                raise self._error("reading", error) from None
+            data = response["Body"].read()
         age = (_server_time(response) - response["LastModified"]).total_seconds()
         expired = age > _ttl(data, default=self.ttl_seconds)
         return _Current(LeaseHolder.from_json(data), response["ETag"], expired)
