@@ -10,21 +10,25 @@ import importlib.metadata
 import io
 import itertools
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import boto3
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from benchmarks import layouts, rebake, rebake_report, s3_store_report
+from benchmarks import latency_proxy, layouts, rebake, rebake_report, s3_store_report
 from benchmarks.changed_ballots import changed_export
 from benchmarks.floors import outcode_parts
 from benchmarks.inputs import MARKER, Inputs, InputSpec, ensure_inputs
@@ -876,3 +880,40 @@ def test_the_rebake_benchmark_fails_on_a_failed_command_and_reports_the_target_m
     assert rebake_report.verdict(slow) == (
         "**Not met: 1 of 1 rebakes over the target; best 25.1 s, worst 25.1 s, against 25 s.**"
     )
+
+
+def test_the_latency_proxy_holds_back_each_answer_and_passes_it_whole(s3_env):
+    bucket = s3_env.new_bucket()
+    body = bytes(range(256)) * 400
+    s3_env.client().put_object(Bucket=bucket, Key="object", Body=body)
+    with latency_proxy.delayed(urlsplit(s3_env.endpoint).port, 300) as port:
+        client = boto3.client(
+            "s3",
+            endpoint_url=f"http://127.0.0.1:{port}",
+            region_name=os.environ["AWS_REGION"],
+        )
+        started = time.perf_counter()
+        answer = client.get_object(Bucket=bucket, Key="object")["Body"].read()
+        waited = time.perf_counter() - started
+    assert answer == body
+    assert waited >= 0.3
+
+
+def test_the_s3_requests_benchmark_times_each_request_at_each_delay(tmp_path):
+    output = tmp_path / "benchmarks.md"
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.s3_requests", "--objects", "30", "--object-kib", "2",
+         "--delays", "0,10", "--rounds", "2", "--work", str(tmp_path / "work"),
+         "--output", str(output)],
+        cwd=ROOT, capture_output=True, text=True, timeout=HANG,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = table_rows(output.read_text(), "| delay per answer |")
+    assert [row[:3] for row in rows] == [
+        [delay, request, in_flight]
+        for delay in ("0 ms", "10 ms")
+        for request in ("PUT (writes)", "GET (read_all)", "COPY (copy_all)")
+        for in_flight in ("10", "25")
+    ]
+    assert all(len(row[4].split(", ")) == 2 for row in rows)
+    assert not (tmp_path / "work").exists()
