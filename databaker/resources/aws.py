@@ -114,8 +114,8 @@ pyarrow's connections, with as many boto3 clients as it takes (:class:`S3Clients
 
 def s3_client(region_name: str | None = None, endpoint_url: str | None = None) -> Any:
     """A boto3 S3 client made by dagster-aws's ``S3Resource`` (standard retries, 5 attempts);
-    with no overrides it applies the standard AWS environment, ``AWS_REGION`` included. The
-    first of :func:`s3_clients`'."""
+    with no overrides it applies the standard AWS environment, ``AWS_REGION`` included. It is
+    the first client :func:`s3_clients` lends."""
     return _shared(
         "s3", region_name, endpoint_url, make=lambda: _new_s3_client(region_name, endpoint_url)
     )
@@ -154,6 +154,7 @@ class S3Clients:
 
     @property
     def made(self) -> int:
+        """How many clients have been made so far."""
         return len(self._clients)
 
     @contextmanager
