@@ -106,6 +106,14 @@ def _free_ports(count: int) -> list[int]:
         return [sock.getsockname()[1] for sock in sockets]
 
 
+_VOLUMES = 500
+"""Volumes SeaweedFS may make. Each bucket is a collection with volumes of its own, and by
+default SeaweedFS allows as many as the free disk space holds volumes of its size limit (about
+24 on a disk with 33 GB free): a session's tests make more buckets than that, and every write
+to a bucket past it failed with ``InternalError`` (no free volumes left). Volumes are sparse
+files, so the count costs no disk."""
+
+
 @contextmanager
 def seaweedfs(data_dir: Path) -> Iterator[S3Server]:
     """Start SeaweedFS with its S3 gateway; stop it (and wait) when the block ends."""
@@ -119,7 +127,7 @@ def seaweedfs(data_dir: Path) -> Iterator[S3Server]:
     command = [
         _weed(), "mini", f"-dir={data_dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
         "-webdav=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
-        "-s3.autoCreateBucket=false",
+        "-s3.autoCreateBucket=false", f"-volume.max={_VOLUMES}",
         *(f"-{name}={port}" for name, port in ports.items()),
     ]  # fmt: skip
     identities = data_dir / "s3-identities.json"
