@@ -14,12 +14,13 @@ prints ``ready`` once it listens. :func:`delayed` starts one for a benchmark.
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
+
+from databaker_tests.s3_server import free_ports
 
 CHUNK = 1 << 16
 
@@ -28,9 +29,7 @@ CHUNK = 1 << 16
 def delayed(server_port: int, delay_ms: float) -> Iterator[int]:
     """A proxy in a process of its own (so that its work does not hold the benchmark's
     interpreter lock) in front of ``server_port``; yields the port to use instead."""
-    with closing(socket.socket()) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_ports(1)[0]
     command = [sys.executable, "-m", "benchmarks.latency_proxy", str(port), str(server_port)]
     proxy = subprocess.Popen([*command, str(delay_ms)], stdout=subprocess.PIPE, text=True)
     try:

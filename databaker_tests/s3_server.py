@@ -98,7 +98,8 @@ def _weed() -> str:
     return found
 
 
-def _free_ports(count: int) -> list[int]:
+def free_ports(count: int) -> list[int]:
+    """Ports free on 127.0.0.1 now, all different."""
     with ExitStack() as stack:
         sockets = [stack.enter_context(closing(socket.socket())) for _ in range(count)]
         for sock in sockets:
@@ -122,7 +123,7 @@ def seaweedfs(data_dir: Path) -> Iterator[S3Server]:
         "filer.port", "filer.port.grpc", "s3.port", "s3.port.grpc",
         "admin.port", "admin.port.grpc", "metricsPort",
     ]  # fmt: skip
-    ports = dict(zip(names, _free_ports(len(names)), strict=True))
+    ports = dict(zip(names, free_ports(len(names)), strict=True))
     data_dir.mkdir(parents=True, exist_ok=True)
     command = [
         _weed(), "mini", f"-dir={data_dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
