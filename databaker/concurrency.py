@@ -19,6 +19,22 @@ import dagster as dg
 
 WORKERS = min(os.cpu_count() or 1, 4)
 
+HELD_AT_ONCE = 8
+"""Letters (or files) a step holds in memory at once at most, when it works on more of them at
+once than ``WORKERS`` because each mostly waits on a store's requests."""
+
+
+def threads_for(
+    items: int, in_flight: int, *, workers: int = WORKERS, most: int = HELD_AT_ONCE
+) -> int:
+    """Threads for ``items`` pieces of work on a store that keeps ``in_flight`` requests
+    going: ``workers`` (a thread per core) where a request does not wait on a network
+    (``in_flight`` 1); on S3, where each piece waits round trips one after another, as many
+    as the store's requests, the items and ``most`` allow (each thread holds a piece), and
+    never fewer than ``workers``."""
+    return max(workers, 1, min(items, in_flight, most))
+
+
 ADDRESSBASE_POOL = "addressbase"
 """The AddressBase tables, which every layer's full bake rewrites."""
 

@@ -11,7 +11,7 @@ root's lease (``LayerStore.yield_for_execution``).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -136,6 +136,17 @@ def partition_prefix(table_prefix: str, letter: str) -> str:
     return f"{table_prefix}first_letter={letter}/"
 
 
+def letters_holding_keys(store: LayerStore, table_prefix: str) -> set[str]:
+    """The letters whose folder under ``table_prefix`` holds any object: one listing of the
+    table, where a listing per letter would wait a round trip to S3 for each."""
+    folder = partition_prefix(table_prefix, "").removesuffix("/")
+    return {
+        key[len(folder) :].split("/", 1)[0]
+        for key in store.list_keys(table_prefix)
+        if key.startswith(folder) and "/" in key[len(folder) :]
+    }
+
+
 def rebuild_letter_partitions(
     context: dg.AssetExecutionContext,
     store: LayerStore,
@@ -176,7 +187,7 @@ def rebuild_letter_partitions(
             source = copied_from.get(letter, partition_prefix(staging, letter))
             staged = list(filter(is_data_file, store.list_keys(source)))
             if staged:
-                rows[letter] = sum(parquet_rows(store, key) for key in staged)
+                rows[letter] = rows_in(store, staged)
             store.replace_prefix(
                 source, partition_prefix(table_prefix, letter), copy=letter in copied_from
             )
@@ -228,3 +239,15 @@ def parquet_rows(store: LayerStore, key: str) -> int:
     """The row count in a parquet object's footer."""
     with store.open_input(key) as source:
         return pq.ParquetFile(source).metadata.num_rows
+
+
+def rows_in(store: LayerStore, keys: Iterable[str]) -> int:
+    """The rows of the parquet objects ``keys``, from their footers, read as many at a time
+    as the store keeps requests in flight: on S3 a footer is two round trips."""
+    counts: dict[str, int] = {}
+
+    def count(key: str) -> None:
+        counts[key] = parquet_rows(store, key)
+
+    store.for_each(count, list(keys))
+    return sum(counts.values())

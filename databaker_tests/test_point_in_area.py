@@ -2,6 +2,7 @@
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 import shapely
@@ -268,3 +269,33 @@ def written_columns() -> list[str]:
 
 def ids_at() -> int:
     return written_columns().index(JOIN_QUERY.ids_column)
+
+
+def test_a_letter_joined_on_s3_is_listed_once_and_written_in_one_request(s3_env, way):
+    """On S3 itself every request waits tens of milliseconds, one after another within a
+    letter: its folder is listed once (not first asked whether it is a folder), no folder
+    marker is written for the output, and the output goes up as one PutObject, not a
+    multipart upload of three requests."""
+    bucket = s3_env.new_bucket()
+    points = pa.table({"uprn": ["1", "2"], "longitude": [0.5, 5.0], "latitude": [0.5, 5.0]})
+    filesystem, base = point_in_area.filesystem_of(f"s3://{bucket}/points/")
+    pq.write_table(points, f"{base}first_letter=L/part-0.parquet", filesystem=filesystem)
+    areas = [("a", box(0, 0, 1, 1))]
+    before = s3_env.requests(bucket)
+    point_in_area.write_point_lists(
+        points=f"s3://{bucket}/points/",
+        letters=["L", "M"],
+        output=f"s3://{bucket}/joined/",
+        carried=["uprn"],
+        ids_column="ids",
+        lists=index_of(areas).ids_containing,
+        workers=1,
+    )
+    made = s3_env.requests(bucket) - before
+    assert made["LIST"] == 2
+    assert made["PUT"] == 1
+    assert made.keys() <= {"LIST", "GET", "PUT"}
+    joined = pq.read_table(f"{bucket}/joined/first_letter=L/data_0.parquet", filesystem=filesystem)
+    assert joined.to_pydict() == {"uprn": ["1", "2"], "ids": [["a"], []]}
+    unjoined = filesystem.get_file_info(f"{bucket}/joined/first_letter=M/data_0.parquet")
+    assert unjoined.type == pafs.FileType.NotFound

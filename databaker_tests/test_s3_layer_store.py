@@ -142,6 +142,18 @@ def test_each_object_written_read_or_copied_is_one_request(s3_env):
     assert copied - read == Counter(COPY=20)
 
 
+def test_a_small_object_streamed_is_one_request(s3_env):
+    """A stream (a letter's parquet file, written as it is encoded) that ends up smaller than
+    one part goes up as one PutObject: a multipart upload would be three requests in turn."""
+    bucket = s3_env.new_bucket()
+    store = S3LayerStore(root=f"s3://{bucket}/data")
+    before = s3_env.requests(bucket)
+    with store.open_output("staging/part-0.parquet") as stream:
+        stream.write(b"x" * 100_000)
+    assert s3_env.requests(bucket) - before == Counter(PUT=1)
+    assert store.read_bytes("staging/part-0.parquet") == b"x" * 100_000
+
+
 @pytest.mark.parametrize("at_once", [S3_REQUESTS_AT_ONCE, 3])
 def test_writes_reads_copies_and_moves_keep_as_many_going_as_the_store_is_set_to(
     s3_env, monkeypatch, at_once

@@ -38,6 +38,7 @@ from databaker.partitions import letter_partitioned_asset
 from databaker.resources import LayerStore, QueryEngine, SqlQuery
 from databaker.staging import (
     RowChanges,
+    letters_holding_keys,
     partition_prefix,
     partition_record,
     rebuild_letter_partitions,
@@ -69,9 +70,8 @@ def joined_asset(layer: Layer) -> dg.AssetsDefinition:
         if layer.input and not store.list_keys(layer.input.table.prefix):
             raise dg.Failure(f"{layer.input.asset_name} has not been materialised yet")
         letters = sorted(
-            letter
-            for letter in context.partition_keys
-            if store.list_keys(partition_prefix(ADDRESSBASE_PARTITIONED_TABLE.prefix, letter))
+            set(context.partition_keys)
+            & letters_holding_keys(store, ADDRESSBASE_PARTITIONED_TABLE.prefix)
         )
         rows_joined = _input_rows(layer, store)
         plan = letter_plan(

@@ -17,6 +17,7 @@ to be equal; Athena's are matched by UPRN.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -84,11 +85,19 @@ def read_joined(
 ) -> pa.Table:
     """The rows of a letter's data files ``keys`` (its ``columns``, or all), the columns of
     ``READ_AS_DICTIONARY`` and the strings within the ``lists`` columns dictionary-encoded
-    (:mod:`databaker.parquet_leaves`)."""
-    tables = []
-    for key in keys:
+    (:mod:`databaker.parquet_leaves`). Where the store's requests wait on a network, the files
+    are read at once rather than one after another."""
+
+    def read(key: str) -> list[pa.Table]:
         with store.open_input(key) as source:
-            tables.extend(_row_groups(source, lists, columns))
+            return _row_groups(source, lists, columns)
+
+    if store.in_flight() > 1 and len(keys) > 1:
+        with ThreadPoolExecutor(min(len(keys), store.in_flight())) as pool:
+            parts = list(pool.map(read, keys))
+    else:
+        parts = [read(key) for key in keys]
+    tables = [table for part in parts for table in part]
     return pa.concat_tables(tables, promote_options="permissive")
 
 
@@ -96,10 +105,14 @@ def _row_groups(
     source: pa.NativeFile, lists: Sequence[str], columns: Sequence[str] | None
 ) -> list[pa.Table]:
     """A data file's rows, a table per row group: Arrow reads a list's strings
-    dictionary-encoded one row group at a time, not a whole file's at once."""
+    dictionary-encoded one row group at a time, not a whole file's at once. A row group's
+    columns are fetched at once (``pre_buffer``): on S3, one round trip per group rather than
+    one per column."""
     footer = pq.ParquetFile(source)
     encoded = string_leaves(footer.schema_arrow, [*READ_AS_DICTIONARY, *lists])
-    parquet = pq.ParquetFile(source, metadata=footer.metadata, read_dictionary=encoded)
+    parquet = pq.ParquetFile(
+        source, metadata=footer.metadata, read_dictionary=encoded, pre_buffer=True
+    )
     wanted = None if columns is None else list(columns)
     if not parquet.num_row_groups:
         return [parquet.read(columns=wanted)]

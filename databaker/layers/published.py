@@ -21,7 +21,7 @@ from databaker.layers.versions import (
     version_prefix,
 )
 from databaker.resources import LayerStore
-from databaker.staging import parquet_rows
+from databaker.staging import rows_in
 
 
 def published_asset(layer: Layer, version: dg.AssetsDefinition) -> dg.AssetsDefinition:
@@ -115,4 +115,4 @@ def _rows_in_files(store: LayerStore, layer: Layer, manifest: Manifest, counted:
     was not recorded (by an older release), from the files' footers."""
     if counted is not None:
         return counted
-    return sum(parquet_rows(store, layer.prefix + name) for name in manifest.files)
+    return rows_in(store, [layer.prefix + name for name in manifest.files])

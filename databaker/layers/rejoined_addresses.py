@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED_TABLE
-from databaker.concurrency import WORKERS
+from databaker.concurrency import WORKERS, threads_for
 from databaker.layers.changed_lists import (
     CHANGED_LISTS,
     changed_lists_file,
@@ -99,7 +99,9 @@ def rejoin_changed_addresses(
             store.write_bytes(key, _parquet_bytes(found.candidates, []))
         return found
 
-    with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
+    in_flight = store.in_flight()
+    finding = threads_for(len(letters), in_flight, workers=workers, most=in_flight)
+    with ThreadPoolExecutor(finding) as pool:
         found = dict(zip(letters, pool.map(find, letters), strict=True))
     staged = {letter: each for letter, each in found.items() if each is not None}
     _located(staged).write(store, layer.joined.prefix + REJOINED)
@@ -142,7 +144,7 @@ def rejoin_changed_addresses(
             postcodes=staged[letter].candidates.select(["uprn", "postcode"]),
         )
 
-    with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
+    with ThreadPoolExecutor(threads_for(len(staged), in_flight, workers=workers)) as pool:
         merged = dict(zip(staged, pool.map(merge, staged), strict=True))
     changes = {letter: change for letter, change in merged.items() if change is not None}
     return Rejoined(
@@ -220,7 +222,7 @@ def _addresses_in(store: LayerStore, letter: str, changed: BoxGrid) -> _Found | 
                 footer = pq.ParquetFile(source)
                 schema = footer.schema_arrow
                 parquet = pq.ParquetFile(
-                    source, metadata=footer.metadata, read_dictionary=["postcode"]
+                    source, metadata=footer.metadata, read_dictionary=["postcode"], pre_buffer=True
                 )
                 for group in range(parquet.num_row_groups):
                     hits, at = _group_hits(parquet, group, changed)

@@ -40,7 +40,7 @@ from databaker.staging import (
     PartitionRecord,
     is_data_file,
     partition_prefix,
-    partition_record,
+    partition_records,
     write_partition_record,
 )
 
@@ -178,13 +178,15 @@ def letter_plan(
     grids: dict[str, BoxGrid | None] = {}  # by earlier areas version; None: rows not known
     candidates: dict[str, BoxGrid] = {}
     records: dict[str, PartitionRecord] = {}
+    addressbase_records = partition_records(store, ADDRESSBASE_PARTITIONED_TABLE.prefix, letters)
+    joined_records = partition_records(store, joined_prefix, letters) if rows is not None else {}
     for letter in letters:
-        addressbase = partition_record(store, ADDRESSBASE_PARTITIONED_TABLE.prefix, letter)
+        addressbase = addressbase_records[letter]
         built_from[letter] = {"addressbase": addressbase.token if addressbase else "", "join": join}
         if rows is None:
             continue
         built_from[letter]["areas"] = rows.version
-        record = partition_record(store, joined_prefix, letter)
+        record = joined_records[letter]
         if addressbase is None or record is None:
             continue
         earlier = record.built_from
@@ -379,19 +381,24 @@ def write_areas(store: LayerStore, joined_prefix: str, rows: InputRows) -> None:
 def restamp_kept(store: LayerStore, joined_prefix: str, plan: LetterPlan) -> None:
     """Record that each kept letter holds the rows of the input's new version too (same token:
     its rows did not change), so that the next rebuild compares with this input."""
-    for letter, record in plan.kept.items():
+
+    def restamp(letter: str) -> None:
+        record = plan.kept[letter]
         if record.built_from != plan.built_from[letter]:
             restamped = replace(record, built_from=plan.built_from[letter])
             write_partition_record(store, joined_prefix, letter, restamped)
 
+    store.for_each(restamp, list(plan.kept))
+
 
 def prune_areas(store: LayerStore, joined_prefix: str) -> None:
     """Delete the areas files that no letter's record names any more."""
-    named = set()
-    for letter in first_letter_partitions.get_partition_keys():
-        record = partition_record(store, joined_prefix, letter)
-        if record is not None:
-            named.add(record.built_from.get("areas"))
+    letters = first_letter_partitions.get_partition_keys()
+    named = {
+        record.built_from.get("areas")
+        for record in partition_records(store, joined_prefix, letters).values()
+        if record is not None
+    }
     folder = joined_prefix + AREAS_FOLDER
     store.delete(
         [

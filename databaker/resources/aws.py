@@ -249,7 +249,13 @@ def arrow_s3_filesystem(
 ) -> pafs.S3FileSystem:
     """pyarrow's S3 filesystem, pointed where a boto3 client with these settings points,
     signed with the same credentials (the standard AWS chain) and retrying as it does (AWS's
-    standard retries, 5 attempts)."""
+    standard retries, 5 attempts).
+
+    Its streams open on their first read or write (``allow_delayed_open``): a file written
+    whole in one part goes up as one PutObject, where pyarrow would otherwise start a
+    multipart upload when the stream opens and complete it when it closes, three requests in
+    turn, each waiting a round trip to S3. A stream that cannot be written fails on its
+    write or its close instead of its opening."""
     client = s3_client(region_name, endpoint_url)
     credentials = frozen_credentials(region_name)
 
@@ -261,6 +267,7 @@ def arrow_s3_filesystem(
             region=client.meta.region_name,
             endpoint_override=client.meta.endpoint_url,
             retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=_ATTEMPTS),
+            allow_delayed_open=True,
         )
 
     return _shared("arrow", region_name, endpoint_url, tuple(credentials), make=make)

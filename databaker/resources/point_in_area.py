@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import shapely
@@ -224,23 +225,15 @@ def write_point_lists(
 
     def write_letter(letter: str) -> None:
         folder = f"{points_path}first_letter={letter}"
-        if filesystem.get_file_info(folder).type != pafs.FileType.Directory:
-            return
-        rows = pq.read_table(
-            folder,
-            columns=[*carried, "longitude", "latitude"],
-            filesystem=filesystem,
-        )
-        if rows.num_rows == 0:
+        rows = read_parquet_folder(filesystem, folder, [*carried, "longitude", "latitude"])
+        if rows is None or rows.num_rows == 0:
             return
         ids = lists(rows["longitude"].to_numpy(), rows["latitude"].to_numpy())
-        target = f"{output_path}first_letter={letter}"
-        filesystem.create_dir(target, recursive=True)
         joined = rows.select(list(carried)).append_column(ids_column, ids)
-        pq.write_table(
+        write_parquet_file(
+            filesystem,
+            f"{output_path}first_letter={letter}/data_0.parquet",
             joined,
-            f"{target}/data_0.parquet",
-            filesystem=filesystem,
             **joined_parquet(joined.schema, [ids_column]),
         )
 
@@ -261,6 +254,40 @@ def joined_parquet(schema: pa.Schema, lists: Sequence[str]) -> dict[str, Any]:
         "use_dictionary": string_leaves(schema, lists),
         "write_statistics": False,
     }
+
+
+def read_parquet_folder(
+    filesystem: pafs.FileSystem, folder: str, columns: Sequence[str]
+) -> pa.Table | None:
+    """The ``columns`` of the parquet files under ``folder`` (a path on ``filesystem``), in
+    the order of their paths, as ``pq.read_table`` of the folder reads them; None when it holds
+    none. Files whose names start with ``.`` or ``_`` are not read.
+
+    The folder is listed once, and the listing gives each file's size: on S3 every request
+    waits a round trip, and ``pq.read_table`` of a folder first asks twice whether the path is
+    a file or a folder (a HEAD and a listing each time) before listing it."""
+    factory = ds.FileSystemDatasetFactory(
+        filesystem,
+        pafs.FileSelector(folder, allow_not_found=True, recursive=True),
+        ds.ParquetFileFormat(
+            default_fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=True)
+        ),
+    )
+    dataset = factory.finish()
+    if not dataset.files:
+        return None
+    return dataset.to_table(columns=list(columns))
+
+
+def write_parquet_file(
+    filesystem: pafs.FileSystem, path: str, table: pa.Table, **options: Any
+) -> None:
+    """``pq.write_table`` to ``path`` on ``filesystem``, its folder made first where folders
+    exist: on S3, pyarrow's ``create_dir`` would write an empty marker object for each level
+    of the path, a request each, that no reader needs."""
+    if not isinstance(filesystem, pafs.S3FileSystem):
+        filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
+    pq.write_table(table, path, filesystem=filesystem, **options)
 
 
 def filesystem_of(uri: str) -> tuple[pafs.FileSystem, str]:

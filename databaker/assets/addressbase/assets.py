@@ -42,10 +42,10 @@ from databaker.resources import (
 from databaker.resources.input_locations import InputLocations
 from databaker.sources import drop_files
 from databaker.staging import (
-    parquet_rows,
     partition_prefix,
     rebuild_letter_partitions,
     report_letter_partitions,
+    rows_in,
     staging_area,
 )
 
@@ -184,7 +184,7 @@ def _read_drop(
     else:
         store.write_bytes(staging + REJECTED_ROWS, NO_REJECTED_ROWS)
         summary = {"lines": None, "rejected_rows": 0, "first_rejected": []}
-    summary["valid_rows"] = sum(parquet_rows(store, key) for key in store.list_keys(valid_rows))
+    summary["valid_rows"] = rows_in(store, store.list_keys(valid_rows))
     if summary["lines"] is None:
         summary["lines"] = summary["valid_rows"]
     return summary

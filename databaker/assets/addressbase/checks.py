@@ -9,7 +9,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from databaker.assets.addressbase.assets import ADDRESSBASE_RAW_TABLE, addressbase_cleaned_raw
-from databaker.concurrency import ADDRESSBASE_POOL, WORKERS
+from databaker.concurrency import ADDRESSBASE_POOL, threads_for
 from databaker.markdown import markdown_table
 from databaker.resources import LayerStore, QueryEngine, SqlQuery
 
@@ -47,7 +47,8 @@ def uprns_certainly_unique(store: LayerStore) -> bool:
     repeat found here sends the table to the query, which tells identical rows from differing.
     Each file's UPRNs are sorted by the thread that reads them, and the sorted runs merged by
     a stable sort (Timsort, which merges runs rather than sorting again): half the time of one
-    sort of them all on one core.
+    sort of them all on one core. Files are read a core each, or as many at once as the store
+    keeps requests in flight where each waits on a network.
     """
     prefix = ADDRESSBASE_RAW_TABLE.prefix
     keys = [k for k in store.list_keys(prefix) if not k.rpartition("/")[2].startswith(("_", "."))]
@@ -60,7 +61,7 @@ def uprns_certainly_unique(store: LayerStore) -> bool:
         except pa.ArrowInvalid:
             return None
 
-    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+    with ThreadPoolExecutor(threads_for(len(keys), store.in_flight())) as pool:
         parts = list(pool.map(uprns, keys))
     if any(part is None for part in parts):
         return False

@@ -31,7 +31,12 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from databaker.arrays import distinct
-from databaker.resources.point_in_area import filesystem_of, joined_parquet
+from databaker.resources.point_in_area import (
+    filesystem_of,
+    joined_parquet,
+    read_parquet_folder,
+    write_parquet_file,
+)
 
 DETAILS = (
     "consultation_url",
@@ -85,15 +90,15 @@ def write_review_lists(
         folder = folders.get(letter)
         if folder is None:
             return
-        table = pq.read_table(folder, columns=["uprn"], filesystem=filesystem)
+        table = read_parquet_folder(filesystem, folder, ["uprn"])
+        if table is None:
+            return
         lists = element_of_row.slice(letter_start[letter], letter_rows[letter])
-        target = f"{output_path}first_letter={letter}"
-        filesystem.create_dir(target, recursive=True)
         joined = table.append_column("boundary_reviews", _text_lists(lists, texts))
-        pq.write_table(
+        write_parquet_file(
+            filesystem,
+            f"{output_path}first_letter={letter}/data_0.parquet",
             joined,
-            f"{target}/data_0.parquet",
-            filesystem=filesystem,
             **joined_parquet(joined.schema, ["boundary_reviews"]),
         )
 
@@ -187,8 +192,10 @@ class _Divisions:
 
     def codes_in(self, filesystem: pafs.FileSystem, folder: str) -> tuple[np.ndarray, np.ndarray]:
         """A letter's rows' key counts, and their keys as division numbers."""
-        keys = pq.read_table(folder, columns=["division_keys"], filesystem=filesystem)
-        keys = keys["division_keys"].combine_chunks()
+        table = read_parquet_folder(filesystem, folder, ["division_keys"])
+        if table is None:
+            return np.empty(0, np.int64), np.empty(0, np.int32)
+        keys = table["division_keys"].combine_chunks()
         counts = pc.list_value_length(keys).to_numpy(zero_copy_only=False).astype(np.int64)
         codes = pc.index_in(pc.list_flatten(keys), value_set=self.keys)
         return counts, codes.to_numpy(zero_copy_only=False).astype(np.int32)
