@@ -29,11 +29,13 @@ import os
 import shlex
 import shutil
 import sys
+from contextlib import ExitStack
 from dataclasses import replace
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from unittest import mock
+from urllib.parse import urlsplit
 
 from benchmarks.changed_ballots import EVERY, ChangedExport, changed_export
 from benchmarks.console import positive, say
@@ -44,6 +46,7 @@ from benchmarks.inputs import (
     databaker_command,
     ensure_inputs,
 )
+from benchmarks.latency_proxy import delayed
 from benchmarks.process import Measurement, run_measured
 from benchmarks.report import write_section
 from benchmarks.s3_store_report import (
@@ -82,9 +85,11 @@ def main(argv: list[str] | None = None) -> int:
         f"inputs: {inputs.folder}; work: {work}; the rebake leaves out "
         f"{len(changed.left_out):,} of {changed.ballots:,} ballots"
     )
-    runs = run_rounds(args.rounds, inputs, changed, work, keep=args.keep)
+    runs = run_rounds(args.rounds, inputs, changed, work, keep=args.keep, delay_ms=args.delay_ms)
 
     size = f"a{args.addresses}-d{args.divisions}-b{len(changed.left_out)}"
+    if args.delay_ms:
+        size += f"-w{args.delay_ms:g}"
     section = render(
         Section(
             size=size,
@@ -94,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             inputs=inputs,
             changed=changed,
             runs=runs,
+            delay_ms=args.delay_ms,
         )
     )
     write_section(args.output, size, section, BENCHMARK)
@@ -115,18 +121,32 @@ def exit_status(runs: list[StoreRun], work: Path) -> int:
 
 
 def run_rounds(
-    rounds: int, inputs: Inputs, changed: ChangedExport, work: Path, *, keep: bool
+    rounds: int,
+    inputs: Inputs,
+    changed: ChangedExport,
+    work: Path,
+    *,
+    keep: bool,
+    delay_ms: float = 0,
 ) -> list[StoreRun]:
     """Every round on both stores, with SeaweedFS running for the whole of them (its data in
-    ``<work>/seaweedfs``, removed at the end unless ``keep``). This process reads the S3 store
-    too, to check the layer, so it takes the server's AWS variables while it runs."""
+    ``<work>/seaweedfs``, removed at the end unless ``keep``), the S3 commands reaching it
+    through a proxy that holds every answer back ``delay_ms`` unless that is 0. This process
+    reads the S3 store too, to check the layer, so it takes the server's AWS variables (no
+    proxy) while it runs."""
     environment = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
     on_s3 = {k: v for k, v in environment.items() if k not in NOT_FOR_SEAWEEDFS}
     runs = []
     shutil.rmtree(work / "seaweedfs", ignore_errors=True)
-    with seaweedfs(work / "seaweedfs") as server, mock.patch.dict(os.environ, server.environment()):
+    with ExitStack() as stack:
+        server = stack.enter_context(seaweedfs(work / "seaweedfs"))
+        stack.enter_context(mock.patch.dict(os.environ, server.environment()))
         for name in NOT_FOR_SEAWEEDFS:
             os.environ.pop(name, None)
+        commands_s3 = server.environment()
+        if delay_ms:
+            port = stack.enter_context(delayed(urlsplit(server.endpoint).port, delay_ms))
+            commands_s3["AWS_ENDPOINT_URL_S3"] = f"http://127.0.0.1:{port}"
         bucket = server.new_bucket()
         for number in range(1, rounds + 1):
             for store in STORES if number % 2 else STORES[::-1]:
@@ -134,7 +154,7 @@ def run_rounds(
                     root, env = str(work / f"round{number}" / "local"), environment
                     shutil.rmtree(root, ignore_errors=True)
                 else:
-                    root, env = f"s3://{bucket}/round{number}", on_s3 | server.environment()
+                    root, env = f"s3://{bucket}/round{number}", on_s3 | commands_s3
                 say(f"round {number}: {store} ({root}) ...")
                 run = run_store(number, store, root, inputs, changed, env, work)
                 runs.append(run)
@@ -240,6 +260,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--keep", action="store_true",
         help="keep the local data roots and SeaweedFS's data (removed once measured)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--delay-ms", type=float, default=0, metavar="MS",
+        help="hold every answer of the S3 server back MS milliseconds for the S3 commands, "
+        "as S3 itself answers in tens of them (default 0: no proxy)",
     )  # fmt: skip
     parser.add_argument("--output", type=Path, default=Path("docs/benchmarks.md"))
     return parser

@@ -473,6 +473,24 @@ def seconds_in(cell: str) -> float:
     return float(re.search(r"([0-9.]+) s\b", cell)[1])
 
 
+def test_the_s3_store_benchmark_can_give_every_s3_answer_a_wait(tmp_path, cache):
+    """With ``--delay-ms`` the S3 commands reach the server through the latency proxy: the
+    run is its own section, whose title and text say so, and every check still holds."""
+    output = tmp_path / "benchmarks.md"
+    result = run_benchmark(
+        "benchmarks.s3_store", "--rounds", "1", "--delay-ms", "20",
+        "--work", str(tmp_path / "work"), "--cache", str(cache), "--output", str(output),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    text = output.read_text()
+    start = S3_STORE_MARKERS[0].replace("-b1:", "-b1-w20:")
+    assert text.count(start) == 1 and S3_STORE_MARKERS[0] not in text
+    assert ", 20 ms a request\n" in text
+    assert "reached them 20 ms late" in text
+    rows = {row[0]: row[1:] for row in table_rows(text, "| " + " | ".join(s3_store_report.HEADER))}
+    assert list(rows) == list(s3_store_report.STEPS)
+
+
 def test_the_s3_store_benchmark_runs_each_step_on_both_stores_and_the_rollback_restores(
     tmp_path, cache
 ):
