@@ -25,14 +25,14 @@ once than ``WORKERS`` because each mostly waits on a store's requests."""
 
 
 def threads_for(
-    items: int, in_flight: int, *, workers: int = WORKERS, most: int = HELD_AT_ONCE
+    in_flight: int, items: int | None = None, *, workers: int = WORKERS, most: int = HELD_AT_ONCE
 ) -> int:
-    """Threads for ``items`` pieces of work on a store that keeps ``in_flight`` requests
-    going: ``workers`` (a thread per core) where a request does not wait on a network
-    (``in_flight`` 1); on S3, where each piece waits round trips one after another, as many
-    as the store's requests, the items and ``most`` allow (each thread holds a piece), and
-    never fewer than ``workers``."""
-    return max(workers, 1, min(items, in_flight, most))
+    """Threads for pieces of work (``items`` of them, if known) on a store that keeps
+    ``in_flight`` requests going: ``workers`` (a thread per core) where a request does not
+    wait on a network (``in_flight`` 1); on S3, where each piece waits round trips one after
+    another, as many as the store's requests, the items and ``most`` allow (each thread holds
+    a piece), and never fewer than ``workers``."""
+    return max(workers, 1, min(in_flight, most, in_flight if items is None else items))
 
 
 ADDRESSBASE_POOL = "addressbase"

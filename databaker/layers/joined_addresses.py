@@ -86,9 +86,14 @@ def read_joined(
     """The rows of a letter's data files ``keys`` (its ``columns``, or all), the columns of
     ``READ_AS_DICTIONARY`` and the strings within the ``lists`` columns dictionary-encoded
     (:mod:`databaker.parquet_leaves`). Where the store's requests wait on a network, the files
-    are read at once rather than one after another."""
+    are read at once rather than one after another, and a file read whole is one GET (opened
+    for ranged reads, it would be asked for its size, then its footer, then its columns)."""
+
+    whole = columns is None and store.in_flight() > 1
 
     def read(key: str) -> list[pa.Table]:
+        if whole:
+            return _row_groups(pa.BufferReader(store.read_bytes(key)), lists, columns)
         with store.open_input(key) as source:
             return _row_groups(source, lists, columns)
 

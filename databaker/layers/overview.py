@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED_TABLE
-from databaker.concurrency import WORKERS
+from databaker.concurrency import threads_for
 from databaker.layers.areas import Areas
 from databaker.layers.diff import FIRST_IDS, IDS_CHANGED, NO_IDS_NOW, LayerDiff
 from databaker.layers.layer import Layer
@@ -85,7 +85,7 @@ def overview(
     metadata = {f"addresses_per_{label}": dg.MetadataValue.md(per_id.markdown(layer.id_label))}
     started = time.perf_counter()
     try:
-        with ThreadPoolExecutor(max_workers=max(WORKERS, 1)) as pool:
+        with ThreadPoolExecutor(threads_for(store.in_flight())) as pool:
             try:
                 addressbase = _AddressBase.reading(store, pool, earlier, layer.joined.prefix)
                 locate = addressbase.locating(_wanted(written, diff, changes))

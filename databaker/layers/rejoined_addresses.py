@@ -100,7 +100,7 @@ def rejoin_changed_addresses(
         return found
 
     in_flight = store.in_flight()
-    finding = threads_for(len(letters), in_flight, workers=workers, most=in_flight)
+    finding = threads_for(in_flight, len(letters), workers=workers, most=in_flight)
     with ThreadPoolExecutor(finding) as pool:
         found = dict(zip(letters, pool.map(find, letters), strict=True))
     staged = {letter: each for letter, each in found.items() if each is not None}
@@ -144,7 +144,7 @@ def rejoin_changed_addresses(
             postcodes=staged[letter].candidates.select(["uprn", "postcode"]),
         )
 
-    with ThreadPoolExecutor(threads_for(len(staged), in_flight, workers=workers)) as pool:
+    with ThreadPoolExecutor(threads_for(in_flight, len(staged), workers=workers)) as pool:
         merged = dict(zip(staged, pool.map(merge, staged), strict=True))
     changes = {letter: change for letter, change in merged.items() if change is not None}
     return Rejoined(

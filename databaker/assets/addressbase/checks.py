@@ -61,7 +61,7 @@ def uprns_certainly_unique(store: LayerStore) -> bool:
         except pa.ArrowInvalid:
             return None
 
-    with ThreadPoolExecutor(threads_for(len(keys), store.in_flight())) as pool:
+    with ThreadPoolExecutor(threads_for(store.in_flight(), len(keys))) as pool:
         parts = list(pool.map(uprns, keys))
     if any(part is None for part in parts):
         return False
