@@ -34,15 +34,9 @@ import pyarrow.parquet as pq
 import shapely
 
 from databaker.arrays import distinct, ranks_within_runs
-from databaker.concurrency import threads_for
 from databaker.parquet_leaves import string_leaves
 from databaker.progress import Progress, logged
-from databaker.resources.aws import (
-    S3_REQUESTS_AT_ONCE,
-    S3Location,
-    arrow_s3_filesystem,
-    is_s3_url,
-)
+from databaker.resources.aws import S3Location, arrow_s3_filesystem, is_s3_url
 from databaker.resources.band_segments import BandSegments
 from databaker.resources.box_candidates import containing_pairs
 
@@ -223,9 +217,10 @@ def write_point_lists(
     letter's longitudes and latitudes.
 
     ``points`` and ``output`` are folders, local or ``s3://``. pyarrow reads and writes the
-    letters, ``workers`` at a time (on S3, where each letter waits its requests in turn, up to
-    :data:`~databaker.concurrency.HELD_AT_ONCE`); memory is bounded by the largest letters in
-    flight, and the rows keep each letter's order. ``progress`` counts the letters joined.
+    letters, ``workers`` at a time, on S3 too: memory is bounded by the largest letters in
+    flight (eight at once on S3 took a 30M bake's peak from 2.1 to 3.2 GB, to save about 1.5 s
+    of waits at 50 ms a request), and the rows keep each letter's order. ``progress`` counts
+    the letters joined.
     """
     filesystem, points_path = filesystem_of(points)
     _, output_path = filesystem_of(output)
@@ -244,10 +239,9 @@ def write_point_lists(
             **joined_parquet(joined.schema, [ids_column]),
         )
 
-    in_flight = S3_REQUESTS_AT_ONCE if isinstance(filesystem, pafs.S3FileSystem) else 1
     with (
         progress("joining points and areas", len(letters), "letters") as joined,
-        ThreadPoolExecutor(threads_for(in_flight, len(letters), workers=workers)) as pool,
+        ThreadPoolExecutor(max_workers=max(workers, 1)) as pool,
     ):
         for _ in pool.map(write_letter, sorted(letters)):
             joined.advance()
