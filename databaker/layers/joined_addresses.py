@@ -89,15 +89,14 @@ def read_joined(
     are read at once rather than one after another, and a file read whole is one GET (opened
     for ranged reads, it would be asked for its size, then its footer, then its columns)."""
 
-    whole = columns is None and store.in_flight() > 1
-
     def read(key: str) -> list[pa.Table]:
-        if whole:
-            return _row_groups(pa.BufferReader(store.read_bytes(key)), lists, columns)
         with store.open_input(key) as source:
             return _row_groups(source, lists, columns)
 
-    if store.in_flight() > 1 and len(keys) > 1:
+    if columns is None and store.in_flight() > 1:
+        whole = store.read_all(keys)
+        parts = [_row_groups(pa.BufferReader(data), lists, columns) for data in whole]
+    elif store.in_flight() > 1 and len(keys) > 1:
         with ThreadPoolExecutor(min(len(keys), store.in_flight())) as pool:
             parts = list(pool.map(read, keys))
     else:
