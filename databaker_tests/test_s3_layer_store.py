@@ -5,6 +5,8 @@ import re
 import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 
 import pytest
 from pydantic import ValidationError
@@ -14,7 +16,9 @@ from databaker.resources.aws import (
     ARROW_S3_CONNECTIONS,
     CLIENT_CONNECTIONS,
     CONTINUE_THRESHOLD,
+    MOST_S3_REQUESTS_AT_ONCE,
     S3_REQUESTS_AT_ONCE,
+    S3Clients,
     s3_client,
     s3_clients,
 )
@@ -95,7 +99,11 @@ def test_a_copy_pyarrow_refuses_is_made_by_boto3(s3_env, monkeypatch):
     store = S3LayerStore(root=f"s3://{s3_env.new_bucket()}/data")
     store.write_bytes("versions/b1/A1.parquet", b"a1")
     with monkeypatch.context() as refusing:
-        refusing.setattr(S3LayerStore, "_arrow", property(lambda self: _RefusingCopies()))
+        refusing.setattr(
+            S3LayerStore,
+            "_arrows",
+            property(lambda self: S3Clients(lambda n: _RefusingCopies(), 1)),
+        )
         store.copy("versions/b1/A1.parquet", "layer/A1.parquet")
         with pytest.raises(LayerStoreError, match=r"copying 'versions/b1/none' .* NoSuchKey"):
             store.copy("versions/b1/none", "layer/none")
@@ -159,9 +167,9 @@ def test_writes_reads_copies_and_moves_keep_as_many_going_as_the_store_is_set_to
     s3_env, monkeypatch, at_once
 ):
     """A layer is thousands of small objects, each request waiting a round trip to S3: the
-    store keeps ``requests_at_once`` going (25 by default), not the ten of one boto3 pool."""
+    store keeps ``requests_at_once`` going (50 by default), not the ten of one boto3 pool."""
     store = S3LayerStore(root=f"s3://{s3_env.new_bucket()}/data", requests_at_once=at_once)
-    keys = [f"versions/b1/{n:02}.parquet" for n in range(2 * at_once + 1)]
+    keys = [f"versions/b1/{n:03}.parquet" for n in range(2 * at_once + 1)]
     going, most, counting = 0, Counter(), threading.Lock()
 
     def held(name: str) -> None:
@@ -200,7 +208,7 @@ def test_writes_reads_copies_and_moves_keep_as_many_going_as_the_store_is_set_to
 def test_no_boto3_client_is_asked_for_more_connections_than_its_pool_holds(
     s3_env, caplog, monkeypatch
 ):
-    """25 requests at once are lent three clients of ten connections: none opens a connection
+    """50 requests at once are lent five clients of ten connections: none opens a connection
     beyond its pool (urllib3 warns when it drops one). One request at a time makes one client."""
     monkeypatch.setattr(aws, "_made", {})
     store = S3LayerStore(root=f"s3://{s3_env.new_bucket()}/data")
@@ -214,10 +222,51 @@ def test_no_boto3_client_is_asked_for_more_connections_than_its_pool_holds(
             for key in keys:
                 write(key, b"x" * 20_000)
         assert [len(data) for data in store.read_all(keys)] == [20_000] * len(keys)
-    assert clients.made == -(-S3_REQUESTS_AT_ONCE // CLIENT_CONNECTIONS) == 3
+    assert clients.made == -(-S3_REQUESTS_AT_ONCE // CLIENT_CONNECTIONS) == 5
     assert not [record for record in caplog.records if "pool is full" in record.getMessage()]
 
 
-def test_more_requests_at_once_than_pyarrows_connections_are_refused():
+def test_more_requests_at_once_than_the_most_are_refused():
     with pytest.raises(ValidationError, match="requests_at_once"):
-        S3LayerStore(root="s3://bucket/data", requests_at_once=ARROW_S3_CONNECTIONS + 1)
+        S3LayerStore(root="s3://bucket/data", requests_at_once=MOST_S3_REQUESTS_AT_ONCE + 1)
+
+
+def test_a_client_is_lent_as_many_times_at_once_as_its_pool_has_connections():
+    """pyarrow's filesystems hold 25 connections: the 26th request at once is lent a second
+    one, and a request beyond the most clients waits for a connection to come back."""
+    made = []
+    clients = S3Clients(lambda n: made.append(n) or f"client {n}", most=2, connections=3)
+
+    def borrowed() -> str:
+        with clients.lent() as client:
+            return client
+
+    with ExitStack() as holding, ThreadPoolExecutor(1) as pool:
+        lent = [holding.enter_context(clients.lent()) for _ in range(6)]
+        assert lent == ["client 0"] * 3 + ["client 1"] * 3
+        waiting = pool.submit(borrowed)
+        time.sleep(0.2)
+        assert not waiting.done()
+        holding.close()
+        assert waiting.result(timeout=5) in ("client 0", "client 1")
+    assert made == [0, 1]
+
+
+def test_copies_beyond_one_pyarrow_pool_are_lent_another_filesystem(s3_env, monkeypatch):
+    """With every connection of the first filesystem taken, a store's copies still go."""
+    monkeypatch.setattr(aws, "_made", {})
+    store = S3LayerStore(root=f"s3://{s3_env.new_bucket()}/data", requests_at_once=60)
+    keys = [f"versions/b1/{n:03}.parquet" for n in range(120)]
+    with store.writes() as write:
+        for key in keys:
+            write(key, key.encode())
+    arrows = aws.arrow_s3_filesystems()
+    with ExitStack() as holding:
+        for _ in range(ARROW_S3_CONNECTIONS):
+            holding.enter_context(arrows.lent())
+        store.copy_all([(key, key.replace("versions/b1/", "layer/")) for key in keys])
+    assert arrows.made >= 2
+    assert [
+        data.decode()
+        for data in store.read_all([k.replace("versions/b1/", "layer/") for k in keys])
+    ] == keys

@@ -103,13 +103,21 @@ CLIENT_CONNECTIONS = 10
 resource leaves at its default and takes no setting for."""
 
 ARROW_S3_CONNECTIONS = 25
-"""Requests pyarrow's S3 filesystem has in flight at most: the AWS C++ SDK's connection pool,
-whose default size pyarrow keeps (SeaweedFS saw 25 connections from 32 and from 64 threads
-copying at once)."""
+"""Connections one pyarrow S3 filesystem holds: the AWS C++ SDK's connection pool, whose
+default size pyarrow keeps and takes no setting for (SeaweedFS saw 25 connections from 32 and
+from 64 threads copying through one filesystem at once)."""
 
-S3_REQUESTS_AT_ONCE = ARROW_S3_CONNECTIONS
-"""Requests a store keeps in flight by default, each waiting a round trip to S3: as many as
-pyarrow's connections, with as many boto3 clients as it takes (:class:`S3Clients`)."""
+S3_REQUESTS_AT_ONCE = 50
+"""Requests a store keeps in flight by default, each waiting a round trip to S3. With every
+answer 50 ms late (SeaweedFS behind a delaying proxy, ``benchmarks/s3_requests.py``), 50 in
+flight made 700 to 730 copies a second where 25 made 430 to 440, 560 to 580 PUTs where 25 made
+400; at 100, PUTs and GETs gained a tenth or nothing on two cores, the interpreter's share of
+each request limiting them. S3 takes 3,500 PUTs or copies a second under one prefix: 50 in flight
+stay under it while a request waits 15 ms or more."""
+
+MOST_S3_REQUESTS_AT_ONCE = 200
+"""The most requests a store may be set to keep in flight: past it the client's CPU, not the
+wait, limits a bulk step."""
 
 
 def s3_client(region_name: str | None = None, endpoint_url: str | None = None) -> Any:
@@ -134,9 +142,10 @@ def _new_s3_client(region_name: str | None, endpoint_url: str | None) -> Any:
 
 
 class S3Clients:
-    """boto3 S3 clients lent a request at a time, so that none is asked for more connections
-    than its pool holds (:data:`CLIENT_CONNECTIONS`); a request beyond a pool would open a
-    connection of its own, a new TCP and TLS handshake, and drop it after with a warning.
+    """S3 clients (boto3's, or pyarrow's filesystems) lent a request at a time, so that none is
+    asked for more connections than its pool holds (``connections``). A boto3 request beyond
+    its pool would open a connection of its own, a new TCP and TLS handshake, and drop it
+    after with a warning; a pyarrow request would wait for one of its pool's.
 
     S3 itself answers a small request in tens of milliseconds, so a store keeps more requests
     in flight than one pool holds: when every connection of the clients made is lent, another
@@ -145,8 +154,10 @@ class S3Clients:
     client.
     """
 
-    def __init__(self, make: Callable[[int], Any], most: int) -> None:
-        self._make, self._most = make, most
+    def __init__(
+        self, make: Callable[[int], Any], most: int, connections: int = CLIENT_CONNECTIONS
+    ) -> None:
+        self._make, self._most, self._connections = make, most, connections
         self._clients: list[Any] = []
         self._free: list[Any] = []
         """A client for each connection not lent, the most recently returned last."""
@@ -165,7 +176,7 @@ class S3Clients:
                 if len(self._clients) < self._most:
                     client = self._make(len(self._clients))
                     self._clients.append(client)
-                    self._free += [client] * CLIENT_CONNECTIONS
+                    self._free += [client] * self._connections
                 else:
                     self._returned.wait()
             client = self._free.pop()
@@ -178,13 +189,13 @@ class S3Clients:
 
 
 def s3_clients(region_name: str | None = None, endpoint_url: str | None = None) -> S3Clients:
-    """The clients for :data:`S3_REQUESTS_AT_ONCE` requests with these settings, shared by
-    every thread of the process; the first is :func:`s3_client`'s."""
+    """The boto3 clients for up to :data:`MOST_S3_REQUESTS_AT_ONCE` requests with these
+    settings, shared by every thread of the process; the first is :func:`s3_client`'s."""
 
     def make() -> S3Clients:
         return S3Clients(
             lambda n: (_new_s3_client if n else s3_client)(region_name, endpoint_url),
-            most=-(-S3_REQUESTS_AT_ONCE // CLIENT_CONNECTIONS),
+            most=-(-MOST_S3_REQUESTS_AT_ONCE // CLIENT_CONNECTIONS),
         )
 
     return _shared("s3-clients", region_name, endpoint_url, make=make)
@@ -249,25 +260,54 @@ def arrow_s3_filesystem(
 ) -> pafs.S3FileSystem:
     """pyarrow's S3 filesystem, pointed where a boto3 client with these settings points,
     signed with the same credentials (the standard AWS chain) and retrying as it does (AWS's
-    standard retries, 5 attempts).
+    standard retries, 5 attempts). It is the first :func:`arrow_s3_filesystems` lends.
 
     Its streams open on their first read or write (``allow_delayed_open``): a file written
     whole in one part goes up as one PutObject, where pyarrow would otherwise start a
     multipart upload when the stream opens and complete it when it closes, three requests in
     turn, each waiting a round trip to S3. A stream that cannot be written fails on its
     write or its close instead of its opening."""
-    client = s3_client(region_name, endpoint_url)
+    credentials = frozen_credentials(region_name)
+    return _shared(
+        "arrow",
+        region_name,
+        endpoint_url,
+        tuple(credentials),
+        make=lambda: _new_arrow_s3_filesystem(region_name, endpoint_url, credentials),
+    )
+
+
+def arrow_s3_filesystems(
+    region_name: str | None = None, endpoint_url: str | None = None
+) -> S3Clients:
+    """pyarrow S3 filesystems for up to :data:`MOST_S3_REQUESTS_AT_ONCE` requests with these
+    settings, :data:`ARROW_S3_CONNECTIONS` each, shared by every thread of the process: a
+    store's copies, which pyarrow makes with a third of boto3's CPU. The first is
+    :func:`arrow_s3_filesystem`'s."""
     credentials = frozen_credentials(region_name)
 
-    def make() -> pafs.S3FileSystem:
-        return pafs.S3FileSystem(
-            access_key=credentials.access_key,
-            secret_key=credentials.secret_key,
-            session_token=credentials.token,
-            region=client.meta.region_name,
-            endpoint_override=client.meta.endpoint_url,
-            retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=_ATTEMPTS),
-            allow_delayed_open=True,
-        )
+    def make() -> S3Clients:
+        def nth(n: int) -> pafs.S3FileSystem:
+            if n == 0:
+                return arrow_s3_filesystem(region_name, endpoint_url)
+            return _new_arrow_s3_filesystem(region_name, endpoint_url, credentials)
 
-    return _shared("arrow", region_name, endpoint_url, tuple(credentials), make=make)
+        most = -(-MOST_S3_REQUESTS_AT_ONCE // ARROW_S3_CONNECTIONS)
+        return S3Clients(nth, most=most, connections=ARROW_S3_CONNECTIONS)
+
+    return _shared("arrows", region_name, endpoint_url, tuple(credentials), make=make)
+
+
+def _new_arrow_s3_filesystem(
+    region_name: str | None, endpoint_url: str | None, credentials: ReadOnlyCredentials
+) -> pafs.S3FileSystem:
+    client = s3_client(region_name, endpoint_url)
+    return pafs.S3FileSystem(
+        access_key=credentials.access_key,
+        secret_key=credentials.secret_key,
+        session_token=credentials.token,
+        region=client.meta.region_name,
+        endpoint_override=client.meta.endpoint_url,
+        retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=_ATTEMPTS),
+        allow_delayed_open=True,
+    )
