@@ -33,7 +33,7 @@ import shapely
 
 import databaker
 from databaker.assets.addressbase import ADDRESSBASE_PARTITIONED_TABLE
-from databaker.concurrency import WORKERS
+from databaker.concurrency import threads_for
 from databaker.partitions import first_letter_partitions
 from databaker.resources import LayerStore
 from databaker.staging import (
@@ -204,7 +204,7 @@ def letter_plan(
         grid = candidates[letter]
         return grid.empty or not _any_address_in(store, letter, grid)
 
-    with ThreadPoolExecutor(max_workers=max(WORKERS, 1)) as pool:
+    with ThreadPoolExecutor(threads_for(store.in_flight(), len(candidates))) as pool:
         keep = dict(zip(candidates, pool.map(unchanged, candidates), strict=True))
     kept = {letter: records[letter] for letter in letters if keep.get(letter)}
     rebuilt = [letter for letter in letters if letter not in kept]
