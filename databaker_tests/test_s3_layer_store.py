@@ -208,8 +208,9 @@ def test_writes_reads_copies_and_moves_keep_as_many_going_as_the_store_is_set_to
 def test_no_boto3_client_is_asked_for_more_connections_than_its_pool_holds(
     s3_env, caplog, monkeypatch
 ):
-    """50 requests at once are lent five clients of ten connections: none opens a connection
-    beyond its pool (urllib3 warns when it drops one). One request at a time makes one client."""
+    """50 requests at once are lent at most five clients of ten connections (more than one:
+    how many depends on how many overlap): none opens a connection beyond its pool (urllib3
+    warns when it drops one). One request at a time makes one client."""
     monkeypatch.setattr(aws, "_made", {})
     store = S3LayerStore(root=f"s3://{s3_env.new_bucket()}/data")
     clients = s3_clients()
@@ -222,7 +223,7 @@ def test_no_boto3_client_is_asked_for_more_connections_than_its_pool_holds(
             for key in keys:
                 write(key, b"x" * 20_000)
         assert [len(data) for data in store.read_all(keys)] == [20_000] * len(keys)
-    assert clients.made == -(-S3_REQUESTS_AT_ONCE // CLIENT_CONNECTIONS) == 5
+    assert 1 < clients.made <= -(-S3_REQUESTS_AT_ONCE // CLIENT_CONNECTIONS) == 5
     assert not [record for record in caplog.records if "pool is full" in record.getMessage()]
 
 
