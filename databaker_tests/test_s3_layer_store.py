@@ -236,7 +236,12 @@ def test_a_client_is_lent_as_many_times_at_once_as_its_pool_has_connections():
     """pyarrow's filesystems hold 25 connections: the 26th request at once is lent a second
     one, and a request beyond the most clients waits for a connection to come back."""
     made = []
-    clients = S3Clients(lambda n: made.append(n) or f"client {n}", most=2, connections=3)
+
+    def make(n: int) -> str:
+        made.append(n)
+        return f"client {n}"
+
+    clients = S3Clients(make, most=2, connections=3)
 
     def borrowed() -> str:
         with clients.lent() as client:
