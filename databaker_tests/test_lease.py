@@ -155,7 +155,9 @@ def test_an_s3_holder_stalled_past_its_expiry_writes_nothing_more(s3_server, hol
     stalled.wait_for("held")
     os.kill(stalled.process.pid, signal.SIGSTOP)
     try:
-        taker = holders(where, "next-bake", "--ttl", str(ttl), env=env)
+        # The next bake's own lease lives long: on a loaded machine a renewal a second late
+        # would otherwise leave it untrusted (after two thirds of 3 s) by the time it writes.
+        taker = holders(where, "next-bake", "--ttl", str(10 * ttl), env=env)
         taker.wait_for("held", timeout=STARTUP_SECONDS + 3 * ttl)
     finally:
         os.kill(stalled.process.pid, signal.SIGCONT)
