@@ -60,7 +60,8 @@ LETTER_PARQUET = {
 }
 """How a letter's parquet files are written, in row groups of ``ROW_GROUP_ROWS``."""
 
-_QUOTE, _COMMA, _LF, _CR = b'"'[0], b","[0], b"\n"[0], b"\r"[0]
+_QUOTE, _COMMA, _LF, _CR, _SPACE = b'"'[0], b","[0], b"\n"[0], b"\r"[0], b" "[0]
+_CANONICAL_PREFIX = "SRID=4326;POINT("
 _BYTE_ORDER_MARK = b"\xef\xbb\xbf"
 _PARSING = {
     "read_options": pcsv.ReadOptions(
@@ -294,14 +295,46 @@ def _postcodes(block: _Block, text: pa.ChunkedArray) -> pa.ChunkedArray:
 def _points(block: _Block, location: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
     """Longitude and latitude from ``SRID=4326;POINT(<lon> <lat>)``, also read without the SRID
     or with extra spaces, as the line-by-line reading reads them."""
-    point = pc.extract_regex(location, CANONICAL_LOCATION)
-    if point.null_count:
+    try:
+        if pc.all(pc.match_substring_regex(location, CANONICAL_LOCATION)).as_py():
+            return _canonical_points(location)
         point = pc.extract_regex(location, LOCATION)
         _require(block, "a location that is not SRID=4326;POINT(<lon> <lat>)", pc.is_valid(point))
-    try:
         return tuple(pc.cast(pc.struct_field(point, [i]), pa.float64()) for i in (0, 1))
     except pa.ArrowInvalid:
         raise DropNotReadFast(f"{block.file}: a coordinate out of range") from None
+
+
+def _canonical_points(location: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
+    """The numbers of locations that all match ``CANONICAL_LOCATION``, cut where they stand.
+
+    A canonical location holds one space, between its two numbers, so each value's bytes are
+    cut at its prefix, its space and its closing parenthesis into the pieces ``<lon>``, `` ``,
+    ``<lat>`` and ``)SRID=4326;POINT(`` (the next value's prefix): one string array over the
+    same bytes, from which every fourth piece is a longitude. This is the regular
+    expression's capture without its cost (a third of reading a block went to it).
+    """
+    longitudes, latitudes = [], []
+    for chunk in location.chunks:
+        rows = len(chunk)
+        if rows == 0:
+            continue
+        _, offsets_buffer, data_buffer = chunk.buffers()
+        offsets = np.frombuffer(offsets_buffer, np.int32)[chunk.offset : chunk.offset + rows + 1]
+        data = np.frombuffer(data_buffer, np.uint8)
+        spaces = offsets[0] + np.flatnonzero(data[offsets[0] : offsets[-1]] == _SPACE)
+        cuts = np.empty(4 * rows, np.int32)
+        cuts[0::4] = offsets[:-1] + len(_CANONICAL_PREFIX)
+        cuts[1::4] = spaces
+        cuts[2::4] = spaces + 1
+        cuts[3::4] = offsets[1:] - 1
+        pieces = pa.StringArray.from_buffers(4 * rows - 1, pa.py_buffer(cuts), data_buffer)
+        longitudes.append(pieces.take(np.arange(0, 4 * rows, 4)))
+        latitudes.append(pieces.take(np.arange(2, 4 * rows, 4)))
+    return tuple(
+        pc.cast(pa.chunked_array(numbers, pa.string()), pa.float64())
+        for numbers in (longitudes, latitudes)
+    )
 
 
 def _require(block: _Block, breach: str, holds: pa.ChunkedArray) -> None:
