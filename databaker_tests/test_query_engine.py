@@ -98,6 +98,26 @@ def test_connection_settings_pass_through_to_duckdb(tmp_path):
     assert engine.run(q).to_pylist() == [{"threads": 1}]
 
 
+THREADS = "SELECT current_setting('threads') AS threads, $place AS place;"
+
+
+@pytest.mark.parametrize("database", [":memory:", "engine.duckdb"])
+def test_a_query_on_s3_runs_on_more_threads_than_one_on_local_files(tmp_path, s3_env, database):
+    """DuckDB waits for each request to S3 on the thread that makes it: a query on S3 gets
+    four times the threads (or ``remote_threads``), every other query the configured ones."""
+    where = str(tmp_path / database) if database != ":memory:" else database
+    q = query(tmp_path, "threads", THREADS)
+    on_s3 = {"place": f"s3://{s3_env.new_bucket()}/layers/"}
+    local = {"place": str(tmp_path)}
+    engine = DuckDBQueryEngine(database=where, connection_config={"threads": 2})
+    assert engine.run(q, on_s3).column("threads").to_pylist() == [8]
+    assert engine.run(q, local).column("threads").to_pylist() == [2]
+    assert engine.run(q, on_s3).column("threads").to_pylist() == [8]
+    chosen = DuckDBQueryEngine(database=where, connection_config={"threads": 2}, remote_threads=3)
+    assert chosen.run(q, on_s3).column("threads").to_pylist() == [3]
+    assert chosen.run(q, local).column("threads").to_pylist() == [2]
+
+
 def test_a_database_file_is_free_for_other_processes_between_queries(tmp_path):
     """Only the in-memory database is kept open for the process; a file stays DuckDB's usual
     one-process-at-a-time resource, held for a query alone."""
