@@ -1,5 +1,7 @@
 """The embedded engine's point-in-area join gives what ``ST_Contains`` gives, on whole columns."""
 
+import threading
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -299,3 +301,60 @@ def test_a_letter_joined_on_s3_is_listed_once_and_written_in_one_request(s3_env,
     assert joined.to_pydict() == {"uprn": ["1", "2"], "ids": [["a"], []]}
     unjoined = filesystem.get_file_info(f"{bucket}/joined/first_letter=M/data_0.parquet")
     assert unjoined.type == pafs.FileType.NotFound
+
+
+@pytest.mark.parametrize("on_s3", [True, False], ids=["s3", "local"])
+def test_on_s3_the_next_letter_is_read_while_one_is_joined(s3_env, tmp_path, on_s3, way):
+    """A letter's reading on S3 waits round trips that would leave a core idle: one worker
+    still joins one letter at a time, while the next is read. On local disk, where reading
+    is the cores' work too, a letter is read only when a worker is free."""
+    root = f"s3://{s3_env.new_bucket()}/" if on_s3 else f"{tmp_path}/"
+    filesystem, base = point_in_area.filesystem_of(f"{root}points/")
+    letters = ["A", "B", "C"]
+    for n, letter in enumerate(letters):
+        row = {"uprn": [str(n)], "longitude": [0.5], "latitude": [0.5]}
+        if not on_s3:
+            filesystem.create_dir(f"{base}first_letter={letter}")
+        pq.write_table(
+            pa.table(row), f"{base}first_letter={letter}/p.parquet", filesystem=filesystem
+        )
+    index = index_of([("a", box(0, 0, 1, 1))])
+    read, joining, most_at_once, read_meanwhile = [], [], [], []
+    next_read = threading.Event()
+    reading = point_in_area.read_parquet_folder
+
+    def read_and_count(filesystem, folder, columns):
+        rows = reading(filesystem, folder, columns)
+        read.append(folder[-1])
+        if len(read) == 2:
+            next_read.set()
+        return rows
+
+    def lists(x, y):
+        joining.append(1)
+        most_at_once.append(len(joining))
+        if len(read) == 1:
+            read_meanwhile.append(next_read.wait(timeout=10 if on_s3 else 1))
+        joining.pop()
+        return index.ids_containing(x, y)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(point_in_area, "read_parquet_folder", read_and_count)
+        point_in_area.write_point_lists(
+            points=f"{root}points/",
+            letters=letters,
+            output=f"{root}joined/",
+            carried=["uprn"],
+            ids_column="ids",
+            lists=lists,
+            workers=1,
+        )
+    assert read_meanwhile == [on_s3]
+    assert max(most_at_once) == 1
+    assert sorted(read) == letters
+    for n, letter in enumerate(letters):
+        joined = pq.read_table(
+            f"{base.removesuffix('points/')}joined/first_letter={letter}/data_0.parquet",
+            filesystem=filesystem,
+        )
+        assert joined.to_pydict() == {"uprn": [str(n)], "ids": [["a"]]}
