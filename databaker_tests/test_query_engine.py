@@ -104,7 +104,8 @@ THREADS = "SELECT current_setting('threads') AS threads, $place AS place;"
 @pytest.mark.parametrize("database", [":memory:", "engine.duckdb"])
 def test_a_query_on_s3_runs_on_more_threads_than_one_on_local_files(tmp_path, s3_env, database):
     """DuckDB waits for each request to S3 on the thread that makes it: a query on S3 gets
-    four times the threads (or ``remote_threads``), every other query the configured ones."""
+    four times the threads, at most 16 (or ``remote_threads``), every other query the
+    configured ones."""
     where = str(tmp_path / database) if database != ":memory:" else database
     q = query(tmp_path, "threads", THREADS)
     on_s3 = {"place": f"s3://{s3_env.new_bucket()}/layers/"}
@@ -116,6 +117,8 @@ def test_a_query_on_s3_runs_on_more_threads_than_one_on_local_files(tmp_path, s3
     chosen = DuckDBQueryEngine(database=where, connection_config={"threads": 2}, remote_threads=3)
     assert chosen.run(q, on_s3).column("threads").to_pylist() == [3]
     assert chosen.run(q, local).column("threads").to_pylist() == [2]
+    many_cores = DuckDBQueryEngine(database=where, connection_config={"threads": 12})
+    assert many_cores.run(q, on_s3).column("threads").to_pylist() == [16]
 
 
 def test_a_database_file_is_free_for_other_processes_between_queries(tmp_path):

@@ -44,6 +44,9 @@ makes each request on the thread that then waits for it, so a thread a core leav
 idle while requests wait; DuckDB's documentation suggests two to five times the cores for
 remote files. Summarising the 17 AddressBase letters of a 1M bake took 0.8 to 0.9 s on eight
 threads against 2.5 to 3.3 s on two, at 50 ms a request."""
+MOST_REMOTE_THREADS = 16
+"""The default's ceiling on a machine of many cores: DuckDB 1.5's S3 reads were reported to
+fail resolving the host name on 32 threads and more (duckdb/duckdb-python#403), never on 8."""
 
 MEMORY_LIMIT = "3GB"
 """DuckDB's share of a bake's memory: beyond it, DuckDB spills to its temporary directory.
@@ -92,8 +95,9 @@ class DuckDBQueryEngine(QueryEngine):
     remote_threads: int | None = Field(
         default=None,
         description="DuckDB threads for a query that reads or writes s3:// (default: "
-        f"{REMOTE_THREADS_PER_THREAD} times threads): DuckDB waits for each request on the "
-        "thread that makes it, so more threads than cores keep more requests in flight.",
+        f"{REMOTE_THREADS_PER_THREAD} times threads, at most {MOST_REMOTE_THREADS}): DuckDB "
+        "waits for each request on the thread that makes it, so more threads than cores keep "
+        "more requests in flight.",
     )
 
     @property
@@ -194,7 +198,9 @@ class DuckDBQueryEngine(QueryEngine):
         for the query alone, so that other processes may open it between queries, as before
         (with one configuration, which DuckDB requires of a file open twice in a process)."""
         config = {**_OFFLINE, **_NOTHING_KEPT, **_spilling(), **self.connection_config}
-        threads = self.remote_threads or REMOTE_THREADS_PER_THREAD * self._threads()
+        threads = self.remote_threads or min(
+            REMOTE_THREADS_PER_THREAD * self._threads(), MOST_REMOTE_THREADS
+        )
         resource = DuckDBResource(database=self.database, connection_config=config)
         if self.database != ":memory:":
             with resource.get_connection() as database:

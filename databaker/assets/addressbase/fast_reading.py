@@ -312,7 +312,7 @@ def _canonical_points(location: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.Ch
     cut at its prefix, its space and its closing parenthesis into the pieces ``<lon>``, `` ``,
     ``<lat>`` and ``)SRID=4326;POINT(`` (the next value's prefix): one string array over the
     same bytes, from which every fourth piece is a longitude. This is the regular
-    expression's capture without its cost (a third of reading a block went to it).
+    expression's capture without its cost (a third of judging a block went to it).
     """
     longitudes, latitudes = [], []
     for chunk in location.chunks:
