@@ -319,6 +319,8 @@ def test_on_s3_the_next_letter_is_read_while_one_is_joined(s3_env, tmp_path, on_
             pa.table(row), f"{base}first_letter={letter}/p.parquet", filesystem=filesystem
         )
     index = index_of([("a", box(0, 0, 1, 1))])
+    # Letters read; joins going on; joins going on as each starts; whether a second letter
+    # was read by the end of the first join.
     read, joining, most_at_once, read_meanwhile = [], [], [], []
     next_read = threading.Event()
     reading = point_in_area.read_parquet_folder
@@ -333,7 +335,7 @@ def test_on_s3_the_next_letter_is_read_while_one_is_joined(s3_env, tmp_path, on_
     def lists(x, y):
         joining.append(1)
         most_at_once.append(len(joining))
-        if len(read) == 1:
+        if len(most_at_once) == 1:
             read_meanwhile.append(next_read.wait(timeout=10 if on_s3 else 1))
         joining.pop()
         return index.ids_containing(x, y)
