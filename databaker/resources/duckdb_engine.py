@@ -189,6 +189,12 @@ class DuckDBQueryEngine(QueryEngine):
         queries run in Python, as DuckDB's own would be."""
         return int(self.connection_config.get("threads") or _default_threads())
 
+    def _remote_threads(self) -> int:
+        return int(
+            self.remote_threads
+            or min(REMOTE_THREADS_PER_THREAD * self._threads(), MOST_REMOTE_THREADS)
+        )
+
     @contextmanager
     def _database(self, *, remote: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """The database to connect to, opened through dagster-duckdb's resource with spatial
@@ -198,20 +204,17 @@ class DuckDBQueryEngine(QueryEngine):
         for the query alone, so that other processes may open it between queries, as before
         (with one configuration, which DuckDB requires of a file open twice in a process)."""
         config = {**_OFFLINE, **_NOTHING_KEPT, **_spilling(), **self.connection_config}
-        threads = self.remote_threads or min(
-            REMOTE_THREADS_PER_THREAD * self._threads(), MOST_REMOTE_THREADS
-        )
+        in_memory = self.database == ":memory:"
+        if remote and in_memory:
+            config["threads"] = self._remote_threads()
         resource = DuckDBResource(database=self.database, connection_config=config)
-        if self.database != ":memory:":
+        if not in_memory:
             with resource.get_connection() as database:
                 database.execute(f"LOAD {_literal(str(extension_path('spatial')))}")
                 if remote:
-                    database.execute(f"SET threads = {int(threads)}")
+                    database.execute(f"SET threads = {self._remote_threads()}")
                 yield database
             return
-        if remote:
-            config["threads"] = threads
-            resource = DuckDBResource(database=self.database, connection_config=config)
         key = (os.getpid(), repr(sorted(config.items())))
         with _opening:
             if key not in _databases:
