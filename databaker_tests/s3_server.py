@@ -30,6 +30,8 @@ SECRET_KEY = "databaker-test-secret-never-logged"
 REGION = "eu-west-2"
 
 _STARTUP_SECONDS = 60
+_SETTLED_SECONDS = 0.2
+_MOST_SETTLING_SECONDS = 10
 _REQUEST_COUNTS = re.compile(r"^SeaweedFS_s3_request_total\{([^}]*)\} (\S+)$", re.MULTILINE)
 _LABEL = re.compile(r'(\w+)="([^"]*)"')
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -79,7 +81,24 @@ class S3Server:
 
     def requests(self, bucket: str) -> Counter[str]:
         """How many requests on ``bucket`` the server has answered so far, by its name for
-        their kind (``GET``, which counts a HEAD too, ``PUT``, ``COPY``, ``LIST``...)."""
+        their kind (``GET``, which counts a HEAD too, ``PUT``, ``COPY``, ``LIST``...).
+
+        SeaweedFS counts a request only after its handler has returned, so a client can hold
+        the answer before the count moves: the page is read until it stays the same for
+        ``_SETTLED_SECONDS``."""
+        counted = self._counted(bucket)
+        deadline = time.monotonic() + _MOST_SETTLING_SECONDS
+        while time.monotonic() < deadline:
+            time.sleep(_SETTLED_SECONDS)
+            again = self._counted(bucket)
+            if again == counted:
+                return counted
+            counted = again
+        raise RuntimeError(
+            f"the request counts of {bucket} kept changing for {_MOST_SETTLING_SECONDS} s"
+        )
+
+    def _counted(self, bucket: str) -> Counter[str]:
         with _DIRECT.open(self.metrics, timeout=10) as page:
             text = page.read().decode()
         counted: Counter[str] = Counter()
@@ -157,7 +176,7 @@ def seaweedfs(data_dir: Path) -> Iterator[S3Server]:
 
 def _wait_until_ready(server: S3Server, process: subprocess.Popen, log: Path) -> None:
     client = server.client()
-    deadline = time.monotonic() + _STARTUP_SECONDS
+    deadline = time.monotonic() + _MOST_SETTLING_SECONDS
     probe = f"probe-{uuid.uuid4().hex[:8]}"
     while True:
         if process.poll() is not None:
