@@ -1,6 +1,7 @@
 """What only the local layer store does: absolute roots, temporary files, folders."""
 
 import os
+import stat
 
 import pytest
 
@@ -28,6 +29,19 @@ def test_a_failed_write_keeps_the_old_object_and_leaves_no_temporary_file(store,
     monkeypatch.undo()
     assert store.read_bytes("layer/A1.parquet") == b"old"
     assert os.listdir(store.uri("layer/")) == ["A1.parquet"]
+
+
+def test_a_written_object_is_as_readable_as_any_new_file_of_the_process(store):
+    """Services of other users read a local layer (a web server, a sync): an object gets the
+    permissions the umask gives a new file, not a temporary file's owner-only ones."""
+    before = os.umask(0o022)
+    try:
+        store.write_bytes("layer/A1.parquet", b"rows")
+        store.copy("layer/A1.parquet", "published/A1.parquet")
+    finally:
+        os.umask(before)
+    for key in ("layer/A1.parquet", "published/A1.parquet"):
+        assert stat.S_IMODE(os.stat(store.uri(key)).st_mode) == 0o644
 
 
 def test_a_copy_replaces_its_target_in_one_step(store, monkeypatch):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -15,6 +14,9 @@ from pydantic import Field
 from databaker.resources.layer_store import LayerStore, LayerStoreError, as_prefix, check_key
 from databaker.resources.lease import Lease, LeaseHolder
 from databaker.resources.local_lease import FileLease
+
+_NEW_FILE_MODE = 0o666
+"""Before the umask, as ``open`` makes a file."""
 
 
 class LocalLayerStore(LayerStore):
@@ -75,9 +77,13 @@ class LocalLayerStore(LayerStore):
         return pa.OSFile(str(path), "wb")
 
     def _write_bytes(self, key: str, data: bytes) -> None:
+        """The object is written under a temporary name, then renamed over ``key``. It gets
+        the permissions any new file of the process gets (its umask), as a file the other
+        writers make does: the layer is read by other users' services."""
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+        temporary = path.with_name(f".tmp-{uuid.uuid4().hex}")
+        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _NEW_FILE_MODE)
         try:
             with os.fdopen(handle, "wb") as file:
                 file.write(data)
