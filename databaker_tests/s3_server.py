@@ -176,7 +176,7 @@ def seaweedfs(data_dir: Path) -> Iterator[S3Server]:
 
 def _wait_until_ready(server: S3Server, process: subprocess.Popen, log: Path) -> None:
     client = server.client()
-    deadline = time.monotonic() + _MOST_SETTLING_SECONDS
+    deadline = time.monotonic() + _STARTUP_SECONDS
     probe = f"probe-{uuid.uuid4().hex[:8]}"
     while True:
         if process.poll() is not None:
