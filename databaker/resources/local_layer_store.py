@@ -17,6 +17,8 @@ from databaker.resources.local_lease import FileLease
 
 _NEW_FILE_MODE = 0o666
 """Before the umask, as ``open`` makes a file."""
+_TEMPORARY = ".tmp-"
+"""How the name of a file not yet renamed into place begins: listings leave such files out."""
 
 
 class LocalLayerStore(LayerStore):
@@ -46,7 +48,7 @@ class LocalLayerStore(LayerStore):
         return sorted(
             path.relative_to(root).as_posix()
             for path in base.rglob("*")
-            if path.is_file() and not path.name.startswith(".tmp-")
+            if path.is_file() and not path.name.startswith(_TEMPORARY)
         )
 
     def list_folders(self, prefix: str) -> list[str]:
@@ -82,7 +84,7 @@ class LocalLayerStore(LayerStore):
         writers make does: the layer is read by other users' services."""
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".tmp-{uuid.uuid4().hex}")
+        temporary = _temporary_beside(path)
         handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _NEW_FILE_MODE)
         try:
             with os.fdopen(handle, "wb") as file:
@@ -115,7 +117,7 @@ class LocalLayerStore(LayerStore):
         if not origin.is_file():
             raise LayerStoreError(f"{source!r} does not exist in {self.root}")
         destination.parent.mkdir(parents=True, exist_ok=True)
-        temporary = destination.with_name(f".tmp-{uuid.uuid4().hex}")
+        temporary = _temporary_beside(destination)
         try:
             try:
                 os.link(origin, temporary)
@@ -153,3 +155,8 @@ def _is_empty_folder(folder: Path) -> bool:
             return next(entries, None) is None
     except (FileNotFoundError, NotADirectoryError):
         return False
+
+
+def _temporary_beside(path: Path) -> Path:
+    """A name, unique to this write, for a file renamed over ``path`` once whole."""
+    return path.with_name(f"{_TEMPORARY}{uuid.uuid4().hex}")
