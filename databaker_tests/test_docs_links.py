@@ -4,6 +4,7 @@ a section renamed or moved to another file must not leave a link that leads nowh
 from __future__ import annotations
 
 import re
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -44,11 +45,15 @@ def broken_links(document: Path) -> list[str]:
         linked = (document.parent / path_part).resolve() if path_part else document
         if not linked.exists():
             broken.append(f"{target}: no such file")
-        elif (
-            anchor and linked.suffix == ".md" and anchor not in heading_anchors(linked.read_text())
-        ):
+        elif anchor and linked.suffix == ".md" and anchor not in _anchors_of(linked):
             broken.append(f"{target}: no such heading in {linked.name}")
     return broken
+
+
+@cache
+def _anchors_of(document: Path) -> frozenset[str]:
+    """:func:`heading_anchors` of a file, read once however many links lead into it."""
+    return frozenset(heading_anchors(document.read_text()))
 
 
 def test_heading_anchors_are_githubs():
